@@ -1,0 +1,181 @@
+"""What smtpcore finds, as plain data: sessions, transactions, messages, credentials.
+
+The model follows Zeek's smtp.log: a session owns its transactions, a transaction owns
+its envelope, its replies and (when content was sent) its message. Times are integer
+nanoseconds since the epoch, UTC; ``None`` means "not seen in the capture".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from typing import Optional
+
+
+def iso_time(ts_ns: Optional[int]) -> Optional[str]:
+    """ISO 8601 UTC with microseconds, the form every output of smtpcore uses."""
+    if ts_ns is None:
+        return None
+    seconds, nanos = divmod(ts_ns, 1_000_000_000)
+    moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos // 1000:06d}Z"
+
+
+@dataclasses.dataclass(slots=True)
+class Endpoints:
+    """Who talked to whom; the client is the side that sent the SYN or the commands."""
+
+    client_ip: str
+    client_port: int
+    server_ip: str
+    server_port: int
+
+
+@dataclasses.dataclass(slots=True)
+class Attachment:
+    """An attachment or inline resource of a message.
+
+    ``payload`` holds the decoded bytes until the consumer has written them; it is
+    dropped (set to None) by consumers that do not need it.
+    """
+
+    filename: Optional[str]
+    content_type: str
+    detected_type: Optional[str]
+    size: int
+    md5: str
+    sha1: str
+    sha256: str
+    inline: bool
+    content_id: Optional[str]
+    payload: Optional[bytes] = dataclasses.field(default=None, repr=False)
+    path: Optional[str] = None  # relative to the output folder, once written
+
+
+@dataclasses.dataclass(slots=True)
+class TextBody:
+    """A text/plain or text/html part decoded to Unicode."""
+
+    content_type: str
+    declared_charset: Optional[str]
+    used_charset: str
+    text: str
+
+
+@dataclasses.dataclass(slots=True)
+class MimeInfo:
+    """The decoded view of a message: headers, text bodies, attachments."""
+
+    subject: Optional[str] = None
+    from_: Optional[str] = None
+    to: Optional[str] = None
+    cc: Optional[str] = None
+    bcc: Optional[str] = None
+    reply_to: Optional[str] = None
+    sender: Optional[str] = None
+    date: Optional[str] = None  # the header as decoded
+    date_ns: Optional[int] = None  # the header as a UTC timestamp
+    message_id: Optional[str] = None
+    in_reply_to: Optional[str] = None
+    references: Optional[str] = None
+    x_mailer: Optional[str] = None
+    x_originating_ip: Optional[str] = None
+    received: list[str] = dataclasses.field(default_factory=list)
+    bodies: list[TextBody] = dataclasses.field(default_factory=list)
+    attachments: list[Attachment] = dataclasses.field(default_factory=list)
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(slots=True)
+class Recipient:
+    address: str
+    parameters: str
+    accepted: Optional[bool]  # None when the reply was not captured
+    reply: Optional[str]
+
+
+@dataclasses.dataclass(slots=True)
+class Credential:
+    """One AUTH attempt. Byte-exact secrets are kept beside their readable rendering."""
+
+    session_id: str
+    time_ns: int
+    endpoints: Endpoints
+    mechanism: str
+    username: Optional[str] = None
+    password: Optional[str] = None
+    username_bytes: Optional[bytes] = None
+    password_bytes: Optional[bytes] = None
+    authzid: Optional[str] = None
+    realm: Optional[str] = None
+    domain: Optional[str] = None
+    workstation: Optional[str] = None
+    token: Optional[str] = None  # XOAUTH2 / OAUTHBEARER bearer token
+    hashcat: Optional[str] = None
+    hashcat_mode: Optional[int] = None
+    success: Optional[bool] = None  # None when the outcome was not seen
+    aborted: bool = False
+    reply: Optional[str] = None
+    exchange: list[str] = dataclasses.field(default_factory=list)  # raw lines, C:/S:
+
+
+@dataclasses.dataclass(slots=True)
+class Message:
+    """One mail transaction (MAIL FROM to its end), with its content when any was sent."""
+
+    id: str
+    session_id: str
+    endpoints: Endpoints
+    helo: Optional[str]
+    auth_user: Optional[str]
+    start_ns: int
+    time_ns: int  # end of data (or of the transaction when no data was sent)
+    mail_from: str
+    mail_parameters: str = ""
+    recipients: list[Recipient] = dataclasses.field(default_factory=list)
+    accepted: Optional[bool] = None
+    reply: Optional[str] = None
+    queue_id: Optional[str] = None
+    data_sent: bool = False  # False when DATA/BDAT never carried content
+    complete: bool = True
+    missing_bytes: int = 0
+    missing_ranges: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+    size: int = 0
+    md5: Optional[str] = None
+    sha1: Optional[str] = None
+    sha256: Optional[str] = None
+    content: Optional["MessageContent"] = dataclasses.field(default=None, repr=False)
+    mime: Optional[MimeInfo] = None
+    eml_path: Optional[str] = None  # relative to the output folder, once written
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def rcpt_to(self) -> list[str]:
+        return [r.address for r in self.recipients if r.accepted is not False]
+
+    @property
+    def rcpt_rejected(self) -> list[Recipient]:
+        return [r for r in self.recipients if r.accepted is False]
+
+
+@dataclasses.dataclass(slots=True)
+class Session:
+    """One SMTP connection, from the first byte seen to the last."""
+
+    session_id: str
+    source: str
+    endpoints: Endpoints
+    start_ns: int
+    end_ns: int
+    banner: Optional[str] = None
+    helo: Optional[str] = None
+    extensions: list[str] = dataclasses.field(default_factory=list)
+    starttls: bool = False
+    tls_server_name: Optional[str] = None
+    encrypted: bool = False  # STARTTLS accepted, or implicit TLS (port 465)
+    messages: int = 0
+    auth_attempts: int = 0
+    auth_user: Optional[str] = None  # the user of the last successful AUTH
+    complete: bool = True  # greeting to QUIT/close seen with no gap
+    close_reason: Optional[str] = None
+    warnings: list[str] = dataclasses.field(default_factory=list)
