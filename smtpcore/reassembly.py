@@ -1,0 +1,846 @@
+"""TCP reassembly: ordered per-direction byte streams from captured segments.
+
+Bytes are handed over as soon as they are in order and never invented: a hole
+becomes a ``Gap`` event with its exact offset and length, and the stream goes
+on after it. Memory is bounded per connection (out-of-order bytes) and in
+total (number of open connections); whatever a bound costs is reported
+through ``warn``.
+
+Decisions worth knowing when reading the events:
+
+* Stream offsets count payload bytes only. Offset 0 is the first byte after
+  the SYN, or, when the handshake was not captured, the first byte seen in
+  that direction. Bytes arriving later *before* that first byte (a capture
+  that started mid-stream with segments out of order) are not delivered; they
+  are counted and warned about once per direction.
+* A hole is declared a gap when the peer acknowledges bytes beyond it (they
+  were sent but not captured), when the out-of-order buffer of the connection
+  exceeds ``max_buffered_bytes``, or when the connection ends (FIN on both
+  sides, RST, idle timeout, eviction, end of capture). An acknowledgement of
+  exactly one byte more than everything held is taken as the acknowledgement
+  of an uncaptured FIN, not as a one-byte gap.
+* Overlapping copies: the first captured copy wins. Later copies are compared
+  with what is still at hand (out-of-order buffer and the last few delivered
+  segments, ``HISTORY_SEGMENTS``); differing bytes are warned about and
+  counted as conflicts. Older overlaps are counted as retransmitted bytes.
+* Connections closed by FIN or RST leave a small tombstone so that late
+  retransmissions and the last ACK do not start phantom connections; a new
+  SYN replaces it. Connections closed by idle timeout or eviction leave none:
+  later data starts a new connection (mid-stream), nothing is lost silently.
+* Close reasons: ``fin`` once both sides sent a FIN, or after the idle timeout
+  when only one side did; ``rst``; ``idle``; ``end`` at the end of capture
+  and for a connection superseded by a new SYN on the same ports without a
+  FIN/RST seen (with a warning); ``evicted``.
+* Classification: a connection still undecided once ``HEAD_LIMIT`` bytes are
+  held in either direction, or when it ends, is dropped.
+* ``Closed.ts_ns`` and the gaps of the final flush carry the time of the
+  closing segment (FIN, RST) or the connection's last activity (idle, end,
+  evicted).
+"""
+
+from __future__ import annotations
+
+import bisect
+import collections
+import dataclasses
+from typing import Callable, Optional, Union
+
+from smtpcore.packets import Segment, ip_text
+
+CLIENT, SERVER = 0, 1
+
+FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+
+HEAD_LIMIT = 4096
+"""Bytes per direction the classifier may see (and that are held) while undecided."""
+
+HISTORY_SEGMENTS = 4
+"""Delivered segments kept per direction to check retransmissions for conflicts."""
+
+_MASK = 0xFFFFFFFF
+_HALF = 1 << 31
+_WINDOW = 1 << 30  # largest TCP window (scale 14): farther data is implausible
+_SYN_NEAR = 1 << 16  # a SYN this close to the current stream is not a new one
+_SWEEP_NS = 10**9
+_DIRECTION_TEXT = ("client→server", "server→client")
+_EMPTY: list = []  # shared result of the fast path; callers never mutate it
+
+
+@dataclasses.dataclass(slots=True)
+class Connection:
+    """One TCP connection as seen in the capture."""
+
+    id: int
+    client_ip: str
+    client_port: int
+    server_ip: str
+    server_port: int
+    start_ns: int
+    handshake: bool
+
+
+@dataclasses.dataclass(slots=True)
+class Opened:
+    conn: Connection
+    ts_ns: int
+
+
+@dataclasses.dataclass(slots=True)
+class Data:
+    """In-order bytes; ``offset`` is the stream offset of ``data[0]``."""
+
+    conn: Connection
+    direction: int
+    offset: int
+    data: bytes
+    ts_ns: int
+
+
+@dataclasses.dataclass(slots=True)
+class Gap:
+    """Bytes that were sent but are not in the capture."""
+
+    conn: Connection
+    direction: int
+    offset: int
+    length: int
+    ts_ns: int
+
+
+@dataclasses.dataclass(slots=True)
+class Closed:
+    """Last event of a connection; reason is fin, rst, idle, end or evicted."""
+
+    conn: Connection
+    ts_ns: int
+    reason: str
+
+
+Event = Union[Opened, Data, Gap, Closed]
+Classifier = Callable[[Connection, int, bytes], Optional[bool]]
+
+
+class _Half:
+    """Receiving state of one direction of a connection."""
+
+    __slots__ = (
+        "conn",
+        "direction",
+        "peer",
+        "next_seq",
+        "next_off",
+        "pending",
+        "isn",
+        "fin_off",
+        "fin_done",
+        "history",
+        "gaps",
+        "head",
+        "head_open",
+        "held_bytes",
+        "mid_stream",
+        "warned",
+    )
+    dormant = False
+
+    def __init__(self, conn: _Conn, direction: int) -> None:
+        self.conn = conn
+        self.direction = direction
+        self.peer: _Half = self
+        self.next_seq = -1  # unknown until the SYN or the first segment
+        self.next_off = 0
+        self.pending: list[tuple[int, bytes, int]] = []  # sorted, non-overlapping
+        self.isn: Optional[int] = None
+        self.fin_off: Optional[int] = None
+        self.fin_done = False
+        self.history: collections.deque = collections.deque(maxlen=HISTORY_SEGMENTS)
+        self.gaps: Optional[collections.deque] = None  # recent gaps, made on need
+        self.head = bytearray()
+        self.head_open = True
+        self.held_bytes = 0
+        self.mid_stream = False
+        self.warned: Optional[set[str]] = None
+
+
+class _Conn:
+    """Internal state of a tracked (kept or still undecided) connection."""
+
+    __slots__ = (
+        "public",
+        "halves",
+        "keys",
+        "kept",
+        "gone",
+        "held",
+        "buffered",
+        "fin_seen",
+        "last_ns",
+        "queued_ns",
+    )
+
+    def __init__(self, public: Connection, keys: tuple, now: int) -> None:
+        self.public = public
+        self.halves = (_Half(self, CLIENT), _Half(self, SERVER))
+        self.halves[0].peer, self.halves[1].peer = self.halves[1], self.halves[0]
+        self.keys = keys
+        self.kept = False
+        self.gone = False
+        self.held: Optional[list] = []
+        self.buffered = 0
+        self.fin_seen = False
+        self.last_ns = now
+        self.queued_ns = now
+
+
+class _Dormant:
+    """What is left of an ignored or closed connection: its keys and last activity."""
+
+    __slots__ = ("keys", "last_ns", "queued_ns")
+    dormant = True
+
+    def __init__(self, keys: tuple, now: int) -> None:
+        self.keys = keys
+        self.last_ns = now
+        self.queued_ns = now
+
+
+def _signed(delta: int) -> int:
+    delta &= _MASK
+    return delta - (1 << 32) if delta >= _HALF else delta
+
+
+def _oldest(registry: collections.OrderedDict):
+    """Least recently active entry; entries touched since queued move to the back."""
+    while registry:
+        item = next(iter(registry))
+        if item.last_ns == item.queued_ns:
+            return item
+        item.queued_ns = item.last_ns
+        registry.move_to_end(item)
+    return None
+
+
+class Reassembler:
+    """Turns TCP segments into Opened/Data/Gap/Closed events, one connection at a time.
+
+    Args:
+        warn: receives one plain-text warning per anomaly.
+        classify: early filter ``(conn, direction, head) -> True | False | None``;
+            ``None`` keeps every connection.
+        idle_timeout_ns: capture time after which a silent connection is closed.
+        max_buffered_bytes: out-of-order bytes held per connection before a
+            hole is given up as a gap.
+        max_connections: open connections kept; the least recently active one
+            is evicted beyond that.
+        server_ports: ports that make an endpoint the server when the handshake
+            was not captured.
+
+    Attributes:
+        stats: counters of segments, connections (kept, ignored, undecided,
+            closed by reason), gaps, retransmitted, late and conflicting bytes,
+            and of each bound that was hit.
+    """
+
+    def __init__(
+        self,
+        warn: Callable[[str], None],
+        *,
+        classify: Optional[Classifier] = None,
+        idle_timeout_ns: int = 15 * 60 * 10**9,
+        max_buffered_bytes: int = 8 * 2**20,
+        max_connections: int = 100_000,
+        server_ports: frozenset[int] = frozenset({25, 465, 587, 2525, 24}),
+    ) -> None:
+        self._warn = warn
+        self._classify = classify
+        self._idle_timeout = idle_timeout_ns
+        self._max_buffered = max_buffered_bytes
+        self._max_connections = max_connections
+        self._server_ports = server_ports
+        self._flows: dict[tuple, Union[_Half, _Dormant]] = {}
+        self._live: collections.OrderedDict[_Conn, None] = collections.OrderedDict()
+        self._dormant: collections.OrderedDict[_Dormant, None] = (
+            collections.OrderedDict()
+        )
+        self._next_id = 0
+        self._now = -(1 << 62)
+        self._next_sweep = -(1 << 62)
+        self.stats: dict[str, int] = dict.fromkeys(
+            (
+                "segments",
+                "connections",
+                "connections_kept",
+                "connections_ignored",
+                "connections_undecided",
+                "untracked_segments",
+                "ignored_segments",
+                "out_of_order_segments",
+                "retransmitted_bytes",
+                "late_bytes",
+                "conflicts",
+                "conflict_bytes",
+                "gaps",
+                "gap_bytes",
+                "before_start_bytes",
+                "after_fin_bytes",
+                "implausible_segments",
+                "ignored_syns",
+                "buffer_overflows",
+                "evicted",
+                "closed_fin",
+                "closed_rst",
+                "closed_idle",
+                "closed_end",
+                "closed_evicted",
+            ),
+            0,
+        )
+
+    # ------------------------------------------------------------------ input
+
+    def feed(self, seg: Segment) -> list[Event]:
+        """Events made deliverable by one segment (possibly the shared empty list)."""
+        self.stats["segments"] += 1
+        ts = seg.ts_ns
+        out = None
+        if ts > self._now:
+            self._now = ts
+            if ts >= self._next_sweep:
+                out = self._sweep(ts)
+        half = self._flows.get((seg.src, seg.sport, seg.dst, seg.dport))
+        if half is None:
+            return self._untracked(seg, out if out is not None else [])
+        if half.dormant:
+            half.last_ns = self._now
+            if seg.flags & SYN:
+                return self._untracked(seg, out if out is not None else [])
+            self.stats["ignored_segments"] += 1
+            return out or _EMPTY
+        conn = half.conn
+        conn.last_ns = self._now
+        if out is None:
+            # Fast path: ACK-only flags, nothing new acknowledged, in-order data.
+            if seg.flags & 0x17 == ACK:
+                nseq = half.peer.next_seq
+                ack = seg.ack
+                if ack == nseq or nseq < 0 or (ack - nseq) & _MASK >= _HALF:
+                    payload = seg.payload
+                    if not payload:
+                        return _EMPTY
+                    if (
+                        seg.seq == half.next_seq
+                        and conn.kept
+                        and not half.pending
+                        and half.fin_off is None
+                    ):
+                        n = len(payload)
+                        off = half.next_off
+                        half.next_off = off + n
+                        half.next_seq = (half.next_seq + n) & _MASK
+                        half.history.append((off, payload))
+                        return [Data(conn.public, half.direction, off, payload, ts)]
+            out = []
+        self._process(half, seg, out)
+        return out
+
+    def finish(self) -> list[Event]:
+        """End of capture: flush every open connection, in id order."""
+        out: list[Event] = []
+        for conn in sorted(self._live, key=lambda c: c.public.id):
+            self._close(conn, "end", conn.last_ns, out)
+        self._live.clear()
+        self._dormant.clear()
+        self._flows.clear()
+        return out
+
+    # ---------------------------------------------------------- connections
+
+    def _untracked(self, seg: Segment, out: list) -> list:
+        """A segment of no tracked connection: start one if it makes sense."""
+        flags = seg.flags
+        if flags & RST or not (flags & SYN or seg.payload):
+            self.stats["untracked_segments"] += 1
+            return out or _EMPTY
+        if flags & SYN:
+            sender_is_client = not flags & ACK
+        else:
+            ports = self._server_ports
+            if seg.dport in ports and seg.sport not in ports:
+                sender_is_client = True
+            elif seg.sport in ports and seg.dport not in ports:
+                sender_is_client = False
+            else:
+                sender_is_client = seg.dport <= seg.sport
+        conn = self._create(seg, sender_is_client, out)
+        half = conn.halves[CLIENT if sender_is_client else SERVER]
+        if flags & SYN:
+            conn.public.handshake = True
+            half.isn = seg.seq
+            half.next_seq = (seg.seq + 1) & _MASK
+            if flags & ACK:  # SYN+ACK acknowledges the client's ISN
+                half.peer.isn = (seg.ack - 1) & _MASK
+                half.peer.next_seq = seg.ack
+        self._process(half, seg, out)
+        return out
+
+    def _create(self, seg: Segment, sender_is_client: bool, out: list) -> _Conn:
+        if len(self._live) >= self._max_connections:
+            self._evict(out)
+        self._next_id += 1
+        if sender_is_client:
+            c_addr, c_port, s_addr, s_port = seg.src, seg.sport, seg.dst, seg.dport
+        else:
+            c_addr, c_port, s_addr, s_port = seg.dst, seg.dport, seg.src, seg.sport
+        public = Connection(
+            self._next_id,
+            ip_text(c_addr),
+            c_port,
+            ip_text(s_addr),
+            s_port,
+            seg.ts_ns,
+            False,
+        )
+        keys = ((c_addr, c_port, s_addr, s_port), (s_addr, s_port, c_addr, c_port))
+        conn = _Conn(public, keys, self._now)
+        self._flows[keys[0]] = conn.halves[CLIENT]
+        self._flows[keys[1]] = conn.halves[SERVER]
+        self._live[conn] = None
+        self.stats["connections"] += 1
+        if self._classify is None:
+            conn.kept = True
+            conn.held = None
+            self.stats["connections_kept"] += 1
+            out.append(Opened(public, seg.ts_ns))
+        return conn
+
+    def _evict(self, out: list) -> None:
+        conn = _oldest(self._live)
+        if conn is None:
+            return
+        self.stats["evicted"] += 1
+        self._warn(
+            f"connection {conn.public.id}: evicted, more than "
+            f"{self._max_connections} connections open"
+            + ("" if conn.kept else " (not yet classified, dropped)")
+        )
+        self._close(conn, "evicted", self._now, out)
+
+    def _bury(self, conn: _Conn, tombstone: bool) -> None:
+        """Stop tracking a connection; a tombstone keeps its keys quiet."""
+        conn.gone = True
+        self._live.pop(conn, None)
+        for half in conn.halves:
+            half.pending = []
+            half.head = None
+        conn.held = None
+        conn.buffered = 0
+        if tombstone:
+            dormant = _Dormant(conn.keys, self._now)
+            for key in conn.keys:
+                self._flows[key] = dormant
+            self._dormant[dormant] = None
+            if len(self._dormant) > self._max_connections:
+                self._expire_dormant(_oldest(self._dormant))
+        else:
+            for key in conn.keys:
+                if self._flows.get(key) in conn.halves:
+                    del self._flows[key]
+
+    def _expire_dormant(self, dormant: Optional[_Dormant]) -> None:
+        if dormant is None:
+            return
+        del self._dormant[dormant]
+        for key in dormant.keys:
+            if self._flows.get(key) is dormant:
+                del self._flows[key]
+
+    def _sweep(self, now: int) -> list:
+        """Close connections idle for longer than the timeout, in id order."""
+        self._next_sweep = now + _SWEEP_NS
+        limit = now - self._idle_timeout
+        out: list[Event] = []
+        expired = []
+        while True:
+            conn = _oldest(self._live)
+            if conn is None or conn.last_ns >= limit:
+                break
+            del self._live[conn]
+            expired.append(conn)
+        for conn in sorted(expired, key=lambda c: c.public.id):
+            self._close(conn, "fin" if conn.fin_seen else "idle", conn.last_ns, out)
+        while True:
+            dormant = _oldest(self._dormant)
+            if dormant is None or dormant.last_ns >= limit:
+                break
+            self._expire_dormant(dormant)
+        return out
+
+    def _close(self, conn: _Conn, reason: str, ts: int, out: list) -> None:
+        if conn.gone:
+            return
+        for half in conn.halves:
+            self._flush(half, ts, out)
+            if conn.gone:  # dropped by the classifier
+                return
+        if not conn.kept:
+            self.stats["connections_undecided"] += 1
+            self._bury(conn, reason in ("fin", "rst"))
+            return
+        self.stats["closed_" + reason] += 1
+        out.append(Closed(conn.public, ts, reason))
+        self._bury(conn, reason in ("fin", "rst"))
+
+    # ------------------------------------------------------------- segments
+
+    def _process(self, half: _Half, seg: Segment, out: list) -> None:
+        """General case of one segment of a tracked connection."""
+        conn = half.conn
+        flags = seg.flags
+        ts = seg.ts_ns
+        if flags & SYN and not flags & RST and not self._syn(half, seg, out):
+            return
+        if flags & ACK:
+            peer = half.peer
+            nseq = peer.next_seq
+            if nseq >= 0:
+                delta = (seg.ack - nseq) & _MASK
+                if 0 < delta < _HALF:
+                    self._acked(peer, delta, ts, out)
+                    if conn.gone:
+                        return
+        if flags & RST:
+            self._close(conn, "rst", ts, out)
+            return
+        payload = seg.payload
+        if not (payload or flags & FIN):
+            return
+        start = (seg.seq + 1) & _MASK if flags & SYN else seg.seq
+        if half.next_seq < 0:
+            half.next_seq = start
+            half.mid_stream = True
+        off = half.next_off + _signed(start - half.next_seq)
+        if half.fin_done:
+            off += 1  # next_seq already counts the FIN
+        if payload:
+            self._data(half, off, payload, ts, out)
+            if conn.gone:
+                return
+        if flags & FIN:
+            self._fin(half, off + len(payload), ts, out)
+
+    def _syn(self, half: _Half, seg: Segment, out: list) -> bool:
+        """Handle a SYN on a tracked connection; False if the segment is done with."""
+        isn = seg.seq
+        if half.isn == isn:
+            return True  # retransmitted SYN or SYN+ACK
+        conn = half.conn
+        if seg.flags & ACK and half.isn is None and half.next_seq < 0:
+            half.isn = isn  # the SYN+ACK of a connection opened by its SYN
+            half.next_seq = (isn + 1) & _MASK
+            conn.public.handshake = True
+            return True
+        if half.next_seq >= 0 and abs(_signed(isn + 1 - half.next_seq)) < _SYN_NEAR:
+            self.stats["ignored_syns"] += 1
+            self._warn(
+                f"connection {conn.public.id} {_DIRECTION_TEXT[half.direction]}: "
+                f"frame {seg.frame}: SYN inside the current stream ignored"
+            )
+            return False
+        reason = "fin" if conn.fin_seen else "end"
+        self._warn(
+            f"frame {seg.frame}: new SYN on the ports of connection "
+            f"{conn.public.id}, which is closed without FIN/RST seen"
+            if reason == "end"
+            else f"frame {seg.frame}: new SYN on the ports of half-closed connection "
+            f"{conn.public.id}; closing it"
+        )
+        self._close(conn, reason, seg.ts_ns, out)
+        self._untracked(seg, out)
+        return False
+
+    def _acked(self, half: _Half, delta: int, ts: int, out: list) -> None:
+        """The peer acknowledged ``delta`` bytes past what ``half`` has delivered."""
+        if delta > _WINDOW:
+            return
+        limit = half.next_off + delta
+        if half.fin_off is not None:
+            limit = min(limit, half.fin_off)
+        elif delta == 1 and not half.pending:
+            return  # most likely an uncaptured FIN, not a one-byte gap
+        if limit > half.next_off:
+            self._skip_to(half, limit, ts, out)
+
+    def _data(self, half: _Half, off: int, data: bytes, ts: int, out: list) -> None:
+        end = off + len(data)
+        fin = half.fin_off
+        if fin is not None and end > fin:
+            extra = end - max(off, fin)
+            self._once(half, "fin", f"{extra} bytes after the FIN ignored")
+            self.stats["after_fin_bytes"] += extra
+            if off >= fin:
+                return
+            data = data[: fin - off]
+            end = fin
+        nxt = half.next_off
+        if end <= nxt:
+            self._old(half, off, data)
+            return
+        if off < nxt:
+            self._old(half, off, data[: nxt - off])
+            data = data[nxt - off :]
+            off = nxt
+        elif off - nxt > _WINDOW:
+            self.stats["implausible_segments"] += 1
+            self._once(half, "far", f"segment {off - nxt} bytes ahead ignored")
+            return
+        if off == nxt and not half.pending:
+            self._deliver(half, off, data, ts, out)
+            self._fin_reached(half)
+            return
+        if off > nxt:
+            self.stats["out_of_order_segments"] += 1
+        self._insert(half, off, data, ts)
+        self._drain(half, out)
+        if half.conn.buffered > self._max_buffered:
+            self._overflow(half, ts, out)
+
+    def _old(self, half: _Half, off: int, data: bytes) -> None:
+        """Bytes at offsets already delivered (or declared lost)."""
+        end = off + len(data)
+        if off < 0:
+            before = min(end, 0) - off
+            self.stats["before_start_bytes"] += before
+            self._once(
+                half,
+                "start",
+                f"{before} bytes before the first captured byte ignored"
+                + (" (capture started mid-stream)" if half.mid_stream else ""),
+            )
+            if end <= 0:
+                return
+            data = data[-off:]
+            off = 0
+        self.stats["retransmitted_bytes"] += end - off
+        for first_off, first in half.history:
+            self._compare(half, off, data, first_off, first)
+        for gap_off, gap_end in half.gaps or ():
+            lo, hi = max(off, gap_off), min(end, gap_end)
+            if lo < hi:
+                self.stats["late_bytes"] += hi - lo
+                self._warn(
+                    f"connection {half.conn.public.id} "
+                    f"{_DIRECTION_TEXT[half.direction]}: {hi - lo} bytes at offset "
+                    f"{lo} arrived after their gap was declared; not delivered"
+                )
+
+    def _compare(
+        self, half: _Half, off: int, data: bytes, first_off: int, first: bytes
+    ) -> None:
+        lo = max(off, first_off)
+        hi = min(off + len(data), first_off + len(first))
+        if lo >= hi:
+            return
+        again = data[lo - off : hi - off]
+        original = first[lo - first_off : hi - first_off]
+        if again == original:
+            return
+        differ = [i for i in range(hi - lo) if again[i] != original[i]]
+        self.stats["conflicts"] += 1
+        self.stats["conflict_bytes"] += len(differ)
+        self._warn(
+            f"connection {half.conn.public.id} {_DIRECTION_TEXT[half.direction]}: "
+            f"{len(differ)} bytes at offset {lo + differ[0]} differ from the first copy"
+        )
+
+    def _insert(self, half: _Half, off: int, data: bytes, ts: int) -> None:
+        """Buffer the parts of an out-of-order segment not already buffered."""
+        pending = half.pending
+        end = off + len(data)
+        i = max(bisect.bisect_right(pending, off, key=_piece_offset) - 1, 0)
+        pos = off
+        fresh = []
+        while pos < end:
+            if i < len(pending):
+                p_off, p_data, _ = pending[i]
+                p_end = p_off + len(p_data)
+                if p_end <= pos:
+                    i += 1
+                    continue
+                if p_off > pos:
+                    stop = min(p_off, end)
+                    fresh.append((pos, data[pos - off : stop - off], ts))
+                    pos = stop
+                    continue
+                stop = min(p_end, end)
+                self._compare(half, pos, data[pos - off : stop - off], p_off, p_data)
+                self.stats["retransmitted_bytes"] += stop - pos
+                pos = stop
+                i += 1
+            else:
+                fresh.append((pos, data[pos - off :], ts))
+                pos = end
+        for piece in fresh:
+            bisect.insort(pending, piece, key=_piece_offset)
+            half.conn.buffered += len(piece[1])
+
+    def _drain(self, half: _Half, out: list) -> None:
+        """Deliver buffered pieces that are now in order, each with its own time."""
+        pending = half.pending
+        conn = half.conn
+        taken = 0
+        while taken < len(pending) and pending[taken][0] == half.next_off:
+            p_off, p_data, p_ts = pending[taken]
+            taken += 1
+            conn.buffered -= len(p_data)
+            self._deliver(half, p_off, p_data, p_ts, out)
+            if conn.gone:
+                return
+        del pending[:taken]
+        self._fin_reached(half)
+
+    def _skip_to(self, half: _Half, limit: int, ts: int, out: list) -> None:
+        """Advance to ``limit``: deliver what is buffered, declare the holes gaps."""
+        pending = half.pending
+        conn = half.conn
+        while half.next_off < limit and not conn.gone:
+            if pending and pending[0][0] == half.next_off:
+                self._drain(half, out)
+                continue
+            hole_end = min(pending[0][0], limit) if pending else limit
+            self._gap(half, hole_end - half.next_off, ts, out)
+        if not conn.gone:
+            self._drain(half, out)
+
+    def _overflow(self, half: _Half, ts: int, out: list) -> None:
+        conn = half.conn
+        while conn.buffered > self._max_buffered and not conn.gone:
+            victim = half if half.pending else half.peer
+            if not victim.pending:
+                conn.buffered = 0  # cannot happen; never loop on a bad count
+                return
+            hole = victim.pending[0][0] - victim.next_off
+            self.stats["buffer_overflows"] += 1
+            self._warn(
+                f"connection {conn.public.id} {_DIRECTION_TEXT[victim.direction]}: "
+                f"more than {self._max_buffered} bytes buffered out of order; "
+                f"gap of {hole} bytes declared at offset {victim.next_off}"
+            )
+            self._skip_to(victim, victim.pending[0][0], ts, out)
+
+    def _fin(self, half: _Half, fin_off: int, ts: int, out: list) -> None:
+        conn = half.conn
+        if half.fin_off is None:
+            half.fin_off = max(fin_off, half.next_off)
+            conn.fin_seen = True
+            pending = half.pending
+            if pending and pending[-1][0] + len(pending[-1][1]) > half.fin_off:
+                kept = []
+                for p_off, p_data, p_ts in pending:
+                    if p_off < half.fin_off:
+                        cut = p_data[: half.fin_off - p_off]
+                        kept.append((p_off, cut, p_ts))
+                        extra = len(p_data) - len(cut)
+                    else:
+                        extra = len(p_data)
+                    conn.buffered -= extra
+                    self.stats["after_fin_bytes"] += extra
+                pending[:] = kept
+                self._once(half, "fin", "bytes after the FIN ignored")
+            self._fin_reached(half)
+        if half.peer.fin_off is not None:
+            self._close(conn, "fin", ts, out)
+
+    def _fin_reached(self, half: _Half) -> None:
+        if (
+            half.fin_off is not None
+            and not half.fin_done
+            and half.next_off == half.fin_off
+        ):
+            half.fin_done = True
+            half.next_seq = (half.next_seq + 1) & _MASK  # the FIN's sequence number
+
+    def _flush(self, half: _Half, ts: int, out: list) -> None:
+        """Connection ends: deliver everything buffered, holes before it are gaps."""
+        if half.next_seq < 0:
+            return
+        if half.fin_off is not None:
+            target = half.fin_off
+        elif half.pending:
+            target = half.pending[-1][0] + len(half.pending[-1][1])
+        else:
+            return
+        if target > half.next_off:
+            self._skip_to(half, target, ts, out)
+
+    # --------------------------------------------------------------- output
+
+    def _deliver(self, half: _Half, off: int, data: bytes, ts: int, out: list) -> None:
+        """Hand over in-order bytes (or hold them while the classifier is undecided)."""
+        n = len(data)
+        half.next_off = off + n
+        half.next_seq = (half.next_seq + n) & _MASK
+        half.history.append((off, data))
+        conn = half.conn
+        event = Data(conn.public, half.direction, off, data, ts)
+        if conn.kept:
+            out.append(event)
+            return
+        conn.held.append(event)
+        half.held_bytes += n
+        if half.head_open:
+            head = half.head
+            head += data[: HEAD_LIMIT - len(head)]
+            if len(head) >= HEAD_LIMIT:
+                half.head_open = False
+            verdict = self._classify(conn.public, half.direction, bytes(head))
+            if verdict is True:
+                self._keep(conn, out)
+                return
+            if verdict is False:
+                self.stats["connections_ignored"] += 1
+                self._bury(conn, tombstone=True)
+                return
+        if half.held_bytes >= HEAD_LIMIT:
+            self.stats["connections_undecided"] += 1
+            self._bury(conn, tombstone=True)
+
+    def _gap(self, half: _Half, length: int, ts: int, out: list) -> None:
+        off = half.next_off
+        half.next_off = off + length
+        half.next_seq = (half.next_seq + length) & _MASK
+        if half.gaps is None:
+            half.gaps = collections.deque(maxlen=8)
+        half.gaps.append((off, off + length))
+        self.stats["gaps"] += 1
+        self.stats["gap_bytes"] += length
+        conn = half.conn
+        event = Gap(conn.public, half.direction, off, length, ts)
+        if conn.kept:
+            out.append(event)
+        else:
+            conn.held.append(event)
+            half.head_open = False
+
+    def _keep(self, conn: _Conn, out: list) -> None:
+        conn.kept = True
+        self.stats["connections_kept"] += 1
+        out.append(Opened(conn.public, conn.public.start_ns))
+        out.extend(conn.held)
+        conn.held = None
+        for half in conn.halves:
+            half.head = None
+
+    def _once(self, half: _Half, topic: str, text: str) -> None:
+        """Warn about a recurring condition once per direction."""
+        if half.warned is None:
+            half.warned = set()
+        if topic not in half.warned:
+            half.warned.add(topic)
+            self._warn(
+                f"connection {half.conn.public.id} "
+                f"{_DIRECTION_TEXT[half.direction]}: {text}"
+            )
+
+
+def _piece_offset(piece: tuple[int, bytes, int]) -> int:
+    return piece[0]
