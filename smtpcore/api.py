@@ -1,0 +1,169 @@
+"""The documented Python API, shared by the command line and the plaso parser.
+
+    import smtpcore.api as smtp
+
+    for item in smtp.items("evidence/trace.pcap.gz"):
+        if isinstance(item, smtp.Message):
+            print(item.mail_from, item.rcpt_to, item.mime.subject)
+            smtp.save_message(item, "out/")        # .eml + attachments
+        elif isinstance(item, smtp.Credential):
+            print(item.mechanism, item.username, item.password, item.hashcat)
+        elif isinstance(item, smtp.Session):
+            print(item.endpoints, item.helo, item.messages)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pathlib
+from typing import Any, BinaryIO, Callable, Iterator, Optional, Sequence, Union
+
+from smtpcore.capture import NotACapture
+from smtpcore.model import Credential, Message, Session
+from smtpcore.pipeline import Item, extract
+from smtpcore.safenames import create_unique, safe_filename
+
+__all__ = [
+    "Credential",
+    "FoundCapture",
+    "Message",
+    "NotACapture",
+    "Session",
+    "extract",
+    "find",
+    "items",
+    "read_capture",
+    "save_message",
+]
+
+
+def _ignore(_: str) -> None:
+    pass
+
+
+def find(inputs: Sequence[str], *, warn: Callable[[str], None] = _ignore, **options):
+    """Every capture in the inputs (captures, folders, disk images), in a stable order.
+
+    Options are those of smtpcore.evidence.find_captures (partitions, volumes,
+    snapshots, include_deleted).
+    """
+    from smtpcore.evidence import find_captures  # dfvfs is only needed from here on
+
+    return list(find_captures(list(inputs), warn, **options))
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FoundCapture":
+        from smtpcore.evidence import FoundCapture
+
+        return FoundCapture
+    raise AttributeError(name)
+
+
+def items(
+    source: Union[str, os.PathLike, BinaryIO],
+    *,
+    warn: Callable[[str], None] = _ignore,
+    mime: bool = True,
+    payloads: bool = False,
+) -> Iterator[Item]:
+    """Sessions, messages and credentials from a capture, folder, disk image or file object.
+
+    Messages come with ``content`` readable (and attachment payloads if asked) until
+    the next item is requested; see smtpcore.pipeline.extract.
+    """
+    if hasattr(source, "read"):
+        name = getattr(source, "name", "<file object>")
+        yield from extract(source, source=str(name), warn=warn, mime=mime, payloads=payloads)
+        return
+    for number, capture in enumerate(find([os.fspath(source)], warn=warn), 1):
+        with capture.open() as handle:
+            yield from extract(
+                handle, source=capture.source, warn=warn, mime=mime, payloads=payloads,
+                session_prefix=f"c{number}-",
+            )
+
+
+class _HashingReader:
+    """Passes reads through, hashing and counting what the capture reader consumed."""
+
+    def __init__(self, handle: BinaryIO):
+        self._handle = handle
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._handle.read(size)
+        self.sha256.update(data)
+        self.size += len(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+
+def read_capture(
+    capture,
+    *,
+    on_item: Callable[[Item], None],
+    warn: Callable[[str], None] = _ignore,
+    session_prefix: str = "",
+    payloads: bool = False,
+    progress: Optional[Callable[[int], None]] = None,
+) -> dict[str, Any]:
+    """Runs one found capture through the pipeline; returns its manifest entry.
+
+    Problems with the capture are reported through ``warn`` and in the entry's
+    ``status``; this never raises for bad input.
+    """
+    entry: dict[str, Any] = {"source": capture.source, "kind": capture.kind}
+    problems: list[str] = []
+
+    def note(message: str) -> None:
+        problems.append(message)
+        warn(f"{capture.source}: {message}")
+
+    try:
+        with capture.open() as handle:
+            reader = _HashingReader(handle)
+            for item in extract(
+                reader, source=capture.source, warn=note, payloads=payloads,
+                session_prefix=session_prefix, progress=progress,
+            ):
+                on_item(item)
+            # Hash the rest too, so the manifest's SHA-256 covers the whole file.
+            while reader.read(1 << 20):
+                pass
+        entry["size"] = reader.size
+        entry["sha256"] = reader.sha256.hexdigest()
+    except NotACapture as error:
+        note(f"not a readable capture: {error}")
+    except OSError as error:
+        note(f"cannot be read: {error}")
+    entry["status"] = "damaged" if problems else "ok"
+    entry["warnings"] = len(problems)
+    return entry
+
+
+def save_message(message: Message, folder: Union[str, os.PathLike]) -> list[pathlib.Path]:
+    """Writes a message's .eml and attachment files into folder; never overwrites.
+
+    Call it while the message is the current item of ``items(..., payloads=True)``.
+    """
+    root = pathlib.Path(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    written = []
+    if message.content is not None and not message.content.closed:
+        path, handle = create_unique(root, safe_filename(f"{message.id}.eml"))
+        with handle:
+            message.content.copy_to(handle)
+        written.append(path)
+    for attachment in message.mime.attachments if message.mime else []:
+        if attachment.payload is not None:
+            name = safe_filename(attachment.filename, default="attachment")
+            path, handle = create_unique(root, name)
+            with handle:
+                handle.write(attachment.payload)
+            written.append(path)
+    return written

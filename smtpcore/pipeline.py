@@ -1,0 +1,135 @@
+"""The one-way flow from a capture to model objects, as a generator.
+
+capture → packets → TCP streams → SMTP sessions → messages (+ MIME), credentials.
+Objects are yielded as soon as they are complete, so nothing waits for the end of
+the capture and memory stays flat whatever its size.
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO, Callable, Iterable, Iterator, Optional, Union
+
+from smtpcore import mime as mime_decoder
+from smtpcore.capture import CaptureReader
+from smtpcore.model import Credential, Endpoints, Message, Session
+from smtpcore.packets import PacketDecoder
+from smtpcore.reassembly import Closed, Data, Gap, Opened, Reassembler
+from smtpcore.smtp.builder import SessionBuilder
+from smtpcore.smtp.detect import classify
+
+Item = Union[Session, Message, Credential]
+
+# How often (in frames) the abort callback and the progress callback are consulted.
+_POLL_FRAMES = 1024
+
+
+def extract(
+    fileobj: BinaryIO,
+    *,
+    source: str,
+    warn: Callable[[str], None],
+    abort: Optional[Callable[[], bool]] = None,
+    mime: bool = True,
+    payloads: bool = False,
+    session_prefix: str = "",
+    progress: Optional[Callable[[int], None]] = None,
+) -> Iterator[Item]:
+    """Yields the sessions, messages and credentials of one capture as they complete.
+
+    A Message is yielded with its content (``message.content``) still readable and,
+    with ``payloads``, its attachments' bytes; both are released when the consumer
+    asks for the next item, so a consumer that wants the bytes takes them then.
+
+    Args:
+      fileobj: the capture (pcap, pcapng, either gzip-compressed), read once, in chunks.
+      source: where the capture came from, recorded in every Session.
+      warn: receives every warning about damage or anomalies in the capture.
+      abort: polled now and then; when it returns True extraction stops early.
+      mime: decode each message's headers, bodies and attachments.
+      payloads: keep attachment bytes in the yielded messages.
+      session_prefix: prepended to session identifiers, to keep them unique across
+          several captures.
+      progress: called now and then with the bytes of the input consumed so far.
+
+    Raises:
+      NotACapture: before anything is yielded, when the input is not a capture.
+    """
+    reader = CaptureReader(fileobj, warn)
+    decoder = PacketDecoder(warn)
+    reassembler = Reassembler(warn, classify=classify)
+    streams = _Streams(source, session_prefix, warn)
+
+    decode = decoder.decode
+    feed = reassembler.feed
+    for frame in reader:
+        segment = decode(frame)
+        if segment is not None:
+            events = feed(segment)
+            if events:
+                yield from _finish(streams.dispatch(events), mime, payloads)
+        if frame.index % _POLL_FRAMES == 0:
+            if progress is not None:
+                progress(reader.position)
+            if abort is not None and abort():
+                warn(f"{source}: extraction aborted at frame {frame.index}")
+                break
+    decoder.finish()
+    yield from _finish(streams.dispatch(reassembler.finish()), mime, payloads)
+    if progress is not None:
+        progress(reader.position)
+
+
+class _Streams:
+    """Routes reassembled stream events to one SessionBuilder per connection."""
+
+    def __init__(self, source: str, prefix: str, warn: Callable[[str], None]):
+        self._source = source
+        self._prefix = prefix
+        self._warn = warn
+        self._builders: dict[int, SessionBuilder] = {}
+
+    def dispatch(self, events: Iterable) -> Iterator[Item]:
+        builders = self._builders
+        for event in events:
+            kind = type(event)
+            if kind is Data:
+                builder = builders.get(event.conn.id)
+                if builder is not None:
+                    yield from builder.data(event.direction, event.data, event.ts_ns)
+            elif kind is Gap:
+                builder = builders.get(event.conn.id)
+                if builder is not None:
+                    yield from builder.gap(event.direction, event.length, event.ts_ns)
+            elif kind is Opened:
+                conn = event.conn
+                builders[conn.id] = SessionBuilder(
+                    f"{self._prefix}s{conn.id}",
+                    self._source,
+                    Endpoints(
+                        conn.client_ip, conn.client_port, conn.server_ip, conn.server_port
+                    ),
+                    event.ts_ns,
+                )
+            elif kind is Closed:
+                builder = builders.pop(event.conn.id, None)
+                if builder is not None:
+                    yield from builder.close(event.ts_ns, event.reason)
+
+
+def _finish(items: Iterable[Item], mime: bool, payloads: bool) -> Iterator[Item]:
+    """Adds the MIME view to each message, hands it out, then frees its bytes."""
+    for item in items:
+        if type(item) is not Message or item.content is None:
+            yield item
+            continue
+        content = item.content
+        try:
+            if mime:
+                item.mime = mime_decoder.analyse(content.open(), keep_payloads=payloads)
+                item.warnings.extend(item.mime.warnings)
+            yield item
+        finally:
+            content.release()
+            if item.mime is not None:
+                for attachment in item.mime.attachments:
+                    attachment.payload = None
