@@ -1,0 +1,206 @@
+"""The `smtpcore` command: a thin layer over smtpcore.api for examiners at a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import logging
+import pathlib
+import sys
+import time
+from typing import Optional, Sequence
+
+from smtpcore import __version__, api
+from smtpcore.evidence import EvidenceError
+from smtpcore.model import Credential, Message, Session, iso_time
+from smtpcore.output import OutputError, OutputFolder
+
+EXIT_OK, EXIT_DAMAGED, EXIT_USAGE = 0, 1, 2
+
+log = logging.getLogger("smtpcore")
+
+
+class _Progress:
+    """A one-line progress bar on stderr, redrawn at most a few times a second."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total = max(total, 1)
+        self.enabled = enabled and sys.stderr.isatty()
+        self.done = 0  # bytes of earlier inputs
+        self._last = 0.0
+
+    def update(self, position: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or now - self._last < 0.2:
+            return
+        self._last = now
+        share = min((self.done + position) / self.total, 1.0)
+        bar = "#" * int(share * 30)
+        sys.stderr.write(f"\r[{bar:<30}] {share:6.1%} of {self.total / 1e6:,.1f} MB")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r" + " " * 60 + "\r")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="smtpcore",
+        description="SMTP sessions, messages, attachments and credentials from packet "
+        "captures, folders of captures and disk images.",
+    )
+    parser.add_argument("--version", action="version", version=f"smtpcore {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def add_common(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("inputs", nargs="+", metavar="INPUT",
+                         help="capture (pcap/pcapng, gzip too), folder, or disk image")
+        sub.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+        sub.add_argument("--log", metavar="FILE", help="also write warnings to FILE")
+        sub.add_argument("--partitions", default="all",
+                         help="partitions of disk images to search: all, or e.g. p1,p3")
+        sub.add_argument("--volumes", default="all",
+                         help="volumes of disk images to search: all, or e.g. apfs1")
+        sub.add_argument("--vss-stores", "--snapshots", dest="snapshots", default="none",
+                         help="volume shadow snapshots: none (default), all, or e.g. 1,2")
+        sub.add_argument("--no-deleted", action="store_true",
+                         help="skip deleted files that the file system still lists")
+
+    extract = commands.add_parser("extract", help="write messages, attachments, "
+                                  "credentials, JSONL, report.html to a folder")
+    add_common(extract)
+    extract.add_argument("-o", "--output", required=True, metavar="OUTDIR",
+                         help="new or empty folder for the results")
+    extract.add_argument("--force", action="store_true",
+                         help="write into a non-empty OUTDIR, replacing an earlier run's files")
+    summary = commands.add_parser("summary", help="print a table of what the inputs hold")
+    add_common(summary)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(argv)
+    args.argv = argv
+    warnings: list[str] = []
+    _setup_logging(args.log, warnings)
+    try:
+        found = api.find(args.inputs, warn=log.warning, partitions=args.partitions,
+                         volumes=args.volumes, snapshots=args.snapshots,
+                         include_deleted=not args.no_deleted)
+    except EvidenceError as error:
+        print(f"smtpcore: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if not found:
+        print("smtpcore: no packet capture found in the inputs "
+              "(pcap, pcapng, gzip-compressed, or inside a disk image).", file=sys.stderr)
+        return EXIT_USAGE
+    if args.command == "extract":
+        status = _extract(args, found, warnings)
+    else:
+        status = _summary(args, found)
+    if warnings:
+        print(f"smtpcore: {len(warnings)} warnings (damaged or incomplete input); "
+              "see the log or report.html", file=sys.stderr)
+        status = max(status, EXIT_DAMAGED)
+    return status
+
+
+def _setup_logging(log_file: Optional[str], warnings: list[str]) -> None:
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.WARNING and len(warnings) < 100_000:
+                warnings.append(record.getMessage())
+
+    log.handlers.clear()
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    log.addHandler(Collect())
+    if log_file:
+        handler = logging.FileHandler(log_file, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+
+
+def _extract(args: argparse.Namespace, found: list[api.FoundCapture],
+             warnings: list[str]) -> int:
+    started = datetime.datetime.now(datetime.timezone.utc)
+    try:
+        out = OutputFolder(pathlib.Path(args.output), force=args.force)
+    except OutputError as error:
+        print(f"smtpcore: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    progress = _Progress(sum(c.size or 0 for c in found), not args.quiet)
+    inputs = []
+    for number, capture in enumerate(found, 1):
+        log.info("reading %s", capture.source)
+        result = api.read_capture(
+            capture, session_prefix=f"c{number}-", warn=log.warning,
+            payloads=True, progress=progress.update,
+            on_item=lambda item, source=capture.source: out.add(item, source),
+        )
+        progress.done += capture.size or 0
+        inputs.append(result)
+    progress.close()
+    manifest = {
+        "tool": "smtpcore",
+        "version": __version__,
+        "command_line": ["smtpcore", *args.argv],
+        "start_time": started.isoformat(),
+        "end_time": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "inputs": inputs,
+        "warnings": len(warnings),
+    }
+    out.close(manifest, warnings)
+    counts = out.counts
+    print(f"{counts['sessions']} sessions, {counts['messages']} mail transactions "
+          f"({counts['eml']} .eml), {counts['attachments']} attachments, "
+          f"{counts['credentials']} credentials → {args.output}")
+    return EXIT_OK
+
+
+def _summary(args: argparse.Namespace, found: list[api.FoundCapture]) -> int:
+    rows: list[tuple[str, ...]] = []
+    users: dict[str, str] = {}
+
+    def take(item: Session | Message | Credential) -> None:
+        if isinstance(item, Credential) and item.success:
+            users[item.session_id] = item.username or ""
+        elif isinstance(item, Message):
+            mime = item.mime
+            rows.append((
+                iso_time(item.time_ns) or "",
+                f"{item.endpoints.client_ip} → {item.endpoints.server_ip}:"
+                f"{item.endpoints.server_port}",
+                item.mail_from or "<>",
+                ", ".join(item.rcpt_to) + (
+                    f" (+{len(item.rcpt_rejected)} rejected)" if item.rcpt_rejected else ""),
+                (mime.subject or "") if mime else "",
+                ", ".join(a.filename or "?" for a in mime.attachments) if mime else "",
+                item.auth_user or "",
+            ))
+
+    for number, capture in enumerate(found, 1):
+        api.read_capture(capture, session_prefix=f"c{number}-", warn=log.warning,
+                         on_item=take)
+    header = ("Time (UTC)", "Client → server", "Sender", "Recipients", "Subject",
+              "Attachments", "Auth user")
+    _print_table(header, rows)
+    return EXIT_OK
+
+
+def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    limit = 40
+    cells = [tuple(c if len(c) <= limit else c[: limit - 1] + "…" for c in row)
+             for row in [header, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    for index, row in enumerate(cells):
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        if index == 0:
+            print("  ".join("-" * w for w in widths))
+    print(f"{len(rows)} mail transactions")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""Writes extraction results into an output folder, following the documented contract.
+
+Every file is created exclusively (never overwritten), every name is sanitised, and
+every byte written is hashed on the way out for the manifest.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import os
+import pathlib
+from typing import Any, BinaryIO, Optional
+
+from smtpcore import records
+from smtpcore.model import Credential, Message, Session
+from smtpcore.report import ReportBuilder
+from smtpcore.safenames import create_unique, safe_filename
+
+
+class OutputError(Exception):
+    """The output folder cannot be used."""
+
+
+class _HashingWriter:
+    """A write-only file that hashes what passes through it."""
+
+    def __init__(self, handle: BinaryIO):
+        self._handle = handle
+        self.sha256 = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.sha256.update(data)
+        return self._handle.write(data)
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+class OutputFolder:
+    """The output folder of one extraction run."""
+
+    def __init__(self, root: pathlib.Path, *, force: bool = False):
+        self.root = root
+        self._force = force
+        if root.exists():
+            if not root.is_dir():
+                raise OutputError(f"{root} exists and is not a folder")
+            if any(root.iterdir()) and not force:
+                raise OutputError(
+                    f"{root} is not empty: choose a new folder or add --force"
+                )
+        root.mkdir(parents=True, exist_ok=True)
+        self.written: dict[str, str] = {}  # relative path -> SHA-256
+        self.counts = collections.Counter()
+        self._hashcat: dict[int, list[str]] = collections.defaultdict(list)
+        self._report = ReportBuilder()
+        self._jsonl = {
+            name: self._open(name)
+            for name in ("sessions.jsonl", "messages.jsonl", "credentials.jsonl")
+        }
+
+    def _open(self, relative: str) -> _HashingWriter:
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        if self._force and path.is_file():
+            path.unlink()  # --force: a file of an earlier run is replaced, knowingly
+        handle = os.fdopen(os.open(path, flags, 0o644), "wb")
+        return _HashingWriter(handle)
+
+    def _finish_file(self, relative: str, writer: _HashingWriter) -> None:
+        writer.close()
+        self.written[relative] = writer.sha256.hexdigest()
+
+    def _write_line(self, name: str, record: dict[str, Any]) -> None:
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        self._jsonl[name].write(line.encode("utf-8") + b"\n")
+
+    def _create(self, folder: str, name: str) -> tuple[str, _HashingWriter]:
+        directory = self.root / folder
+        directory.mkdir(parents=True, exist_ok=True)
+        path, handle = create_unique(directory, name)
+        return path.relative_to(self.root).as_posix(), _HashingWriter(handle)
+
+    def add(self, item: Session | Message | Credential, source: str) -> None:
+        if isinstance(item, Message):
+            self.add_message(item, source)
+        elif isinstance(item, Credential):
+            self.add_credential(item)
+        else:
+            self.add_session(item)
+
+    def add_message(self, message: Message, source: str) -> None:
+        """Writes the .eml and attachments (while the content is still readable)."""
+        self.counts["messages"] += 1
+        if message.content is not None and not message.content.closed:
+            relative, writer = self._create("eml", safe_filename(f"{message.id}.eml"))
+            message.content.copy_to(writer)
+            self._finish_file(relative, writer)
+            message.eml_path = relative
+            self.counts["eml"] += 1
+        if message.mime is not None:
+            for attachment in message.mime.attachments:
+                if attachment.payload is None:
+                    continue
+                name = safe_filename(attachment.filename, default="attachment")
+                relative, writer = self._create(
+                    f"attachments/{safe_filename(message.id)}", name
+                )
+                writer.write(attachment.payload)
+                self._finish_file(relative, writer)
+                attachment.path = relative
+                self.counts["attachments"] += 1
+        record = records.message_record(message, source)
+        self._write_line("messages.jsonl", record)
+        self._report.add_message(record, message.mime)
+
+    def add_session(self, session: Session) -> None:
+        self.counts["sessions"] += 1
+        record = records.session_record(session)
+        self._write_line("sessions.jsonl", record)
+        self._report.add_session(record)
+
+    def add_credential(self, credential: Credential) -> None:
+        self.counts["credentials"] += 1
+        record = records.credential_record(credential)
+        self._write_line("credentials.jsonl", record)
+        self._report.add_credential(record)
+        if credential.hashcat and credential.hashcat_mode is not None:
+            self._hashcat[credential.hashcat_mode].append(credential.hashcat)
+
+    def close(self, manifest: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
+        """Writes the closing files; returns the manifest as written."""
+        for name, writer in self._jsonl.items():
+            self._finish_file(name, writer)
+        writer = self._open("credentials.hashcat")
+        for mode in sorted(self._hashcat):
+            writer.write(f"# hashcat -m {mode}\n".encode())
+            for line in self._hashcat[mode]:
+                writer.write(line.encode("utf-8") + b"\n")
+        self._finish_file("credentials.hashcat", writer)
+        writer = self._open("report.html")
+        self._report.write(writer, warnings)
+        self._finish_file("report.html", writer)
+        manifest = dict(manifest)
+        manifest["counts"] = dict(sorted(self.counts.items()))
+        manifest["files"] = dict(sorted(self.written.items()))
+        text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
+        writer = self._open("manifest.json")
+        writer.write(text.encode("utf-8"))
+        writer.close()
+        return manifest
+
+
+def sha256_of(path: pathlib.Path, block: int = 1 << 20) -> Optional[str]:
+    """SHA-256 of a file on disk, read in blocks."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(block):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()

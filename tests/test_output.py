@@ -1,0 +1,128 @@
+"""The output folder contract: files, names, hashes, no overwrite, a safe report."""
+
+import hashlib
+import json
+
+import pytest
+
+from smtpcore.content import MessageContent
+from smtpcore.model import (
+    Attachment,
+    Credential,
+    Endpoints,
+    Message,
+    MimeInfo,
+    Recipient,
+    Session,
+    TextBody,
+)
+from smtpcore.output import OutputError, OutputFolder
+
+ENDPOINTS = Endpoints("192.0.2.10", 40123, "192.0.2.25", 25)
+RAW = b"Subject: hi\r\n\r\nbody\r\n"
+HOSTILE = "../../etc/passwd"
+
+
+def make_message(attachment_payload=b"PK\x03\x04zip"):
+    content = MessageContent()
+    content.write(RAW)
+    digest = hashlib.sha256(attachment_payload).hexdigest()
+    mime = MimeInfo(
+        subject="hi <script>alert(1)</script>",
+        bodies=[
+            TextBody("text/plain", "utf-8", "utf-8", "plain <b>text</b>"),
+            TextBody("text/html", "utf-8", "utf-8",
+                     '<p>x</p><script>alert(2)</script><img src="http://evil.test/x.png">'),
+        ],
+        attachments=[
+            Attachment(HOSTILE, "application/zip", "zip", len(attachment_payload),
+                       hashlib.md5(attachment_payload).hexdigest(),
+                       hashlib.sha1(attachment_payload).hexdigest(), digest,
+                       False, None, payload=attachment_payload),
+            Attachment(HOSTILE, "application/zip", "zip", len(attachment_payload),
+                       hashlib.md5(attachment_payload).hexdigest(),
+                       hashlib.sha1(attachment_payload).hexdigest(), digest,
+                       False, None, payload=attachment_payload),
+        ],
+    )
+    return Message(
+        id="c1-s1-1", session_id="c1-s1", endpoints=ENDPOINTS, helo="client.test",
+        auth_user="alice", start_ns=1_700_000_000_000_000_000,
+        time_ns=1_700_000_001_500_000_000, mail_from="alice@example.org",
+        recipients=[Recipient("bob@example.org", "", True, "250 2.1.5 Ok"),
+                    Recipient("eve@elsewhere.test", "", False, "554 5.7.1 Relay access denied")],
+        accepted=True, reply="250 2.0.0 Ok: queued as ABC123", queue_id="ABC123",
+        data_sent=True, size=content.size, md5=content.md5, sha1=content.sha1,
+        sha256=content.sha256, content=content, mime=mime,
+    )
+
+
+def test_refuses_a_non_empty_folder(tmp_path):
+    (tmp_path / "keep.txt").write_text("evidence notes")
+    with pytest.raises(OutputError, match="not empty"):
+        OutputFolder(tmp_path)
+    assert (tmp_path / "keep.txt").read_text() == "evidence notes"
+
+
+def test_writes_the_contract_files_with_hashes(tmp_path):
+    out = OutputFolder(tmp_path / "out")
+    out.add(make_message(), "trace.pcap")
+    out.add(Credential("c1-s1", 1_700_000_000_500_000_000, ENDPOINTS, "PLAIN",
+                       username="alice", password="s3cret", success=True), "trace.pcap")
+    out.add(Credential("c1-s1", 1_700_000_000_600_000_000, ENDPOINTS, "CRAM-MD5",
+                       username="alice", hashcat="$cram_md5$PDE=$YWxpY2UgMDA=",
+                       hashcat_mode=10200, success=False), "trace.pcap")
+    out.add(Session("c1-s1", "trace.pcap", ENDPOINTS, 1_700_000_000_000_000_000,
+                    1_700_000_002_000_000_000, helo="client.test", messages=1,
+                    auth_attempts=2), "trace.pcap")
+    manifest = out.close({"tool": "smtpcore"}, warnings=["frame 7: truncated"])
+    root = tmp_path / "out"
+
+    (record,) = [json.loads(line) for line in (root / "messages.jsonl").open()]
+    assert record["eml"] == "eml/c1-s1-1.eml"
+    assert (root / record["eml"]).read_bytes() == RAW
+    assert record["sha256"] == hashlib.sha256(RAW).hexdigest()
+    assert record["rcpt_to"] == ["bob@example.org"]
+    assert record["rcpt_rejected"] == [
+        {"address": "eve@elsewhere.test", "reply": "554 5.7.1 Relay access denied"}
+    ]
+    assert record["time"] == "2023-11-14T22:13:21.500000Z"
+    paths = [a["path"] for a in record["attachments"]]
+    assert len(set(paths)) == 2
+    for path in paths:
+        assert path.startswith("attachments/c1-s1-1/")
+        assert ".." not in path.split("/")
+        assert (root / path).read_bytes() == b"PK\x03\x04zip"
+
+    creds = [json.loads(line) for line in (root / "credentials.jsonl").open()]
+    assert [c["password"] for c in creds] == ["s3cret", None]
+    assert (root / "credentials.hashcat").read_text() == (
+        "# hashcat -m 10200\n$cram_md5$PDE=$YWxpY2UgMDA=\n"
+    )
+    (session,) = [json.loads(line) for line in (root / "sessions.jsonl").open()]
+    assert session["start_time"] == "2023-11-14T22:13:20.000000Z"
+
+    on_disk = json.loads((root / "manifest.json").read_text())
+    assert on_disk == manifest
+    assert on_disk["counts"] == {"attachments": 2, "credentials": 2, "eml": 1,
+                                 "messages": 1, "sessions": 1}
+    for relative, digest in on_disk["files"].items():
+        assert hashlib.sha256((root / relative).read_bytes()).hexdigest() == digest
+    assert set(on_disk["files"]) == {
+        str(p.relative_to(root)) for p in root.rglob("*")
+        if p.is_file() and p.name != "manifest.json"
+    }
+
+
+def test_report_has_no_active_content(tmp_path):
+    out = OutputFolder(tmp_path / "out")
+    out.add(make_message(), "trace.pcap")
+    out.close({}, warnings=[])
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "Content-Security-Policy" in page
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    # The HTML body sits, escaped, in a sandboxed iframe that may not run scripts.
+    assert '<iframe sandbox=""' in page
+    assert "http://evil.test/x.png" in page  # shown as data, blocked by the policy
+    assert "default-src &#x27;none&#x27;" in page  # the policy travels into the frame
