@@ -1,0 +1,193 @@
+"""Turns the events of one SMTP connection into model objects.
+
+`SessionBuilder` owns an `SmtpMachine`; it returns a `Message` as soon as its
+transaction ends, a `Credential` as soon as its AUTH attempt ends, and the `Session`
+last, when the connection closes. Message content goes into a `MessageContent` as it
+arrives and is left open for the consumer (MIME decoding, .eml writing), which calls
+``release()``.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Union
+
+from smtpcore.content import MessageContent
+from smtpcore.model import Credential, Endpoints, Message, Recipient, Session
+from smtpcore.smtp import events as ev
+from smtpcore.smtp.session import SmtpMachine
+
+Output = Union[Message, Credential, Session]
+
+_CREDENTIAL_FIELDS = frozenset(Credential.__dataclass_fields__) - {
+    "session_id",
+    "time_ns",
+    "endpoints",
+}
+
+
+class SessionBuilder:
+    """Model objects of one SMTP connection, fed like `SmtpMachine`."""
+
+    def __init__(
+        self, session_id: str, source: str, endpoints: Endpoints, start_ns: int
+    ) -> None:
+        self.session_id = session_id
+        self.machine = SmtpMachine()
+        self.session = Session(
+            session_id=session_id,
+            source=source,
+            endpoints=endpoints,
+            start_ns=start_ns,
+            end_ns=start_ns,
+        )
+        self._contents: dict[int, MessageContent] = {}
+        self._helo: Optional[str] = None
+        self._auth_user: Optional[str] = None
+        self._context: dict[int, tuple[Optional[str], Optional[str]]] = {}
+        self._closed: Optional[ev.Closed] = None
+        self._incomplete_messages = 0
+
+    def data(self, direction: int, data: bytes, ts_ns: int) -> list[Output]:
+        return self._handle(self.machine.data(direction, data, ts_ns))
+
+    def gap(self, direction: int, length: int, ts_ns: int) -> list[Output]:
+        return self._handle(self.machine.gap(direction, length, ts_ns))
+
+    def close(self, ts_ns: int, reason: str) -> list[Output]:
+        """Ends the session; the `Session` is the last object returned."""
+        output = self._handle(self.machine.close(ts_ns))
+        for content in self._contents.values():  # only left by a machine bug
+            content.release()
+        self._contents.clear()
+        session = self.session
+        session.end_ns = max(ts_ns, session.start_ns)
+        session.close_reason = reason
+        closed = self._closed
+        session.complete = bool(
+            closed is not None
+            and closed.greeting_seen
+            and not closed.gap_seen
+            and (closed.quit_seen or closed.encrypted or reason == "fin")
+            and not self._incomplete_messages
+        )
+        output.append(session)
+        return output
+
+    def _handle(self, events: list[ev.Event]) -> list[Output]:
+        output: list[Output] = []
+        session = self.session
+        for event in events:
+            if isinstance(event, ev.MessageData):
+                content = self._contents.get(event.transaction)
+                if content is not None:
+                    content.write(event.data)
+            elif isinstance(event, ev.MessageGap):
+                content = self._contents.get(event.transaction)
+                if content is not None:
+                    content.gap(event.length)
+            elif isinstance(event, ev.DataStart):
+                self._contents.setdefault(event.transaction, MessageContent())
+                self._context.setdefault(
+                    event.transaction, (self._helo, self._auth_user)
+                )
+            elif isinstance(event, ev.MailFrom):
+                self._context[event.transaction] = (self._helo, self._auth_user)
+            elif isinstance(event, ev.TransactionEnd):
+                output.append(self._message(event))
+            elif isinstance(event, ev.AuthFinished):
+                output.append(self._credential(event))
+            elif isinstance(event, ev.Greeting):
+                if session.banner is None:
+                    session.banner = event.reply
+            elif isinstance(event, ev.Helo):
+                self._helo = event.hostname
+                session.helo = event.hostname
+            elif isinstance(event, ev.Extensions):
+                session.extensions = list(event.extensions)
+            elif isinstance(event, ev.StartTls):
+                session.starttls = True
+                if event.accepted:
+                    session.encrypted = True
+            elif isinstance(event, ev.TlsStarted):
+                session.encrypted = True
+            elif isinstance(event, ev.TlsHello):
+                if event.server_name:
+                    session.tls_server_name = event.server_name
+            elif isinstance(event, ev.Anomaly):
+                session.warnings.append(self._warning(event))
+            elif isinstance(event, ev.Closed):
+                self._closed = event
+            session.end_ns = max(session.end_ns, event.ts_ns)
+        return output
+
+    def _warning(self, event: ev.Anomaly) -> str:
+        side = {ev.CLIENT: "client", ev.SERVER: "server"}.get(event.direction, "")
+        where = f"session {self.session_id}"
+        if side:
+            where += f" ({side})"
+        return f"{where}: {event.message}"
+
+    def _message(self, end: ev.TransactionEnd) -> Message:
+        self.session.messages += 1
+        if not end.complete:
+            self._incomplete_messages += 1
+        helo, auth_user = self._context.pop(end.transaction, (self._helo, None))
+        content = self._contents.pop(end.transaction, None)
+        if content is not None and not end.data_sent:
+            content.release()  # DATA looked started but was refused
+            content = None
+        warnings = list(end.warnings)
+        if end.mail_from is None:
+            warnings.append(
+                f"transaction {end.transaction}: MAIL FROM not captured; sender unknown"
+            )
+        start_ns = end.start_ns if end.start_ns is not None else end.ts_ns
+        message = Message(
+            id=f"{self.session_id}-{end.transaction}",
+            session_id=self.session_id,
+            endpoints=self.session.endpoints,
+            helo=helo,
+            auth_user=auth_user,
+            start_ns=start_ns,
+            time_ns=end.data_end_ns if end.data_end_ns is not None else end.ts_ns,
+            mail_from=end.mail_from if end.mail_from is not None else "",
+            mail_parameters=end.mail_parameters,
+            recipients=[
+                Recipient(r.address, r.parameters, r.accepted, r.reply)
+                for r in end.recipients
+            ],
+            accepted=end.accepted,
+            reply=end.reply,
+            queue_id=end.queue_id,
+            data_sent=end.data_sent,
+            complete=end.complete,
+            warnings=warnings,
+        )
+        if content is not None:
+            message.content = content
+            message.size = content.size
+            message.md5 = content.md5
+            message.sha1 = content.sha1
+            message.sha256 = content.sha256
+            message.missing_ranges = list(content.missing_ranges)
+            message.missing_bytes = content.missing_bytes
+        return message
+
+    def _credential(self, finished: ev.AuthFinished) -> Credential:
+        self.session.auth_attempts += 1
+        fields = {
+            key: value
+            for key, value in finished.result.items()
+            if key in _CREDENTIAL_FIELDS
+        }
+        fields.setdefault("mechanism", finished.mechanism)
+        credential = Credential(
+            session_id=self.session_id,
+            time_ns=finished.start_ns,
+            endpoints=self.session.endpoints,
+            **fields,
+        )
+        if credential.success and credential.username is not None:
+            self._auth_user = credential.username
+            self.session.auth_user = credential.username
+        return credential

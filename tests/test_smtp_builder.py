@@ -1,0 +1,218 @@
+"""SessionBuilder: machine events become Session, Message and Credential objects."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from smtp_helpers import (
+    BDAT_SESSION,
+    BDAT_SESSION_MESSAGE,
+    FULL_SESSION,
+    FULL_SESSION_MESSAGE,
+    C,
+    S,
+    client_hello,
+)
+from smtpcore.model import Credential, Endpoints, Message, Session
+from smtpcore.smtp.builder import SessionBuilder
+
+ENDPOINTS = Endpoints("192.0.2.10", 40000, "192.0.2.25", 25)
+
+
+def build(conversation, reason="fin", step_ns=1000):
+    """Feeds a conversation at increasing times; returns (outputs, per-step outputs)."""
+    builder = SessionBuilder("s7", "test.pcap", ENDPOINTS, 1_000)
+    steps = []
+    ts = 1_000
+    for direction, data in conversation:
+        ts += step_ns
+        steps.append(builder.data(direction, data, ts))
+    ts += step_ns
+    steps.append(builder.close(ts, reason))
+    return [item for step in steps for item in step], steps
+
+
+def test_full_session():
+    items, steps = build(FULL_SESSION)
+    credential, message, session = items
+    assert isinstance(credential, Credential) and isinstance(message, Message)
+    assert isinstance(session, Session)
+    # Returned as soon as complete: the credential right after 235, the message
+    # right after the reply to the end of data.
+    assert steps[4] == [credential] and steps[13] == [message]
+
+    assert credential.session_id == "s7" and credential.time_ns == 5_000
+    assert (credential.mechanism, credential.username, credential.password) == (
+        "PLAIN",
+        "alice",
+        "s3cret",
+    )
+    assert credential.password_bytes == b"s3cret" and credential.success is True
+    assert credential.endpoints == ENDPOINTS
+
+    assert message.id == "s7-1" and message.session_id == "s7"
+    assert (message.helo, message.auth_user) == ("client.example.org", "alice")
+    assert message.mail_from == "alice@example.org"
+    assert message.mail_parameters == "SIZE=120 BODY=8BITMIME"
+    assert message.rcpt_to == ["bob@example.org"]
+    assert message.recipients[0].parameters == "NOTIFY=NEVER"
+    assert (message.accepted, message.queue_id) == (True, "4XyZ12AbC")
+    assert message.reply == "250 2.0.0 Ok: queued as 4XyZ12AbC"
+    assert (message.start_ns, message.time_ns) == (7_000, 14_000)
+    assert message.data_sent and message.complete
+    assert message.size == len(FULL_SESSION_MESSAGE) == 95
+    assert message.sha1 == "de2f3db300c29e4fb137aedb6e781431e20b0975"
+    assert message.sha1 == hashlib.sha1(FULL_SESSION_MESSAGE).hexdigest()
+    assert message.md5 == hashlib.md5(FULL_SESSION_MESSAGE).hexdigest()
+    assert message.sha256 == hashlib.sha256(FULL_SESSION_MESSAGE).hexdigest()
+    assert message.content.open().read() == FULL_SESSION_MESSAGE
+    assert message.missing_bytes == 0 and message.missing_ranges == []
+    assert message.warnings == []
+    message.content.release()
+
+    assert session.session_id == "s7" and session.source == "test.pcap"
+    assert session.banner == "220 mx.example.org ESMTP Postfix"
+    assert session.helo == "client.example.org"
+    assert session.extensions == [
+        "PIPELINING",
+        "SIZE 10240000",
+        "AUTH PLAIN LOGIN",
+        "8BITMIME",
+        "CHUNKING",
+    ]
+    assert (session.messages, session.auth_attempts, session.auth_user) == (
+        1,
+        1,
+        "alice",
+    )
+    assert session.complete and session.close_reason == "fin"
+    assert not session.starttls and not session.encrypted
+    assert (session.start_ns, session.end_ns) == (1_000, 18_000)
+    assert session.warnings == []
+
+
+def test_bdat_message_hashes():
+    items, _ = build(BDAT_SESSION)
+    message = items[0]
+    assert message.sha1 == hashlib.sha1(BDAT_SESSION_MESSAGE).hexdigest()
+    assert message.size == 18 and message.queue_id == "1E2891CA025"
+    assert message.content.open().read() == BDAT_SESSION_MESSAGE
+
+
+def test_rejected_recipients_give_a_message_without_content():
+    items, _ = build(
+        [
+            (S, b"220 mx\r\n"),
+            (C, b"HELO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n"),
+            (S, b"250 mx\r\n250 ok\r\n550 5.1.1 no such user\r\n554 no recipients\r\n"),
+            (C, b"QUIT\r\n"),
+            (S, b"221 bye\r\n"),
+        ]
+    )
+    message, session = items
+    assert message.data_sent is False and message.content is None
+    assert message.accepted is False and message.reply == "554 no recipients"
+    assert message.rcpt_to == []
+    assert [(r.address, r.reply) for r in message.rcpt_rejected] == [
+        ("b@x", "550 5.1.1 no such user")
+    ]
+    assert (message.size, message.sha1) == (0, None)
+    assert message.time_ns == 5_000  # the QUIT that ended it
+    assert session.messages == 1 and session.complete
+
+
+def test_gap_fills_missing_ranges_and_session_is_incomplete():
+    builder = SessionBuilder("g1", "x", ENDPOINTS, 0)
+    out = builder.data(S, b"220 mx\r\n", 1)
+    out += builder.data(C, b"MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n", 2)
+    out += builder.data(S, b"250 ok\r\n250 ok\r\n354 go\r\n", 3)
+    out += builder.data(C, b"0123456789\r\n", 4)
+    out += builder.gap(C, 700, 5)
+    out += builder.data(C, b"tail\r\n.\r\n", 6)
+    out += builder.data(S, b"250 ok\r\n", 7)
+    out += builder.data(C, b"QUIT\r\n", 8)
+    out += builder.close(9, "fin")
+    message, session = out
+    assert message.content.open().read() == b"0123456789\r\ntail\r\n"
+    assert message.missing_ranges == [(12, 700)] and message.missing_bytes == 700
+    assert not message.complete
+    assert message.warnings == [
+        "transaction 1: 700 bytes of message content lost at content offset 12"
+    ]
+    assert not session.complete
+    assert session.warnings == [
+        "session g1 (client): transaction 1: 700 bytes of message content lost at "
+        "content offset 12"
+    ]
+
+
+def test_cut_connection_returns_the_partial_message_before_the_session():
+    items, _ = build(
+        [
+            (S, b"220 mx\r\n"),
+            (C, b"MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n"),
+            (S, b"250 ok\r\n250 ok\r\n354 go\r\n"),
+            (C, b"partial content"),
+        ],
+        reason="rst",
+    )
+    message, session = items
+    assert message.content.open().read() == b"partial content"
+    assert not message.complete and message.accepted is None
+    assert any("before the end-of-data marker" in w for w in message.warnings)
+    assert session.close_reason == "rst" and not session.complete
+
+
+def test_capture_starting_inside_data_keeps_the_tail():
+    items, _ = build(
+        [
+            (C, b"end of a body\r\n.\r\n"),
+            (S, b"250 OK id=1xyz-0001\r\n"),
+            (C, b"QUIT\r\n"),
+        ]
+    )
+    message, session = items
+    assert message.content.open().read() == b"end of a body\r\n"
+    assert message.mail_from == "" and not message.complete
+    assert message.queue_id == "1xyz-0001" and message.accepted is True
+    assert any("MAIL FROM not captured" in w for w in message.warnings)
+    assert session.banner is None and not session.complete
+
+
+def test_starttls_session():
+    items, _ = build(
+        [
+            (S, b"220 mx\r\n"),
+            (C, b"EHLO c\r\n"),
+            (S, b"250-mx\r\n250 STARTTLS\r\n"),
+            (C, b"STARTTLS\r\n"),
+            (S, b"220 2.0.0 Ready to start TLS\r\n"),
+            (C, client_hello("mx.example.net")),
+            (S, b"\x16\x03\x03\x00\x10" + bytes(16)),
+        ]
+    )
+    (session,) = items
+    assert session.starttls and session.encrypted
+    assert session.tls_server_name == "mx.example.net"
+    assert session.messages == 0 and session.complete
+
+
+def test_auth_user_of_messages_follows_the_session():
+    login = base64.b64encode(b"\0dave\0pw")
+    items, _ = build(
+        [
+            (S, b"220 mx\r\n"),
+            (C, b"EHLO one\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nRSET\r\n"),
+            (S, b"250 mx\r\n250 ok\r\n250 ok\r\n250 ok\r\n"),
+            (C, b"AUTH PLAIN " + login + b"\r\n"),
+            (S, b"235 ok\r\n"),
+            (C, b"HELO two\r\nMAIL FROM:<c@x>\r\nQUIT\r\n"),
+            (S, b"250 two\r\n250 ok\r\n221 bye\r\n"),
+        ]
+    )
+    first, credential, second, session = items
+    assert (first.id, first.helo, first.auth_user) == ("s7-1", "one", None)
+    assert credential.username == "dave"
+    assert (second.id, second.helo, second.auth_user) == ("s7-2", "two", "dave")
+    assert session.messages == 2 and session.helo == "two"
