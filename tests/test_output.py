@@ -31,29 +31,63 @@ def make_message(attachment_payload=b"PK\x03\x04zip"):
         subject="hi <script>alert(1)</script>",
         bodies=[
             TextBody("text/plain", "utf-8", "utf-8", "plain <b>text</b>"),
-            TextBody("text/html", "utf-8", "utf-8",
-                     '<p>x</p><script>alert(2)</script><img src="http://evil.test/x.png">'),
+            TextBody(
+                "text/html",
+                "utf-8",
+                "utf-8",
+                '<p>x</p><script>alert(2)</script><img src="http://evil.test/x.png">',
+            ),
         ],
         attachments=[
-            Attachment(HOSTILE, "application/zip", "zip", len(attachment_payload),
-                       hashlib.md5(attachment_payload).hexdigest(),
-                       hashlib.sha1(attachment_payload).hexdigest(), digest,
-                       False, None, payload=attachment_payload),
-            Attachment(HOSTILE, "application/zip", "zip", len(attachment_payload),
-                       hashlib.md5(attachment_payload).hexdigest(),
-                       hashlib.sha1(attachment_payload).hexdigest(), digest,
-                       False, None, payload=attachment_payload),
+            Attachment(
+                HOSTILE,
+                "application/zip",
+                "zip",
+                len(attachment_payload),
+                hashlib.md5(attachment_payload).hexdigest(),
+                hashlib.sha1(attachment_payload).hexdigest(),
+                digest,
+                False,
+                None,
+                payload=attachment_payload,
+            ),
+            Attachment(
+                HOSTILE,
+                "application/zip",
+                "zip",
+                len(attachment_payload),
+                hashlib.md5(attachment_payload).hexdigest(),
+                hashlib.sha1(attachment_payload).hexdigest(),
+                digest,
+                False,
+                None,
+                payload=attachment_payload,
+            ),
         ],
     )
     return Message(
-        id="c1-s1-1", session_id="c1-s1", endpoints=ENDPOINTS, helo="client.test",
-        auth_user="alice", start_ns=1_700_000_000_000_000_000,
-        time_ns=1_700_000_001_500_000_000, mail_from="alice@example.org",
-        recipients=[Recipient("bob@example.org", "", True, "250 2.1.5 Ok"),
-                    Recipient("eve@elsewhere.test", "", False, "554 5.7.1 Relay access denied")],
-        accepted=True, reply="250 2.0.0 Ok: queued as ABC123", queue_id="ABC123",
-        data_sent=True, size=content.size, md5=content.md5, sha1=content.sha1,
-        sha256=content.sha256, content=content, mime=mime,
+        id="c1-s1-1",
+        session_id="c1-s1",
+        endpoints=ENDPOINTS,
+        helo="client.test",
+        auth_user="alice",
+        start_ns=1_700_000_000_000_000_000,
+        time_ns=1_700_000_001_500_000_000,
+        mail_from="alice@example.org",
+        recipients=[
+            Recipient("bob@example.org", "", True, "250 2.1.5 Ok"),
+            Recipient("eve@elsewhere.test", "", False, "554 5.7.1 Relay access denied"),
+        ],
+        accepted=True,
+        reply="250 2.0.0 Ok: queued as ABC123",
+        queue_id="ABC123",
+        data_sent=True,
+        size=content.size,
+        md5=content.md5,
+        sha1=content.sha1,
+        sha256=content.sha256,
+        content=content,
+        mime=mime,
     )
 
 
@@ -67,14 +101,44 @@ def test_refuses_a_non_empty_folder(tmp_path):
 def test_writes_the_contract_files_with_hashes(tmp_path):
     out = OutputFolder(tmp_path / "out")
     out.add(make_message(), "trace.pcap")
-    out.add(Credential("c1-s1", 1_700_000_000_500_000_000, ENDPOINTS, "PLAIN",
-                       username="alice", password="s3cret", success=True), "trace.pcap")
-    out.add(Credential("c1-s1", 1_700_000_000_600_000_000, ENDPOINTS, "CRAM-MD5",
-                       username="alice", hashcat="$cram_md5$PDE=$YWxpY2UgMDA=",
-                       hashcat_mode=10200, success=False), "trace.pcap")
-    out.add(Session("c1-s1", "trace.pcap", ENDPOINTS, 1_700_000_000_000_000_000,
-                    1_700_000_002_000_000_000, helo="client.test", messages=1,
-                    auth_attempts=2), "trace.pcap")
+    out.add(
+        Credential(
+            "c1-s1",
+            1_700_000_000_500_000_000,
+            ENDPOINTS,
+            "PLAIN",
+            username="alice",
+            password="s3cret",
+            success=True,
+        ),
+        "trace.pcap",
+    )
+    out.add(
+        Credential(
+            "c1-s1",
+            1_700_000_000_600_000_000,
+            ENDPOINTS,
+            "CRAM-MD5",
+            username="alice",
+            hashcat="$cram_md5$PDE=$YWxpY2UgMDA=",
+            hashcat_mode=10200,
+            success=False,
+        ),
+        "trace.pcap",
+    )
+    out.add(
+        Session(
+            "c1-s1",
+            "trace.pcap",
+            ENDPOINTS,
+            1_700_000_000_000_000_000,
+            1_700_000_002_000_000_000,
+            helo="client.test",
+            messages=1,
+            auth_attempts=2,
+        ),
+        "trace.pcap",
+    )
     manifest = out.close({"tool": "smtpcore"}, warnings=["frame 7: truncated"])
     root = tmp_path / "out"
 
@@ -104,12 +168,18 @@ def test_writes_the_contract_files_with_hashes(tmp_path):
 
     on_disk = json.loads((root / "manifest.json").read_text())
     assert on_disk == manifest
-    assert on_disk["counts"] == {"attachments": 2, "credentials": 2, "eml": 1,
-                                 "messages": 1, "sessions": 1}
+    assert on_disk["counts"] == {
+        "attachments": 2,
+        "credentials": 2,
+        "eml": 1,
+        "messages": 1,
+        "sessions": 1,
+    }
     for relative, digest in on_disk["files"].items():
         assert hashlib.sha256((root / relative).read_bytes()).hexdigest() == digest
     assert set(on_disk["files"]) == {
-        str(p.relative_to(root)) for p in root.rglob("*")
+        str(p.relative_to(root))
+        for p in root.rglob("*")
         if p.is_file() and p.name != "manifest.json"
     }
 
