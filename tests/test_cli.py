@@ -1,0 +1,156 @@
+"""End-to-end runs of the installed `smtpcore` command."""
+
+import gzip
+import hashlib
+import json
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+CAPTURES = ROOT / "test_data" / "captures"
+MANIFEST = json.loads((CAPTURES / "MANIFEST.json").read_text(encoding="utf-8"))
+TRUTH = {entry["file"]: entry for entry in MANIFEST["captures"]}
+COMMAND = pathlib.Path(sys.executable).with_name("smtpcore")
+
+
+def smtpcore(*args, cwd=None):
+    return subprocess.run([str(COMMAND), *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+def lines(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def tree_digest(root):
+    """SHA-256 of every file below root, by relative path."""
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def test_extract_foxmail_capture(tmp_path):
+    capture = CAPTURES / "postfix-foxmail.pcap"
+    before = hashlib.sha256(capture.read_bytes()).hexdigest()
+    run = smtpcore("extract", "-q", capture, "-o", tmp_path / "out")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == (
+        f"1 sessions, 1 mail transactions (1 .eml), 3 attachments, 1 credentials → "
+        f"{tmp_path / 'out'}"
+    )
+    out = tmp_path / "out"
+    (truth,) = TRUTH["postfix-foxmail.pcap"]["sessions"][0]["messages"]
+    (message,) = lines(out / "messages.jsonl")
+    assert message["subject"] == "邮件测试：朱镕基与陶喆的季度报告"
+    assert message["sha256"] == truth["sha256"]
+    assert hashlib.sha256((out / message["eml"]).read_bytes()).hexdigest() == truth["sha256"]
+    assert message["rcpt_to"] == ["bob@example.org", "carol@example.org"]
+    assert message["auth_user"] == "alice"
+    by_name = {a["filename"]: a for a in message["attachments"]}
+    for expected in truth["attachments"]:
+        written = out / by_name[expected["filename"]]["path"]
+        assert written.name == expected["filename"]
+        assert hashlib.sha256(written.read_bytes()).hexdigest() == expected["sha256"]
+    (credential,) = lines(out / "credentials.jsonl")
+    assert (credential["mechanism"], credential["username"], credential["success"]) == (
+        "LOGIN", "alice", True)
+    (session,) = lines(out / "sessions.jsonl")
+    assert session["helo"] == "DESKTOP-465M1IO" and session["complete"] is True
+
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    (entry,) = manifest["inputs"]
+    assert entry["sha256"] == before == TRUTH["postfix-foxmail.pcap"]["file_sha256"]
+    assert entry["status"] == "ok"
+    digests = tree_digest(out)
+    digests.pop("manifest.json")
+    assert manifest["files"] == digests
+    assert hashlib.sha256(capture.read_bytes()).hexdigest() == before  # read-only
+
+
+def test_same_input_same_output(tmp_path):
+    first = smtpcore("extract", "-q", CAPTURES, "-o", tmp_path / "a")
+    second = smtpcore("extract", "-q", CAPTURES, "-o", tmp_path / "b")
+    assert first.returncode == second.returncode == 0, first.stderr
+    a, b = tree_digest(tmp_path / "a"), tree_digest(tmp_path / "b")
+    assert a.pop("manifest.json") != "" and b.pop("manifest.json") != ""
+    assert a == b
+    assert len([p for p in a if p.startswith("eml/")]) == sum(
+        len(s["messages"]) for c in MANIFEST["captures"] for s in c["sessions"]
+        if not s["tls"]
+    )
+
+
+def test_folder_with_nested_gzip_and_renamed_captures(tmp_path):
+    evidence = tmp_path / "evidence"
+    (evidence / "var" / "log").mkdir(parents=True)
+    shutil.copy(CAPTURES / "postfix-auth-plain.pcap", evidence / "var" / "log" / "a.pcap")
+    with gzip.open(evidence / "var" / "trace.pcap.gz", "wb") as handle:
+        handle.write((CAPTURES / "postfix-dumpcap.pcapng").read_bytes())
+    shutil.copy(CAPTURES / "postfix-ipv6.pcap", evidence / "holiday-photo.jpg")
+    (evidence / "notes.txt").write_text("not a capture")
+    run = smtpcore("extract", "-q", evidence, "-o", tmp_path / "out")
+    assert run.returncode == 0, run.stderr
+    messages = lines(tmp_path / "out" / "messages.jsonl")
+    expected = {
+        TRUTH[name]["sessions"][0]["messages"][0]["sha256"]
+        for name in ("postfix-auth-plain.pcap", "postfix-dumpcap.pcapng", "postfix-ipv6.pcap")
+    }
+    assert {m["sha256"] for m in messages} == expected
+    sources = sorted(pathlib.Path(m["source"]).name for m in messages)
+    assert sources == ["a.pcap", "holiday-photo.jpg", "trace.pcap.gz"]
+
+
+def test_truncated_capture_keeps_what_it_can_and_exits_1(tmp_path):
+    data = (CAPTURES / "postfix-rset-multi-message.pcap").read_bytes()
+    damaged = tmp_path / "cut.pcap"
+    damaged.write_bytes(data[: len(data) * 2 // 3])
+    run = smtpcore("extract", "-q", damaged, "-o", tmp_path / "out", "--log",
+                   tmp_path / "log.txt")
+    assert run.returncode == 1
+    assert "warnings (damaged or incomplete input)" in run.stderr
+    log = (tmp_path / "log.txt").read_text()
+    assert f"WARNING {damaged}: frame 34, offset 0xffd: last record truncated" in log
+    (session,) = lines(tmp_path / "out" / "sessions.jsonl")
+    assert session["complete"] is False
+    messages = lines(tmp_path / "out" / "messages.jsonl")
+    truth = TRUTH["postfix-rset-multi-message.pcap"]["sessions"][0]["messages"]
+    complete = [m for m in messages if m["complete"] and m["sha256"]]
+    assert complete and all(m["sha256"] in {t["sha256"] for t in truth} for m in complete)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["inputs"][0]["status"] == "damaged"
+
+
+def test_usage_errors_exit_2(tmp_path):
+    missing = smtpcore("extract", tmp_path / "nope.pcap", "-o", tmp_path / "out")
+    assert missing.returncode == 2 and "smtpcore:" in missing.stderr
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    none = smtpcore("extract", text, "-o", tmp_path / "out2")
+    assert none.returncode == 2
+    assert "no packet capture found" in none.stderr
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "keep").write_text("x")
+    refused = smtpcore("extract", "-q", CAPTURES / "postfix-auth-login.pcap", "-o", busy)
+    assert refused.returncode == 2 and "--force" in refused.stderr
+    assert sorted(p.name for p in busy.iterdir()) == ["keep"]
+    forced = smtpcore("extract", "-q", "--force", CAPTURES / "postfix-auth-login.pcap",
+                      "-o", busy)
+    assert forced.returncode == 0
+    assert (busy / "keep").read_text() == "x"
+
+
+def test_summary_table():
+    run = smtpcore("summary", "-q", CAPTURES / "postfix-pipelining-rejected-rcpt.pcap")
+    assert run.returncode == 0, run.stderr
+    rows = run.stdout.splitlines()
+    assert rows[0].split("  ")[0] == "Time (UTC)"
+    (truth,) = TRUTH["postfix-pipelining-rejected-rcpt.pcap"]["sessions"][0]["messages"]
+    assert truth["mail_from"] in rows[2]
+    assert f"(+{len(truth['rcpt_rejected'])} rejected)" in rows[2]
+    assert rows[-1] == "1 mail transactions"
