@@ -216,3 +216,24 @@ def test_auth_user_of_messages_follows_the_session():
     assert credential.username == "dave"
     assert (second.id, second.helo, second.auth_user) == ("s7-2", "two", "dave")
     assert session.messages == 2 and session.helo == "two"
+
+
+def test_auth_decoding_problems_reach_the_session_warnings():
+    # "dXNlcg" lacks its padding: decoded anyway, and the session says so.
+    conversation = [
+        (S, b"220 mx.example.org ESMTP\r\n"),
+        (C, b"EHLO client\r\n"),
+        (S, b"250-mx.example.org\r\n250 AUTH LOGIN\r\n"),
+        (C, b"AUTH LOGIN dXNlcg\r\n"),
+        (S, b"334 UGFzc3dvcmQ6\r\n"),
+        (C, base64.b64encode(b"pw") + b"\r\n"),
+        (S, b"235 2.7.0 ok\r\n"),
+        (C, b"QUIT\r\n"),
+        (S, b"221 bye\r\n"),
+    ]
+    items, _ = build(conversation)
+    credential, session = items
+    assert (credential.username, credential.password) == ("user", "pw")
+    assert session.warnings == [
+        "session s7: AUTH LOGIN: AUTH line: missing or wrong base64 padding"
+    ]

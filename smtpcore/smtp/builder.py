@@ -96,6 +96,10 @@ class SessionBuilder:
                 output.append(self._message(event))
             elif isinstance(event, ev.AuthFinished):
                 output.append(self._credential(event))
+                session.warnings.extend(
+                    f"session {self.session_id}: {warning}"
+                    for warning in event.warnings
+                )
             elif isinstance(event, ev.Greeting):
                 if session.banner is None:
                     session.banner = event.reply

@@ -179,6 +179,7 @@ class AuthFinished(Event):
     start_ns: int
     mechanism: str
     result: dict
+    warnings: list[str] = dataclasses.field(default_factory=list)  # decoding problems
 
 
 @dataclasses.dataclass(slots=True)

@@ -1096,7 +1096,11 @@ class SmtpMachine:
         auth, self._auth = self._auth, None
         assert auth is not None
         result = auth.exchange.finish(code, reply)
-        self._events.append(ev.AuthFinished(ts, auth.start_ns, auth.mechanism, result))
+        self._events.append(
+            ev.AuthFinished(
+                ts, auth.start_ns, auth.mechanism, result, list(auth.exchange.warnings)
+            )
+        )
 
     # ------------------------------------------------------------ transactions
 
