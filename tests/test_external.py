@@ -142,3 +142,6 @@ def test_arkime_rejected_recipient():
     rejected = message.rcpt_rejected
     assert [r.address for r in rejected] == ["123456@example"]
     assert rejected[0].reply.startswith("553")
+    assert message.rcpt_to == []
+    assert message.accepted is False  # every recipient refused: nothing was delivered
+    assert message.eml_path is None and message.data_sent is False

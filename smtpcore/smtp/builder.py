@@ -160,7 +160,7 @@ class SessionBuilder:
                 Recipient(r.address, r.parameters, r.accepted, r.reply)
                 for r in end.recipients
             ],
-            accepted=end.accepted,
+            accepted=_accepted(end),
             reply=end.reply,
             queue_id=end.queue_id,
             data_sent=end.data_sent,
@@ -195,3 +195,18 @@ class SessionBuilder:
             self._auth_user = credential.username
             self.session.auth_user = credential.username
         return credential
+
+
+def _accepted(end: ev.TransactionEnd) -> Optional[bool]:
+    """The server's verdict; also False when it refused the sender or every recipient.
+
+    No message can follow such a refusal, so "not accepted" is known even though no
+    reply to the end of data exists.
+    """
+    if end.accepted is not None or end.data_sent:
+        return end.accepted
+    if end.mail_accepted is False:
+        return False
+    if end.recipients and all(r.accepted is False for r in end.recipients):
+        return False
+    return None
