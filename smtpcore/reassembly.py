@@ -62,6 +62,9 @@ _HALF = 1 << 31
 _WINDOW = 1 << 30  # largest TCP window (scale 14): farther data is implausible
 _SYN_NEAR = 1 << 16  # a SYN this close to the current stream is not a new one
 _SWEEP_NS = 10**9
+# How long a closed connection's ports stay quiet for late retransmissions and ACKs:
+# two minutes, a generous TIME_WAIT (2 x MSL), so tombstones do not pile up.
+_TOMBSTONE_NS = 120 * 10**9
 _DIRECTION_TEXT = ("client→server", "server→client")
 _EMPTY: list = []  # shared result of the fast path; callers never mutate it
 
@@ -468,6 +471,7 @@ class Reassembler:
             expired.append(conn)
         for conn in sorted(expired, key=lambda c: c.public.id):
             self._close(conn, "fin" if conn.fin_seen else "idle", conn.last_ns, out)
+        limit = now - min(self._idle_timeout, _TOMBSTONE_NS)
         while True:
             dormant = _oldest(self._dormant)
             if dormant is None or dormant.last_ns >= limit:
