@@ -1,0 +1,111 @@
+"""Parser for packet capture (pcap and pcapng) files.
+
+The parser claims captures by their signature and hands the file to its plugins, one
+per application protocol (SMTP today, POP3 or IMAP could follow).
+"""
+
+import os
+
+from plaso.lib import errors
+from plaso.lib import specification
+from plaso.parsers import interface
+from plaso.parsers import logger
+from plaso.parsers import manager
+
+# pcap: microsecond and nanosecond timestamps, in either byte order.
+PCAP_SIGNATURES = (
+    b"\xa1\xb2\xc3\xd4",
+    b"\xd4\xc3\xb2\xa1",
+    b"\xa1\xb2\x3c\x4d",
+    b"\x4d\x3c\xb2\xa1",
+)
+
+# pcapng: the block type of the section header block, which is a palindrome, and the
+# byte-order magic at offset 8, in either byte order.
+PCAPNG_SIGNATURE = b"\x0a\x0d\x0d\x0a"
+PCAPNG_BYTE_ORDER_MAGICS = (b"\x1a\x2b\x3c\x4d", b"\x4d\x3c\x2b\x1a")
+
+
+def IsCaptureHeader(header):
+    """Determines if the first bytes of a file are those of a pcap or pcapng file.
+
+    Args:
+      header (bytes): first 12 bytes of the file, or fewer if the file is shorter.
+
+    Returns:
+      bool: True if the header is that of a pcap or pcapng file.
+    """
+    if header[:4] in PCAP_SIGNATURES:
+        return len(header) >= 4
+
+    if header[:4] == PCAPNG_SIGNATURE:
+        # A 4-byte signature alone is weak; the section header also has a magic.
+        return header[8:12] in PCAPNG_BYTE_ORDER_MAGICS
+
+    return False
+
+
+class PcapParser(interface.FileObjectParser):
+    """Parser for packet capture (pcap and pcapng) files."""
+
+    NAME = "pcap"
+    DATA_FORMAT = "Packet capture (pcap or pcapng) file"
+
+    # pcap file header is 24 bytes; a pcapng section header block at least 28.
+    _MINIMUM_FILE_SIZE = 24
+
+    _plugin_classes = {}
+
+    @classmethod
+    def GetFormatSpecification(cls):
+        """Retrieves the format specification.
+
+        Returns:
+          FormatSpecification: format specification.
+        """
+        format_specification = specification.FormatSpecification(cls.NAME)
+        for signature in PCAP_SIGNATURES:
+            format_specification.AddNewSignature(signature, offset=0)
+        format_specification.AddNewSignature(PCAPNG_SIGNATURE, offset=0)
+        return format_specification
+
+    def ParseFileObject(self, parser_mediator, file_object):
+        """Parses a packet capture file-like object with every enabled plugin.
+
+        An error in a plugin ends that plugin's work on this file with an extraction
+        warning; it never reaches the extraction worker.
+
+        Args:
+          parser_mediator (ParserMediator): mediates interactions between parsers
+              and other components, such as storage and dfVFS.
+          file_object (dfvfs.FileIO): a file-like object.
+
+        Raises:
+          WrongParser: when the file is not a packet capture.
+        """
+        header = file_object.read(12)
+        if not IsCaptureHeader(header):
+            raise errors.WrongParser(
+                f"[{self.NAME:s}] unable to parse file: not a pcap or pcapng file"
+            )
+
+        display_name = parser_mediator.GetDisplayName()
+
+        for plugin_name, plugin in self._plugins_per_name.items():
+            if parser_mediator.abort:
+                break
+
+            logger.debug(f"Parsing file: {display_name:s} with plugin: {plugin_name:s}")
+
+            file_object.seek(0, os.SEEK_SET)
+            try:
+                plugin.UpdateChainAndProcess(parser_mediator, file_object=file_object)
+
+            except Exception as exception:  # pylint: disable=broad-except
+                parser_mediator.ProduceWarning(
+                    f"plugin: {plugin_name:s} unable to parse capture with error: "
+                    f"{exception!s}"
+                )
+
+
+manager.ParsersManager.RegisterParser(PcapParser)
