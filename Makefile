@@ -8,16 +8,23 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The main job: the stock plaso tools over the sample disk image, SMTP lines printed.
+SAMPLE_IMAGE := test_data/images/ntfs.vmdk
+
 demo: $(STAMP)
-	rm -rf demo-out
-	$(BIN)/smtpcore extract test_data/captures -o demo-out
-	$(BIN)/smtpcore summary test_data/captures
+	rm -rf demo-out && mkdir demo-out
+	$(BIN)/log2timeline --status_view none --unattended --partitions all --volumes all \
+		--storage_file demo-out/case.plaso $(SAMPLE_IMAGE) > demo-out/log2timeline.log
+	$(BIN)/psort --status_view none -o dynamic -w demo-out/smtp-timeline.csv \
+		--fields datetime,timestamp_desc,source_long,message \
+		demo-out/case.plaso "data_type contains 'smtp:'" > demo-out/psort.log
+	cat demo-out/smtp-timeline.csv
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

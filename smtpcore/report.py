@@ -8,6 +8,7 @@ arrive, so the report costs no memory per message.
 
 from __future__ import annotations
 
+import base64
 import html
 import tempfile
 from typing import Any, BinaryIO, Optional
@@ -16,6 +17,7 @@ from smtpcore import __version__
 from smtpcore.model import MimeInfo
 
 _BODY_LIMIT = 200_000  # characters of a body shown in the report
+_INLINE_IMAGE_LIMIT = 1 << 20  # bytes of an inline picture embedded in the report
 
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
@@ -47,6 +49,22 @@ def _outcome(value: Optional[bool]) -> str:
     if value is None:
         return '<span class="warn">unknown</span>'
     return '<span class="ok">yes</span>' if value else '<span class="bad">no</span>'
+
+
+def _inline_images(text: str, mime: MimeInfo) -> str:
+    """Points cid: references at data: URIs, so inline pictures show without any load."""
+    for attachment in mime.attachments:
+        if (
+            attachment.content_id
+            and attachment.payload is not None
+            and attachment.content_type.startswith("image/")
+            and attachment.size <= _INLINE_IMAGE_LIMIT
+            and f"cid:{attachment.content_id}" in text
+        ):
+            data = base64.b64encode(attachment.payload).decode("ascii")
+            uri = f"data:{attachment.content_type};base64,{data}"
+            text = text.replace(f"cid:{attachment.content_id}", uri)
+    return text
 
 
 class ReportBuilder:
@@ -133,6 +151,7 @@ class ReportBuilder:
             text = body.text[:_BODY_LIMIT]
             label = f"{_e(body.content_type)} ({_e(body.used_charset)})"
             if body.content_type == "text/html":
+                text = _inline_images(text, mime)
                 page = f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">{text}'
                 out.write(
                     f"<p>{label}, shown without scripts or remote content:</p>"
