@@ -20,10 +20,12 @@ SAMPLE_IMAGE := test_data/images/ntfs.vmdk
 demo: $(STAMP)
 	rm -rf demo-out && mkdir demo-out
 	$(BIN)/log2timeline --status_view none --unattended --partitions all --volumes all \
-		--storage_file demo-out/case.plaso $(SAMPLE_IMAGE) > demo-out/log2timeline.log
-	$(BIN)/psort --status_view none -o dynamic -w demo-out/smtp-timeline.csv \
+		--logfile demo-out/log2timeline.log.gz --storage_file demo-out/case.plaso \
+		$(SAMPLE_IMAGE) > demo-out/log2timeline.out
+	$(BIN)/psort --status_view none --logfile demo-out/psort.log.gz \
+		-o dynamic -w demo-out/smtp-timeline.csv \
 		--fields datetime,timestamp_desc,source_long,message \
-		demo-out/case.plaso "data_type contains 'smtp:'" > demo-out/psort.log
+		demo-out/case.plaso "data_type contains 'smtp:'" > demo-out/psort.out
 	cat demo-out/smtp-timeline.csv
 
 test: $(STAMP)
