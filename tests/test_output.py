@@ -23,10 +23,24 @@ RAW = b"Subject: hi\r\n\r\nbody\r\n"
 HOSTILE = "../../etc/passwd"
 
 
+def attachment(payload):
+    return Attachment(
+        HOSTILE,
+        "application/zip",
+        "zip",
+        len(payload),
+        hashlib.md5(payload).hexdigest(),
+        hashlib.sha1(payload).hexdigest(),
+        hashlib.sha256(payload).hexdigest(),
+        False,
+        None,
+        payload=payload,
+    )
+
+
 def make_message(attachment_payload=b"PK\x03\x04zip"):
     content = MessageContent()
     content.write(RAW)
-    digest = hashlib.sha256(attachment_payload).hexdigest()
     mime = MimeInfo(
         subject="hi <script>alert(1)</script>",
         bodies=[
@@ -38,32 +52,8 @@ def make_message(attachment_payload=b"PK\x03\x04zip"):
                 '<p>x</p><script>alert(2)</script><img src="http://evil.test/x.png">',
             ),
         ],
-        attachments=[
-            Attachment(
-                HOSTILE,
-                "application/zip",
-                "zip",
-                len(attachment_payload),
-                hashlib.md5(attachment_payload).hexdigest(),
-                hashlib.sha1(attachment_payload).hexdigest(),
-                digest,
-                False,
-                None,
-                payload=attachment_payload,
-            ),
-            Attachment(
-                HOSTILE,
-                "application/zip",
-                "zip",
-                len(attachment_payload),
-                hashlib.md5(attachment_payload).hexdigest(),
-                hashlib.sha1(attachment_payload).hexdigest(),
-                digest,
-                False,
-                None,
-                payload=attachment_payload,
-            ),
-        ],
+        # Two attachments with the same hostile name: both kept, under distinct names.
+        attachments=[attachment(attachment_payload), attachment(attachment_payload)],
     )
     return Message(
         id="c1-s1-1",
