@@ -1,0 +1,655 @@
+"""Find packet captures in files, folders, disk images and evidence containers.
+
+Captures are recognised by their first bytes, never by name, so a capture renamed to
+``notes.txt`` is found. Disk images (raw, split raw, EWF, VMDK, QCOW2, VHD, ...), their
+volume systems (MBR, GPT, LVM, APFS containers, VSS) and file systems (NTFS, ext, FAT,
+HFS+, APFS, XFS, ...) are opened read-only through dfvfs, following the
+``VolumeScanner`` idiom of plaso's storage media tool. Deleted files that the file
+system still reaches are found through The Sleuth Kit where it supports the file system.
+
+Only a small head of each file is read while scanning; the capture itself is streamed
+later through ``FoundCapture.open``.
+
+Error policy: an input that does not exist or cannot be read raises
+``EvidenceError`` before anything is yielded (the command line is wrong). A readable
+input that is neither a capture, a folder nor something dfvfs recognises produces a
+warning, as do unreadable entries inside folders and images; scanning goes on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import BinaryIO
+
+try:  # The capture reader owns format sniffing once it exists.
+    from smtpcore.capture import sniff as _capture_sniff
+except ImportError:  # pragma: no cover - depends on the other module being present
+    _capture_sniff = None
+
+HEAD_SIZE = 8192
+"""Bytes read from each file to recognise it; enough to inflate a gzip header."""
+
+_PCAP_MAGICS = frozenset(
+    bytes.fromhex(magic) for magic in ("a1b2c3d4", "d4c3b2a1", "a1b23c4d", "4d3cb2a1")
+)
+_PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
+_PCAPNG_BYTE_ORDER = (b"\x1a\x2b\x3c\x4d", b"\x4d\x3c\x2b\x1a")
+_GZIP_MAGIC = b"\x1f\x8b\x08"
+
+# Volume-system path specs whose location ("/p1", "/apfs1", "/vss2") names the
+# partition, volume or snapshot in a human-readable source.
+_VOLUME_TYPES = frozenset(
+    ("APFS_CONTAINER", "CS", "GPT", "LVM", "TSK_PARTITION", "VSHADOW", "APM")
+)
+# File system types whose deleted entries The Sleuth Kit can list.
+_TSK_READABLE_TYPES = frozenset(("EXT", "FAT", "HFS", "NTFS", "TSK"))
+
+
+class EvidenceError(Exception):
+    """An input cannot be read; the message says what to do."""
+
+
+@dataclasses.dataclass(slots=True)
+class FoundCapture:
+    """One capture found in the evidence.
+
+    Attributes:
+      source: human-readable location: a plain path, or ``IMAGE:/p1/dir/file.pcap``
+          for a file inside an image (volume labels, then the path in the file
+          system), suffixed `` (deleted)`` for a deleted file.
+      size: stored size in bytes (of the compressed file for ``gzip``), if known.
+      open: opens a fresh binary file object on the stored bytes; the caller closes it.
+      kind: ``pcap``, ``pcapng`` or ``gzip`` (a gzip stream holding a capture).
+    """
+
+    source: str
+    size: int | None
+    open: Callable[[], BinaryIO]
+    kind: str
+
+
+def _short(error: BaseException, limit: int = 200) -> str:
+    """Makes a back-end error (libyal chains are long) fit on one warning line."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _sniff_plain(head: bytes) -> str | None:
+    """Names the container format of a head of bytes, without looking inside gzip."""
+    if _capture_sniff is not None:
+        return _capture_sniff(head)
+    if head[:4] in _PCAP_MAGICS and len(head) >= 24:
+        return "pcap"
+    if head[:4] == _PCAPNG_SHB and head[8:12] in _PCAPNG_BYTE_ORDER:
+        return "pcapng"
+    if head[:3] == _GZIP_MAGIC:
+        return "gzip"
+    return None
+
+
+def _inflate_head(head: bytes, wanted: int = 64) -> bytes:
+    """Inflates what a gzip head yields, so its content can be recognised."""
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        return inflater.decompress(head, wanted)
+    except zlib.error:
+        return b""
+
+
+def is_capture_head(head: bytes) -> str | None:
+    """Tells whether the first bytes of a file are those of a packet capture.
+
+    A gzip stream counts only when its decompressed start is a pcap or pcapng, so
+    compressed logs and archives are not mistaken for captures.
+
+    Args:
+      head: the first bytes of the file (``HEAD_SIZE`` is enough).
+
+    Returns:
+      ``'pcap'``, ``'pcapng'``, ``'gzip'`` (holding a capture) or None.
+    """
+    kind = _sniff_plain(head)
+    if kind != "gzip":
+        return kind
+    inner = _sniff_plain(_inflate_head(head))
+    return "gzip" if inner in ("pcap", "pcapng") else None
+
+
+def find_captures(
+    inputs: Sequence[str],
+    warn: Callable[[str], None],
+    *,
+    partitions: str = "all",
+    volumes: str = "all",
+    snapshots: str = "none",
+    include_deleted: bool = True,
+) -> Iterator[FoundCapture]:
+    """Yields every capture in the inputs, in a deterministic order.
+
+    Args:
+      inputs: capture files, folders, disk images or evidence containers.
+      warn: receives one line per problem that does not stop the scan.
+      partitions: ``all`` or a comma-separated list such as ``p1,p2``.
+      volumes: ``all`` or a comma-separated list such as ``apfs1`` or ``lvm2``.
+      snapshots: ``none``, ``all`` or a comma-separated list of VSS stores (``1,2``).
+      include_deleted: also report deleted files the file system still reaches.
+
+    Yields:
+      FoundCapture for each capture, inputs in the order given.
+
+    Raises:
+      EvidenceError: if an input does not exist or cannot be read, or a partition,
+          volume or snapshot selection matches nothing in an image.
+    """
+    for path in inputs:
+        _check_readable(path)
+    selection = _Selection(partitions, volumes, snapshots)
+    for path in inputs:
+        if os.path.isdir(path):
+            yield from _walk_folder(path, warn)
+            continue
+        kind = _file_kind(path, warn)
+        if kind is not None:
+            yield _plain_capture(path, kind)
+            continue
+        found_any_volume = yield from _scan_image(
+            path, warn, selection, include_deleted
+        )
+        if not found_any_volume:
+            warn(
+                f"{path}: neither a packet capture (pcap, pcapng, gzip) nor a disk "
+                f"image or file system that dfvfs recognises; skipped"
+            )
+
+
+def _check_readable(path: str) -> None:
+    """Rejects inputs the user must fix before anything is scanned."""
+    if not os.path.exists(path):
+        raise EvidenceError(f"{path}: no such file or folder; check the path")
+    if os.path.isdir(path):
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise EvidenceError(f"{path}: folder not readable; check its permissions")
+        return
+    try:
+        with open(path, "rb") as handle:
+            handle.read(1)
+    except OSError as error:
+        raise EvidenceError(
+            f"{path}: cannot be read ({error.strerror or error}); check permissions "
+            f"or give a copy of the evidence"
+        ) from error
+
+
+def _file_kind(path: str, warn: Callable[[str], None]) -> str | None:
+    """Recognises a capture on disk by its head; None if it is not one."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(HEAD_SIZE)
+    except OSError as error:
+        warn(f"{path}: unreadable, skipped ({error.strerror or error})")
+        return None
+    return is_capture_head(head)
+
+
+def _plain_capture(path: str, kind: str) -> FoundCapture:
+    """Describes a capture that is an ordinary file."""
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        size = None
+    return FoundCapture(
+        source=path, size=size, open=lambda: open(path, "rb"), kind=kind
+    )
+
+
+def _walk_folder(root: str, warn: Callable[[str], None]) -> Iterator[FoundCapture]:
+    """Walks a folder depth-first in name order, never following symbolic links."""
+    real_root = os.path.realpath(root)
+    pending = [root]
+    while pending:
+        folder = pending.pop()
+        try:
+            with os.scandir(folder) as scan:
+                entries = sorted(scan, key=lambda entry: entry.name)
+        except OSError as error:
+            warn(f"{folder}: folder unreadable, skipped ({error.strerror or error})")
+            continue
+        subfolders = []
+        for entry in entries:
+            try:
+                if entry.is_symlink():
+                    _note_symlink(entry.path, real_root, warn)
+                elif entry.is_dir(follow_symlinks=False):
+                    subfolders.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    kind = _file_kind(entry.path, warn)
+                    if kind is not None:
+                        yield _plain_capture(entry.path, kind)
+            except OSError as error:
+                warn(f"{entry.path}: unreadable, skipped ({error.strerror or error})")
+        pending.extend(reversed(subfolders))
+
+
+def _note_symlink(path: str, real_root: str, warn: Callable[[str], None]) -> None:
+    """Warns about links leaving the tree; links inside it are found by their target."""
+    target = os.path.realpath(path)
+    if os.path.commonpath([target, real_root]) != real_root:
+        warn(f"{path}: symbolic link out of the folder not followed ({target})")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Selection:
+    """Partition, volume and snapshot choices in plaso's option syntax."""
+
+    partitions: str
+    volumes: str
+    snapshots: str
+
+    @staticmethod
+    def _split(value: str) -> list[str]:
+        return [part.strip() for part in value.split(",") if part.strip()]
+
+    def scanner_options(self):
+        """Builds dfvfs scanner options (non-interactive: everything is decided)."""
+        from dfvfs.helpers import volume_scanner
+
+        options = volume_scanner.VolumeScannerOptions()
+        options.partitions = self._split(self.partitions) or ["all"]
+        options.volumes = self._split(self.volumes) or ["all"]
+        options.snapshots = self._split(self.snapshots) or ["none"]
+        options.scan_mode = options.SCAN_MODE_ALL
+        return options
+
+
+def _make_mediator(source: str, selection: _Selection, warn: Callable[[str], None]):
+    """Builds a dfvfs mediator that never prompts: it explains and stops instead."""
+    from dfvfs.helpers import volume_scanner
+
+    class _NonInteractiveMediator(volume_scanner.VolumeScannerMediator):
+        def _refuse(self, what: str, option: str, value: str, identifiers) -> None:
+            available = ", ".join(identifiers) or "none"
+            raise EvidenceError(
+                f"{source}: {what} selection {value!r} matches nothing; available: "
+                f"{available}; choose with {option}"
+            )
+
+        def GetAPFSVolumeIdentifiers(self, volume_system, volume_identifiers):
+            self._refuse("volume", "--volumes", selection.volumes, volume_identifiers)
+
+        def GetLVMVolumeIdentifiers(self, volume_system, volume_identifiers):
+            self._refuse("volume", "--volumes", selection.volumes, volume_identifiers)
+
+        def GetPartitionIdentifiers(self, volume_system, volume_identifiers):
+            self._refuse(
+                "partition", "--partitions", selection.partitions, volume_identifiers
+            )
+
+        def GetVolumeIdentifiers(self, volume_system, volume_identifiers):
+            self._refuse("volume", "--volumes", selection.volumes, volume_identifiers)
+
+        def GetVSSStoreIdentifiers(self, volume_system, volume_identifiers):
+            self._refuse(
+                "snapshot", "--vss_stores", selection.snapshots, volume_identifiers
+            )
+
+        def GetVolumeSnapshotIdentifiers(self, volume_system, volume_identifiers):
+            self.GetVSSStoreIdentifiers(volume_system, volume_identifiers)
+
+        def PrintWarning(self, warning):
+            warn(f"{source}: {warning}")
+
+        def UnlockEncryptedVolume(
+            self, source_scanner_object, scan_context, locked_scan_node, credentials
+        ):
+            warn(
+                f"{source}{_volume_label(locked_scan_node.path_spec)}: encrypted "
+                f"volume skipped (no credentials)"
+            )
+            return False
+
+    return _NonInteractiveMediator()
+
+
+def _volume_label(path_spec) -> str:
+    """Joins the partition, volume and snapshot locations above a path spec."""
+    labels = []
+    while path_spec is not None:
+        location = getattr(path_spec, "location", None)
+        if path_spec.type_indicator in _VOLUME_TYPES and location not in (None, "/"):
+            labels.append(location.rstrip("/"))
+        path_spec = path_spec.parent
+    return "".join(reversed(labels))
+
+
+def _scan_image(
+    path: str,
+    warn: Callable[[str], None],
+    selection: _Selection,
+    include_deleted: bool,
+):
+    """Yields the captures in every selected file system of an image.
+
+    Returns True (as the generator's value) if dfvfs found a file system at all.
+    """
+    from dfvfs.helpers import volume_scanner
+    from dfvfs.lib import definitions
+    from dfvfs.lib import errors as dfvfs_errors
+    from dfvfs.resolver import context as dfvfs_context
+
+    scanner = volume_scanner.VolumeScanner(
+        mediator=_make_mediator(path, selection, warn)
+    )
+    try:
+        base_path_specs = scanner.GetBasePathSpecs(
+            os.path.abspath(path), options=selection.scanner_options()
+        )
+    except (dfvfs_errors.Error, OSError, ValueError) as error:
+        warn(f"{path}: cannot scan as a disk image ({_short(error)})")
+        return True
+    base_path_specs = [
+        spec
+        for spec in base_path_specs
+        if spec.type_indicator != definitions.TYPE_INDICATOR_OS
+    ]
+    if not base_path_specs:
+        return False
+    resolver_context = dfvfs_context.Context()
+    for base_path_spec in base_path_specs:
+        prefix = f"{path}:{_volume_label(base_path_spec)}"
+        try:
+            yield from _walk_file_system(base_path_spec, prefix, warn, resolver_context)
+        except dfvfs_errors.Error as error:
+            warn(f"{prefix}/: file system unreadable, skipped ({_short(error)})")
+            continue
+        if include_deleted:
+            yield from _walk_deleted(base_path_spec, prefix, warn, resolver_context)
+    return True
+
+
+def _walk_file_system(base_path_spec, prefix, warn, resolver_context):
+    """Walks one file system depth-first in name order, checking every data stream."""
+    from dfvfs.lib import errors as dfvfs_errors
+    from dfvfs.resolver import resolver
+
+    file_system = resolver.Resolver.OpenFileSystem(
+        base_path_spec, resolver_context=resolver_context
+    )
+    root = file_system.GetFileEntryByPathSpec(base_path_spec)
+    if root is None:
+        warn(f"{prefix}/: file system has no root folder, skipped")
+        return
+    pending = [("", root)]
+    while pending:
+        folder_path, folder = pending.pop()
+        try:
+            entries = sorted(folder.sub_file_entries, key=lambda entry: entry.name)
+        except (dfvfs_errors.Error, OSError) as error:
+            where = f"{prefix}{folder_path or '/'}"
+            warn(f"{where}: folder unreadable, skipped ({_short(error)})")
+            continue
+        subfolders = []
+        for entry in entries:
+            entry_path = f"{folder_path}/{entry.name}"
+            try:
+                if entry.IsLink() or entry.IsVirtual():
+                    continue
+                if entry.IsDirectory():
+                    subfolders.append((entry_path, entry))
+                elif entry.IsFile():
+                    yield from _check_data_streams(
+                        entry, f"{prefix}{entry_path}", warn, resolver_context
+                    )
+            except (dfvfs_errors.Error, OSError) as error:
+                warn(f"{prefix}{entry_path}: unreadable, skipped ({_short(error)})")
+        pending.extend(reversed(subfolders))
+
+
+def _check_data_streams(entry, source, warn, resolver_context):
+    """Checks the default data stream and any named ones (NTFS alternate streams)."""
+    for data_stream in sorted(entry.data_streams, key=lambda stream: stream.name):
+        name = data_stream.name
+        head = _read_head(entry.GetFileObject(data_stream_name=name))
+        kind = is_capture_head(head)
+        if kind is None:
+            continue
+        stream_source = f"{source}:{name}" if name else source
+        yield FoundCapture(
+            source=stream_source,
+            size=_stream_size(entry, data_stream),
+            open=_opener(entry.path_spec, name, resolver_context),
+            kind=kind,
+        )
+
+
+def _read_head(file_object) -> bytes:
+    """Reads the first bytes of a dfvfs file object, empty if it cannot."""
+    if file_object is None:
+        return b""
+    try:
+        file_object.seek(0, os.SEEK_SET)
+        return file_object.read(HEAD_SIZE) or b""
+    finally:
+        _close_quietly(file_object)
+
+
+def _close_quietly(file_object) -> None:
+    close = getattr(file_object, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:  # noqa: BLE001 - closing must not hide the result
+            pass
+
+
+def _stream_size(entry, data_stream) -> int | None:
+    if not data_stream.name:
+        return entry.size
+    try:
+        return int(data_stream.size)
+    except (AttributeError, TypeError, NotImplementedError):
+        return None
+
+
+def _opener(path_spec, data_stream_name, resolver_context) -> Callable[[], BinaryIO]:
+    """Returns a function that opens the stream afresh as a buffered reader."""
+
+    def open_stream() -> BinaryIO:
+        from dfvfs.resolver import resolver
+
+        if data_stream_name:
+            file_system = resolver.Resolver.OpenFileSystem(
+                path_spec, resolver_context=resolver_context
+            )
+            entry = file_system.GetFileEntryByPathSpec(path_spec)
+            file_object = entry.GetFileObject(data_stream_name=data_stream_name)
+        else:
+            file_object = resolver.Resolver.OpenFileObject(
+                path_spec, resolver_context=resolver_context
+            )
+        if file_object is None:
+            raise EvidenceError(f"{path_spec.location}: cannot be opened in the image")
+        return io.BufferedReader(_DfvfsRawReader(file_object), buffer_size=65536)
+
+    return open_stream
+
+
+class _DfvfsRawReader(io.RawIOBase):
+    """Adapts a dfvfs file object to the standard raw binary reader protocol.
+
+    dfvfs caches file objects per path spec, so two readers of one capture may share
+    one object: each reader keeps its own position and seeks before every read.
+    """
+
+    def __init__(self, file_object):
+        super().__init__()
+        self._file_object = file_object
+        self._size = file_object.get_size()
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._position >= self._size:
+            return 0
+        self._file_object.seek(self._position, os.SEEK_SET)
+        data = self._file_object.read(min(len(buffer), self._size - self._position))
+        if not data:
+            return 0
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if whence == os.SEEK_CUR:
+            offset += self._position
+        elif whence == os.SEEK_END:
+            offset += self._size
+        elif whence != os.SEEK_SET:
+            raise ValueError(f"unsupported whence: {whence}")
+        if offset < 0:
+            raise ValueError("negative seek position")
+        self._position = offset
+        return offset
+
+    def tell(self) -> int:
+        return self._position
+
+    def close(self) -> None:
+        if not self.closed:
+            _close_quietly(self._file_object)
+        super().close()
+
+
+def _walk_deleted(base_path_spec, prefix, warn, resolver_context):
+    """Yields deleted captures whose metadata The Sleuth Kit still reaches.
+
+    dfvfs lists only allocated names, so deleted names come from pytsk3 directly:
+    a deleted name counts when its metadata entry is unallocated too (not reused by
+    another file) and still describes a regular file with data.
+    """
+    import pytsk3
+    from dfvfs.lib import errors as dfvfs_errors
+    from dfvfs.path import factory as path_spec_factory
+    from dfvfs.resolver import resolver
+
+    if base_path_spec.type_indicator not in _TSK_READABLE_TYPES:
+        return
+    tsk_root_spec = path_spec_factory.Factory.NewPathSpec(
+        "TSK", location="/", parent=base_path_spec.parent
+    )
+    try:
+        tsk_file_system = resolver.Resolver.OpenFileSystem(
+            tsk_root_spec, resolver_context=resolver_context
+        )
+        fs_info = tsk_file_system.GetFsInfo()
+        root_inode = fs_info.info.root_inum
+    except (dfvfs_errors.Error, OSError) as error:
+        warn(f"{prefix}/: deleted files not searched ({_short(error)})")
+        return
+    is_ntfs = bool(int(fs_info.info.ftype) & pytsk3.TSK_FS_TYPE_NTFS)
+    seen_folders = {root_inode}
+    pending = [("", root_inode)]
+    reported = set()
+    unreadable = 0
+    first_error = ""
+    while pending:
+        folder_path, inode = pending.pop()
+        try:
+            listing = _tsk_listing(fs_info.open_dir(inode=inode), is_ntfs, pytsk3)
+        except OSError as error:
+            if not unreadable:  # one summary: the main walk named each bad folder
+                first_error = f"{folder_path or '/'}: {_short(error)}"
+            unreadable += 1
+            continue
+        subfolders = []
+        for name, meta_address, deleted, is_folder in listing:
+            entry_path = f"{folder_path}/{name}"
+            if is_folder:
+                if not deleted and meta_address not in seen_folders:
+                    seen_folders.add(meta_address)
+                    subfolders.append((entry_path, meta_address))
+                continue
+            if deleted:
+                if meta_address in reported:
+                    continue  # another name (NTFS 8.3 name, hard link) of one file
+                found = _deleted_capture(fs_info, meta_address, pytsk3)
+                if found is not None:
+                    reported.add(meta_address)
+                    kind, size = found
+                    spec = path_spec_factory.Factory.NewPathSpec(
+                        "TSK",
+                        inode=meta_address,
+                        location=entry_path,
+                        parent=base_path_spec.parent,
+                    )
+                    yield FoundCapture(
+                        source=f"{prefix}{entry_path} (deleted)",
+                        size=size,
+                        open=_opener(spec, "", resolver_context),
+                        kind=kind,
+                    )
+        pending.extend(reversed(subfolders))
+    if unreadable:
+        warn(
+            f"{prefix}/: {unreadable} folder(s) not searched for deleted files "
+            f"(first {first_error})"
+        )
+
+
+def _tsk_listing(tsk_directory, is_ntfs, pytsk3) -> list[tuple[str, int, bool, bool]]:
+    """Lists (name, metadata address, deleted, is folder) in name order.
+
+    Skips what TSK invents ($OrphanFiles, $MBR, $FAT1: scanning orphans means reading
+    every inode) and NTFS metadata files (MFT entries below 16, $Extend included).
+    Deleted NTFS names come without metadata, so the address is taken from the name.
+    """
+    virtual_types = (pytsk3.TSK_FS_NAME_TYPE_VIRT, pytsk3.TSK_FS_NAME_TYPE_VIRT_DIR)
+    listing = []
+    for tsk_entry in tsk_directory:
+        name_info = getattr(getattr(tsk_entry, "info", None), "name", None)
+        if name_info is None or not name_info.meta_addr:
+            continue
+        if name_info.type in virtual_types or (is_ntfs and name_info.meta_addr < 16):
+            continue
+        try:
+            name = name_info.name.decode("utf-8")
+        except UnicodeError:
+            continue
+        if name in (".", ".."):
+            continue
+        deleted = bool(int(name_info.flags) & pytsk3.TSK_FS_NAME_FLAG_UNALLOC)
+        is_folder = name_info.type == pytsk3.TSK_FS_NAME_TYPE_DIR
+        listing.append((name, int(name_info.meta_addr), deleted, is_folder))
+    # Long names first, so a file's long name wins over its NTFS 8.3 alias.
+    listing.sort(key=lambda item: (-len(item[0]), item[0]))
+    first_names = {}
+    for item in listing:
+        first_names.setdefault((item[1], item[2]), item)
+    return sorted(first_names.values())
+
+
+def _deleted_capture(fs_info, meta_address, pytsk3):
+    """Returns (kind, size) if a deleted metadata entry still holds a capture."""
+    try:
+        tsk_file = fs_info.open_meta(inode=meta_address)
+    except OSError:
+        return None
+    meta = tsk_file.info.meta
+    if meta is None or meta.type != pytsk3.TSK_FS_META_TYPE_REG:
+        return None
+    if int(meta.flags) & pytsk3.TSK_FS_META_FLAG_ALLOC or meta.size <= 0:
+        return None  # reused by a live file, or nothing left to read
+    try:
+        head = tsk_file.read_random(0, min(HEAD_SIZE, meta.size))
+    except OSError:
+        return None
+    kind = is_capture_head(head)
+    return None if kind is None else (kind, int(meta.size))
