@@ -126,6 +126,11 @@ def _setup_logging(log_file: Optional[str], warnings: list[str]) -> None:
 def _extract(args: argparse.Namespace, found: list[api.FoundCapture],
              warnings: list[str]) -> int:
     started = datetime.datetime.now(datetime.timezone.utc)
+    clash = _inside_evidence(pathlib.Path(args.output), args.inputs)
+    if clash:
+        print(f"smtpcore: {clash}; choose an output folder outside the evidence",
+              file=sys.stderr)
+        return EXIT_USAGE
     try:
         out = OutputFolder(pathlib.Path(args.output), force=args.force)
     except OutputError as error:
@@ -160,26 +165,50 @@ def _extract(args: argparse.Namespace, found: list[api.FoundCapture],
     return EXIT_OK
 
 
+def _inside_evidence(output: pathlib.Path, inputs: Sequence[str]) -> Optional[str]:
+    """Evidence is read-only: nothing is written into an input folder or beside a file."""
+    target = output.resolve()
+    for name in inputs:
+        source = pathlib.Path(name).resolve()
+        folder = source if source.is_dir() else source.parent
+        if target == folder or folder in target.parents:
+            where = "inside the input folder" if source.is_dir() else "beside the input"
+            return f"{output} is {where} {name}"
+    return None
+
+
 def _summary(args: argparse.Namespace, found: list[api.FoundCapture]) -> int:
+    """One row per mail transaction, and one per session that carried none."""
     rows: list[tuple[str, ...]] = []
-    users: dict[str, str] = {}
+    counts = {"sessions": 0, "messages": 0}
+
+    def endpoints(item: Session | Message) -> str:
+        e = item.endpoints
+        return f"{e.client_ip} → {e.server_ip}:{e.server_port}"
 
     def take(item: Session | Message | Credential) -> None:
-        if isinstance(item, Credential) and item.success:
-            users[item.session_id] = item.username or ""
-        elif isinstance(item, Message):
+        if isinstance(item, Message):
+            counts["messages"] += 1
             mime = item.mime
+            rejected = f" (+{len(item.rcpt_rejected)} rejected)" if item.rcpt_rejected else ""
             rows.append((
                 iso_time(item.time_ns) or "",
-                f"{item.endpoints.client_ip} → {item.endpoints.server_ip}:"
-                f"{item.endpoints.server_port}",
+                endpoints(item),
                 item.mail_from or "<>",
-                ", ".join(item.rcpt_to) + (
-                    f" (+{len(item.rcpt_rejected)} rejected)" if item.rcpt_rejected else ""),
+                (", ".join(item.rcpt_to) + rejected).strip(),
                 (mime.subject or "") if mime else "",
                 ", ".join(a.filename or "?" for a in mime.attachments) if mime else "",
                 item.auth_user or "",
             ))
+        elif isinstance(item, Session):
+            counts["sessions"] += 1
+            if item.messages == 0:
+                if item.encrypted:
+                    state = "encrypted after STARTTLS" if item.starttls else "implicit TLS"
+                else:
+                    state = "no mail transaction"
+                rows.append((iso_time(item.start_ns) or "", endpoints(item), "", "",
+                             f"({state})", "", item.auth_user or ""))
 
     for number, capture in enumerate(found, 1):
         api.read_capture(capture, session_prefix=f"c{number}-", warn=log.warning,
@@ -187,6 +216,7 @@ def _summary(args: argparse.Namespace, found: list[api.FoundCapture]) -> int:
     header = ("Time (UTC)", "Client → server", "Sender", "Recipients", "Subject",
               "Attachments", "Auth user")
     _print_table(header, rows)
+    print(f"{counts['sessions']} sessions, {counts['messages']} mail transactions")
     return EXIT_OK
 
 
@@ -199,7 +229,6 @@ def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
         if index == 0:
             print("  ".join("-" * w for w in widths))
-    print(f"{len(rows)} mail transactions")
 
 
 if __name__ == "__main__":

@@ -107,7 +107,8 @@ def test_folder_with_nested_gzip_and_renamed_captures(tmp_path):
 
 def test_truncated_capture_keeps_what_it_can_and_exits_1(tmp_path):
     data = (CAPTURES / "postfix-rset-multi-message.pcap").read_bytes()
-    damaged = tmp_path / "cut.pcap"
+    (tmp_path / "in").mkdir()
+    damaged = tmp_path / "in" / "cut.pcap"
     damaged.write_bytes(data[: len(data) * 2 // 3])
     run = smtpcore("extract", "-q", damaged, "-o", tmp_path / "out", "--log",
                    tmp_path / "log.txt")
@@ -146,14 +147,17 @@ def test_usage_errors_exit_2(tmp_path):
 
 
 def test_summary_table():
-    run = smtpcore("summary", "-q", CAPTURES / "postfix-pipelining-rejected-rcpt.pcap")
+    run = smtpcore("summary", "-q", CAPTURES / "postfix-pipelining-rejected-rcpt.pcap",
+                   CAPTURES / "postfix-starttls.pcap")
     assert run.returncode == 0, run.stderr
     rows = run.stdout.splitlines()
     assert rows[0].split("  ")[0] == "Time (UTC)"
     (truth,) = TRUTH["postfix-pipelining-rejected-rcpt.pcap"]["sessions"][0]["messages"]
     assert truth["mail_from"] in rows[2]
     assert f"(+{len(truth['rcpt_rejected'])} rejected)" in rows[2]
-    assert rows[-1] == "1 mail transactions"
+    assert "10.25.0.2 → 10.25.0.1:25" in rows[3]
+    assert "(encrypted after STARTTLS)" in rows[3]  # sessions without mail count too
+    assert rows[-1] == "2 sessions, 1 mail transactions"
 
 
 IMAGES = ROOT / "test_data" / "images"
@@ -184,3 +188,15 @@ def test_extract_from_disk_image(image, tmp_path):
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert all(entry["status"] == "ok" for entry in manifest["inputs"])
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before  # read-only
+
+
+def test_never_writes_into_or_beside_the_evidence(tmp_path):
+    evidence = tmp_path / "case"
+    evidence.mkdir()
+    shutil.copy(CAPTURES / "postfix-auth-login.pcap", evidence / "a.pcap")
+    into = smtpcore("extract", "-q", evidence, "-o", evidence / "out")
+    beside = smtpcore("extract", "-q", evidence / "a.pcap", "-o", evidence / "out")
+    assert into.returncode == beside.returncode == 2
+    assert "inside the input folder" in into.stderr
+    assert "beside the input" in beside.stderr
+    assert sorted(p.name for p in evidence.iterdir()) == ["a.pcap"]
