@@ -51,7 +51,8 @@ def main() -> int:
 
     work = pathlib.Path(args.keep or tempfile.mkdtemp(prefix="smtpbench-"))
     work.mkdir(parents=True, exist_ok=True)
-    capture = pathlib.Path(args.capture) if args.capture else work / "bench.pcap"
+    capture = pathlib.Path(args.capture) if args.capture else work / "evidence" / "bench.pcap"
+    capture.parent.mkdir(parents=True, exist_ok=True)
     truth = pathlib.Path(args.truth) if args.truth else work / "truth.jsonl"
     if not args.capture:
         subprocess.run(
@@ -68,7 +69,9 @@ def main() -> int:
         )
     size_mb = capture.stat().st_size / 1e6
 
-    out = work / "smtpcore-out"
+    # smtpcore writes nothing beside its input: results go to a folder of their own.
+    results = pathlib.Path(tempfile.mkdtemp(prefix="smtpbench-results-"))
+    out = results / "smtpcore-out"
     shutil.rmtree(out, ignore_errors=True)
     smtpcore = shutil.which("smtpcore", path=str(ROOT / ".venv" / "bin")) or "smtpcore"
     ours, our_rss, run = timed(
@@ -100,7 +103,7 @@ def main() -> int:
 
     tshark_line = "tshark: not installed"
     if shutil.which("tshark"):
-        objects = work / "tshark-imf"
+        objects = results / "tshark-imf"
         shutil.rmtree(objects, ignore_errors=True)
         theirs, their_rss, run = timed(
             [
@@ -124,6 +127,7 @@ def main() -> int:
         f"peak RSS {our_rss / 1024:,.0f} MiB"
     )
     print(tshark_line)
+    shutil.rmtree(results, ignore_errors=True)
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     return 0 if correct else 1
