@@ -75,14 +75,20 @@ def items(
     """
     if hasattr(source, "read"):
         name = getattr(source, "name", "<file object>")
-        yield from extract(source, source=str(name), warn=warn, mime=mime, payloads=payloads)
+        yield from extract(
+            source, source=str(name), warn=warn, mime=mime, payloads=payloads,
+            session_prefix="c1-",
+        )
         return
     for number, capture in enumerate(find([os.fspath(source)], warn=warn), 1):
-        with capture.open() as handle:
-            yield from extract(
-                handle, source=capture.source, warn=warn, mime=mime, payloads=payloads,
-                session_prefix=f"c{number}-",
-            )
+        try:
+            with capture.open() as handle:
+                yield from extract(
+                    handle, source=capture.source, warn=warn, mime=mime,
+                    payloads=payloads, session_prefix=f"c{number}-",
+                )
+        except (NotACapture, OSError) as error:  # one bad capture never stops the rest
+            warn(f"{capture.source}: not read: {error}")
 
 
 class _HashingReader:

@@ -90,6 +90,36 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
+PCAP_MAGICS = tuple(_PCAP_MAGICS)
+PCAPNG_MAGIC = _PCAPNG_MAGIC
+_PCAPNG_BYTE_ORDER = (b"\x1a\x2b\x3c\x4d", b"\x4d\x3c\x2b\x1a")
+
+
+def identify(head: bytes) -> str | None:
+    """Claims a file found by scanning only on a whole, plausible file header.
+
+    Stricter than :func:`sniff`, which names the format of a file already chosen as a
+    capture: four magic bytes alone would claim too many unrelated files.
+
+    Args:
+        head: the first bytes of the file (24 or more).
+
+    Returns:
+        'pcap' (full header, version 2), 'pcapng' (section header with its
+        byte-order magic), 'gzip' (the caller looks inside) or None.
+    """
+    kind = sniff(head)
+    if kind == "pcap":
+        if len(head) < 24:
+            return None
+        order = _PCAP_MAGICS[bytes(head[:4])][0]
+        (major,) = struct.unpack_from(order + "H", head, 4)
+        return "pcap" if major == 2 else None
+    if kind == "pcapng":
+        return "pcapng" if bytes(head[8:12]) in _PCAPNG_BYTE_ORDER else None
+    return kind
+
+
 class _CountingReader:
     """Counts what the underlying file object delivers; read errors end the data."""
 

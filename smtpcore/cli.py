@@ -83,8 +83,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
     args.argv = argv
+    clash = _misplaced_output(args)
+    if clash:
+        print(f"smtpcore: {clash}", file=sys.stderr)
+        return EXIT_USAGE
     warnings: list[str] = []
-    _setup_logging(args.log, warnings)
+    try:
+        _setup_logging(args.log, warnings)
+    except OSError as error:
+        print(f"smtpcore: cannot write the log: {error}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         found = api.find(args.inputs, warn=log.warning, partitions=args.partitions,
                          volumes=args.volumes, snapshots=args.snapshots,
@@ -126,11 +134,6 @@ def _setup_logging(log_file: Optional[str], warnings: list[str]) -> None:
 def _extract(args: argparse.Namespace, found: list[api.FoundCapture],
              warnings: list[str]) -> int:
     started = datetime.datetime.now(datetime.timezone.utc)
-    clash = _inside_evidence(pathlib.Path(args.output), args.inputs)
-    if clash:
-        print(f"smtpcore: {clash}; choose an output folder outside the evidence",
-              file=sys.stderr)
-        return EXIT_USAGE
     try:
         out = OutputFolder(pathlib.Path(args.output), force=args.force)
     except OutputError as error:
@@ -165,8 +168,27 @@ def _extract(args: argparse.Namespace, found: list[api.FoundCapture],
     return EXIT_OK
 
 
-def _inside_evidence(output: pathlib.Path, inputs: Sequence[str]) -> Optional[str]:
-    """Evidence is read-only: nothing is written into an input folder or beside a file."""
+def _misplaced_output(args: argparse.Namespace) -> Optional[str]:
+    """Why the output folder or the log may not go where asked, if they may not."""
+    output = getattr(args, "output", None)
+    if output:
+        clash = _inside_evidence(pathlib.Path(output), args.inputs)
+        if clash:
+            return f"{clash}; choose an output folder outside the evidence"
+    if args.log:
+        log_path = pathlib.Path(args.log)
+        clash = _inside_evidence(log_path.parent, args.inputs, holding_ok=True)
+        if clash:
+            return f"{clash}; choose a log file outside the evidence"
+        if output and pathlib.Path(output).resolve() in log_path.resolve().parents:
+            return f"the log {args.log} would be inside the output folder {output}"
+    return None
+
+
+def _inside_evidence(
+    output: pathlib.Path, inputs: Sequence[str], holding_ok: bool = False
+) -> Optional[str]:
+    """Evidence is read-only: nothing is written into, beside or around an input."""
     target = output.resolve()
     for name in inputs:
         source = pathlib.Path(name).resolve()
@@ -174,6 +196,8 @@ def _inside_evidence(output: pathlib.Path, inputs: Sequence[str]) -> Optional[st
         if target == folder or folder in target.parents:
             where = "inside the input folder" if source.is_dir() else "beside the input"
             return f"{output} is {where} {name}"
+        if target in source.parents and not holding_ok:
+            return f"{output} holds the input {name}"
     return None
 
 

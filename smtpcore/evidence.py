@@ -25,20 +25,10 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import BinaryIO
 
-try:  # The capture reader owns format sniffing once it exists.
-    from smtpcore.capture import sniff as _capture_sniff
-except ImportError:  # pragma: no cover - depends on the other module being present
-    _capture_sniff = None
+from smtpcore.capture import identify
 
 HEAD_SIZE = 8192
 """Bytes read from each file to recognise it; enough to inflate a gzip header."""
-
-_PCAP_MAGICS = frozenset(
-    bytes.fromhex(magic) for magic in ("a1b2c3d4", "d4c3b2a1", "a1b23c4d", "4d3cb2a1")
-)
-_PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
-_PCAPNG_BYTE_ORDER = (b"\x1a\x2b\x3c\x4d", b"\x4d\x3c\x2b\x1a")
-_GZIP_MAGIC = b"\x1f\x8b\x08"
 
 # Volume-system path specs whose location ("/p1", "/apfs1", "/vss2") names the
 # partition, volume or snapshot in a human-readable source.
@@ -78,19 +68,6 @@ def _short(error: BaseException, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _sniff_plain(head: bytes) -> str | None:
-    """Names the container format of a head of bytes, without looking inside gzip."""
-    if _capture_sniff is not None:
-        return _capture_sniff(head)
-    if head[:4] in _PCAP_MAGICS and len(head) >= 24:
-        return "pcap"
-    if head[:4] == _PCAPNG_SHB and head[8:12] in _PCAPNG_BYTE_ORDER:
-        return "pcapng"
-    if head[:3] == _GZIP_MAGIC:
-        return "gzip"
-    return None
-
-
 def _inflate_head(head: bytes, wanted: int = 64) -> bytes:
     """Inflates what a gzip head yields, so its content can be recognised."""
     inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
@@ -112,10 +89,10 @@ def is_capture_head(head: bytes) -> str | None:
     Returns:
       ``'pcap'``, ``'pcapng'``, ``'gzip'`` (holding a capture) or None.
     """
-    kind = _sniff_plain(head)
+    kind = identify(head)
     if kind != "gzip":
         return kind
-    inner = _sniff_plain(_inflate_head(head))
+    inner = identify(_inflate_head(head))
     return "gzip" if inner in ("pcap", "pcapng") else None
 
 
@@ -455,24 +432,33 @@ def _stream_size(entry, data_stream) -> int | None:
 
 
 def _opener(path_spec, data_stream_name, resolver_context) -> Callable[[], BinaryIO]:
-    """Returns a function that opens the stream afresh as a buffered reader."""
+    """Returns a function that opens the stream afresh as a buffered reader.
+
+    Every failure is an OSError, as for a plain file, so that callers handle a bad
+    file inside an image like an unreadable file on disk.
+    """
 
     def open_stream() -> BinaryIO:
         from dfvfs.resolver import resolver
 
-        if data_stream_name:
-            file_system = resolver.Resolver.OpenFileSystem(
-                path_spec, resolver_context=resolver_context
-            )
-            entry = file_system.GetFileEntryByPathSpec(path_spec)
-            file_object = entry.GetFileObject(data_stream_name=data_stream_name)
-        else:
-            file_object = resolver.Resolver.OpenFileObject(
-                path_spec, resolver_context=resolver_context
-            )
-        if file_object is None:
-            raise EvidenceError(f"{path_spec.location}: cannot be opened in the image")
-        return io.BufferedReader(_DfvfsRawReader(file_object), buffer_size=65536)
+        try:
+            if data_stream_name:
+                file_system = resolver.Resolver.OpenFileSystem(
+                    path_spec, resolver_context=resolver_context
+                )
+                entry = file_system.GetFileEntryByPathSpec(path_spec)
+                file_object = entry.GetFileObject(data_stream_name=data_stream_name)
+            else:
+                file_object = resolver.Resolver.OpenFileObject(
+                    path_spec, resolver_context=resolver_context
+                )
+            if file_object is None:
+                raise OSError(f"{path_spec.location}: cannot be opened in the image")
+            return io.BufferedReader(_DfvfsRawReader(file_object), buffer_size=65536)
+        except OSError:
+            raise
+        except Exception as error:  # dfvfs back-end errors are not OSErrors
+            raise OSError(f"{path_spec.location}: {_short(error)}") from error
 
     return open_stream
 

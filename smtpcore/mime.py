@@ -1121,7 +1121,11 @@ def _date_ns(value: str) -> Optional[int]:
             continue
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=datetime.timezone.utc)
-        delta = moment - _EPOCH
+        try:
+            delta = moment - _EPOCH
+            moment.astimezone(datetime.timezone.utc)  # a date past year 9999 fails here
+        except (OverflowError, ValueError):
+            continue
         return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + (
             delta.microseconds * 1_000
         )

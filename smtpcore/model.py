@@ -17,7 +17,10 @@ def iso_time(ts_ns: Optional[int]) -> Optional[str]:
     if ts_ns is None:
         return None
     seconds, nanos = divmod(ts_ns, 1_000_000_000)
-    moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc)
+    try:
+        moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        return None  # beyond what a calendar date can say (a damaged timestamp)
     return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos // 1000:06d}Z"
 
 
@@ -102,6 +105,7 @@ class Credential:
     time_ns: int
     endpoints: Endpoints
     mechanism: str
+    helo: Optional[str] = None  # the client's HELO/EHLO name at the time
     username: Optional[str] = None
     password: Optional[str] = None
     username_bytes: Optional[bytes] = None

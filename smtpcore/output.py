@@ -11,7 +11,8 @@ import hashlib
 import json
 import os
 import pathlib
-from typing import Any, BinaryIO, Optional
+import shutil
+from typing import Any, BinaryIO
 
 from smtpcore import records
 from smtpcore.model import Credential, Message, Session
@@ -52,6 +53,9 @@ class OutputFolder:
                     f"{root} is not empty: choose a new folder or add --force"
                 )
         root.mkdir(parents=True, exist_ok=True)
+        if force:  # an earlier run's files go; only the names this contract uses
+            for folder in ("eml", "attachments"):
+                shutil.rmtree(root / folder, ignore_errors=True)
         self.written: dict[str, str] = {}  # relative path -> SHA-256
         self.counts = collections.Counter()
         self._hashcat: dict[int, list[str]] = collections.defaultdict(list)
@@ -152,15 +156,3 @@ class OutputFolder:
         writer.write(text.encode("utf-8"))
         writer.close()
         return manifest
-
-
-def sha256_of(path: pathlib.Path, block: int = 1 << 20) -> Optional[str]:
-    """SHA-256 of a file on disk, read in blocks."""
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as handle:
-            while chunk := handle.read(block):
-                digest.update(chunk)
-    except OSError:
-        return None
-    return digest.hexdigest()

@@ -15,7 +15,7 @@ from smtpcore.model import Credential, Endpoints, Message, Session
 from smtpcore.packets import PacketDecoder
 from smtpcore.reassembly import Closed, Data, Gap, Opened, Reassembler
 from smtpcore.smtp.builder import SessionBuilder
-from smtpcore.smtp.detect import classify
+from smtpcore.smtp.detect import SMTP_PORTS, classify
 
 Item = Union[Session, Message, Credential]
 
@@ -56,7 +56,7 @@ def extract(
     """
     reader = CaptureReader(fileobj, warn)
     decoder = PacketDecoder(warn)
-    reassembler = Reassembler(warn, classify=classify)
+    reassembler = Reassembler(warn, classify=classify, server_ports=SMTP_PORTS)
     streams = _Streams(source, session_prefix, warn)
 
     decode = decoder.decode

@@ -104,6 +104,7 @@ def credential_record(credential: Credential) -> dict[str, Any]:
         "session_id": credential.session_id,
         "time": iso_time(credential.time_ns),
         **_endpoints(credential.endpoints),
+        "helo": credential.helo,
         "mechanism": credential.mechanism,
         "username": credential.username,
         "password": credential.password,
@@ -119,4 +120,5 @@ def credential_record(credential: Credential) -> dict[str, Any]:
         "success": credential.success,
         "aborted": credential.aborted,
         "reply": credential.reply,
+        "exchange": credential.exchange,
     }

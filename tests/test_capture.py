@@ -665,3 +665,15 @@ def test_resync_finds_records_after_a_jump_in_time():
     _, got, warnings = read_all(damaged)
     assert [f.ts_ns for f in got] == [t for t, _ in before + after]
     assert len(warnings) == 1 and "skipped 600 damaged bytes" in warnings[0]
+
+
+def test_identify_claims_only_whole_plausible_headers():
+    from smtpcore.capture import identify
+
+    pcap_header = bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000")
+    assert identify(pcap_header) == "pcap"
+    assert identify(pcap_header[:23]) is None  # a magic alone is not a capture
+    assert identify(pcap_header[:4] + b"\x07\x00" + pcap_header[6:]) is None  # version
+    assert identify(bytes.fromhex("0a0d0d0a1c0000004d3c2b1a")) == "pcapng"
+    assert identify(b"\n\r\r\n  a text line\n") is None
+    assert identify(b"\x1f\x8b\x08\x00") == "gzip"

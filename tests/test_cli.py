@@ -129,7 +129,8 @@ def test_truncated_capture_keeps_what_it_can_and_exits_1(tmp_path):
 def test_usage_errors_exit_2(tmp_path):
     missing = smtpcore("extract", tmp_path / "nope.pcap", "-o", tmp_path / "out")
     assert missing.returncode == 2 and "smtpcore:" in missing.stderr
-    text = tmp_path / "notes.txt"
+    (tmp_path / "in").mkdir()
+    text = tmp_path / "in" / "notes.txt"
     text.write_text("hello")
     none = smtpcore("extract", text, "-o", tmp_path / "out2")
     assert none.returncode == 2
@@ -200,3 +201,29 @@ def test_never_writes_into_or_beside_the_evidence(tmp_path):
     assert "inside the input folder" in into.stderr
     assert "beside the input" in beside.stderr
     assert sorted(p.name for p in evidence.iterdir()) == ["a.pcap"]
+
+
+def test_log_and_output_stay_out_of_the_evidence(tmp_path):
+    evidence = tmp_path / "case" / "captures"
+    evidence.mkdir(parents=True)
+    shutil.copy(CAPTURES / "postfix-auth-login.pcap", evidence / "a.pcap")
+    around = smtpcore("extract", "-q", evidence, "-o", tmp_path / "case", "--force")
+    log_inside = smtpcore("summary", "-q", evidence, "--log", evidence / "log.txt")
+    assert around.returncode == log_inside.returncode == 2
+    assert "holds the input" in around.stderr
+    assert "choose a log file outside the evidence" in log_inside.stderr
+    assert sorted(p.name for p in evidence.iterdir()) == ["a.pcap"]
+    assert sorted(p.name for p in (tmp_path / "case").iterdir()) == ["captures"]
+    no_folder = smtpcore("summary", "-q", evidence, "--log", tmp_path / "nope" / "log")
+    assert no_folder.returncode == 2 and "cannot write the log" in no_folder.stderr
+
+
+def test_force_replaces_an_earlier_run(tmp_path):
+    capture = CAPTURES / "postfix-foxmail.pcap"
+    first = smtpcore("extract", "-q", capture, "-o", tmp_path / "out")
+    before = tree_digest(tmp_path / "out")
+    again = smtpcore("extract", "-q", "--force", capture, "-o", tmp_path / "out")
+    assert first.returncode == again.returncode == 0
+    after = tree_digest(tmp_path / "out")
+    before.pop("manifest.json"), after.pop("manifest.json")
+    assert after == before  # no "(2)" copies, nothing stale

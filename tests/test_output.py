@@ -186,3 +186,11 @@ def test_report_has_no_active_content(tmp_path):
     assert '<iframe sandbox=""' in page
     assert "http://evil.test/x.png" in page  # shown as data, blocked by the policy
     assert "default-src &#x27;none&#x27;" in page  # the policy travels into the frame
+
+
+def test_times_beyond_the_calendar_do_not_break_the_records():
+    from smtpcore.model import iso_time
+
+    assert iso_time(253402300799_999_999_000) == "9999-12-31T23:59:59.999999Z"
+    assert iso_time(253402300800 * 10**9) is None  # year 10000: a damaged timestamp
+    assert iso_time(2**72) is None

@@ -266,7 +266,7 @@ def testPstealAndPinfoOnCaptureFolder(tmp_path):
         assert (
             "SMTP authentication succeeded user: gurpartap@patriots.in password: "
             "punjab@123 mechanism: LOGIN client 10.10.1.4 port 1470 -> server "
-            "74.53.140.153 port 25" in messages
+            "74.53.140.153 port 25 HELO: GP" in messages
         )
         subjects = {event.get("subject") for event in events}
         assert {"SMTP", "Re: Bro SMTP CC Header"} <= subjects

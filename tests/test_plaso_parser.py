@@ -108,6 +108,8 @@ class PcapParserTest(plaso_test_lib.ParserTestCase):
                 ("d4c3b2a1", 0),
                 ("a1b23c4d", 0),
                 ("4d3cb2a1", 0),
+                ("34cdb2a1", 0),  # Kuznetzov's modified pcap, which smtpcore reads
+                ("a1b2cd34", 0),
                 ("0a0d0d0a", 0),
             },
         )
@@ -120,7 +122,10 @@ class PcapParserTest(plaso_test_lib.ParserTestCase):
         )
 
     def testIsCaptureHeader(self):
-        self.assertTrue(pcap.IsCaptureHeader(PCAP_HEADER[:12]))
+        self.assertTrue(pcap.IsCaptureHeader(PCAP_HEADER[:24]))
+        # A pcap magic needs the whole 24-byte header, with version 2, behind it.
+        self.assertFalse(pcap.IsCaptureHeader(PCAP_HEADER[:12]))
+        self.assertFalse(pcap.IsCaptureHeader(PCAP_HEADER[:4] + b"\x00\x09" + bytes(18)))
         self.assertTrue(pcap.IsCaptureHeader(bytes.fromhex("0a0d0d0a1c0000004d3c2b1a")))
         self.assertTrue(pcap.IsCaptureHeader(bytes.fromhex("0a0d0d0a0000001c1a2b3c4d")))
         # The pcapng block type alone is not enough.

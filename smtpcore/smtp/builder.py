@@ -22,6 +22,7 @@ _CREDENTIAL_FIELDS = frozenset(Credential.__dataclass_fields__) - {
     "session_id",
     "time_ns",
     "endpoints",
+    "helo",
 }
 
 
@@ -189,6 +190,7 @@ class SessionBuilder:
             session_id=self.session_id,
             time_ns=finished.start_ns,
             endpoints=self.session.endpoints,
+            helo=self._helo,
             **fields,
         )
         if credential.success and credential.username is not None:

@@ -54,6 +54,7 @@ MAX_REPLY_LINES = 1000
 MAX_WAITING_TRANSACTIONS = 8
 # Anomalies per session; past this one notice says the rest were dropped.
 MAX_ANOMALIES = 500
+MAX_GAP_WARNINGS = 20  # per message; missing_ranges keeps them all
 
 HELO_VERBS = frozenset({"HELO", "EHLO", "LHLO"})
 KNOWN_VERBS = frozenset(
@@ -237,6 +238,7 @@ class _Transaction:
     reply: Optional[str] = None
     queue_id: Optional[str] = None
     missing_bytes: int = 0
+    gaps: int = 0
     missing_prefix: bool = False
     cut: bool = False  # the end of the content was never seen
     bare_lf_reported: bool = False
@@ -832,12 +834,17 @@ class SmtpMachine:
         transaction = self._data_transaction
         assert transaction is not None
         transaction.missing_bytes += length
+        self._events.append(ev.MessageGap(ts, transaction.number, length))
+        transaction.gaps += 1
+        if transaction.gaps > MAX_GAP_WARNINGS:
+            return  # every range is still in missing_ranges; the words stop here
         message = (
             f"transaction {transaction.number}: {length} bytes of message content "
             f"lost at content offset {transaction.size}"
         )
+        if transaction.gaps == MAX_GAP_WARNINGS:
+            message += "; further gaps in this message are not listed here"
         transaction.warnings.append(message)
-        self._events.append(ev.MessageGap(ts, transaction.number, length))
         self._anomaly(ts, CLIENT, message, transaction)
 
     # --------------------------------------------------------------------- TLS

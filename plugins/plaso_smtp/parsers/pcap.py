@@ -12,37 +12,18 @@ from plaso.parsers import interface
 from plaso.parsers import logger
 from plaso.parsers import manager
 
-# pcap: microsecond and nanosecond timestamps, in either byte order.
-PCAP_SIGNATURES = (
-    b"\xa1\xb2\xc3\xd4",
-    b"\xd4\xc3\xb2\xa1",
-    b"\xa1\xb2\x3c\x4d",
-    b"\x4d\x3c\xb2\xa1",
-)
-
-# pcapng: the block type of the section header block, which is a palindrome, and the
-# byte-order magic at offset 8, in either byte order.
-PCAPNG_SIGNATURE = b"\x0a\x0d\x0d\x0a"
-PCAPNG_BYTE_ORDER_MAGICS = (b"\x1a\x2b\x3c\x4d", b"\x4d\x3c\x2b\x1a")
-
+from smtpcore import capture
 
 def IsCaptureHeader(header):
     """Determines if the first bytes of a file are those of a pcap or pcapng file.
 
     Args:
-      header (bytes): first 12 bytes of the file, or fewer if the file is shorter.
+      header (bytes): first 24 bytes of the file, or fewer if the file is shorter.
 
     Returns:
       bool: True if the header is that of a pcap or pcapng file.
     """
-    if header[:4] in PCAP_SIGNATURES:
-        return len(header) >= 4
-
-    if header[:4] == PCAPNG_SIGNATURE:
-        # A 4-byte signature alone is weak; the section header also has a magic.
-        return header[8:12] in PCAPNG_BYTE_ORDER_MAGICS
-
-    return False
+    return capture.identify(header) in ("pcap", "pcapng")
 
 
 class PcapParser(interface.FileObjectParser):
@@ -64,9 +45,8 @@ class PcapParser(interface.FileObjectParser):
           FormatSpecification: format specification.
         """
         format_specification = specification.FormatSpecification(cls.NAME)
-        for signature in PCAP_SIGNATURES:
+        for signature in (*capture.PCAP_MAGICS, capture.PCAPNG_MAGIC):
             format_specification.AddNewSignature(signature, offset=0)
-        format_specification.AddNewSignature(PCAPNG_SIGNATURE, offset=0)
         return format_specification
 
     def ParseFileObject(self, parser_mediator, file_object):
@@ -83,7 +63,7 @@ class PcapParser(interface.FileObjectParser):
         Raises:
           WrongParser: when the file is not a packet capture.
         """
-        header = file_object.read(12)
+        header = file_object.read(24)
         if not IsCaptureHeader(header):
             raise errors.WrongParser(
                 f"[{self.NAME:s}] unable to parse file: not a pcap or pcapng file"

@@ -239,6 +239,7 @@ def CreateAuthenticationEventData(credential):
     _SetEndpoints(event_data, credential.endpoints)
     event_data.authentication_time = _GetDateTime(credential.time_ns)
     event_data.hashcat = credential.hashcat
+    event_data.helo = credential.helo
     event_data.hashcat_mode = credential.hashcat_mode
     event_data.mechanism = credential.mechanism
     event_data.password = credential.password
