@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime
 import logging
 import pathlib
 import sys
@@ -133,7 +132,7 @@ def _setup_logging(log_file: Optional[str], warnings: list[str]) -> None:
 
 def _extract(args: argparse.Namespace, found: list[api.FoundCapture],
              warnings: list[str]) -> int:
-    started = datetime.datetime.now(datetime.timezone.utc)
+    started = time.time_ns()
     try:
         out = OutputFolder(pathlib.Path(args.output), force=args.force)
     except OutputError as error:
@@ -155,8 +154,8 @@ def _extract(args: argparse.Namespace, found: list[api.FoundCapture],
         "tool": "smtpcore",
         "version": __version__,
         "command_line": ["smtpcore", *args.argv],
-        "start_time": started.isoformat(),
-        "end_time": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "start_time": iso_time(started),
+        "end_time": iso_time(time.time_ns()),
         "inputs": inputs,
         "warnings": len(warnings),
     }
