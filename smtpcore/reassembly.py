@@ -233,6 +233,8 @@ class Reassembler:
         idle_timeout_ns: capture time after which a silent connection is closed.
         max_buffered_bytes: out-of-order bytes held per connection before a
             hole is given up as a gap.
+        max_total_buffered: out-of-order bytes held across all connections; past
+            it the connection holding most gives up its first hole.
         max_connections: open connections kept; the least recently active one
             is evicted beyond that.
         server_ports: ports that make an endpoint the server when the handshake
@@ -251,6 +253,7 @@ class Reassembler:
         classify: Optional[Classifier] = None,
         idle_timeout_ns: int = 15 * 60 * 10**9,
         max_buffered_bytes: int = 8 * 2**20,
+        max_total_buffered: int = 256 * 2**20,
         max_connections: int = 100_000,
         server_ports: frozenset[int] = frozenset({25, 465, 587, 2525, 24}),
     ) -> None:
@@ -258,6 +261,8 @@ class Reassembler:
         self._classify = classify
         self._idle_timeout = idle_timeout_ns
         self._max_buffered = max_buffered_bytes
+        self._max_total_buffered = max_total_buffered
+        self._total_buffered = 0
         self._max_connections = max_connections
         self._server_ports = server_ports
         self._flows: dict[tuple, Union[_Half, _Dormant]] = {}
@@ -289,6 +294,7 @@ class Reassembler:
                 "implausible_segments",
                 "ignored_syns",
                 "buffer_overflows",
+                "global_buffer_overflows",
                 "evicted",
                 "closed_fin",
                 "closed_rst",
@@ -436,6 +442,7 @@ class Reassembler:
             half.pending = []
             half.head = None
         conn.held = None
+        self._total_buffered -= conn.buffered
         conn.buffered = 0
         if tombstone:
             dormant = _Dormant(conn.keys, self._now)
@@ -607,6 +614,8 @@ class Reassembler:
         self._drain(half, out)
         if half.conn.buffered > self._max_buffered:
             self._overflow(half, ts, out)
+        if self._total_buffered > self._max_total_buffered:
+            self._shed(ts, out)
 
     def _old(self, half: _Half, off: int, data: bytes) -> None:
         """Bytes at offsets already delivered (or declared lost)."""
@@ -686,6 +695,7 @@ class Reassembler:
         for piece in fresh:
             bisect.insort(pending, piece, key=_piece_offset)
             half.conn.buffered += len(piece[1])
+            self._total_buffered += len(piece[1])
 
     def _drain(self, half: _Half, out: list) -> None:
         """Deliver buffered pieces that are now in order, each with its own time."""
@@ -696,6 +706,7 @@ class Reassembler:
             p_off, p_data, p_ts = pending[taken]
             taken += 1
             conn.buffered -= len(p_data)
+            self._total_buffered -= len(p_data)
             self._deliver(half, p_off, p_data, p_ts, out)
             if conn.gone:
                 return
@@ -720,6 +731,7 @@ class Reassembler:
         while conn.buffered > self._max_buffered and not conn.gone:
             victim = half if half.pending else half.peer
             if not victim.pending:
+                self._total_buffered -= conn.buffered
                 conn.buffered = 0  # cannot happen; never loop on a bad count
                 return
             hole = victim.pending[0][0] - victim.next_off
@@ -730,6 +742,27 @@ class Reassembler:
                 f"gap of {hole} bytes declared at offset {victim.next_off}"
             )
             self._skip_to(victim, victim.pending[0][0], ts, out)
+
+    def _shed(self, ts: int, out: list) -> None:
+        """Over the global budget: the connection holding most gives up its holes.
+
+        Rare by design (it takes many connections with lost segments at once), so a
+        scan of the open connections is fine here.
+        """
+        while self._total_buffered > self._max_total_buffered:
+            conn = max(self._live, key=lambda c: c.buffered, default=None)
+            if conn is None or conn.buffered == 0:
+                return
+            self.stats["global_buffer_overflows"] += 1
+            self._warn(
+                f"connection {conn.public.id}: more than {self._max_total_buffered} "
+                "bytes buffered out of order across all connections; its holes are "
+                "declared gaps"
+            )
+            for half in conn.halves:
+                if half.pending and not conn.gone:
+                    self._skip_to(half, half.pending[-1][0], ts, out)
+                    self._drain(half, out)
 
     def _fin(self, half: _Half, fin_off: int, ts: int, out: list) -> None:
         conn = half.conn
@@ -747,6 +780,7 @@ class Reassembler:
                     else:
                         extra = len(p_data)
                     conn.buffered -= extra
+                    self._total_buffered -= extra
                     self.stats["after_fin_bytes"] += extra
                 pending[:] = kept
                 self._once(half, "fin", "bytes after the FIN ignored")

@@ -362,6 +362,26 @@ def test_buffer_limit_declares_gap_with_warning():
     assert reassembler.stats["buffer_overflows"] == 1
 
 
+def test_global_buffer_budget_makes_the_biggest_holder_give_up_its_hole():
+    small, big = Tcp(cport=40001), Tcp(cport=40002)
+    segs = small.handshake() + big.handshake()
+    small.send(CLIENT, b"x" * 10)  # lost
+    big.send(CLIENT, b"y" * 10)  # lost
+    segs += [small.send(CLIENT, b"a" * 100), big.send(CLIENT, b"b" * 150)]
+    events, warnings, reassembler = run(
+        segs, finish=False, max_buffered_bytes=1000, max_total_buffered=200
+    )
+    # The second connection holds most: its hole becomes a gap, its bytes flow.
+    assert gaps(events) == [(2, CLIENT, 0, 10)]
+    assert streams(events, conn_id=2)[CLIENT] == b"b" * 150
+    assert streams(events, conn_id=1)[CLIENT] == b""  # still waiting for its hole
+    assert warnings == [
+        "connection 2: more than 200 bytes buffered out of order across all "
+        "connections; its holes are declared gaps"
+    ]
+    assert reassembler.stats["global_buffer_overflows"] == 1
+
+
 def test_data_after_fin_is_ignored_with_warning():
     tcp = Tcp()
     segs = tcp.handshake() + [tcp.send(CLIENT, b"QUIT\r\n")]
