@@ -115,6 +115,7 @@ def read_capture(
     on_item: Callable[[Item], None],
     warn: Callable[[str], None] = _ignore,
     session_prefix: str = "",
+    mime: bool = True,
     payloads: bool = False,
     progress: Optional[Callable[[int], None]] = None,
 ) -> dict[str, Any]:
@@ -134,7 +135,7 @@ def read_capture(
         with capture.open() as handle:
             reader = _HashingReader(handle)
             for item in extract(
-                reader, source=capture.source, warn=note, payloads=payloads,
+                reader, source=capture.source, warn=note, mime=mime, payloads=payloads,
                 session_prefix=session_prefix, progress=progress,
             ):
                 on_item(item)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import pathlib
 import sys
 import time
@@ -13,6 +14,7 @@ from smtpcore import __version__, api
 from smtpcore.evidence import EvidenceError
 from smtpcore.model import Credential, Message, Session, iso_time
 from smtpcore.output import OutputError, OutputFolder
+from smtpcore.workers import ParallelOutput
 
 EXIT_OK, EXIT_DAMAGED, EXIT_USAGE = 0, 1, 2
 
@@ -73,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
                          help="new or empty folder for the results")
     extract.add_argument("--force", action="store_true",
                          help="write into a non-empty OUTDIR, replacing an earlier run's files")
+    extract.add_argument("-j", "--jobs", type=int, default=min(os.cpu_count() or 1, 2),
+                         metavar="N", help="processes to use: 1 reads the capture, the "
+                         "others decode messages (default: %(default)s)")
     summary = commands.add_parser("summary", help="print a table of what the inputs hold")
     add_common(summary)
     return parser
@@ -139,16 +144,19 @@ def _extract(args: argparse.Namespace, found: list[api.FoundCapture],
         print(f"smtpcore: {error}", file=sys.stderr)
         return EXIT_USAGE
     progress = _Progress(sum(c.size or 0 for c in found), not args.quiet)
+    sink = ParallelOutput(out, args.jobs - 1) if args.jobs > 1 else out
     inputs = []
     for number, capture in enumerate(found, 1):
         log.info("reading %s", capture.source)
         result = api.read_capture(
             capture, session_prefix=f"c{number}-", warn=log.warning,
-            payloads=True, progress=progress.update,
-            on_item=lambda item, source=capture.source: out.add(item, source),
+            mime=sink is out, payloads=True, progress=progress.update,
+            on_item=lambda item, source=capture.source: sink.add(item, source),
         )
         progress.done += capture.size or 0
         inputs.append(result)
+    if sink is not out:
+        sink.close()
     progress.close()
     manifest = {
         "tool": "smtpcore",

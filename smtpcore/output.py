@@ -15,7 +15,7 @@ import shutil
 from typing import Any, BinaryIO
 
 from smtpcore import records
-from smtpcore.model import Credential, Message, Session
+from smtpcore.model import Credential, Message, MimeInfo, Session
 from smtpcore.report import ReportBuilder
 from smtpcore.safenames import create_unique, safe_filename
 
@@ -98,25 +98,28 @@ class OutputFolder:
 
     def add_message(self, message: Message, source: str) -> None:
         """Writes the .eml and attachments (while the content is still readable)."""
-        self.counts["messages"] += 1
+        self.write_eml(message)
+        if message.mime is not None:
+            self.add_written(write_attachments(self.root, message.id, message.mime))
+        self.record_message(message, source)
+
+    def write_eml(self, message: Message) -> None:
+        """The message exactly as transferred, while its content is readable."""
         if message.content is not None and not message.content.closed:
             relative, writer = self._create("eml", safe_filename(f"{message.id}.eml"))
             message.content.copy_to(writer)
             self._finish_file(relative, writer)
             message.eml_path = relative
             self.counts["eml"] += 1
-        if message.mime is not None:
-            for attachment in message.mime.attachments:
-                if attachment.payload is None:
-                    continue
-                name = safe_filename(attachment.filename, default="attachment")
-                relative, writer = self._create(
-                    f"attachments/{safe_filename(message.id)}", name
-                )
-                writer.write(attachment.payload)
-                self._finish_file(relative, writer)
-                attachment.path = relative
-                self.counts["attachments"] += 1
+
+    def add_written(self, written: dict[str, str]) -> None:
+        """Files written for this folder elsewhere (attachments, by a worker)."""
+        self.written.update(written)
+        self.counts["attachments"] += len(written)
+
+    def record_message(self, message: Message, source: str) -> None:
+        """The message's line in messages.jsonl and its place in the report."""
+        self.counts["messages"] += 1
         record = records.message_record(message, source)
         self._write_line("messages.jsonl", record)
         self._report.add_message(record, message.mime)
@@ -156,3 +159,25 @@ class OutputFolder:
         writer.write(text.encode("utf-8"))
         writer.close()
         return manifest
+
+
+def write_attachments(root: pathlib.Path, message_id: str, mime: MimeInfo) -> dict[str, str]:
+    """Writes a message's attachment payloads; returns {relative path: SHA-256}.
+
+    A module-level function so that a worker process can run it too: each message
+    has a folder of its own, so workers never write into the same one.
+    """
+    written = {}
+    folder = root / "attachments" / safe_filename(message_id)
+    for attachment in mime.attachments:
+        if attachment.payload is None:
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        path, handle = create_unique(
+            folder, safe_filename(attachment.filename, default="attachment")
+        )
+        with handle:
+            handle.write(attachment.payload)
+        attachment.path = path.relative_to(root).as_posix()
+        written[attachment.path] = attachment.sha256
+    return written

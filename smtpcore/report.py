@@ -14,7 +14,7 @@ import tempfile
 from typing import Any, BinaryIO, Optional
 
 from smtpcore import __version__
-from smtpcore.model import MimeInfo
+from smtpcore.model import Attachment, MimeInfo
 
 _BODY_LIMIT = 200_000  # characters of a body shown in the report
 _INLINE_IMAGE_LIMIT = 1 << 20  # bytes of an inline picture embedded in the report
@@ -51,14 +51,21 @@ def _outcome(value: Optional[bool]) -> str:
     return '<span class="ok">yes</span>' if value else '<span class="bad">no</span>'
 
 
+def shows_inline(attachment: Attachment) -> bool:
+    """Whether the report embeds this attachment's bytes (an inline picture)."""
+    return bool(
+        attachment.content_id
+        and attachment.content_type.startswith("image/")
+        and attachment.size <= _INLINE_IMAGE_LIMIT
+    )
+
+
 def _inline_images(text: str, mime: MimeInfo) -> str:
     """Points cid: references at data: URIs, so inline pictures show without any load."""
     for attachment in mime.attachments:
         if (
-            attachment.content_id
-            and attachment.payload is not None
-            and attachment.content_type.startswith("image/")
-            and attachment.size <= _INLINE_IMAGE_LIMIT
+            attachment.payload is not None
+            and shows_inline(attachment)
             and f"cid:{attachment.content_id}" in text
         ):
             data = base64.b64encode(attachment.payload).decode("ascii")

@@ -227,3 +227,12 @@ def test_force_replaces_an_earlier_run(tmp_path):
     after = tree_digest(tmp_path / "out")
     before.pop("manifest.json"), after.pop("manifest.json")
     assert after == before  # no "(2)" copies, nothing stale
+
+
+def test_decoding_in_a_worker_process_changes_nothing(tmp_path):
+    one = smtpcore("extract", "-q", "--jobs", "1", CAPTURES, "-o", tmp_path / "one")
+    two = smtpcore("extract", "-q", "--jobs", "3", CAPTURES, "-o", tmp_path / "two")
+    assert one.returncode == two.returncode == 0, two.stderr
+    a, b = tree_digest(tmp_path / "one"), tree_digest(tmp_path / "two")
+    a.pop("manifest.json"), b.pop("manifest.json")
+    assert a == b and any(path.startswith("attachments/") for path in a)
