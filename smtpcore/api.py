@@ -1,15 +1,15 @@
 """The documented Python API, shared by the command line and the plaso parser.
 
-    import smtpcore.api as smtp
+import smtpcore.api as smtp
 
-    for item in smtp.items("evidence/trace.pcap.gz"):
-        if isinstance(item, smtp.Message):
-            print(item.mail_from, item.rcpt_to, item.mime.subject)
-            smtp.save_message(item, "out/")        # .eml + attachments
-        elif isinstance(item, smtp.Credential):
-            print(item.mechanism, item.username, item.password, item.hashcat)
-        elif isinstance(item, smtp.Session):
-            print(item.endpoints, item.helo, item.messages)
+for item in smtp.items("evidence/trace.pcap.gz"):
+    if isinstance(item, smtp.Message):
+        print(item.mail_from, item.rcpt_to, item.mime.subject)
+        smtp.save_message(item, "out/")        # .eml + attachments
+    elif isinstance(item, smtp.Credential):
+        print(item.mechanism, item.username, item.password, item.hashcat)
+    elif isinstance(item, smtp.Session):
+        print(item.endpoints, item.helo, item.messages)
 """
 
 from __future__ import annotations
@@ -76,7 +76,11 @@ def items(
     if hasattr(source, "read"):
         name = getattr(source, "name", "<file object>")
         yield from extract(
-            source, source=str(name), warn=warn, mime=mime, payloads=payloads,
+            source,
+            source=str(name),
+            warn=warn,
+            mime=mime,
+            payloads=payloads,
             session_prefix="c1-",
         )
         return
@@ -84,8 +88,12 @@ def items(
         try:
             with capture.open() as handle:
                 yield from extract(
-                    handle, source=capture.source, warn=warn, mime=mime,
-                    payloads=payloads, session_prefix=f"c{number}-",
+                    handle,
+                    source=capture.source,
+                    warn=warn,
+                    mime=mime,
+                    payloads=payloads,
+                    session_prefix=f"c{number}-",
                 )
         except (NotACapture, OSError) as error:  # one bad capture never stops the rest
             warn(f"{capture.source}: not read: {error}")
@@ -135,8 +143,13 @@ def read_capture(
         with capture.open() as handle:
             reader = _HashingReader(handle)
             for item in extract(
-                reader, source=capture.source, warn=note, mime=mime, payloads=payloads,
-                session_prefix=session_prefix, progress=progress,
+                reader,
+                source=capture.source,
+                warn=note,
+                mime=mime,
+                payloads=payloads,
+                session_prefix=session_prefix,
+                progress=progress,
             ):
                 on_item(item)
             # Hash the rest too, so the manifest's SHA-256 covers the whole file.
@@ -153,7 +166,9 @@ def read_capture(
     return entry
 
 
-def save_message(message: Message, folder: Union[str, os.PathLike]) -> list[pathlib.Path]:
+def save_message(
+    message: Message, folder: Union[str, os.PathLike]
+) -> list[pathlib.Path]:
     """Writes a message's .eml and attachment files into folder; never overwrites.
 
     Call it while the message is the current item of ``items(..., payloads=True)``.

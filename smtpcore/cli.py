@@ -51,34 +51,73 @@ def _parser() -> argparse.ArgumentParser:
         description="SMTP sessions, messages, attachments and credentials from packet "
         "captures, folders of captures and disk images.",
     )
-    parser.add_argument("--version", action="version", version=f"smtpcore {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"smtpcore {__version__}"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     def add_common(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("inputs", nargs="+", metavar="INPUT",
-                         help="capture (pcap/pcapng, gzip too), folder, or disk image")
+        sub.add_argument(
+            "inputs",
+            nargs="+",
+            metavar="INPUT",
+            help="capture (pcap/pcapng, gzip too), folder, or disk image",
+        )
         sub.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
         sub.add_argument("--log", metavar="FILE", help="also write warnings to FILE")
-        sub.add_argument("--partitions", default="all",
-                         help="partitions of disk images to search: all, or e.g. p1,p3")
-        sub.add_argument("--volumes", default="all",
-                         help="volumes of disk images to search: all, or e.g. apfs1")
-        sub.add_argument("--vss-stores", "--snapshots", dest="snapshots", default="none",
-                         help="volume shadow snapshots: none (default), all, or e.g. 1,2")
-        sub.add_argument("--no-deleted", action="store_true",
-                         help="skip deleted files that the file system still lists")
+        sub.add_argument(
+            "--partitions",
+            default="all",
+            help="partitions of disk images to search: all, or e.g. p1,p3",
+        )
+        sub.add_argument(
+            "--volumes",
+            default="all",
+            help="volumes of disk images to search: all, or e.g. apfs1",
+        )
+        sub.add_argument(
+            "--vss-stores",
+            "--snapshots",
+            dest="snapshots",
+            default="none",
+            help="volume shadow snapshots: none (default), all, or e.g. 1,2",
+        )
+        sub.add_argument(
+            "--no-deleted",
+            action="store_true",
+            help="skip deleted files that the file system still lists",
+        )
 
-    extract = commands.add_parser("extract", help="write messages, attachments, "
-                                  "credentials, JSONL, report.html to a folder")
+    extract = commands.add_parser(
+        "extract",
+        help="write messages, attachments, "
+        "credentials, JSONL, report.html to a folder",
+    )
     add_common(extract)
-    extract.add_argument("-o", "--output", required=True, metavar="OUTDIR",
-                         help="new or empty folder for the results")
-    extract.add_argument("--force", action="store_true",
-                         help="write into a non-empty OUTDIR, replacing an earlier run's files")
-    extract.add_argument("-j", "--jobs", type=int, default=min(os.cpu_count() or 1, 2),
-                         metavar="N", help="processes to use: 1 reads the capture, the "
-                         "others decode messages (default: %(default)s)")
-    summary = commands.add_parser("summary", help="print a table of what the inputs hold")
+    extract.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUTDIR",
+        help="new or empty folder for the results",
+    )
+    extract.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a non-empty OUTDIR, replacing an earlier run's files",
+    )
+    extract.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=min(os.cpu_count() or 1, 2),
+        metavar="N",
+        help="processes to use: 1 reads the capture, the "
+        "others decode messages (default: %(default)s)",
+    )
+    summary = commands.add_parser(
+        "summary", help="print a table of what the inputs hold"
+    )
     add_common(summary)
     return parser
 
@@ -98,23 +137,34 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"smtpcore: cannot write the log: {error}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        found = api.find(args.inputs, warn=log.warning, partitions=args.partitions,
-                         volumes=args.volumes, snapshots=args.snapshots,
-                         include_deleted=not args.no_deleted)
+        found = api.find(
+            args.inputs,
+            warn=log.warning,
+            partitions=args.partitions,
+            volumes=args.volumes,
+            snapshots=args.snapshots,
+            include_deleted=not args.no_deleted,
+        )
     except EvidenceError as error:
         print(f"smtpcore: {error}", file=sys.stderr)
         return EXIT_USAGE
     if not found:
-        print("smtpcore: no packet capture found in the inputs "
-              "(pcap, pcapng, gzip-compressed, or inside a disk image).", file=sys.stderr)
+        print(
+            "smtpcore: no packet capture found in the inputs "
+            "(pcap, pcapng, gzip-compressed, or inside a disk image).",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     if args.command == "extract":
         status = _extract(args, found, warnings)
     else:
         status = _summary(args, found)
     if warnings:
-        print(f"smtpcore: {len(warnings)} warnings (damaged or incomplete input); "
-              "see the log or report.html", file=sys.stderr)
+        print(
+            f"smtpcore: {len(warnings)} warnings (damaged or incomplete input); "
+            "see the log or report.html",
+            file=sys.stderr,
+        )
         status = max(status, EXIT_DAMAGED)
     return status
 
@@ -135,8 +185,9 @@ def _setup_logging(log_file: Optional[str], warnings: list[str]) -> None:
         log.addHandler(handler)
 
 
-def _extract(args: argparse.Namespace, found: list[api.FoundCapture],
-             warnings: list[str]) -> int:
+def _extract(
+    args: argparse.Namespace, found: list[api.FoundCapture], warnings: list[str]
+) -> int:
     started = time.time_ns()
     try:
         out = OutputFolder(pathlib.Path(args.output), force=args.force)
@@ -149,8 +200,12 @@ def _extract(args: argparse.Namespace, found: list[api.FoundCapture],
     for number, capture in enumerate(found, 1):
         log.info("reading %s", capture.source)
         result = api.read_capture(
-            capture, session_prefix=f"c{number}-", warn=log.warning,
-            mime=sink is out, payloads=True, progress=progress.update,
+            capture,
+            session_prefix=f"c{number}-",
+            warn=log.warning,
+            mime=sink is out,
+            payloads=True,
+            progress=progress.update,
             on_item=lambda item, source=capture.source: sink.add(item, source),
         )
         progress.done += capture.size or 0
@@ -169,9 +224,11 @@ def _extract(args: argparse.Namespace, found: list[api.FoundCapture],
     }
     out.close(manifest, warnings)
     counts = out.counts
-    print(f"{counts['sessions']} sessions, {counts['messages']} mail transactions "
-          f"({counts['eml']} .eml), {counts['attachments']} attachments, "
-          f"{counts['credentials']} credentials → {args.output}")
+    print(
+        f"{counts['sessions']} sessions, {counts['messages']} mail transactions "
+        f"({counts['eml']} .eml), {counts['attachments']} attachments, "
+        f"{counts['credentials']} credentials → {args.output}"
+    )
     return EXIT_OK
 
 
@@ -221,31 +278,58 @@ def _summary(args: argparse.Namespace, found: list[api.FoundCapture]) -> int:
         if isinstance(item, Message):
             counts["messages"] += 1
             mime = item.mime
-            rejected = f" (+{len(item.rcpt_rejected)} rejected)" if item.rcpt_rejected else ""
-            rows.append((
-                iso_time(item.time_ns) or "",
-                endpoints(item),
-                item.mail_from or "<>",
-                (", ".join(item.rcpt_to) + rejected).strip(),
-                (mime.subject or "") if mime else "",
-                ", ".join(a.filename or "?" for a in mime.attachments) if mime else "",
-                item.auth_user or "",
-            ))
+            rejected = (
+                f" (+{len(item.rcpt_rejected)} rejected)" if item.rcpt_rejected else ""
+            )
+            rows.append(
+                (
+                    iso_time(item.time_ns) or "",
+                    endpoints(item),
+                    item.mail_from or "<>",
+                    (", ".join(item.rcpt_to) + rejected).strip(),
+                    (mime.subject or "") if mime else "",
+                    (
+                        ", ".join(a.filename or "?" for a in mime.attachments)
+                        if mime
+                        else ""
+                    ),
+                    item.auth_user or "",
+                )
+            )
         elif isinstance(item, Session):
             counts["sessions"] += 1
             if item.messages == 0:
                 if item.encrypted:
-                    state = "encrypted after STARTTLS" if item.starttls else "implicit TLS"
+                    state = (
+                        "encrypted after STARTTLS" if item.starttls else "implicit TLS"
+                    )
                 else:
                     state = "no mail transaction"
-                rows.append((iso_time(item.start_ns) or "", endpoints(item), "", "",
-                             f"({state})", "", item.auth_user or ""))
+                rows.append(
+                    (
+                        iso_time(item.start_ns) or "",
+                        endpoints(item),
+                        "",
+                        "",
+                        f"({state})",
+                        "",
+                        item.auth_user or "",
+                    )
+                )
 
     for number, capture in enumerate(found, 1):
-        api.read_capture(capture, session_prefix=f"c{number}-", warn=log.warning,
-                         on_item=take)
-    header = ("Time (UTC)", "Client → server", "Sender", "Recipients", "Subject",
-              "Attachments", "Auth user")
+        api.read_capture(
+            capture, session_prefix=f"c{number}-", warn=log.warning, on_item=take
+        )
+    header = (
+        "Time (UTC)",
+        "Client → server",
+        "Sender",
+        "Recipients",
+        "Subject",
+        "Attachments",
+        "Auth user",
+    )
     _print_table(header, rows)
     print(f"{counts['sessions']} sessions, {counts['messages']} mail transactions")
     return EXIT_OK
@@ -253,8 +337,10 @@ def _summary(args: argparse.Namespace, found: list[api.FoundCapture]) -> int:
 
 def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
     limit = 40
-    cells = [tuple(c if len(c) <= limit else c[: limit - 1] + "…" for c in row)
-             for row in [header, *rows]]
+    cells = [
+        tuple(c if len(c) <= limit else c[: limit - 1] + "…" for c in row)
+        for row in [header, *rows]
+    ]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     for index, row in enumerate(cells):
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:
+    from smtpcore.content import MessageContent
 
 
 def iso_time(ts_ns: Optional[int]) -> Optional[str]:
@@ -148,7 +151,7 @@ class Message:
     md5: Optional[str] = None
     sha1: Optional[str] = None
     sha256: Optional[str] = None
-    content: Optional["MessageContent"] = dataclasses.field(default=None, repr=False)
+    content: Optional[MessageContent] = dataclasses.field(default=None, repr=False)
     mime: Optional[MimeInfo] = None
     eml_path: Optional[str] = None  # relative to the output folder, once written
     warnings: list[str] = dataclasses.field(default_factory=list)

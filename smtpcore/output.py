@@ -161,7 +161,9 @@ class OutputFolder:
         return manifest
 
 
-def write_attachments(root: pathlib.Path, message_id: str, mime: MimeInfo) -> dict[str, str]:
+def write_attachments(
+    root: pathlib.Path, message_id: str, mime: MimeInfo
+) -> dict[str, str]:
     """Writes a message's attachment payloads; returns {relative path: SHA-256}.
 
     A module-level function so that a worker process can run it too: each message

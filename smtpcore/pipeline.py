@@ -106,7 +106,10 @@ class _Streams:
                     f"{self._prefix}s{conn.id}",
                     self._source,
                     Endpoints(
-                        conn.client_ip, conn.client_port, conn.server_ip, conn.server_port
+                        conn.client_ip,
+                        conn.client_port,
+                        conn.server_ip,
+                        conn.server_port,
                     ),
                     event.ts_ns,
                 )

@@ -79,7 +79,9 @@ class ReportBuilder:
 
     def __init__(self) -> None:
         self._sections = {
-            name: tempfile.SpooledTemporaryFile(max_size=1 << 20, mode="w+t", encoding="utf-8")
+            name: tempfile.SpooledTemporaryFile(
+                max_size=1 << 20, mode="w+t", encoding="utf-8"
+            )
             for name in ("sessions", "messages", "credentials")
         }
         self._counts = {name: 0 for name in self._sections}
@@ -115,11 +117,17 @@ class ReportBuilder:
         self._counts["messages"] += 1
         rows = [
             ("Time (UTC)", r["time"]),
-            ("Client → server", f"{r['client_ip']}:{r['client_port']} → "
-             f"{r['server_ip']}:{r['server_port']}"),
+            (
+                "Client → server",
+                f"{r['client_ip']}:{r['client_port']} → "
+                f"{r['server_ip']}:{r['server_port']}",
+            ),
             ("Envelope from", r["mail_from"]),
             ("Envelope to", r["rcpt_to"]),
-            ("Rejected", [f"{x['address']} ({x['reply']})" for x in r["rcpt_rejected"]]),
+            (
+                "Rejected",
+                [f"{x['address']} ({x['reply']})" for x in r["rcpt_rejected"]],
+            ),
             ("Accepted", None),
             ("Queue id", r["queue_id"]),
             ("Auth user", r["auth_user"]),
@@ -128,12 +136,17 @@ class ReportBuilder:
             ("Cc", r["cc"]),
             ("Date", r["date"]),
             ("Message-ID", r["message_id"]),
-            ("Size / SHA-256", f"{r['size']} bytes, {r['sha256']}" if r["sha256"] else None),
+            (
+                "Size / SHA-256",
+                f"{r['size']} bytes, {r['sha256']}" if r["sha256"] else None,
+            ),
             (".eml", r["eml"]),
         ]
         out = self._sections["messages"]
-        out.write(f'<div class="msg" id="{_e(r["id"])}"><h3>{_e(r["subject"]) or "(no subject)"}'
-                  f' <small>{_e(r["id"])}</small></h3><table class="meta">')
+        out.write(
+            f'<div class="msg" id="{_e(r["id"])}"><h3>{_e(r["subject"]) or "(no subject)"}'
+            f' <small>{_e(r["id"])}</small></h3><table class="meta">'
+        )
         for label, value in rows:
             shown = _outcome(r["accepted"]) if label == "Accepted" else _e(value)
             if label == "Accepted" or value:
@@ -145,8 +158,10 @@ class ReportBuilder:
             )
         out.write("</table>")
         if r["attachments"]:
-            out.write("<table><tr><th>Attachment</th><th>Type</th><th>Size</th>"
-                      "<th>SHA-256</th><th>File</th></tr>")
+            out.write(
+                "<table><tr><th>Attachment</th><th>Type</th><th>Size</th>"
+                "<th>SHA-256</th><th>File</th></tr>"
+            )
             for a in r["attachments"]:
                 out.write(
                     f"<tr><td>{_e(a['filename'])}{' (inline)' if a['inline'] else ''}</td>"

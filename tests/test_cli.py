@@ -18,8 +18,13 @@ COMMAND = pathlib.Path(sys.executable).with_name("smtpcore")
 
 
 def smtpcore(*args, cwd=None):
-    return subprocess.run([str(COMMAND), *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [str(COMMAND), *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 def lines(path):
@@ -30,7 +35,8 @@ def tree_digest(root):
     """SHA-256 of every file below root, by relative path."""
     return {
         p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*")) if p.is_file()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
     }
 
 
@@ -48,7 +54,10 @@ def test_extract_foxmail_capture(tmp_path):
     (message,) = lines(out / "messages.jsonl")
     assert message["subject"] == "邮件测试：朱镕基与陶喆的季度报告"
     assert message["sha256"] == truth["sha256"]
-    assert hashlib.sha256((out / message["eml"]).read_bytes()).hexdigest() == truth["sha256"]
+    assert (
+        hashlib.sha256((out / message["eml"]).read_bytes()).hexdigest()
+        == truth["sha256"]
+    )
     assert message["rcpt_to"] == ["bob@example.org", "carol@example.org"]
     assert message["auth_user"] == "alice"
     by_name = {a["filename"]: a for a in message["attachments"]}
@@ -58,7 +67,10 @@ def test_extract_foxmail_capture(tmp_path):
         assert hashlib.sha256(written.read_bytes()).hexdigest() == expected["sha256"]
     (credential,) = lines(out / "credentials.jsonl")
     assert (credential["mechanism"], credential["username"], credential["success"]) == (
-        "LOGIN", "alice", True)
+        "LOGIN",
+        "alice",
+        True,
+    )
     (session,) = lines(out / "sessions.jsonl")
     assert session["helo"] == "DESKTOP-465M1IO" and session["complete"] is True
 
@@ -80,7 +92,9 @@ def test_same_input_same_output(tmp_path):
     assert a.pop("manifest.json") != "" and b.pop("manifest.json") != ""
     assert a == b
     assert len([p for p in a if p.startswith("eml/")]) == sum(
-        len(s["messages"]) for c in MANIFEST["captures"] for s in c["sessions"]
+        len(s["messages"])
+        for c in MANIFEST["captures"]
+        for s in c["sessions"]
         if not s["tls"]
     )
 
@@ -88,7 +102,9 @@ def test_same_input_same_output(tmp_path):
 def test_folder_with_nested_gzip_and_renamed_captures(tmp_path):
     evidence = tmp_path / "evidence"
     (evidence / "var" / "log").mkdir(parents=True)
-    shutil.copy(CAPTURES / "postfix-auth-plain.pcap", evidence / "var" / "log" / "a.pcap")
+    shutil.copy(
+        CAPTURES / "postfix-auth-plain.pcap", evidence / "var" / "log" / "a.pcap"
+    )
     with gzip.open(evidence / "var" / "trace.pcap.gz", "wb") as handle:
         handle.write((CAPTURES / "postfix-dumpcap.pcapng").read_bytes())
     shutil.copy(CAPTURES / "postfix-ipv6.pcap", evidence / "holiday-photo.jpg")
@@ -98,7 +114,11 @@ def test_folder_with_nested_gzip_and_renamed_captures(tmp_path):
     messages = lines(tmp_path / "out" / "messages.jsonl")
     expected = {
         TRUTH[name]["sessions"][0]["messages"][0]["sha256"]
-        for name in ("postfix-auth-plain.pcap", "postfix-dumpcap.pcapng", "postfix-ipv6.pcap")
+        for name in (
+            "postfix-auth-plain.pcap",
+            "postfix-dumpcap.pcapng",
+            "postfix-ipv6.pcap",
+        )
     }
     assert {m["sha256"] for m in messages} == expected
     sources = sorted(pathlib.Path(m["source"]).name for m in messages)
@@ -110,8 +130,9 @@ def test_truncated_capture_keeps_what_it_can_and_exits_1(tmp_path):
     (tmp_path / "in").mkdir()
     damaged = tmp_path / "in" / "cut.pcap"
     damaged.write_bytes(data[: len(data) * 2 // 3])
-    run = smtpcore("extract", "-q", damaged, "-o", tmp_path / "out", "--log",
-                   tmp_path / "log.txt")
+    run = smtpcore(
+        "extract", "-q", damaged, "-o", tmp_path / "out", "--log", tmp_path / "log.txt"
+    )
     assert run.returncode == 1
     assert "warnings (damaged or incomplete input)" in run.stderr
     log = (tmp_path / "log.txt").read_text()
@@ -121,7 +142,9 @@ def test_truncated_capture_keeps_what_it_can_and_exits_1(tmp_path):
     messages = lines(tmp_path / "out" / "messages.jsonl")
     truth = TRUTH["postfix-rset-multi-message.pcap"]["sessions"][0]["messages"]
     complete = [m for m in messages if m["complete"] and m["sha256"]]
-    assert complete and all(m["sha256"] in {t["sha256"] for t in truth} for m in complete)
+    assert complete and all(
+        m["sha256"] in {t["sha256"] for t in truth} for m in complete
+    )
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["inputs"][0]["status"] == "damaged"
 
@@ -138,18 +161,25 @@ def test_usage_errors_exit_2(tmp_path):
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "keep").write_text("x")
-    refused = smtpcore("extract", "-q", CAPTURES / "postfix-auth-login.pcap", "-o", busy)
+    refused = smtpcore(
+        "extract", "-q", CAPTURES / "postfix-auth-login.pcap", "-o", busy
+    )
     assert refused.returncode == 2 and "--force" in refused.stderr
     assert sorted(p.name for p in busy.iterdir()) == ["keep"]
-    forced = smtpcore("extract", "-q", "--force", CAPTURES / "postfix-auth-login.pcap",
-                      "-o", busy)
+    forced = smtpcore(
+        "extract", "-q", "--force", CAPTURES / "postfix-auth-login.pcap", "-o", busy
+    )
     assert forced.returncode == 0
     assert (busy / "keep").read_text() == "x"
 
 
 def test_summary_table():
-    run = smtpcore("summary", "-q", CAPTURES / "postfix-pipelining-rejected-rcpt.pcap",
-                   CAPTURES / "postfix-starttls.pcap")
+    run = smtpcore(
+        "summary",
+        "-q",
+        CAPTURES / "postfix-pipelining-rejected-rcpt.pcap",
+        CAPTURES / "postfix-starttls.pcap",
+    )
     assert run.returncode == 0, run.stderr
     rows = run.stdout.splitlines()
     assert rows[0].split("  ")[0] == "Time (UTC)"
@@ -180,11 +210,15 @@ def test_extract_from_disk_image(image, tmp_path):
         found.setdefault(inside, set()).add(message["sha256"])
     expected = {}
     for entry in IMAGE_MANIFEST["images"][image]:
-        inside = (f"/{entry['partition']}" if entry["partition"] else "") + entry["path"]
+        inside = (f"/{entry['partition']}" if entry["partition"] else "") + entry[
+            "path"
+        ]
         if entry["how"] == "deleted":
             inside += " (deleted)"
         truth = TRUTH[entry["capture"]]
-        expected[inside] = {m["sha256"] for s in truth["sessions"] for m in s["messages"]}
+        expected[inside] = {
+            m["sha256"] for s in truth["sessions"] for m in s["messages"]
+        }
     assert found == expected
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert all(entry["status"] == "ok" for entry in manifest["inputs"])

@@ -20,7 +20,9 @@ BY_FILE = {entry["file"]: entry for entry in MANIFEST["captures"]}
 def extract(name):
     """Sessions, messages (with their bytes), credentials and warnings of a capture."""
     result = {"sessions": [], "messages": [], "credentials": [], "warnings": []}
-    for item in api.items(CAPTURES / name, warn=result["warnings"].append, payloads=True):
+    for item in api.items(
+        CAPTURES / name, warn=result["warnings"].append, payloads=True
+    ):
         if isinstance(item, api.Message):
             data = b"".join(item.content.chunks()) if item.content else None
             payloads = {
@@ -38,7 +40,10 @@ def extract(name):
 @pytest.mark.parametrize("name", sorted(BY_FILE))
 def test_capture_matches_client_side_truth(name):
     truth = BY_FILE[name]
-    assert hashlib.sha256((CAPTURES / name).read_bytes()).hexdigest() == truth["file_sha256"]
+    assert (
+        hashlib.sha256((CAPTURES / name).read_bytes()).hexdigest()
+        == truth["file_sha256"]
+    )
     found = extract(name)
     assert found["warnings"] == []
     assert len(found["sessions"]) == len(truth["sessions"])
@@ -50,9 +55,13 @@ def test_capture_matches_client_side_truth(name):
     for session, expected in zip(found["sessions"], truth["sessions"]):
         endpoints = session.endpoints
         assert (endpoints.client_ip, endpoints.client_port) == (
-            expected["client_ip"], expected["client_port"])
+            expected["client_ip"],
+            expected["client_port"],
+        )
         assert (endpoints.server_ip, endpoints.server_port) == (
-            expected["server_ip"], expected["server_port"])
+            expected["server_ip"],
+            expected["server_port"],
+        )
         assert session.encrypted == expected["tls"]
         assert session.complete is True
 
@@ -83,10 +92,15 @@ def test_capture_matches_client_side_truth(name):
         assert len(data) == expected["size"]
         assert hashlib.sha256(data).hexdigest() == expected["sha256"]
         assert (message.md5, message.sha1, message.sha256) == (
-            expected["md5"], expected["sha1"], expected["sha256"])
+            expected["md5"],
+            expected["sha1"],
+            expected["sha256"],
+        )
         assert message.complete and message.accepted is True
         if truth["server_software"].startswith("Postfix"):
-            assert message.queue_id  # "250 2.0.0 Ok: queued as 4Q9..."; aiosmtpd gives none
+            assert (
+                message.queue_id
+            )  # "250 2.0.0 Ok: queued as 4Q9..."; aiosmtpd gives none
         assert message.mail_from == expected["mail_from"]
         assert message.rcpt_to == expected["rcpt_accepted"]
         assert [(r.address, int(r.reply[:3])) for r in message.rcpt_rejected] == [
@@ -95,11 +109,15 @@ def test_capture_matches_client_side_truth(name):
         assert message.mime.subject == expected["subject"]
         for attachment in expected["attachments"]:
             assert payloads[attachment["filename"]] == attachment["sha256"]
-            (decoded,) = [a for a in message.mime.attachments
-                          if a.filename == attachment["filename"]]
+            (decoded,) = [
+                a
+                for a in message.mime.attachments
+                if a.filename == attachment["filename"]
+            ]
             assert decoded.size == attachment["size"]
-            assert decoded.content_id == (attachment["content_id"] or "").strip("<>") or (
-                attachment["content_id"] is None and decoded.content_id is None)
+            assert decoded.content_id == (attachment["content_id"] or "").strip(
+                "<>"
+            ) or (attachment["content_id"] is None and decoded.content_id is None)
 
 
 def test_foxmail_message_bodies_and_names():

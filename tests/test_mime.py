@@ -985,6 +985,8 @@ def test_truncated_messages_decode_without_internal_errors():
 
 
 def test_date_past_year_9999_is_kept_as_text_without_a_timestamp():
-    info = analyse(simple("Subject: x\nDate: Fri, 31 Dec 9999 23:30:00 -0100", b"hi\r\n"))
+    info = analyse(
+        simple("Subject: x\nDate: Fri, 31 Dec 9999 23:30:00 -0100", b"hi\r\n")
+    )
     assert info.date == "Fri, 31 Dec 9999 23:30:00 -0100"
     assert info.date_ns is None

@@ -125,7 +125,9 @@ class PcapParserTest(plaso_test_lib.ParserTestCase):
         self.assertTrue(pcap.IsCaptureHeader(PCAP_HEADER[:24]))
         # A pcap magic needs the whole 24-byte header, with version 2, behind it.
         self.assertFalse(pcap.IsCaptureHeader(PCAP_HEADER[:12]))
-        self.assertFalse(pcap.IsCaptureHeader(PCAP_HEADER[:4] + b"\x00\x09" + bytes(18)))
+        self.assertFalse(
+            pcap.IsCaptureHeader(PCAP_HEADER[:4] + b"\x00\x09" + bytes(18))
+        )
         self.assertTrue(pcap.IsCaptureHeader(bytes.fromhex("0a0d0d0a1c0000004d3c2b1a")))
         self.assertTrue(pcap.IsCaptureHeader(bytes.fromhex("0a0d0d0a0000001c1a2b3c4d")))
         # The pcapng block type alone is not enough.

@@ -22,10 +22,22 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not instal
 
 def chromium(profile, *args):
     return subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", f"--user-data-dir={profile}", *args],
-        capture_output=True, text=True, timeout=120,
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -35,8 +47,11 @@ def png_pixels(path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     offset, idat, header = 8, b"", None
     while offset < len(data):
-        (length,), kind = struct.unpack(">I", data[offset:offset + 4]), data[offset + 4:offset + 8]
-        body = data[offset + 8:offset + 8 + length]
+        (length,), kind = (
+            struct.unpack(">I", data[offset : offset + 4]),
+            data[offset + 4 : offset + 8],
+        )
+        body = data[offset + 8 : offset + 8 + length]
         if kind == b"IHDR":
             header = struct.unpack(">IIBBBBB", body)
         elif kind == b"IDAT":
@@ -49,7 +64,9 @@ def png_pixels(path):
     stride = width * channels
     rows, previous = [], bytearray(stride)
     for y in range(height):
-        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        kind, line = raw[y * (stride + 1)], bytearray(
+            raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)]
+        )
         for x in range(stride):
             left = line[x - channels] if x >= channels else 0
             up = previous[x]
@@ -63,7 +80,10 @@ def png_pixels(path):
             elif kind == 4:
                 p = left + up - corner
                 pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
-                line[x] = (line[x] + (left if pa <= pb and pa <= pc else up if pb <= pc else corner)) & 255
+                line[x] = (
+                    line[x]
+                    + (left if pa <= pb and pa <= pc else up if pb <= pc else corner)
+                ) & 255
         rows.append(bytes(line))
         previous = line
     return width, height, channels, rows
@@ -71,9 +91,20 @@ def png_pixels(path):
 
 def test_report_renders_messages_without_active_content(tmp_path):
     out = tmp_path / "out"
-    run = subprocess.run([str(COMMAND), "extract", "-q", str(CAPTURES / "postfix-foxmail.pcap"),
-                          str(CAPTURES / "postfix-auth-fail-then-success.pcap"), "-o", str(out)],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [
+            str(COMMAND),
+            "extract",
+            "-q",
+            str(CAPTURES / "postfix-foxmail.pcap"),
+            str(CAPTURES / "postfix-auth-fail-then-success.pcap"),
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     page = (out / "report.html").as_uri()
 
@@ -84,13 +115,17 @@ def test_report_renders_messages_without_active_content(tmp_path):
     assert "<script" not in dom.stdout.lower()
 
     shot = tmp_path / "report.png"
-    chromium(tmp_path / "profile2", "--window-size=1000,900", f"--screenshot={shot}", page)
+    chromium(
+        tmp_path / "profile2", "--window-size=1000,900", f"--screenshot={shot}", page
+    )
     width, height, channels, rows = png_pixels(shot)
     assert (width, height) == (1000, 900)
     # Rendered text and tables, not a blank or error page: a good share of the
     # pixels are not the white background.
     inked = sum(
-        1 for row in rows for x in range(0, len(row), channels)
-        if row[x:x + 3] != b"\xff\xff\xff"
+        1
+        for row in rows
+        for x in range(0, len(row), channels)
+        if row[x : x + 3] != b"\xff\xff\xff"
     )
     assert inked > width * height // 50

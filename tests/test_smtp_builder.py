@@ -242,12 +242,16 @@ def test_auth_decoding_problems_reach_the_session_warnings():
 def test_many_gaps_in_one_message_are_all_ranged_but_not_all_worded():
     builder = SessionBuilder("s7", "test.pcap", ENDPOINTS, 1_000)
     builder.data(S, b"220 mx ESMTP\r\n", 2_000)
-    builder.data(C, b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n", 3_000)
+    builder.data(
+        C, b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n", 3_000
+    )
     builder.data(S, b"250 mx\r\n250 ok\r\n250 ok\r\n354 go\r\n", 4_000)
     for n in range(100):
         builder.data(C, b"line\r\n", 5_000 + n)
         builder.gap(C, 10, 5_000 + n)
-    items = builder.data(C, b"\r\n.\r\n", 9_000) + builder.data(S, b"250 queued\r\n", 9_500)
+    items = builder.data(C, b"\r\n.\r\n", 9_000) + builder.data(
+        S, b"250 queued\r\n", 9_500
+    )
     items += builder.close(10_000, "fin")
     message = next(i for i in items if isinstance(i, Message))
     assert message.missing_bytes == 1000 and len(message.missing_ranges) == 100

@@ -51,7 +51,9 @@ def main() -> int:
 
     work = pathlib.Path(args.keep or tempfile.mkdtemp(prefix="smtpbench-"))
     work.mkdir(parents=True, exist_ok=True)
-    capture = pathlib.Path(args.capture) if args.capture else work / "evidence" / "bench.pcap"
+    capture = (
+        pathlib.Path(args.capture) if args.capture else work / "evidence" / "bench.pcap"
+    )
     capture.parent.mkdir(parents=True, exist_ok=True)
     truth = pathlib.Path(args.truth) if args.truth else work / "truth.jsonl"
     if not args.capture:
@@ -96,9 +98,11 @@ def main() -> int:
                 less_crlf.add(hashlib.sha256(data[:-2]).hexdigest())
     matched = sum(1 for digest in want if digest in exact or digest in less_crlf)
     print(f"capture: {capture} ({size_mb:,.1f} MB)")
-    print(f"messages: truth {len(want)}, smtpcore {len(found)}, matching the truth "
-          f"{matched} ({len(set(want) & exact)} as hashed, "
-          f"{len(set(want) & less_crlf)} once the generator's extra CRLF is removed)")
+    print(
+        f"messages: truth {len(want)}, smtpcore {len(found)}, matching the truth "
+        f"{matched} ({len(set(want) & exact)} as hashed, "
+        f"{len(set(want) & less_crlf)} once the generator's extra CRLF is removed)"
+    )
     correct = matched == len(want) == len(found)
 
     tshark_line = "tshark: not installed"

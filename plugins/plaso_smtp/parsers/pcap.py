@@ -14,6 +14,7 @@ from plaso.parsers import manager
 
 from smtpcore import capture
 
+
 def IsCaptureHeader(header):
     """Determines if the first bytes of a file are those of a pcap or pcapng file.
 
