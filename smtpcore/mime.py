@@ -1132,6 +1132,21 @@ def _date_ns(value: str) -> Optional[int]:
     return None
 
 
+# Largest message whose parts are decoded (the stdlib parser holds it all in memory).
+MAX_MESSAGE_BYTES = 128 * 2**20
+
+
+def _header_section(source: BinaryIO, limit: int) -> BinaryIO:
+    """The header section alone, up to its blank line, as a file of its own."""
+    head = bytearray()
+    while len(head) <= limit:
+        line = source.readline(64 * 1024)
+        head += line
+        if not line or line in (b"\r\n", b"\n"):
+            break
+    return io.BytesIO(bytes(head))
+
+
 def analyse(
     source: BinaryIO,
     *,
@@ -1139,6 +1154,8 @@ def analyse(
     max_parts: int = 1000,
     max_header_bytes: int = 1 << 20,
     keep_payloads: bool = True,
+    size: Optional[int] = None,
+    max_size: int = MAX_MESSAGE_BYTES,
 ) -> MimeInfo:
     """Decodes one message; never raises, problems are listed in ``warnings``.
 
@@ -1148,13 +1165,25 @@ def analyse(
         max_parts: most MIME parts decoded, embedded messages included.
         max_header_bytes: largest header section read; the excess is skipped.
         keep_payloads: keep each attachment's decoded bytes in ``payload``.
+        size: the message's size, when known.
+        max_size: larger messages get their headers decoded, not their parts:
+            the parser holds a whole message in memory.
     """
     analyser = _Analyser(max_depth, max_parts, max_header_bytes, keep_payloads)
+    headers_only = size is not None and size > max_size
+    if headers_only:
+        source = _header_section(source, max_header_bytes)
+        analyser.warn(
+            "message",
+            f"{size} bytes, more than {max_size}: headers decoded, body parts not "
+            "(the .eml holds them all)",
+        )
     try:
         root = analyser.parse(source, "message", base_depth=0)
         if root is not None:
             analyser.read_headers(root)
-            analyser.walk_message(root, "")
+            if not headers_only:
+                analyser.walk_message(root, "")
     except Exception as error:  # last resort: keep what was decoded so far
         analyser.warn("message", f"decoding stopped ({type(error).__name__}: {error})")
     return analyser.info

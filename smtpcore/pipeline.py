@@ -128,7 +128,9 @@ def _finish(items: Iterable[Item], mime: bool, payloads: bool) -> Iterator[Item]
         content = item.content
         try:
             if mime:
-                item.mime = mime_decoder.analyse(content.open(), keep_payloads=payloads)
+                item.mime = mime_decoder.analyse(
+                    content.open(), keep_payloads=payloads, size=content.size
+                )
                 item.warnings.extend(item.mime.warnings)
             yield item
         finally:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import multiprocessing
+import os
 import pathlib
 
 from smtpcore import mime
@@ -27,7 +28,8 @@ def _decode(root: str, eml: str, message_id: str) -> tuple[MimeInfo, dict[str, s
     """Runs in the worker: the decoded view, with the attachments written to disk."""
     folder = pathlib.Path(root)
     with open(folder / eml, "rb") as handle:
-        info = mime.analyse(handle, keep_payloads=True)
+        size = os.fstat(handle.fileno()).st_size
+        info = mime.analyse(handle, keep_payloads=True, size=size)
     written = write_attachments(folder, message_id, info)
     for attachment in info.attachments:
         if not shows_inline(attachment):

@@ -990,3 +990,19 @@ def test_date_past_year_9999_is_kept_as_text_without_a_timestamp():
     )
     assert info.date == "Fri, 31 Dec 9999 23:30:00 -0100"
     assert info.date_ns is None
+
+
+def test_messages_over_the_size_limit_get_headers_only():
+    message = crlf(
+        'Subject: =?UTF-8?Q?gro=C3=9F?=\nContent-Type: multipart/mixed; boundary="b"\n\n'
+        "--b\nContent-Type: text/plain\n\nbody\n--b--\n"
+    )
+    whole = analyse(message, size=len(message))
+    assert [b.text for b in whole.bodies] == ["body"] and whole.warnings == []
+    limited = analyse(message, size=len(message), max_size=40)
+    assert limited.subject == "groß"
+    assert limited.bodies == [] and limited.attachments == []
+    assert limited.warnings == [
+        f"message: {len(message)} bytes, more than 40: headers decoded, "
+        "body parts not (the .eml holds them all)"
+    ]
