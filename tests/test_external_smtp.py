@@ -1,6 +1,6 @@
 """Acceptance of the SMTP layer (machine + builder, no MIME) on others' captures.
 
-Each capture goes through capture → packets → reassembly → SessionBuilder; the
+Each capture goes through the pipeline with MIME switched off; the
 expectations are those of /work/shared/corpus/external/EXPECTED.md. Skipped when the
 corpus folder is absent.
 """
@@ -11,12 +11,8 @@ import pathlib
 
 import pytest
 
-from smtpcore.capture import CaptureReader
-from smtpcore.model import Credential, Endpoints, Message, Session
-from smtpcore.packets import PacketDecoder
-from smtpcore.reassembly import Closed, Data, Gap, Opened, Reassembler
-from smtpcore.smtp.builder import SessionBuilder
-from smtpcore.smtp.detect import classify
+from smtpcore import pipeline
+from smtpcore.model import Credential, Message
 
 CORPUS = pathlib.Path(__file__).resolve().parents[2] / "shared" / "corpus" / "external"
 
@@ -27,59 +23,19 @@ pytestmark = pytest.mark.skipif(
 
 def run(name):
     """(sessions, messages with their bytes, credentials, warnings) of one capture."""
-    warnings = []
-    builders = {}
-    items = []
-
-    def dispatch(events):
-        for event in events:
-            if isinstance(event, Opened):
-                conn = event.conn
-                builders[conn.id] = SessionBuilder(
-                    f"s{conn.id}",
-                    name,
-                    Endpoints(
-                        conn.client_ip,
-                        conn.client_port,
-                        conn.server_ip,
-                        conn.server_port,
-                    ),
-                    event.ts_ns,
-                )
-            elif isinstance(event, Data):
-                items.extend(
-                    builders[event.conn.id].data(
-                        event.direction, event.data, event.ts_ns
-                    )
-                )
-            elif isinstance(event, Gap):
-                items.extend(
-                    builders[event.conn.id].gap(
-                        event.direction, event.length, event.ts_ns
-                    )
-                )
-            elif isinstance(event, Closed):
-                items.extend(
-                    builders.pop(event.conn.id).close(event.ts_ns, event.reason)
-                )
-
+    warnings, sessions, messages, credentials = [], [], [], []
     with open(CORPUS / name, "rb") as capture:
-        decoder = PacketDecoder(warnings.append)
-        reassembler = Reassembler(warnings.append, classify=classify)
-        for frame in CaptureReader(capture, warnings.append):
-            segment = decoder.decode(frame)
-            if segment is not None:
-                dispatch(reassembler.feed(segment))
-        dispatch(reassembler.finish())
-    messages = []
-    for item in items:
-        if isinstance(item, Message):
-            data = item.content.open().read() if item.content is not None else None
-            if item.content is not None:
-                item.content.release()
-            messages.append((item, data))
-    sessions = [item for item in items if isinstance(item, Session)]
-    credentials = [item for item in items if isinstance(item, Credential)]
+        for item in pipeline.extract(
+            capture, source=name, warn=warnings.append, mime=False
+        ):
+            if isinstance(item, Message):
+                # The bytes are readable only while the item is current.
+                data = b"".join(item.content.chunks()) if item.content else None
+                messages.append((item, data))
+            elif isinstance(item, Credential):
+                credentials.append(item)
+            else:
+                sessions.append(item)
     return sessions, messages, credentials, warnings
 
 
