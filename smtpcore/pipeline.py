@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import BinaryIO, Callable, Iterable, Iterator, Optional, Union
 
 from smtpcore import mime as mime_decoder
+from smtpcore.diagnostics import AggregatedWarnings
 from smtpcore.capture import CaptureReader
 from smtpcore.model import Credential, Endpoints, Message, Session
 from smtpcore.packets import PacketDecoder
@@ -54,6 +55,16 @@ def extract(
     Raises:
       NotACapture: before anything is yielded, when the input is not a capture.
     """
+    warn = AggregatedWarnings(warn)
+    try:
+        yield from _extract(
+            fileobj, source, warn, abort, mime, payloads, session_prefix, progress
+        )
+    finally:
+        warn.flush()
+
+
+def _extract(fileobj, source, warn, abort, mime, payloads, session_prefix, progress):
     reader = CaptureReader(fileobj, warn)
     decoder = PacketDecoder(warn)
     reassembler = Reassembler(warn, classify=classify, server_ports=SMTP_PORTS)

@@ -141,8 +141,12 @@ up, doubling); ten seconds covers both with room to spare. Waiting costs only
 buffered bytes, and those are bounded anyway.
 """
 
-MAX_EMBRYOS = 200_000
-"""Handshakes without data remembered at once (a SYN flood makes many)."""
+MAX_EMBRYOS = 50_000
+"""Handshakes without data remembered at once (a SYN flood makes many).
+
+Real handshakes carry data within milliseconds; one forgotten under a flood
+costs only its ISNs (its data is then picked up mid-stream), never bytes.
+"""
 
 
 class _Half:
@@ -415,13 +419,6 @@ class Reassembler:
         self._flows.clear()
         self.stats["handshakes_without_data"] += len(self._embryos)
         self._embryos.clear()
-        forgotten = self.stats["handshakes_forgotten"]
-        if forgotten:
-            self._warn(
-                f"{forgotten} handshakes without data were forgotten (more than "
-                f"{MAX_EMBRYOS} at once); data that followed them was read as "
-                "connections picked up mid-stream"
-            )
         return out
 
     # ---------------------------------------------------------- connections
