@@ -999,3 +999,45 @@ def test_arbitrary_segments_never_raise_and_events_stay_consistent(
             assert event.length > 0 and event.offset == position[event.direction]
             position[event.direction] += event.length
     assert all(position is None for position in state.values())
+
+
+def test_the_same_packets_twice_are_one_connection():
+    """A ring buffer that wrapped, or a capture merged with itself."""
+    tcp = Tcp()
+    segs = tcp.handshake() + [tcp.send(SERVER, b"220 hi\r\n")]
+    segs += [tcp.send(CLIENT, b"QUIT\r\n"), tcp.send(SERVER, b"221 bye\r\n")]
+    segs += tcp.close()
+    events, warnings, reassembler = run(segs + segs)
+    assert kinds(events) == ["Opened", "Data", "Data", "Data", "Closed"]
+    assert reassembler.stats["connections"] == 1 and warnings == []
+
+
+def test_a_new_isn_on_closed_ports_is_a_new_connection():
+    first, second = Tcp(), Tcp(cisn=77_000_000, sisn=5)
+    segs = first.handshake() + [first.send(CLIENT, b"one")] + first.close()
+    segs += second.handshake() + [second.send(CLIENT, b"two")] + second.close()
+    events, warnings, _ = run(segs)
+    assert [e.data for e in events if isinstance(e, Data)] == [b"one", b"two"]
+    assert [e.conn.id for e in events if isinstance(e, Opened)] == [1, 2]
+    assert all(e.conn.handshake for e in events if isinstance(e, Opened))
+
+
+def test_handshake_reset_before_data_leaves_nothing():
+    tcp = Tcp()
+    segs = tcp.handshake() + [tcp.send(CLIENT, flags=RST | ACK)]
+    events, warnings, reassembler = run(segs)
+    assert events == [] and warnings == []
+    assert reassembler.stats["handshakes_without_data"] == 1
+    assert reassembler._embryos == {}
+
+
+def test_snapshot_cut_is_a_gap_of_the_cut_length():
+    tcp = Tcp()
+    segs = tcp.handshake()
+    cut = tcp.send(CLIENT, b"MAIL FROM:<a")
+    cut.missing = 20  # the frame held 12 of its 32 payload bytes
+    tcp.seq[CLIENT] += 20
+    segs += [cut, tcp.send(CLIENT, b"RSET\r\n")]
+    events, warnings, _ = run(segs)
+    assert gaps(events) == [(1, CLIENT, 12, 20)]
+    assert streams(events)[CLIENT] == b"MAIL FROM:<aRSET\r\n"
