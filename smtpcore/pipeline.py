@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import BinaryIO, Callable, Iterable, Iterator, Optional, Union
 
+from smtpcore import flowskip
 from smtpcore import mime as mime_decoder
 from smtpcore.diagnostics import AggregatedWarnings
 from smtpcore.capture import CaptureReader
@@ -72,12 +73,20 @@ def _extract(fileobj, source, warn, abort, mime, payloads, session_prefix, progr
 
     decode = decoder.decode
     feed = reassembler.feed
+    rejected = reader.rejected = reassembler.rejected
+    skippable = flowskip.skippable
     for frame in reader:
-        segment = decode(frame)
-        if segment is not None:
-            events = feed(segment)
-            if events:
-                yield from _finish(streams.dispatch(events), mime, payloads)
+        if not (
+            rejected
+            and skippable(
+                frame.data, frame.orig_len, frame.linktype, frame.ts_ns, rejected
+            )
+        ):
+            segment = decode(frame)
+            if segment is not None:
+                events = feed(segment)
+                if events:
+                    yield from _finish(streams.dispatch(events), mime, payloads)
         if frame.index % _POLL_FRAMES == 0:
             if progress is not None:
                 progress(reader.position)

@@ -55,6 +55,7 @@ import collections
 import dataclasses
 from typing import Callable, Optional, Union
 
+from smtpcore.flowskip import flow_key
 from smtpcore.packets import Segment, ip_text
 
 CLIENT, SERVER = 0, 1
@@ -77,6 +78,7 @@ _SWEEP_NS = 10**9
 _TOMBSTONE_NS = 120 * 10**9
 _DIRECTION_TEXT = ("client→server", "server→client")
 _EMPTY: list = []  # shared result of the fast path; callers never mutate it
+_REJECTED = object()  # _hatch: the classifier turned the connection down at once
 
 
 @dataclasses.dataclass(slots=True)
@@ -217,6 +219,7 @@ class _Conn:
         "last_ns",
         "queued_ns",
         "waiting",
+        "asked",
     )
 
     def __init__(self, public: Connection, keys: tuple, now: int) -> None:
@@ -232,6 +235,8 @@ class _Conn:
         self.last_ns = now
         self.queued_ns = now
         self.waiting = 0  # events held for ordering, both directions
+        # (direction, head length) the classifier already found undecided
+        self.asked: Optional[tuple[int, int]] = None
 
 
 class _Dormant:
@@ -314,6 +319,9 @@ class Reassembler:
         # server ISN or None, time). Cheap, so a SYN flood costs little memory.
         self._embryos: collections.OrderedDict[tuple, tuple] = collections.OrderedDict()
         self._flows: dict[tuple, Union[_Half, _Dormant]] = {}
+        # The same tombstones by compact flow key, for smtpcore.flowskip: frames
+        # that would only be ignored here can be dropped before they are decoded.
+        self.rejected: dict[bytes, _Dormant] = {}
         self._live: collections.OrderedDict[_Conn, None] = collections.OrderedDict()
         self._dormant: collections.OrderedDict[_Dormant, None] = (
             collections.OrderedDict()
@@ -417,6 +425,7 @@ class Reassembler:
         self._live.clear()
         self._dormant.clear()
         self._flows.clear()
+        self.rejected.clear()
         self.stats["handshakes_without_data"] += len(self._embryos)
         self._embryos.clear()
         return out
@@ -438,6 +447,8 @@ class Reassembler:
         else:
             if self._embryos and (seg.payload or flags & FIN):
                 half = self._hatch(seg, out)
+                if half is _REJECTED:
+                    return out or _EMPTY
                 if half is not None:
                     self._process(half, seg, out)
                     return out
@@ -535,13 +546,68 @@ class Reassembler:
             and abs(_signed(seg.ack - other - 1)) > _WINDOW
         ):
             return None
+        verdict = None
+        asked = (
+            self._classify is not None
+            and own is not None
+            and other is not None
+            and seg.payload
+            and not seg.missing
+            and seg.seq == (own + 1) & _MASK
+            and (not seg.flags & ACK or seg.ack == (other + 1) & _MASK)
+        )
+        if asked:
+            verdict = self._classify_at_once(seg, sender_is_client, start_ns)
+            if verdict is False:
+                keys = self._keys(seg, sender_is_client)
+                self._next_id += 1
+                self.stats["connections"] += 1
+                self.stats["connections_ignored"] += 1
+                self._tombstone(keys, client_isn)
+                return _REJECTED
         conn = self._create(seg, sender_is_client, out, start_ns)
         conn.public.handshake = True
+        if verdict is True:
+            self._keep(conn, out)
+        elif asked:  # undecided on these very bytes: the first _emit need not ask
+            conn.asked = (CLIENT if sender_is_client else SERVER, len(seg.payload))
         for half, isn in zip(conn.halves, (client_isn, server_isn)):
             if isn is not None:
                 half.isn = isn
                 half.next_seq = (isn + 1) & _MASK
         return conn.halves[CLIENT if sender_is_client else SERVER]
+
+    @staticmethod
+    def _keys(seg: Segment, sender_is_client: bool) -> tuple:
+        forward = (seg.src, seg.sport, seg.dst, seg.dport)
+        backward = (seg.dst, seg.dport, seg.src, seg.sport)
+        return (forward, backward) if sender_is_client else (backward, forward)
+
+    def _classify_at_once(
+        self, seg: Segment, sender_is_client: bool, start_ns: int
+    ) -> Optional[bool]:
+        """The classifier's verdict on a new connection from its first segment.
+
+        Only asked when that segment is the very first byte of its direction and
+        acknowledges nothing of the peer, so it is exactly what the full path
+        would hand the classifier first; a rejected connection is then never
+        built (on web traffic, nearly every connection ends here).
+        """
+        if sender_is_client:
+            c_addr, c_port, s_addr, s_port = seg.src, seg.sport, seg.dst, seg.dport
+        else:
+            c_addr, c_port, s_addr, s_port = seg.dst, seg.dport, seg.src, seg.sport
+        public = Connection(
+            self._next_id + 1,
+            ip_text(c_addr),
+            c_port,
+            ip_text(s_addr),
+            s_port,
+            start_ns,
+            True,
+        )
+        direction = CLIENT if sender_is_client else SERVER
+        return self._classify(public, direction, seg.payload[:HEAD_LIMIT])
 
     def _create(
         self,
@@ -606,17 +672,20 @@ class Reassembler:
         conn.buffered = 0
         if tombstone:
             client = conn.halves[CLIENT]
-            isn = client.isn if conn.public.handshake else None
-            dormant = _Dormant(conn.keys, self._now, isn)
-            for key in conn.keys:
-                self._flows[key] = dormant
-            self._dormant[dormant] = None
-            if len(self._dormant) > self._max_connections:
-                self._expire_dormant(_oldest(self._dormant))
+            self._tombstone(conn.keys, client.isn if conn.public.handshake else None)
         else:
             for key in conn.keys:
                 if self._flows.get(key) in conn.halves:
                     del self._flows[key]
+
+    def _tombstone(self, keys: tuple, isn: Optional[int]) -> None:
+        dormant = _Dormant(keys, self._now, isn)
+        for key in keys:
+            self._flows[key] = dormant
+            self.rejected[flow_key(*key)] = dormant
+        self._dormant[dormant] = None
+        if len(self._dormant) > self._max_connections:
+            self._expire_dormant(_oldest(self._dormant))
 
     def _expire_dormant(self, dormant: Optional[_Dormant]) -> None:
         if dormant is None:
@@ -625,6 +694,9 @@ class Reassembler:
         for key in dormant.keys:
             if self._flows.get(key) is dormant:
                 del self._flows[key]
+            compact = flow_key(*key)
+            if self.rejected.get(compact) is dormant:
+                del self.rejected[compact]
 
     def _sweep(self, now: int) -> list:
         """Close idle connections in id order; give up holes waited on too long."""
@@ -1135,7 +1207,11 @@ class Reassembler:
             head += data[: HEAD_LIMIT - len(head)]
             if len(head) >= HEAD_LIMIT:
                 half.head_open = False
-            verdict = self._classify(conn.public, half.direction, bytes(head))
+            if conn.asked == (half.direction, len(head)):
+                verdict = None  # asked at once with these bytes
+            else:
+                verdict = self._classify(conn.public, half.direction, bytes(head))
+            conn.asked = None
             if verdict is True:
                 self._keep(conn, out)
                 return
