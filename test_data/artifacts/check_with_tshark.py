@@ -383,6 +383,8 @@ def check(path: pathlib.Path, expected: dict) -> dict:
     steps = [b - a for a, b in zip(times, times[1:])]
     if spec.get("time_goes_back"):
         need("time_goes_back", any(s < 0 for s in steps))
+    else:  # the capture point writes increasing times unless that is the artifact
+        need("time_never_goes_back", all(s >= 0 for s in steps))
     if spec.get("time_jumps"):
         need("time_jumps_forward", any(s > 1000 for s in steps))
     if spec.get("fragments"):

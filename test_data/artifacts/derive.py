@@ -605,7 +605,7 @@ def overlapping_retransmissions(packets, rng):
     out = []
     previous = {True: None, False: None}
     streams = {side: stream_bytes(packets, side) for side in (True, False)}
-    for p in packets:
+    for index, p in enumerate(packets):
         out.append(p)
         if not p.payload:
             continue
@@ -618,12 +618,14 @@ def overlapping_retransmissions(packets, rng):
         length = (stop - start) & MASK
         stream = streams[p.client]
         payload = bytes(stream[(start + i) & MASK] for i in range(length))
-        out.append(clone(p, ts=p.ts + 1, seq=start, payload=payload, flags=ACK | PSH))
+        later = packets[index + 1].ts if index + 1 < len(packets) else p.ts + 1
+        ts = min(p.ts + 1, later)
+        out.append(clone(p, ts=ts, seq=start, payload=payload, flags=ACK | PSH))
     return out
 
 
 def ring_appended(packets, rng):
-    """The file appended to itself: every frame twice, the second time later on."""
+    """The file appended to itself: every frame twice, with the same times."""
     return list(packets) + list(packets)
 
 
@@ -699,16 +701,21 @@ def keep_alives(packets, rng):
     out = []
     for index, p in enumerate(packets):
         if id(p) in chosen:
-            base = p.ts - 40
-            server = server_ack(packets[:index], base + 10)
+            t = spread(out[-1].ts, p.ts, 4)
+            server = server_ack(packets[:index], t[1])
             out += [
-                clone(p, ts=base, seq=(p.seq - 1) & MASK, payload=b"\0", flags=ACK),
+                clone(p, ts=t[0], seq=(p.seq - 1) & MASK, payload=b"\0", flags=ACK),
                 server,
-                clone(server, ts=base + 20, seq=(server.seq - 1) & MASK),
-                clone(p, ts=base + 30, payload=b"", flags=ACK),
+                clone(server, ts=t[2], seq=(server.seq - 1) & MASK),
+                clone(p, ts=t[3], payload=b"", flags=ACK),
             ]
         out.append(p)
     return out
+
+
+def spread(start: int, stop: int, count: int) -> list[int]:
+    """count times between two packets' times, increasing, never past either end."""
+    return [start + (stop - start) * (i + 1) // (count + 1) for i in range(count)]
 
 
 def server_ack(earlier, ts):
@@ -727,13 +734,13 @@ def zero_window_probes(packets, rng):
     out = []
     for index, p in enumerate(packets):
         if id(p) in targets:
-            base = p.ts - 40
-            opened = server_ack(packets[:index], base + 30)
-            closed = clone(opened, ts=base, win=0)
+            t = spread(out[-1].ts, p.ts, 4)
+            opened = server_ack(packets[:index], t[3])
+            closed = clone(opened, ts=t[0], win=0)
             out += [
                 closed,
-                clone(p, ts=base + 10, payload=p.payload[:1], flags=ACK),
-                clone(closed, ts=base + 20),
+                clone(p, ts=t[1], payload=p.payload[:1], flags=ACK),
+                clone(closed, ts=t[2]),
                 opened,
             ]
         out.append(p)
@@ -904,7 +911,7 @@ ARTIFACTS = {
         ring_appended,
         (PLAIN, BDAT, FAIL),
         "pcap",
-        {"flags": ["tcp.analysis.retransmission"]},
+        {"flags": ["tcp.analysis.retransmission"], "time_goes_back": True},
         "The file appended to itself (ring buffer written twice): every frame twice, "
         "with the same times.",
     ),
@@ -1042,6 +1049,9 @@ ARTIFACTS = {
 
 def truth(manifest: dict, name: str) -> dict:
     (entry,) = [c for c in manifest["captures"] if c["file"] == name]
+    actual = hashlib.sha256((SOURCES / name).read_bytes()).hexdigest()
+    if actual != entry["file_sha256"]:
+        raise ValueError(f"{name} is not the capture MANIFEST.json describes")
     sessions = entry["sessions"]
     return {
         "sessions": len(sessions),
