@@ -45,6 +45,14 @@ class OutputFolder:
     def __init__(self, root: pathlib.Path, *, force: bool = False):
         self.root = root
         self._force = force
+        try:
+            self._start(root, force)
+        except OSError as error:
+            raise OutputError(
+                f"cannot write into {root}: {error.strerror or error}"
+            ) from error
+
+    def _start(self, root: pathlib.Path, force: bool) -> None:
         if root.exists():
             if not root.is_dir():
                 raise OutputError(f"{root} exists and is not a folder")
@@ -52,7 +60,22 @@ class OutputFolder:
                 raise OutputError(
                     f"{root} is not empty: choose a new folder or add --force"
                 )
-        root.mkdir(parents=True, exist_ok=True)
+        else:
+            parent = root.absolute().parent
+            if not parent.is_dir():
+                existing = parent
+                while not existing.exists() and existing != existing.parent:
+                    existing = existing.parent
+                why = (
+                    f"{existing} is a file, not a folder"
+                    if existing.exists() and not existing.is_dir()
+                    else f"the folder {parent} does not exist"
+                )
+                raise OutputError(
+                    f"cannot create {root}: {why}; create the parent folder first "
+                    "or choose another OUTDIR"
+                )
+        root.mkdir(exist_ok=True)
         if force:  # an earlier run's files go; only the names this contract uses
             for folder in ("eml", "attachments"):
                 shutil.rmtree(root / folder, ignore_errors=True)
