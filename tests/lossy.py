@@ -39,3 +39,17 @@ def drop_segment(source: pathlib.Path, target: pathlib.Path, frame: int) -> byte
                     continue
                 writer.writepkt(data, ts)
     return dropped
+
+
+def keep_first(source: pathlib.Path, target: pathlib.Path, frames: int) -> None:
+    """Writes the first frames of source: a capture that stopped early."""
+    with open(source, "rb") as handle:
+        reader = dpkt.pcap.Reader(handle)
+        with open(target, "wb") as out:
+            writer = dpkt.pcap.Writer(
+                out, snaplen=reader.snaplen, linktype=reader.datalink()
+            )
+            for index, (ts, data) in enumerate(reader):
+                if index == frames:
+                    break
+                writer.writepkt(data, ts)
