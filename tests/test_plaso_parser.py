@@ -1,6 +1,7 @@
 """Tests for the pcap parser and its smtp plugin, in plaso's ParserTestCase idiom."""
 
 import gzip
+import hashlib
 import os
 import shutil
 import tempfile
@@ -14,6 +15,7 @@ from plaso.lib import errors
 from plaso.parsers import manager
 from plaso.parsers import mediator as parsers_mediator
 
+from smtpcore import api
 from smtpcore import model
 from smtpcore import pipeline
 
@@ -147,17 +149,34 @@ class PcapParserTest(plaso_test_lib.ParserTestCase):
         self.assertEqual(self._GetEventData(storage_writer), [])
         self.assertEqual(self._GetWarningMessages(storage_writer), [])
 
+    def _SentEmails(self, storage_writer):
+        """The email event data of the sending times, not of the Date headers."""
+        return [
+            event_data
+            for event_data in self._GetEventData(storage_writer, "smtp:email")
+            if event_data.date_header is None
+        ]
+
     def testParseZeekSMTP(self):
         """Acceptance capture from Zeek's test suite (see EXPECTED.md)."""
         storage_writer = self._ParseFile(ZEEK_SMTP_PATH, self._CreateParser())
 
-        self.assertEqual(self._GetWarningMessages(storage_writer), [])
+        # Its last session is cut by the end of the capture: an incomplete record.
+        (session_prefix,) = {
+            event_data.session_identifier.split("-")[0]
+            for event_data in self._GetEventData(storage_writer)
+        }
+        self.assertEqual(
+            self._GetWarningMessages(storage_writer),
+            [f"session {session_prefix}-s3: incomplete (ended by end)"],
+        )
         data_types = [
             event_data.data_type for event_data in self._GetEventData(storage_writer)
         ]
+        # Each email twice: the time it was sent, and its Date header.
         self.assertEqual(
             sorted(data_types),
-            ["smtp:authentication"] + ["smtp:email"] * 2 + ["smtp:session"] * 2,
+            ["smtp:authentication"] + ["smtp:email"] * 4 + ["smtp:session"] * 2,
         )
         for event_data in self._GetEventData(storage_writer):
             self.assertEqual(event_data._parser_chain, "pcap/smtp")
@@ -174,7 +193,7 @@ class PcapParserTest(plaso_test_lib.ParserTestCase):
             },
         )
 
-        first_email, second_email = self._GetEventData(storage_writer, "smtp:email")
+        first_email, second_email = self._SentEmails(storage_writer)
         self.CheckEventData(
             first_email,
             {
@@ -213,10 +232,7 @@ class PcapParserTest(plaso_test_lib.ParserTestCase):
             ),
         )
         storage_writer = self._ParseFileByPathSpec(gzip_path_spec, self._CreateParser())
-        subjects = [
-            event_data.subject
-            for event_data in self._GetEventData(storage_writer, "smtp:email")
-        ]
+        subjects = [event_data.subject for event_data in self._SentEmails(storage_writer)]
         self.assertEqual(subjects, ["SMTP", "Re: Bro SMTP CC Header"])
 
     def testParseMatchesSmtpcore(self):
@@ -230,13 +246,22 @@ class PcapParserTest(plaso_test_lib.ParserTestCase):
         for path in paths:
             with self.subTest(capture=path.name):
                 warnings = []
+                expected = []
                 with open(path, "rb") as file_object:
-                    expected = [
-                        _Record(smtp.CreateEventData(item))
-                        for item in pipeline.extract(
-                            file_object, source="x", warn=warnings.append
+                    prefix = api.capture_prefix(api.digest(file_object)[0])
+                    file_object.seek(0)
+                    for item in pipeline.extract(
+                        file_object,
+                        source="x",
+                        warn=warnings.append,
+                        session_prefix=prefix,
+                    ):
+                        expected.extend(
+                            _Record(event_data)
+                            for event_data in smtp.CreateEventDataList(item)
                         )
-                    ]
+                        if api.incomplete(item):  # incomplete records are warnings
+                            warnings.append(api.incomplete(item))
 
                 storage_writer = self._ParseFile(path, self._CreateParser())
                 records = [
@@ -245,6 +270,11 @@ class PcapParserTest(plaso_test_lib.ParserTestCase):
                 ]
                 self.assertEqual(records, expected)
                 self.assertEqual(self._GetWarningMessages(storage_writer), warnings)
+                identifiers = {
+                    event_data.session_identifier
+                    for event_data in self._GetEventData(storage_writer)
+                }
+                self.assertTrue(all(i.startswith(prefix) for i in identifiers))
 
     def testDamagedCaptureGivesWarnings(self):
         """A capture cut short: what came before survives, the rest is marked."""
@@ -259,7 +289,7 @@ class PcapParserTest(plaso_test_lib.ParserTestCase):
         self.assertGreaterEqual(len(warnings), 1)
         for warning in warnings:
             self.assertEqual(warning.parser_chain, "pcap/smtp")
-        first_email, cut_email = self._GetEventData(storage_writer, "smtp:email")
+        first_email, cut_email = self._SentEmails(storage_writer)
         self.CheckEventData(first_email, {"complete": True, "subject": "SMTP"})
         self.assertFalse(cut_email.complete)
 
@@ -268,7 +298,10 @@ class PcapParserTest(plaso_test_lib.ParserTestCase):
         parser_mediator = parsers_mediator.ParserMediator()
         calls = {}
 
-        def FakeExtract(fileobj, *, source, warn, abort, mime, progress):
+        def FakeExtract(
+            fileobj, *, source, warn, abort, mime, progress, session_prefix
+        ):
+            calls["session_prefix"] = session_prefix
             calls["source"] = source
             calls["mime"] = mime
             parser_mediator.last_activity_timestamp = 0.0
@@ -301,6 +334,9 @@ class PcapParserTest(plaso_test_lib.ParserTestCase):
             calls,
             {
                 "source": f"OS:{path_spec.location:s}",
+                "session_prefix": api.capture_prefix(
+                    hashlib.sha256(PCAP_HEADER).hexdigest()
+                ),
                 "mime": True,
                 "activity_reported": True,
                 "stored_before_second": 1,
