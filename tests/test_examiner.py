@@ -586,3 +586,88 @@ def test_the_same_capture_twice_keeps_identifiers_apart(tmp_path):
     assert run.returncode == 0, run.stderr
     ids = [m["id"] for m in lines(tmp_path / "out" / "messages.jsonl")]
     assert ids == [f"{prefix(FOXMAIL)}-s1-1", f"{prefix(FOXMAIL)}_2-s1-1"]
+
+
+def test_ntlm_and_cram_lines_go_to_their_own_mode_files(tmp_path):
+    """An NTLMv2 attempt (the MS-NLMP 4.2.4 vector) beside a CRAM-MD5 one: each mode
+    file holds its lines only, and hashcat reads each with its -m."""
+    import hmac
+
+    import test_smtp_auth as vectors
+
+    from smtpcore.model import Credential, Endpoints
+    from smtpcore.output import OutputFolder
+
+    key = vectors.ntowf_v2("Password", "User", "Domain")
+    blob = vectors.nlmp_v2_blob()
+    proof = hmac.new(key, vectors.NLMP_CHALLENGE + blob, "md5").digest()
+    lm = hmac.new(
+        key, vectors.NLMP_CHALLENGE + vectors.NLMP_CLIENT_CHALLENGE, "md5"
+    ).digest()
+    type2 = vectors.ntlm_challenge(
+        vectors.NLMP_CHALLENGE,
+        vectors.NLMP_V2_FLAGS,
+        "Server".encode("utf-16-le"),
+        vectors.NLMP_INFO,
+    )
+    type3 = vectors.ntlm_authenticate(
+        lm + vectors.NLMP_CLIENT_CHALLENGE,
+        proof + blob,
+        "Domain".encode("utf-16-le"),
+        "User".encode("utf-16-le"),
+        "COMPUTER".encode("utf-16-le"),
+        vectors.NLMP_V2_FLAGS,
+    )
+    ntlm, _ = vectors.run(
+        "NTLM",
+        vectors.b64(vectors.ntlm_negotiate()),
+        [("S", vectors.b64(type2)), ("C", vectors.b64(type3))],
+    )
+    cram, _ = vectors.run(
+        "CRAM-MD5",
+        None,
+        [("S", vectors.b64("<1896.697170952@postoffice.example.net>")),
+         ("C", vectors.b64("tim b913a602c7eda7a495b4e6e7334d3890"))],
+    )  # fmt: skip
+    endpoints = Endpoints("10.0.0.1", 1025, "10.0.0.2", 25)
+    out = OutputFolder(tmp_path / "out")
+    for number, record in enumerate((ntlm, cram), 1):
+        out.add_credential(
+            Credential(
+                session_id="c0-s1",
+                time_ns=1_700_000_000_000_000_000 + number,
+                endpoints=endpoints,
+                id=f"c0-s1-a{number}",
+                **record,
+            )
+        )
+    out.close({}, [])
+    five_six = (tmp_path / "out" / "credentials.5600.hashcat").read_text()
+    assert five_six == ntlm["hashcat"] + "\n"
+    assert five_six.startswith("User::Domain:0123456789abcdef:")
+    assert (tmp_path / "out" / "credentials.10200.hashcat").read_text() == (
+        cram["hashcat"] + "\n"
+    )
+    (row,) = [
+        r
+        for r in read_csv(tmp_path / "out" / "credentials.csv")
+        if r["mechanism"] == "NTLM"
+    ]
+    assert (row["domain"], row["workstation"], row["hashcat_mode"]) == (
+        "Domain",
+        "COMPUTER",
+        "5600",
+    )
+    if shutil.which("hashcat"):
+        for mode in ("5600", "10200"):
+            path = tmp_path / "out" / f"credentials.{mode}.hashcat"
+            run = subprocess.run(
+                ["hashcat", "-m", mode, "--left", "--potfile-path",
+                 tmp_path / f"{mode}.pot", path],
+                capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            assert "Hashfile" not in run.stdout + run.stderr, run.stdout + run.stderr
+            # --left prints each hash as read (NetNTLMv2 with the user upper-cased)
+            assert run.stdout.lower().splitlines() == (
+                path.read_text().lower().splitlines()
+            )
