@@ -37,8 +37,9 @@ class SMTPSessionEventData(events.EventData):
       end_time (dfdatetime.DateTimeValues): date and time of the last packet.
       helo (str): name the client gave in HELO or EHLO.
       message_count (int): number of mail transactions.
-      session_identifier (str): identifier of the session within the capture,
-          shared with its authentication and email event data.
+      session_identifier (str): identifier of the session, unique across captures
+          (it starts with the capture's SHA-256) and shared with its authentication
+          and email event data.
       source_ip (str): IP address of the client.
       source_port (int): TCP port of the client.
       start_time (dfdatetime.DateTimeValues): date and time of the first packet.
@@ -467,7 +468,14 @@ class SMTPPcapPlugin(interface.PcapPlugin):
         sha256 = hashlib.sha256()
         position = 0
         while True:
-            data = file_object.read(self._HASH_CHUNK_SIZE)
+            try:
+                data = file_object.read(self._HASH_CHUNK_SIZE)
+            except OSError as exception:  # what was read still identifies it
+                parser_mediator.ProduceWarning(
+                    f"unable to read the capture beyond offset {position:d} while "
+                    f"hashing it: {exception!s}"
+                )
+                break
             if not data:
                 break
             sha256.update(data)
