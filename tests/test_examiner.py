@@ -3,13 +3,11 @@ crackers' files, the manifest and identifiers, on real lab captures."""
 
 import csv
 import hashlib
-import io
 import json
 import os
 import pathlib
 import shutil
 import subprocess
-import unicodedata
 
 import pytest
 

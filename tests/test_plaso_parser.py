@@ -232,7 +232,9 @@ class PcapParserTest(plaso_test_lib.ParserTestCase):
             ),
         )
         storage_writer = self._ParseFileByPathSpec(gzip_path_spec, self._CreateParser())
-        subjects = [event_data.subject for event_data in self._SentEmails(storage_writer)]
+        subjects = [
+            event_data.subject for event_data in self._SentEmails(storage_writer)
+        ]
         self.assertEqual(subjects, ["SMTP", "Re: Bro SMTP CC Header"])
 
     def testParseMatchesSmtpcore(self):
