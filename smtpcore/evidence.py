@@ -135,7 +135,7 @@ def find_captures(
             yield from _walk_folder(path, warn, skipped)
             continue
         kind = _file_kind(path, warn)
-        if kind is not None:
+        if kind:
             yield _plain_capture(path, kind)
             continue
         found_any_volume = yield from _scan_image(
@@ -171,13 +171,14 @@ def _check_readable(path: str) -> None:
 
 
 def _file_kind(path: str, warn: Callable[[str], None]) -> str | None:
-    """Recognises a capture on disk by its head; None if it is not one."""
+    """Recognises a capture on disk by its head; None if it is not one, "" (after a
+    warning) if it cannot be read."""
     try:
         with open(path, "rb") as handle:
             head = handle.read(HEAD_SIZE)
     except OSError as error:
         warn(f"{path}: unreadable, skipped ({error.strerror or error})")
-        return None
+        return ""
     return is_capture_head(head)
 
 
@@ -217,9 +218,9 @@ def _walk_folder(
                     subfolders.append(entry.path)
                 elif entry.is_file(follow_symlinks=False):
                     kind = _file_kind(entry.path, warn)
-                    if kind is not None:
+                    if kind:
                         yield _plain_capture(entry.path, kind)
-                    elif skipped is not None:
+                    elif kind is None and skipped is not None:
                         skipped(entry.path, "not a packet capture")
             except OSError as error:
                 warn(f"{entry.path}: unreadable, skipped ({error.strerror or error})")
