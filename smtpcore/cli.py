@@ -302,11 +302,12 @@ def _print_skipped(skipped: list[dict[str, str]]) -> None:
         return
     names = ", ".join(entry["path"] for entry in skipped[:5])
     more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
-    print(
-        f"smtpcore: skipped {len(skipped)} files that are neither captures nor disk "
-        f"images: {names}{more}",
-        file=sys.stderr,
+    what = (
+        "1 file that is neither a capture nor a disk image"
+        if len(skipped) == 1
+        else f"{len(skipped)} files that are neither captures nor disk images"
     )
+    print(f"smtpcore: skipped {what}: {names}{more}", file=sys.stderr)
 
 
 def _open_logs(paths: list[pathlib.Path], warnings: _Warnings) -> list[logging.Handler]:

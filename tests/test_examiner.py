@@ -181,7 +181,7 @@ def test_files_that_are_not_captures_are_skipped_not_damage(tmp_path):
         run = smtpcore("extract", "-q", *inputs, "-o", out)
         assert run.returncode == 0, run.stderr
         assert (
-            f"smtpcore: skipped 1 files that are neither captures nor disk images: "
+            f"smtpcore: skipped 1 file that is neither a capture nor a disk image: "
             f"{case / 'README.md'}"
         ) in run.stderr
         manifest = json.loads((out / "manifest.json").read_text())
