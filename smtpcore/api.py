@@ -64,6 +64,16 @@ def capture_prefix(sha256: str) -> str:
     return f"c{sha256[:12]}-"
 
 
+# How a session's connection ended (Session.close_reason), in a warning's words.
+_ENDINGS = {
+    "fin": "closed by FIN",
+    "rst": "reset",
+    "idle": "idle, timed out",
+    "end": "the capture ends first",
+    "evicted": "evicted to bound memory",
+}
+
+
 def incomplete(item: Item) -> Optional[str]:
     """Why a record is incomplete, as one warning line; None when it is complete.
 
@@ -86,7 +96,8 @@ def incomplete(item: Item) -> Optional[str]:
     if isinstance(item, Session):
         if item.complete:
             return None
-        text = f"session {item.session_id}: incomplete (ended by {item.close_reason})"
+        ended = _ENDINGS.get(item.close_reason, item.close_reason)
+        text = f"session {item.session_id}: incomplete ({ended})"
         if item.warnings:
             text += f"; {item.warnings[0]}"
         return text

@@ -75,7 +75,7 @@ def test_a_message_that_lost_bytes_is_a_warning_everywhere(tmp_path):
         f"(offset+length 1446+1448); transaction 1: 1448 bytes of message content "
         f"lost at content offset 1446"
     ) in log
-    assert f"WARNING {lost}: session {ident}-s1: incomplete (ended by fin)" in log
+    assert f"WARNING {lost}: session {ident}-s1: incomplete (closed by FIN)" in log
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["warnings"] == 2
     (entry,) = manifest["inputs"]

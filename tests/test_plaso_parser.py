@@ -168,7 +168,7 @@ class PcapParserTest(plaso_test_lib.ParserTestCase):
         }
         self.assertEqual(
             self._GetWarningMessages(storage_writer),
-            [f"session {session_prefix}-s3: incomplete (ended by end)"],
+            [f"session {session_prefix}-s3: incomplete (the capture ends first)"],
         )
         data_types = [
             event_data.data_type for event_data in self._GetEventData(storage_writer)
