@@ -669,3 +669,95 @@ def test_ntlm_and_cram_lines_go_to_their_own_mode_files(tmp_path):
             assert run.stdout.lower().splitlines() == (
                 path.read_text().lower().splitlines()
             )
+
+
+PIVOT = CAPTURES.parent / "pivot"
+
+
+def test_pivot_fields_of_a_lab_bec_message(tmp_path):
+    """Every pivot field of a real capture, against the headers the client sent."""
+    capture = PIVOT / "bec.pcap"
+    out = tmp_path / "out"
+    run = smtpcore("extract", "-q", capture, "-o", out)
+    assert run.returncode == 0, run.stderr
+    (message,) = lines(out / "messages.jsonl")
+    sent = (PIVOT / "bec.eml").read_bytes() + b"\r\n"  # swaks adds CRLF before "."
+    assert message["sha256"] == hashlib.sha256(sent).hexdigest()
+    assert (out / message["eml"]).read_bytes() == sent
+    expected = {
+        "mail_from": "billing@mailer.test",
+        "auth_user": "alice",
+        "helo": "ws01.corp.test",
+        "subject": "Überweisung dringend – Rechnung 4471",
+        "from": "Chief Executive <ceo@example.org>",
+        "reply_to": "Chief Executive – office <ceo.office@freemail.test>",
+        "sender": "billing@mailer.test",
+        "return_path": "billing@mailer.test",
+        "in_reply_to": "<CAF=invoice-4471@example.org>",
+        "references": "<CAF=invoice-4470@example.org> <CAF=invoice-4471@example.org>",
+        "user_agent": "Microsoft Outlook 16.0",
+        "x_originating_ip": "203.0.113.77",
+        "reply_to_differs": True,
+        "from_differs_from_envelope": True,
+        "date_utc": "2026-11-30T09:14:50.000000Z",
+    }
+    assert {name: message[name] for name in expected} == expected
+    hops = message["received"]
+    assert [
+        (h["from"], h["by"], h["with"], h["id"], h["for"], h["ip"]) for h in hops
+    ] == [
+        (
+            "relay.mailer.test (relay.mailer.test [192.0.2.25])",
+            "mx.example.org (Postfix)",
+            "ESMTPS",
+            "4A1B2C3D4E",
+            "ap@example.org",
+            "192.0.2.25",
+        ),
+        (
+            "[203.0.113.77] (unknown [IPv6:2001:db8:77::5])",
+            "relay.mailer.test",
+            "ESMTPSA",
+            "77aa01",
+            None,
+            "203.0.113.77",
+        ),
+        (
+            None,
+            "ws01.corp.test (8.17.1/8.17.1/Submit)",
+            None,
+            "2AUD9f3x012345",
+            None,
+            None,
+        ),
+    ]
+    assert [h["date_utc"] for h in hops] == [
+        "2026-11-30T09:15:02.000000Z",
+        "2026-11-30T09:14:58.000000Z",
+        "2026-11-30T09:14:51.000000Z",
+    ]
+    assert hops[2]["raw"] == (
+        "(from billing@localhost) by ws01.corp.test (8.17.1/8.17.1/Submit) id "
+        "2AUD9f3x012345; Mon, 30 Nov 2026 04:14:51 -0500"
+    )
+    assert message["received_first_hop"] == hops[2]
+    assert message["received_last_hop"] == hops[0]
+    (row,) = read_csv(out / "messages.csv")
+    assert (row["reply_to_differs"], row["received_hops"], row["last_hop_by"]) == (
+        "true",
+        "3",
+        "mx.example.org (Postfix)",
+    )
+    (event,) = [
+        e
+        for e in lines(out / "timesketch.jsonl")
+        if e["timestamp_desc"] == "Creation Time"
+    ]
+    assert event["message"].startswith(
+        "SMTP email Date header: Mon, 30 Nov 2026 10:14:50 +0100 from "
+        "billing@mailer.test to ap@example.org Subject: Überweisung dringend"
+    )
+    assert (
+        "(Reply-To differs from From) (From differs from MAIL FROM)" in event["message"]
+    )
+    assert event["received_first_hop_ip"] is None  # the submission hop names none

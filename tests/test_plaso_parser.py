@@ -157,6 +157,59 @@ class PcapParserTest(plaso_test_lib.ParserTestCase):
             if event_data.date_header is None
         ]
 
+    def testPivotHeadersAndIdentifiers(self):
+        """A lab BEC message: the pivot headers survive plaso's storage, the Date
+        header has its own event data, identifiers carry the capture's hash."""
+        path = REPOSITORY_CAPTURES_PATH.parent / "pivot" / "bec.pcap"
+        storage_writer = self._ParseFile(path, self._CreateParser())
+        self.assertEqual(self._GetWarningMessages(storage_writer), [])
+        prefix = api.capture_prefix(hashlib.sha256(path.read_bytes()).hexdigest())
+        (sent,) = self._SentEmails(storage_writer)
+        self.CheckEventData(
+            sent,
+            {
+                "email_identifier": f"{prefix}s1-1",
+                "session_identifier": f"{prefix}s1",
+                "from_header": "Chief Executive <ceo@example.org>",
+                "reply_to": "Chief Executive – office <ceo.office@freemail.test>",
+                "reply_to_differs": True,
+                "from_differs_from_envelope": True,
+                "sender_header": "billing@mailer.test",
+                "return_path": "billing@mailer.test",
+                "in_reply_to": "<CAF=invoice-4471@example.org>",
+                "user_agent": "Microsoft Outlook 16.0",
+                "x_originating_ip": "203.0.113.77",
+                "received_first_hop_ip": None,
+                "date_header": None,
+                "creation_time": None,
+            },
+        )
+        self.assertEqual(len(sent.received_headers), 3)
+        self.assertTrue(sent.received_headers[0].startswith("from relay.mailer.test"))
+        (dated,) = [
+            event_data
+            for event_data in self._GetEventData(storage_writer, "smtp:email")
+            if event_data.date_header is not None
+        ]
+        self.CheckEventData(
+            dated,
+            {
+                "date_header": "Mon, 30 Nov 2026 10:14:50 +0100",
+                "creation_time": "2026-11-30T09:14:50.000000000+00:00",
+                "sent_time": None,
+                "email_identifier": f"{prefix}s1-1",
+            },
+        )
+        (authentication,) = self._GetEventData(storage_writer, "smtp:authentication")
+        self.CheckEventData(
+            authentication,
+            {
+                "authentication_identifier": f"{prefix}s1-a1",
+                "complete": True,
+                "username": "alice",
+            },
+        )
+
     def testParseZeekSMTP(self):
         """Acceptance capture from Zeek's test suite (see EXPECTED.md)."""
         storage_writer = self._ParseFile(ZEEK_SMTP_PATH, self._CreateParser())
