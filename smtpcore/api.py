@@ -90,8 +90,10 @@ def incomplete(item: Item) -> Optional[str]:
             parts.append(
                 f"{item.missing_bytes} bytes missing (offset+length {ranges}{more})"
             )
-        if item.warnings:
-            parts.append(item.warnings[0])
+        decoding = item.mime.warnings if item.mime is not None else []
+        transfer = [w for w in item.warnings if w not in decoding]
+        if transfer:  # the same with or without worker processes decoding MIME
+            parts.append(transfer[0])
         return f"message {item.id}: incomplete" + "".join(f"; {p}" for p in parts)
     if isinstance(item, Session):
         if item.complete:
