@@ -80,6 +80,19 @@ def test_a_message_that_lost_bytes_is_a_warning_everywhere(tmp_path):
     assert manifest["warnings"] == 2
     (entry,) = manifest["inputs"]
     assert (entry["status"], entry["warnings"]) == ("damaged", 2)
+    # Decoding MIME in a worker process changes no warning.
+    one = smtpcore("extract", "-q", "-j", "1", lost, "-o", tmp_path / "one")
+    two = smtpcore("extract", "-q", "-j", "2", lost, "-o", tmp_path / "two")
+    assert one.returncode == two.returncode == 1
+
+    def warnings_of(folder):
+        text = (folder / "smtpcore.log").read_text(encoding="utf-8")
+        return [
+            line.split(" ", 2)[2] for line in text.splitlines() if " WARNING " in line
+        ]
+
+    assert warnings_of(tmp_path / "one") == warnings_of(tmp_path / "two")
+    assert len(warnings_of(tmp_path / "one")) == 2
     # summary: the same warnings, the same exit status
     summary = smtpcore("summary", "-q", lost, "--log", tmp_path / "summary.log")
     assert summary.returncode == 1
