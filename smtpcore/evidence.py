@@ -1,26 +1,46 @@
-"""Find packet captures in files, folders, disk images and evidence containers.
+"""Find packet captures in files, folders, archives, disk images and evidence containers.
 
-Captures are recognised by their first bytes, never by name, so a capture renamed to
-``notes.txt`` is found. Disk images (raw, split raw, EWF, VMDK, QCOW2, VHD, ...), their
+Captures, archives and disk images are recognised by their content, never by name, so a
+capture renamed to ``notes.txt`` is found. Disk images (raw, split raw, EWF, VMDK, QCOW2, VHD, ...), their
 volume systems (MBR, GPT, LVM, APFS containers, VSS) and file systems (NTFS, ext, FAT,
 HFS+, APFS, XFS, ...) are opened read-only through dfvfs, following the
 ``VolumeScanner`` idiom of plaso's storage media tool. Deleted files that the file
 system still reaches are found through The Sleuth Kit where it supports the file system.
+
+Archives (tar, gzip-compressed tar, zip with stored or deflated members) are opened
+wherever they are found: given as an input, in a folder, inside a disk image or inside
+another archive, up to ``MAX_ARCHIVE_DEPTH`` archives deep. They are read with the
+standard library's tarfile, gzip and zipfile modules, which stream: dfvfs's TAR and ZIP
+back-ends are these same modules, and its GZIP back-end inflates 16 MiB of compressed
+input at a time with no bound on the output (2.1 GB resident for a 4.6 MB gzip of
+zeros, against 12 MB streamed). A member is never read whole into memory. Disk images
+found in a folder are opened like images given as inputs; images inside images or
+archives are not opened.
+
+A capture's ``source`` says where it came from, one ``:`` per container:
+``case.tgz:/pcaps/smtp.pcap`` (archive, then the member), ``disk.E01:/p1/Mail/x.pcap``
+(image, then the volume and the path in its file system), and both nested, as in
+``disk.E01:/p1/case.zip:/smtp.pcap``.
 
 Only a small head of each file is read while scanning; the capture itself is streamed
 later through ``FoundCapture.open``.
 
 Error policy: an input that does not exist or cannot be read raises
 ``EvidenceError`` before anything is yielded (the command line is wrong). A readable
-input that is neither a capture, a folder nor something dfvfs recognises produces a
-warning, as do unreadable entries inside folders and images; scanning goes on.
+input that is neither a capture, an archive, a folder nor something dfvfs recognises
+produces a warning, as do unreadable entries inside folders and images, damaged archives
+(whose readable members are still reported) and archives nested too deep; scanning goes
+on. Files in a folder that are none of these are skipped silently.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import io
 import os
+import tarfile
+import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import BinaryIO
@@ -29,6 +49,28 @@ from smtpcore.capture import identify
 
 HEAD_SIZE = 8192
 """Bytes read from each file to recognise it; enough to inflate a gzip header."""
+
+MAX_ARCHIVE_DEPTH = 3
+"""Archives opened one inside the other (``a.zip:/b.tgz:/c.tar:/x.pcap`` is 3 deep).
+
+Handed-over evidence rarely nests more than twice (a zip of a tgz); the bound stops
+recursive archives ("zip quines") and keeps each source line readable. A deeper archive
+is reported in a warning, not opened."""
+
+MIN_IMAGE_SIZE = 512
+"""Files in a folder smaller than one sector are not tried as disk images."""
+
+# Errors that reading a damaged tar, gzip or zip stream raises besides OSError.
+_ARCHIVE_ERRORS = (
+    OSError,
+    EOFError,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
+    zlib.error,
+    tarfile.TarError,
+    zipfile.BadZipFile,
+)
 
 # Volume-system path specs whose location ("/p1", "/apfs1", "/vss2") names the
 # partition, volume or snapshot in a human-readable source.
@@ -48,10 +90,12 @@ class FoundCapture:
     """One capture found in the evidence.
 
     Attributes:
-      source: human-readable location: a plain path, or ``IMAGE:/p1/dir/file.pcap``
+      source: human-readable location: a plain path, ``IMAGE:/p1/dir/file.pcap``
           for a file inside an image (volume labels, then the path in the file
-          system), suffixed `` (deleted)`` for a deleted file.
-      size: stored size in bytes (of the compressed file for ``gzip``), if known.
+          system), suffixed `` (deleted)`` for a deleted file, and
+          ``ARCHIVE:/member/path`` for an archive member, nested as the containers are.
+      size: stored size in bytes (of the compressed file for ``gzip``; of the member
+          as extracted from an archive), if known.
       open: opens a fresh binary file object on the stored bytes; the caller closes it.
       kind: ``pcap``, ``pcapng`` or ``gzip`` (a gzip stream holding a capture).
     """
@@ -96,6 +140,29 @@ def is_capture_head(head: bytes) -> str | None:
     return "gzip" if inner in ("pcap", "pcapng") else None
 
 
+def archive_kind(head: bytes) -> str | None:
+    """Tells whether the first bytes of a file are those of an archive smtpcore opens.
+
+    Args:
+      head: the first bytes of the file (``HEAD_SIZE`` is enough).
+
+    Returns:
+      ``'tar'``, ``'tar.gz'`` (gzip holding a tar), ``'zip'`` or None.
+    """
+    if head[:4] == b"PK\x03\x04":
+        return "zip"
+    if _is_tar_head(head):
+        return "tar"
+    if head[:2] == b"\x1f\x8b" and _is_tar_head(_inflate_head(head, 512)):
+        return "tar.gz"
+    return None
+
+
+def _is_tar_head(head: bytes) -> bool:
+    """POSIX (ustar) and GNU tar headers carry ``ustar`` at offset 257."""
+    return len(head) >= 263 and head[257:262] == b"ustar"
+
+
 def find_captures(
     inputs: Sequence[str],
     warn: Callable[[str], None],
@@ -108,7 +175,7 @@ def find_captures(
     """Yields every capture in the inputs, in a deterministic order.
 
     Args:
-      inputs: capture files, folders, disk images or evidence containers.
+      inputs: capture files, archives, folders, disk images or evidence containers.
       warn: receives one line per problem that does not stop the scan.
       partitions: ``all`` or a comma-separated list such as ``p1,p2``.
       volumes: ``all`` or a comma-separated list such as ``apfs1`` or ``lvm2``.
@@ -127,19 +194,22 @@ def find_captures(
     selection = _Selection(partitions, volumes, snapshots)
     for path in inputs:
         if os.path.isdir(path):
-            yield from _walk_folder(path, warn)
+            yield from _walk_folder(path, warn, selection, include_deleted)
             continue
-        kind = _file_kind(path, warn)
-        if kind is not None:
-            yield _plain_capture(path, kind)
+        head = _file_head(path, warn)
+        if head is None:
+            continue
+        if _is_capture_or_archive(head):
+            yield from _examine(path, head, _file_opener(path), _file_size(path), warn)
             continue
         found_any_volume = yield from _scan_image(
             path, warn, selection, include_deleted
         )
         if not found_any_volume:
             warn(
-                f"{path}: neither a packet capture (pcap, pcapng, gzip) nor a disk "
-                f"image or file system that dfvfs recognises; skipped"
+                f"{path}: neither a packet capture (pcap, pcapng, gzip), an archive "
+                f"(tar, tar.gz, zip) nor a disk image or file system that dfvfs "
+                f"recognises; skipped"
             )
 
 
@@ -161,30 +231,377 @@ def _check_readable(path: str) -> None:
         ) from error
 
 
-def _file_kind(path: str, warn: Callable[[str], None]) -> str | None:
-    """Recognises a capture on disk by its head; None if it is not one."""
+def _file_head(path: str, warn: Callable[[str], None]) -> bytes | None:
+    """Reads the head of a file on disk; None (after a warning) if it cannot."""
     try:
         with open(path, "rb") as handle:
-            head = handle.read(HEAD_SIZE)
+            return handle.read(HEAD_SIZE)
     except OSError as error:
         warn(f"{path}: unreadable, skipped ({error.strerror or error})")
         return None
-    return is_capture_head(head)
 
 
-def _plain_capture(path: str, kind: str) -> FoundCapture:
-    """Describes a capture that is an ordinary file."""
+def _file_size(path: str) -> int | None:
     try:
-        size = os.stat(path).st_size
+        return os.stat(path).st_size
     except OSError:
-        size = None
-    return FoundCapture(
-        source=path, size=size, open=lambda: open(path, "rb"), kind=kind
-    )
+        return None
 
 
-def _walk_folder(root: str, warn: Callable[[str], None]) -> Iterator[FoundCapture]:
-    """Walks a folder depth-first in name order, never following symbolic links."""
+def _file_opener(path: str) -> Callable[[], BinaryIO]:
+    return lambda: open(path, "rb")
+
+
+def _is_capture_or_archive(head: bytes) -> bool:
+    return is_capture_head(head) is not None or archive_kind(head) is not None
+
+
+def _examine(
+    source: str,
+    head: bytes,
+    opener: Callable[[], BinaryIO],
+    size: int | None,
+    warn: Callable[[str], None],
+    depth: int = 0,
+) -> Iterator[FoundCapture]:
+    """Yields the file itself if it is a capture, or the captures in it if an archive.
+
+    Args:
+      depth: how many archives enclose this file.
+    """
+    kind = is_capture_head(head)
+    if kind is not None:
+        yield FoundCapture(source=source, size=size, open=opener, kind=kind)
+        return
+    kind = archive_kind(head)
+    if kind is None:
+        return
+    if depth >= MAX_ARCHIVE_DEPTH:
+        warn(
+            f"{source}: {kind} archive inside {depth} archives not opened (more than "
+            f"{MAX_ARCHIVE_DEPTH} archives deep); extract it and give it as an input"
+        )
+        return
+    if kind == "zip":
+        yield from _walk_zip(source, opener, warn, depth)
+    else:
+        yield from _walk_tar(source, kind, opener, warn, depth)
+
+
+def _member_path(name: str) -> str:
+    """Writes an archive member name as an absolute path: ``./a/b`` becomes ``/a/b``."""
+    while name.startswith("./"):
+        name = name[2:]
+    return "/" + name.lstrip("/")
+
+
+def _open_tar(kind: str, handle: BinaryIO) -> tuple[tarfile.TarFile, BinaryIO]:
+    """Opens a tar stream over a binary file object; gzip is inflated as it is read."""
+    stream = gzip.GzipFile(fileobj=handle, mode="rb") if kind == "tar.gz" else handle
+    return tarfile.open(fileobj=stream, mode="r:"), stream
+
+
+def _walk_tar(source, kind, opener, warn, depth) -> Iterator[FoundCapture]:
+    """Yields the captures in a tar or tar.gz in stored order, one pass over the stream.
+
+    A damaged archive gives one warning; members before the damage are still reported.
+    """
+    try:
+        handle = opener()
+    except OSError as error:
+        warn(f"{source}: {kind} archive unreadable, skipped ({_short(error)})")
+        return
+    try:
+        try:
+            tar, stream = _open_tar(kind, handle)
+        except _ARCHIVE_ERRORS as error:
+            warn(f"{source}: damaged {kind} archive, not opened ({_short(error)})")
+            return
+        members = 0
+        while True:
+            try:
+                info = tar.next()
+                if info is None:
+                    break
+                members += 1
+                if not info.isreg():
+                    continue  # folders, links (their target is reported), devices
+                head = _tar_head(tar, stream, info)
+            except _ARCHIVE_ERRORS as error:
+                warn(
+                    f"{source}: damaged {kind} archive, read as far as member "
+                    f"{members} ({_short(error)})"
+                )
+                break
+            if _is_capture_or_archive(head):
+                yield from _examine(
+                    f"{source}:{_member_path(info.name)}",
+                    head,
+                    _tar_member_opener(source, kind, opener, info),
+                    info.size,
+                    warn,
+                    depth + 1,
+                )
+    finally:
+        _close_quietly(handle)
+
+
+def _tar_head(tar, stream, info) -> bytes:
+    """Reads what there is of a member's head, also when the archive ends inside it."""
+    if info.issparse():
+        return tar.extractfile(info).read(min(HEAD_SIZE, info.size))
+    stream.seek(info.offset_data)
+    return _read_what_is_there(stream, min(HEAD_SIZE, info.size))[0]
+
+
+def _read_what_is_there(stream, size: int) -> tuple[bytes, BaseException | None]:
+    """Reads up to size bytes, keeping those read before a damaged stream failed."""
+    pieces, got = [], 0
+    while got < size:
+        try:
+            data = stream.read(size - got)
+        except _ARCHIVE_ERRORS as error:
+            return b"".join(pieces), error
+        if not data:
+            break
+        pieces.append(data)
+        got += len(data)
+    return b"".join(pieces), None
+
+
+def _tar_member_opener(source, kind, opener, info) -> Callable[[], BinaryIO]:
+    """Opens a tar member afresh: the archive is streamed again up to its data."""
+
+    def open_member() -> BinaryIO:
+        handle = opener()
+        try:
+            tar, stream = _open_tar(kind, handle)
+            if info.issparse():
+                member = _ArchiveMemberReader(
+                    tar.extractfile(info), (tar, stream, handle)
+                )
+            else:
+                member = _TarMemberReader(
+                    stream, info.offset_data, info.size, (tar, stream, handle)
+                )
+        except _ARCHIVE_ERRORS as error:
+            _close_quietly(handle)
+            raise OSError(
+                f"{source}:{_member_path(info.name)}: cannot be opened in the "
+                f"archive ({_short(error)})"
+            ) from error
+        return io.BufferedReader(member, 65536)
+
+    return open_member
+
+
+class _TarMemberReader(io.RawIOBase):
+    """A raw reader over a tar member's bytes in the (possibly inflated) tar stream.
+
+    Unlike tarfile's own reader it delivers the bytes of a member the archive ends
+    inside, then raises an OSError saying how much is missing.
+    """
+
+    def __init__(self, stream, offset: int, size: int, closers):
+        super().__init__()
+        self._stream = stream
+        self._offset = offset
+        self._size = size
+        self._closers = closers
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        wanted = min(len(buffer), self._size - self._position)
+        if wanted <= 0:
+            return 0
+        try:
+            if self._stream.tell() != self._offset + self._position:
+                self._stream.seek(self._offset + self._position)
+        except _ARCHIVE_ERRORS as error:
+            raise OSError(f"damaged archive member ({_short(error)})") from error
+        data, error = _read_what_is_there(self._stream, wanted)
+        if not data:
+            reason = f" ({_short(error)})" if error is not None else ""
+            raise OSError(
+                f"damaged archive member: the archive ends {self._position} bytes "
+                f"into it, of {self._size}{reason}"
+            )
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if whence == os.SEEK_CUR:
+            offset += self._position
+        elif whence == os.SEEK_END:
+            offset += self._size
+        elif whence != os.SEEK_SET:
+            raise ValueError(f"unsupported whence: {whence}")
+        if offset < 0:
+            raise ValueError("negative seek position")
+        self._position = offset
+        return offset
+
+    def tell(self) -> int:
+        return self._position
+
+    def close(self) -> None:
+        if not self.closed:
+            for closer in self._closers:
+                _close_quietly(closer)
+        super().close()
+
+
+def _walk_zip(source, opener, warn, depth) -> Iterator[FoundCapture]:
+    """Yields the captures in a zip in central-directory order.
+
+    A damaged member gives a warning and the others are still read; a zip whose
+    central directory is gone (cut short) is reported as not opened.
+    """
+    try:
+        handle = opener()
+    except OSError as error:
+        warn(f"{source}: zip archive unreadable, skipped ({_short(error)})")
+        return
+    try:
+        try:
+            archive = zipfile.ZipFile(handle)
+            infos = archive.infolist()
+        except _ARCHIVE_ERRORS as error:
+            warn(f"{source}: damaged zip archive, not opened ({_short(error)})")
+            return
+        for info in infos:
+            if info.is_dir():
+                continue
+            member_source = f"{source}:{_member_path(info.filename)}"
+            if info.flag_bits & 0x1:
+                warn(f"{member_source}: encrypted zip member skipped (no password)")
+                continue
+            try:
+                with archive.open(info) as member:
+                    # Short of the end, so a bad CRC does not hide a readable member.
+                    head = member.read(min(HEAD_SIZE, max(info.file_size - 1, 0)))
+            except _ARCHIVE_ERRORS as error:
+                warn(f"{member_source}: damaged zip member, skipped ({_short(error)})")
+                continue
+            if _is_capture_or_archive(head):
+                yield from _examine(
+                    member_source,
+                    head,
+                    _zip_member_opener(member_source, opener, info),
+                    info.file_size,
+                    warn,
+                    depth + 1,
+                )
+    finally:
+        _close_quietly(handle)
+
+
+def _zip_member_opener(source, opener, info) -> Callable[[], BinaryIO]:
+    """Opens a zip member afresh, inflating it as it is read."""
+
+    def open_member() -> BinaryIO:
+        handle = opener()
+        try:
+            archive = zipfile.ZipFile(handle)
+            member = archive.open(info)
+        except _ARCHIVE_ERRORS as error:
+            _close_quietly(handle)
+            raise OSError(
+                f"{source}: cannot be opened in the archive ({_short(error)})"
+            ) from error
+        # zipfile drops the last chunk of a member whose CRC-32 does not match; the
+        # reader checks it itself after delivering every byte.
+        if hasattr(member, "_expected_crc"):
+            member._expected_crc = None
+        return io.BufferedReader(
+            _ArchiveMemberReader(member, (member, archive, handle), info.CRC), 65536
+        )
+
+    return open_member
+
+
+class _ArchiveMemberReader(io.RawIOBase):
+    """A raw reader over an archive member whose every failure is an OSError.
+
+    tarfile, gzip and zipfile raise their own errors for damaged data (EOFError,
+    BadZipFile for a CRC mismatch, zlib.error); callers handle a damaged member like an
+    unreadable file on disk. Closing it closes the archive stream under it too.
+    With ``expected_crc``, a member read to its end whose CRC-32 differs raises an
+    OSError after its last byte was delivered.
+    """
+
+    def __init__(self, member, closers, expected_crc: int | None = None):
+        super().__init__()
+        self._member = member
+        self._closers = closers
+        self._expected_crc = expected_crc
+        self._crc = 0
+        self._checked_to = 0  # bytes from the start that went into self._crc
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        try:
+            data = self._member.read(len(buffer))
+        except _ARCHIVE_ERRORS as error:
+            raise OSError(f"damaged archive member ({_short(error)})") from error
+        if self._expected_crc is not None and self._position == self._checked_to:
+            if data:
+                self._crc = zlib.crc32(data, self._crc)
+                self._checked_to += len(data)
+            elif self._crc != self._expected_crc:
+                expected, self._expected_crc = self._expected_crc, None
+                raise OSError(
+                    f"damaged archive member: CRC-32 {self._crc:08x} where the "
+                    f"archive says {expected:08x} (all {self._checked_to} bytes "
+                    f"were delivered)"
+                )
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        try:
+            self._position = self._member.seek(offset, whence)
+        except _ARCHIVE_ERRORS as error:
+            raise OSError(f"damaged archive member ({_short(error)})") from error
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def close(self) -> None:
+        if not self.closed:
+            for closer in self._closers:
+                _close_quietly(closer)
+        super().close()
+
+
+def _walk_folder(
+    root: str,
+    warn: Callable[[str], None],
+    selection: _Selection,
+    include_deleted: bool,
+) -> Iterator[FoundCapture]:
+    """Walks a folder depth-first in name order, never following symbolic links.
+
+    Captures and archives are recognised by their head; any other file of at least
+    one sector is tried as a disk image, and is skipped silently if dfvfs finds no
+    volume or file system in it (so text and continuation segments of a split image
+    stay quiet).
+    """
     real_root = os.path.realpath(root)
     pending = [root]
     while pending:
@@ -203,12 +620,35 @@ def _walk_folder(root: str, warn: Callable[[str], None]) -> Iterator[FoundCaptur
                 elif entry.is_dir(follow_symlinks=False):
                     subfolders.append(entry.path)
                 elif entry.is_file(follow_symlinks=False):
-                    kind = _file_kind(entry.path, warn)
-                    if kind is not None:
-                        yield _plain_capture(entry.path, kind)
+                    yield from _folder_file(
+                        entry.path, warn, selection, include_deleted
+                    )
             except OSError as error:
                 warn(f"{entry.path}: unreadable, skipped ({error.strerror or error})")
         pending.extend(reversed(subfolders))
+
+
+def _folder_file(path, warn, selection, include_deleted) -> Iterator[FoundCapture]:
+    """Yields the captures of one file met in a folder walk."""
+    head = _file_head(path, warn)
+    if head is None:
+        return
+    if _is_capture_or_archive(head):
+        yield from _examine(path, head, _file_opener(path), _file_size(path), warn)
+        return
+    if _is_ewf_continuation(head) or (_file_size(path) or 0) < MIN_IMAGE_SIZE:
+        return
+    try:
+        yield from _scan_image(path, warn, selection, include_deleted)
+    except EvidenceError as error:  # a selection that fits other images, not this one
+        warn(f"{error}; image skipped")
+
+
+def _is_ewf_continuation(head: bytes) -> bool:
+    """EWF segments after the first (.E02...) are read with the first, not alone."""
+    if head[:8] not in (b"EVF\x09\x0d\x0a\xff\x00", b"LVF\x09\x0d\x0a\xff\x00"):
+        return False
+    return int.from_bytes(head[9:11], "little") > 1
 
 
 def _note_symlink(path: str, real_root: str, warn: Callable[[str], None]) -> None:
@@ -386,19 +826,21 @@ def _walk_file_system(base_path_spec, prefix, warn, resolver_context):
 
 
 def _check_data_streams(entry, source, warn, resolver_context):
-    """Checks the default data stream and any named ones (NTFS alternate streams)."""
+    """Checks the default data stream and any named ones (NTFS alternate streams).
+
+    A stream holding an archive is opened, and the captures in it are reported.
+    """
     for data_stream in sorted(entry.data_streams, key=lambda stream: stream.name):
         name = data_stream.name
         head = _read_head(entry.GetFileObject(data_stream_name=name))
-        kind = is_capture_head(head)
-        if kind is None:
+        if not _is_capture_or_archive(head):
             continue
-        stream_source = f"{source}:{name}" if name else source
-        yield FoundCapture(
-            source=stream_source,
-            size=_stream_size(entry, data_stream),
-            open=_opener(entry.path_spec, name, resolver_context),
-            kind=kind,
+        yield from _examine(
+            f"{source}:{name}" if name else source,
+            head,
+            _opener(entry.path_spec, name, resolver_context),
+            _stream_size(entry, data_stream),
+            warn,
         )
 
 
@@ -515,7 +957,7 @@ class _DfvfsRawReader(io.RawIOBase):
 
 
 def _walk_deleted(base_path_spec, prefix, warn, resolver_context):
-    """Yields deleted captures whose metadata The Sleuth Kit still reaches.
+    """Yields deleted captures (and those in deleted archives) TSK still reaches.
 
     dfvfs lists only allocated names, so deleted names come from pytsk3 directly:
     a deleted name counts when its metadata entry is unallocated too (not reused by
@@ -566,21 +1008,22 @@ def _walk_deleted(base_path_spec, prefix, warn, resolver_context):
             if deleted:
                 if meta_address in reported:
                     continue  # another name (NTFS 8.3 name, hard link) of one file
-                found = _deleted_capture(fs_info, meta_address, pytsk3)
+                found = _deleted_file(fs_info, meta_address, pytsk3)
                 if found is not None:
                     reported.add(meta_address)
-                    kind, size = found
+                    head, size = found
                     spec = path_spec_factory.Factory.NewPathSpec(
                         "TSK",
                         inode=meta_address,
                         location=entry_path,
                         parent=base_path_spec.parent,
                     )
-                    yield FoundCapture(
-                        source=f"{prefix}{entry_path} (deleted)",
-                        size=size,
-                        open=_opener(spec, "", resolver_context),
-                        kind=kind,
+                    yield from _examine(
+                        f"{prefix}{entry_path} (deleted)",
+                        head,
+                        _opener(spec, "", resolver_context),
+                        size,
+                        warn,
                     )
         pending.extend(reversed(subfolders))
     if unreadable:
@@ -622,8 +1065,8 @@ def _tsk_listing(tsk_directory, is_ntfs, pytsk3) -> list[tuple[str, int, bool, b
     return sorted(first_names.values())
 
 
-def _deleted_capture(fs_info, meta_address, pytsk3):
-    """Returns (kind, size) if a deleted metadata entry still holds a capture."""
+def _deleted_file(fs_info, meta_address, pytsk3):
+    """Returns (head, size) if a deleted metadata entry holds a capture or archive."""
     try:
         tsk_file = fs_info.open_meta(inode=meta_address)
     except OSError:
@@ -637,5 +1080,4 @@ def _deleted_capture(fs_info, meta_address, pytsk3):
         head = tsk_file.read_random(0, min(HEAD_SIZE, meta.size))
     except OSError:
         return None
-    kind = is_capture_head(head)
-    return None if kind is None else (kind, int(meta.size))
+    return (head, int(meta.size)) if _is_capture_or_archive(head) else None
