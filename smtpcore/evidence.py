@@ -108,7 +108,7 @@ class FoundCapture:
 
 def _short(error: BaseException, limit: int = 200) -> str:
     """Makes a back-end error (libyal chains are long) fit on one warning line."""
-    text = " ".join(str(error).split())
+    text = " ".join(str(error).split()) or type(error).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -356,10 +356,11 @@ def _tar_head(tar, stream, info) -> bytes:
 
 def _read_what_is_there(stream, size: int) -> tuple[bytes, BaseException | None]:
     """Reads up to size bytes, keeping those read before a damaged stream failed."""
+    read = getattr(stream, "read1", stream.read)  # read drops what came before damage
     pieces, got = [], 0
     while got < size:
         try:
-            data = stream.read(size - got)
+            data = read(size - got)
         except _ARCHIVE_ERRORS as error:
             return b"".join(pieces), error
         if not data:
@@ -390,12 +391,62 @@ def _tar_member_opener(source, kind, opener, info) -> Callable[[], BinaryIO]:
                 f"{source}:{_member_path(info.name)}: cannot be opened in the "
                 f"archive ({_short(error)})"
             ) from error
-        return io.BufferedReader(member, 65536)
+        return member
 
     return open_member
 
 
-class _TarMemberReader(io.RawIOBase):
+class _DamageAfterData(io.RawIOBase):
+    """A member reader that returns the bytes before damage, then reports it.
+
+    ``io.BufferedReader`` drops what one ``read`` gathered when a raw read raises,
+    so these readers gather themselves: ``read(n)`` returns n bytes unless the data
+    ends, and a read that meets damage returns what came before it; the next read
+    raises the OSError.
+    """
+
+    _pending: OSError | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self._pending is not None:
+            error, self._pending = self._pending, None
+            raise error
+        chunks, got = [], 0
+        while size is None or size < 0 or got < size:
+            wanted = 1 << 20 if size is None or size < 0 else min(size - got, 1 << 20)
+            buffer = bytearray(wanted)
+            try:
+                count = self._readinto(buffer)
+            except OSError as error:
+                if not chunks:
+                    raise
+                self._pending = error
+                break
+            if not count:
+                break
+            chunks.append(bytes(buffer[:count]))
+            got += count
+        return b"".join(chunks)
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def _readinto(self, buffer) -> int:
+        raise NotImplementedError
+
+
+class _TarMemberReader(_DamageAfterData):
     """A raw reader over a tar member's bytes in the (possibly inflated) tar stream.
 
     Unlike tarfile's own reader it delivers the bytes of a member the archive ends
@@ -410,13 +461,7 @@ class _TarMemberReader(io.RawIOBase):
         self._closers = closers
         self._position = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
+    def _readinto(self, buffer) -> int:
         wanted = min(len(buffer), self._size - self._position)
         if wanted <= 0:
             return 0
@@ -461,8 +506,9 @@ class _TarMemberReader(io.RawIOBase):
 def _walk_zip(source, opener, warn, depth) -> Iterator[FoundCapture]:
     """Yields the captures in a zip in central-directory order.
 
-    A damaged member gives a warning and the others are still read; a zip whose
-    central directory is gone (cut short) is reported as not opened.
+    A damaged member gives a warning and the others are still read. A zip whose
+    central directory is gone (a download cut short) is read member by member from
+    its local headers, up to where the data ends.
     """
     try:
         handle = opener()
@@ -474,8 +520,13 @@ def _walk_zip(source, opener, warn, depth) -> Iterator[FoundCapture]:
             archive = zipfile.ZipFile(handle)
             infos = archive.infolist()
         except _ARCHIVE_ERRORS as error:
-            warn(f"{source}: damaged zip archive, not opened ({_short(error)})")
-            return
+            archive = None
+            infos, problem = _local_zip_infos(handle)
+            warn(
+                f"{source}: damaged zip archive, no central directory "
+                f"({_short(error)}); {len(infos)} member(s) read from their local "
+                f"headers{problem}"
+            )
         for info in infos:
             if info.is_dir():
                 continue
@@ -484,17 +535,22 @@ def _walk_zip(source, opener, warn, depth) -> Iterator[FoundCapture]:
                 warn(f"{member_source}: encrypted zip member skipped (no password)")
                 continue
             try:
-                with archive.open(info) as member:
+                with _open_zip_member(archive, handle, info) as member:
                     # Short of the end, so a bad CRC does not hide a readable member.
-                    head = member.read(min(HEAD_SIZE, max(info.file_size - 1, 0)))
-            except _ARCHIVE_ERRORS as error:
-                warn(f"{member_source}: damaged zip member, skipped ({_short(error)})")
+                    head, error = _read_what_is_there(
+                        member, min(HEAD_SIZE, max(info.file_size - 1, 0))
+                    )
+            except _ARCHIVE_ERRORS as open_error:
+                head, error = b"", open_error
+            reason = _short(error) if error is not None else "no data"
+            if not head and info.file_size > 1:
+                warn(f"{member_source}: damaged zip member, skipped ({reason})")
                 continue
             if _is_capture_or_archive(head):
                 yield from _examine(
                     member_source,
                     head,
-                    _zip_member_opener(member_source, opener, info),
+                    _zip_member_opener(member_source, opener, info, archive is None),
                     info.file_size,
                     warn,
                     depth + 1,
@@ -503,14 +559,138 @@ def _walk_zip(source, opener, warn, depth) -> Iterator[FoundCapture]:
         _close_quietly(handle)
 
 
-def _zip_member_opener(source, opener, info) -> Callable[[], BinaryIO]:
+def _open_zip_member(archive, handle, info):
+    """Opens a member through the central directory, or at its local header."""
+    if archive is not None:
+        return archive.open(info)
+    handle.seek(info.header_offset)
+    header = handle.read(30)
+    name_length, extra_length = int.from_bytes(header[26:28], "little"), int.from_bytes(
+        header[28:30], "little"
+    )
+    handle.seek(info.header_offset + 30 + name_length + extra_length)
+    return zipfile.ZipExtFile(handle, "r", info)
+
+
+_LOCAL_HEADER = b"PK\x03\x04"
+_DATA_DESCRIPTOR = b"PK\x07\x08"
+
+
+def _local_zip_infos(handle) -> tuple[list[zipfile.ZipInfo], str]:
+    """Lists members from their local headers, for a zip without central directory.
+
+    Returns the members whose header is complete and what stopped the scan, if not the
+    end of the members. A member that records its sizes only after its data (a data
+    descriptor) is inflated once to find where it ends.
+    """
+    infos: list[zipfile.ZipInfo] = []
+    try:
+        return _scan_local_headers(handle, infos)
+    except _ARCHIVE_ERRORS as error:
+        return infos, f"; reading stopped ({_short(error)})"
+
+
+def _scan_local_headers(handle, infos) -> tuple[list[zipfile.ZipInfo], str]:
+    offset = 0
+    while True:
+        handle.seek(offset)
+        header = handle.read(30)
+        if len(header) < 30 or header[:4] != _LOCAL_HEADER:
+            return infos, ""
+        flags, method = (int.from_bytes(header[i : i + 2], "little") for i in (6, 8))
+        crc, compressed, size = (
+            int.from_bytes(header[i : i + 4], "little") for i in (14, 18, 22)
+        )
+        name_length, extra_length = (
+            int.from_bytes(header[i : i + 2], "little") for i in (26, 28)
+        )
+        raw_name = handle.read(name_length)
+        extra = handle.read(extra_length)
+        if len(raw_name) < name_length or len(extra) < extra_length:
+            return infos, "; the last header is cut short"
+        info = _LocalZipInfo(raw_name.decode("utf-8" if flags & 0x800 else "cp437"))
+        data_start = offset + 30 + name_length + extra_length
+        if 0xFFFFFFFF in (compressed, size):
+            size, compressed = _zip64_sizes(extra, size, compressed)
+        descriptor = 0
+        if flags & 0x8:
+            if method != zipfile.ZIP_DEFLATED:
+                return infos, f"; {info.filename}: sizes unknown, scan stopped"
+            compressed, size, crc, complete = _inflated_extent(handle, data_start)
+            info.cut = not complete
+            handle.seek(data_start + compressed)
+            tail = handle.read(16)
+            descriptor = 16 if tail[:4] == _DATA_DESCRIPTOR else 12
+            recorded = tail[4:8] if descriptor == 16 else tail[:4]
+            if len(recorded) == 4:
+                crc = int.from_bytes(recorded, "little")
+        info.flag_bits, info.compress_type, info.CRC = flags, method, crc
+        info.compress_size, info.file_size = compressed, size
+        info.header_offset = offset
+        infos.append(info)
+        offset = data_start + compressed + descriptor
+
+
+class _LocalZipInfo(zipfile.ZipInfo):
+    """A member found by its local header; ``cut`` when the archive ends inside it."""
+
+    __slots__ = ("cut",)
+
+    def __init__(self, filename: str):
+        super().__init__(filename)
+        self.cut = False
+
+
+def _zip64_sizes(extra: bytes, size: int, compressed: int) -> tuple[int, int]:
+    """Reads the 64-bit sizes of the ZIP64 extra field of a local header."""
+    position = 0
+    while position + 4 <= len(extra):
+        tag, length = (
+            int.from_bytes(extra[position + i : position + i + 2], "little")
+            for i in (0, 2)
+        )
+        if tag == 1 and length >= 16:
+            body = extra[position + 4 : position + 20]
+            return int.from_bytes(body[:8], "little"), int.from_bytes(
+                body[8:], "little"
+            )
+        position += 4 + length
+    return size, compressed
+
+
+def _inflated_extent(handle, data_start: int) -> tuple[int, int, int, bool]:
+    """Inflates a deflated member in bounded steps.
+
+    Returns its compressed size, size, CRC-32, and whether its deflate stream ended
+    (False when the archive ends inside it).
+    """
+    handle.seek(data_start)
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    fed = size = crc = 0
+    while not inflater.eof:
+        chunk = handle.read(65536)
+        if not chunk:
+            break
+        fed += len(chunk)
+        try:
+            data = inflater.decompress(chunk, 1 << 20)
+            while data:
+                size += len(data)
+                crc = zlib.crc32(data, crc)
+                data = inflater.decompress(inflater.unconsumed_tail, 1 << 20)
+        except zlib.error:
+            break
+    return fed - len(inflater.unused_data), size, crc, inflater.eof
+
+
+def _zip_member_opener(source, opener, info, local) -> Callable[[], BinaryIO]:
     """Opens a zip member afresh, inflating it as it is read."""
 
     def open_member() -> BinaryIO:
         handle = opener()
         try:
-            archive = zipfile.ZipFile(handle)
-            member = archive.open(info)
+            archive = None if local else zipfile.ZipFile(handle)
+            member = _open_zip_member(archive, handle, info)
         except _ARCHIVE_ERRORS as error:
             _close_quietly(handle)
             raise OSError(
@@ -520,41 +700,43 @@ def _zip_member_opener(source, opener, info) -> Callable[[], BinaryIO]:
         # reader checks it itself after delivering every byte.
         if hasattr(member, "_expected_crc"):
             member._expected_crc = None
-        return io.BufferedReader(
-            _ArchiveMemberReader(member, (member, archive, handle), info.CRC), 65536
+        return _ArchiveMemberReader(
+            member,
+            (member, archive, handle),
+            None if getattr(info, "cut", False) else info.CRC,
+            cut=getattr(info, "cut", False),
         )
 
     return open_member
 
 
-class _ArchiveMemberReader(io.RawIOBase):
+class _ArchiveMemberReader(_DamageAfterData):
     """A raw reader over an archive member whose every failure is an OSError.
 
     tarfile, gzip and zipfile raise their own errors for damaged data (EOFError,
     BadZipFile for a CRC mismatch, zlib.error); callers handle a damaged member like an
     unreadable file on disk. Closing it closes the archive stream under it too.
     With ``expected_crc``, a member read to its end whose CRC-32 differs raises an
-    OSError after its last byte was delivered.
+    OSError after its last byte was delivered; with ``cut`` (the archive ends inside
+    the member) the end of its bytes raises one.
     """
 
-    def __init__(self, member, closers, expected_crc: int | None = None):
+    def __init__(
+        self, member, closers, expected_crc: int | None = None, cut: bool = False
+    ):
         super().__init__()
+        self._cut = cut
         self._member = member
+        self._read = getattr(member, "read1", member.read)
         self._closers = closers
         self._expected_crc = expected_crc
         self._crc = 0
         self._checked_to = 0  # bytes from the start that went into self._crc
         self._position = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        try:
-            data = self._member.read(len(buffer))
+    def _readinto(self, buffer) -> int:
+        try:  # read1 returns what inflated before damage; read would drop it
+            data = self._read(len(buffer))
         except _ARCHIVE_ERRORS as error:
             raise OSError(f"damaged archive member ({_short(error)})") from error
         if self._expected_crc is not None and self._position == self._checked_to:
@@ -568,6 +750,12 @@ class _ArchiveMemberReader(io.RawIOBase):
                     f"archive says {expected:08x} (all {self._checked_to} bytes "
                     f"were delivered)"
                 )
+        if not data and self._cut and len(buffer):
+            self._cut = False
+            raise OSError(
+                f"damaged archive member: the archive ends inside it, after "
+                f"{self._position} bytes"
+            )
         buffer[: len(data)] = data
         self._position += len(data)
         return len(data)

@@ -448,6 +448,10 @@ ARCHIVES = {
         ("/stored.pcap", "zip-stored"),
         ("/mail/deflated.pcap", "zip-deflated"),
     ],
+    "streamed.zip": [
+        ("/first.pcap", "zip-streamed"),
+        ("/second.pcap", "zip-streamed"),
+    ],
 }
 
 
@@ -467,7 +471,7 @@ def _check_found(found, prefix: str, expected, originals) -> None:
 
 
 def test_archive_kind_recognises_tar_tgz_zip_by_content():
-    tar, tgz, zip_ = (_image(n).read_bytes()[:8192] for n in ARCHIVES)
+    tar, tgz, zip_ = (_image(n).read_bytes()[:8192] for n in sorted(ARCHIVES)[:3])
     assert [archive_kind(tar), archive_kind(tgz), archive_kind(zip_)] == [
         "tar",
         "tar.gz",
@@ -562,19 +566,33 @@ def io_bytes(data: bytes):
     return io.BytesIO(data)
 
 
-def test_tgz_cut_short_gives_a_warning_and_the_members_before_it(tmp_path):
+def test_tgz_cut_short_gives_warnings_and_every_byte_before_the_cut(tmp_path):
+    """Cut 1500 bytes into the zip inside the tgz: the pcapng before it whole, the
+    capture in the cut zip (found from its local header) up to the cut."""
     originals = _originals(_manifest(), "case.tgz", "archives")
     cut = tmp_path / "cut.tgz"
-    cut.write_bytes(
-        _cut_inside_member(_image("case.tgz").read_bytes(), "./pcaps/inner.zip", 100)
-    )
+    tgz = _image("case.tgz").read_bytes()
+    cut.write_bytes(_cut_inside_member(tgz, "./pcaps/inner.zip", 1500))
     warnings = []
 
     found = list(find_captures([str(cut)], warnings.append))
 
-    _check_found(found, str(cut), ARCHIVES["case.tgz"][:1], originals)
-    assert len(warnings) == 1
+    assert [f.source for f in found] == [
+        f"{cut}:{path}" for path, _ in ARCHIVES["case.tgz"]
+    ]
+    _check_found(found[:1], str(cut), ARCHIVES["case.tgz"][:1], originals)
+    original = originals[("", "/pcaps/inner.zip:/inner/deep.pcap")]
+    with found[1].open() as handle:
+        partial = handle.read()
+        with pytest.raises(OSError, match="the archive ends 1[0-9]{3} bytes into it"):
+            handle.read()
+    assert 1000 < len(partial) < len(original)
+    assert partial == original[: len(partial)]
+    assert len(warnings) == 2
     assert warnings[0].startswith(
+        f"{cut}:/pcaps/inner.zip: damaged zip archive, no central directory ("
+    )
+    assert warnings[1].startswith(
         f"{cut}: damaged tar.gz archive, read as far as member 5 ("
     )
 
@@ -702,3 +720,41 @@ def test_partition_choice_that_fits_no_image_in_a_folder_is_a_warning(tmp_path):
         f"{tmp_path / 'disk.E01'}: partition selection 'p3' matches nothing; "
         f"available: p1, p2; choose with --partitions; image skipped",
     ]
+
+
+def _zip_data_offset(data: bytes, info: zipfile.ZipInfo) -> int:
+    name_length, extra_length = struct.unpack_from("<HH", data, info.header_offset + 26)
+    return info.header_offset + 30 + name_length + extra_length
+
+
+@pytest.mark.parametrize(
+    "name, member",
+    [("case.zip", "mail/deflated.pcap"), ("streamed.zip", "second.pcap")],
+)
+def test_zip_cut_short_is_read_from_its_local_headers(name, member, tmp_path):
+    """A zip without its central directory (a download cut short): every member
+    before the cut whole, the cut member up to the cut, then the damage. In
+    streamed.zip the sizes follow the data, so the first member is inflated to find
+    its end."""
+    data = _image(name).read_bytes()
+    info = zipfile.ZipFile(_image(name)).getinfo(member)
+    cut_at = _zip_data_offset(data, info) + info.compress_size // 2
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(data[:cut_at])
+    originals = _originals(_manifest(), name, "archives")
+    warnings = []
+
+    found = list(find_captures([str(cut)], warnings.append))
+
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"{cut}: damaged zip archive, no central directory (")
+    assert warnings[0].endswith("); 2 member(s) read from their local headers")
+    _check_found(found[:1], str(cut), ARCHIVES[name][:1], originals)
+    assert [f.source for f in found] == [f"{cut}:{path}" for path, _ in ARCHIVES[name]]
+    original = originals[("", "/" + member)]
+    with found[1].open() as handle:
+        partial = handle.read(len(original))
+        with pytest.raises(OSError, match="damaged archive member"):
+            handle.read()
+    assert 500 < len(partial) < len(original)
+    assert partial == original[: len(partial)]

@@ -6,7 +6,7 @@
 #   CAPTURE_DIR  folder of pcap/pcapng files to hide in the images
 #                (default: test_data/captures next to this folder)
 #   OUT_DIR      where ext4.raw, fat-mbr.E01, ntfs.vmdk, gpt-fat.qcow2, case.tar,
-#                case.tgz, case.zip, MANIFEST.json and README.md go
+#                case.tgz, case.zip, streamed.zip, MANIFEST.json and README.md go
 #                (default: this folder)
 #
 # No mounting except NTFS (ntfs-3g in a private mount namespace, because ntfscp
@@ -344,7 +344,8 @@ GPT
 # ---------------------------------------------------------------- archives
 # case.tar (plain GNU tar: a copy, a renamed capture, a gzip capture, text),
 # case.tgz (gzip tar: a pcapng and a zip inside it holding a capture, two deep),
-# case.zip (one member stored, one deflated, a text member).
+# case.zip (one member stored, one deflated, a text member), streamed.zip (written to
+# a pipe, so each member's sizes follow its data in a data descriptor).
 build_archives() {
   local tree="$work/case-tar" c
   mkdir -p "$tree/case/notes"
@@ -395,6 +396,21 @@ import sys, zipfile
 methods = [i.compress_type for i in zipfile.ZipFile(sys.argv[1]).infolist()]
 sys.exit(methods != [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_DEFLATED])
 PY
+
+  tree="$work/streamed-zip"
+  mkdir -p "$tree"
+  c="$(pick_pcap 19)"
+  stage "$tree" /first.pcap "$c" copy
+  record streamed.zip "" /first.pcap "$c" zip-streamed /first.pcap
+  c="$(pick_pcap 20)"
+  stage "$tree" /second.pcap "$c" copy
+  record streamed.zip "" /second.pcap "$c" zip-streamed /second.pcap
+  fix_times "$tree"
+  (cd "$tree" && zip -X -q -9 - first.pcap second.pcap | cat >"$out_dir/streamed.zip")
+  python3 - "$out_dir/streamed.zip" <<'PY' || die "streamed.zip: no data descriptors"
+import sys, zipfile
+sys.exit(not all(i.flag_bits & 8 for i in zipfile.ZipFile(sys.argv[1]).infolist()))
+PY
 }
 
 build_ext4
@@ -408,7 +424,7 @@ python3 - "$manifest" "$out_dir/MANIFEST.json" "$capture_dir" "$here/../.." "$me
 import hashlib, json, os, sys
 
 rows, out, capture_dir, repo, media_rows = sys.argv[1:6]
-ARCHIVES = ("case.tar", "case.tgz", "case.zip")
+ARCHIVES = ("case.tar", "case.tgz", "case.zip", "streamed.zip")
 images = {}
 archives = {}
 for line in open(rows, encoding="utf-8"):
@@ -449,6 +465,8 @@ manifest = {
         "zip-deflated": "stored deflated (zip -9) in a zip; the path names the zip, "
         "then the member",
         "zip-stored": "stored without compression (zip -0) in a zip",
+        "zip-streamed": "stored deflated by zip writing to a pipe: sizes and CRC in a "
+        "data descriptor after the data",
     },
     "images": images,
     "media": media,
@@ -475,7 +493,8 @@ lines = [
     "Built by `make_images.sh [CAPTURE_DIR] [OUT_DIR]` (default CAPTURE_DIR: "
     "`test_data/captures`) and searched by `tests/test_evidence.py`. This file and "
     "`MANIFEST.json` are written by the script; do not edit them by hand. Besides the "
-    "disk images there are three archives (`case.tar`, `case.tgz`, `case.zip`), and "
+    "disk images there are four archives (`case.tar`, `case.tgz`, `case.zip`, "
+    "`streamed.zip`), and "
     "`MANIFEST.json` gives, under `media`, the size and SHA-256 of the raw media inside "
     "each image, which the tests compare with what dfvfs reads out of the container.",
     "",
@@ -506,6 +525,8 @@ archive_layouts = {
     "archives deep); also holds `/README.txt` (text)",
     "case.zip": "Info-ZIP: `/stored.pcap` stored, `/mail/deflated.pcap` and "
     "`/mail/notes.txt` (text) deflated",
+    "streamed.zip": "Info-ZIP writing to a pipe (`zip - ... | cat`): both members "
+    "deflated with data descriptors",
 }
 for archive, entries in archives.items():
     lines += [f"## {archive}", "", archive_layouts[archive], "", "| path inside | how | capture |", "|---|---|---|"]
@@ -535,4 +556,5 @@ with open(os.path.join(os.path.dirname(out), "README.md"), "w", encoding="utf-8"
 EOF
 
 ls -l "$out_dir"/ext4.raw "$out_dir"/fat-mbr.E01 "$out_dir"/ntfs.vmdk \
-  "$out_dir"/gpt-fat.qcow2 "$out_dir"/case.tar "$out_dir"/case.tgz "$out_dir"/case.zip
+  "$out_dir"/gpt-fat.qcow2 "$out_dir"/case.tar "$out_dir"/case.tgz "$out_dir"/case.zip \
+  "$out_dir"/streamed.zip
