@@ -318,6 +318,7 @@ def _walk_tar(source, kind, opener, warn, depth) -> Iterator[FoundCapture]:
             warn(f"{source}: damaged {kind} archive, not opened ({_short(error)})")
             return
         members = 0
+        streams = _TarStreams(kind, opener)
         while True:
             try:
                 info = tar.next()
@@ -337,7 +338,7 @@ def _walk_tar(source, kind, opener, warn, depth) -> Iterator[FoundCapture]:
                 yield from _examine(
                     f"{source}:{_member_path(info.name)}",
                     head,
-                    _tar_member_opener(source, kind, opener, info),
+                    _tar_member_opener(source, streams, info),
                     info.size,
                     warn,
                     depth + 1,
@@ -370,28 +371,68 @@ def _read_what_is_there(stream, size: int) -> tuple[bytes, BaseException | None]
     return b"".join(pieces), None
 
 
-def _tar_member_opener(source, kind, opener, info) -> Callable[[], BinaryIO]:
-    """Opens a tar member afresh: the archive is streamed again up to its data."""
+class _TarStreams:
+    """Hands out streams of one tar, reusing the one the last reader left.
+
+    Captures are read in stored order, so the next member lies ahead of where the
+    last reader stopped: inflating on from there reads a tgz of n captures once,
+    where opening it afresh for each would inflate it from the start n times. One
+    idle stream is kept in the whole process, so open files stay bounded.
+    """
+
+    _idle: list = [None]  # (owner, handle, stream) left by the last reader closed
+
+    def __init__(self, kind: str, opener: Callable[[], BinaryIO]):
+        self._kind = kind
+        self._opener = opener
+
+    def take(self, offset: int) -> tuple[BinaryIO, BinaryIO]:
+        """A (handle, stream) pair whose stream is not past offset."""
+        idle = self._idle[0]
+        if idle is not None and idle[0] is self:
+            self._idle[0] = None
+            try:
+                if self._kind != "tar.gz" or idle[2].tell() <= offset:
+                    return idle[1], idle[2]
+            except _ARCHIVE_ERRORS:
+                pass
+            self.discard(idle[1:])
+        handle = self._opener()
+        if self._kind != "tar.gz":
+            return handle, handle
+        return handle, gzip.GzipFile(fileobj=handle, mode="rb")
+
+    def give(self, pair: tuple[BinaryIO, BinaryIO]) -> None:
+        """Takes back a pair whose reader closed without damage."""
+        previous, self._idle[0] = self._idle[0], (self, *pair)
+        if previous is not None:
+            self.discard(previous[1:])
+
+    @staticmethod
+    def discard(pair) -> None:
+        for file_object in reversed(pair):
+            _close_quietly(file_object)
+
+
+def _tar_member_opener(source, streams, info) -> Callable[[], BinaryIO]:
+    """Opens a tar member: its bytes are read where they lie in the tar stream."""
 
     def open_member() -> BinaryIO:
-        handle = opener()
         try:
-            tar, stream = _open_tar(kind, handle)
+            handle, stream = streams.take(info.offset_data)
             if info.issparse():
-                member = _ArchiveMemberReader(
+                tar = tarfile.open(fileobj=stream, mode="r:")
+                return _ArchiveMemberReader(
                     tar.extractfile(info), (tar, stream, handle)
                 )
-            else:
-                member = _TarMemberReader(
-                    stream, info.offset_data, info.size, (tar, stream, handle)
-                )
         except _ARCHIVE_ERRORS as error:
-            _close_quietly(handle)
             raise OSError(
                 f"{source}:{_member_path(info.name)}: cannot be opened in the "
                 f"archive ({_short(error)})"
             ) from error
-        return member
+        return _TarMemberReader(
+            stream, info.offset_data, info.size, streams, (handle, stream)
+        )
 
     return open_member
 
@@ -453,12 +494,14 @@ class _TarMemberReader(_DamageAfterData):
     inside, then raises an OSError saying how much is missing.
     """
 
-    def __init__(self, stream, offset: int, size: int, closers):
+    def __init__(self, stream, offset: int, size: int, streams, pair):
         super().__init__()
         self._stream = stream
         self._offset = offset
         self._size = size
-        self._closers = closers
+        self._streams = streams
+        self._pair = pair
+        self._damaged = False
         self._position = 0
 
     def _readinto(self, buffer) -> int:
@@ -472,6 +515,7 @@ class _TarMemberReader(_DamageAfterData):
             raise OSError(f"damaged archive member ({_short(error)})") from error
         data, error = _read_what_is_there(self._stream, wanted)
         if not data:
+            self._damaged = True
             reason = f" ({_short(error)})" if error is not None else ""
             raise OSError(
                 f"damaged archive member: the archive ends {self._position} bytes "
@@ -498,8 +542,10 @@ class _TarMemberReader(_DamageAfterData):
 
     def close(self) -> None:
         if not self.closed:
-            for closer in self._closers:
-                _close_quietly(closer)
+            if self._damaged:
+                _TarStreams.discard(self._pair)
+            else:
+                self._streams.give(self._pair)
         super().close()
 
 

@@ -758,3 +758,28 @@ def test_zip_cut_short_is_read_from_its_local_headers(name, member, tmp_path):
             handle.read()
     assert 500 < len(partial) < len(original)
     assert partial == original[: len(partial)]
+
+
+def test_captures_of_a_tgz_read_in_order_inflate_it_once(tmp_path, monkeypatch):
+    """Reading member after member goes on inflating where the last reader stopped;
+    going back starts a new inflation."""
+    captures = REPO / "test_data" / "captures"
+    names = ["postfix-auth-login.pcap", "postfix-auth-plain.pcap", "postfix-ipv6.pcap"]
+    tgz = tmp_path / "three.tgz"
+    with tarfile.open(tgz, "w:gz") as archive:
+        for name in names:
+            archive.add(captures / name, arcname=f"pcaps/{name}")
+    found = list(find_captures([str(tgz)], lambda _: None))
+    inflations = []
+    real_gzip_file = gzip.GzipFile
+
+    def counting_gzip_file(*args, **kwargs):
+        inflations.append(1)
+        return real_gzip_file(*args, **kwargs)
+
+    monkeypatch.setattr(gzip, "GzipFile", counting_gzip_file)
+
+    assert [_read(f) for f in found] == [(captures / n).read_bytes() for n in names]
+    assert len(inflations) == 1
+    assert _read(found[0]) == (captures / names[0]).read_bytes()
+    assert len(inflations) == 2
