@@ -488,7 +488,7 @@ layouts = {
     "reproducible",
 }
 lines = [
-    "# Test disk images",
+    "# Test disk images and archives",
     "",
     "Built by `make_images.sh [CAPTURE_DIR] [OUT_DIR]` (default CAPTURE_DIR: "
     "`test_data/captures`) and searched by `tests/test_evidence.py`. This file and "
