@@ -324,6 +324,7 @@ def _walk_tar(source, kind, opener, warn, depth) -> Iterator[FoundCapture]:
                 info = tar.next()
                 if info is None:
                     break
+                tar.members.clear()  # tarfile keeps every header; nothing here needs them
                 members += 1
                 if not info.isreg():
                     continue  # folders, links (their target is reported), devices
