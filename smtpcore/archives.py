@@ -117,7 +117,7 @@ def _open_tar(kind: str, handle: BinaryIO) -> tuple[tarfile.TarFile, BinaryIO]:
 
 
 def _walk_tar(source, kind, opener, warn, depth, examine) -> Iterator:
-    """Yields the captures in a tar or tar.gz in stored order, one pass over the stream.
+    """Examines the members of a tar or tar.gz in stored order, in one pass.
 
     A damaged archive gives one warning; members before the damage are still reported.
     """
@@ -365,7 +365,7 @@ class _TarMemberReader(_DamageAfterData):
 
 
 def _walk_zip(source, opener, warn, depth, examine) -> Iterator:
-    """Yields the captures in a zip in central-directory order.
+    """Examines the members of a zip in central-directory order.
 
     A damaged member gives a warning and the others are still read. A zip whose
     central directory is gone (a download cut short) is read member by member from
