@@ -166,7 +166,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="smtpcore",
         description="SMTP sessions, messages, attachments and credentials from packet "
-        "captures, folders of captures and disk images.",
+        "captures, archives (tar, tar.gz, zip), folders and disk images.",
         epilog="Run 'smtpcore extract --help' or 'smtpcore summary --help' for "
         "examples, the files written and the exit statuses.",
     )
@@ -180,7 +180,7 @@ def _parser() -> argparse.ArgumentParser:
             "inputs",
             nargs="+",
             metavar="INPUT",
-            help="capture (pcap/pcapng, gzip too), folder, or disk image",
+            help="capture (pcap/pcapng, gzip too), archive, folder, or disk image",
         )
         sub.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
         sub.add_argument(
@@ -292,7 +292,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not found:
         print(
             "smtpcore: no packet capture found in the inputs "
-            "(pcap, pcapng, gzip-compressed, or inside a disk image).",
+            "(pcap, pcapng, gzip-compressed, or inside an archive or disk image).",
             file=sys.stderr,
         )
         return EXIT_USAGE
