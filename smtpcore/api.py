@@ -20,6 +20,7 @@ import pathlib
 from typing import Any, BinaryIO, Callable, Iterator, Optional, Sequence, Union
 
 from smtpcore.capture import NotACapture
+from smtpcore.diagnostics import incomplete
 from smtpcore.model import Credential, Message, Session
 from smtpcore.pipeline import Item, extract
 from smtpcore.safenames import create_unique, safe_filename
@@ -65,54 +66,6 @@ def capture_prefix(sha256: str) -> str:
 
 
 # How a session's connection ended (Session.close_reason), in a warning's words.
-_ENDINGS = {
-    "fin": "closed by FIN",
-    "rst": "reset",
-    "idle": "idle, timed out",
-    "end": "the capture ends first",
-    "evicted": "evicted to bound memory",
-}
-
-
-def incomplete(item: Item) -> Optional[str]:
-    """Why a record is incomplete, as one warning line; None when it is complete.
-
-    The command line and the plaso parser both report every incomplete record this
-    way, so damage never stays out of the log, the manifest and the exit status.
-    """
-    if isinstance(item, Message):
-        if item.complete:
-            return None
-        parts = []
-        if item.missing_bytes:
-            ranges = ", ".join(f"{o}+{n}" for o, n in item.missing_ranges[:3])
-            more = ", ..." if len(item.missing_ranges) > 3 else ""
-            parts.append(
-                f"{item.missing_bytes} bytes missing (offset+length {ranges}{more})"
-            )
-        decoding = item.mime.warnings if item.mime is not None else []
-        transfer = [w for w in item.warnings if w not in decoding]
-        if transfer:  # the same with or without worker processes decoding MIME
-            parts.append(transfer[0])
-        return f"message {item.id}: incomplete" + "".join(f"; {p}" for p in parts)
-    if isinstance(item, Session):
-        if item.complete:
-            return None
-        ended = _ENDINGS.get(item.close_reason, item.close_reason)
-        text = f"session {item.session_id}: incomplete ({ended})"
-        if item.warnings:
-            text += f"; {item.warnings[0]}"
-        return text
-    if isinstance(item, Credential):
-        if item.success is not None:
-            return None
-        return (
-            f"credential {item.id} ({item.mechanism}, user {item.username!r}): "
-            "incomplete; the server's answer is not in the capture"
-        )
-    return None
-
-
 def _ignore(_: str) -> None:
     pass
 
@@ -226,10 +179,7 @@ def read_capture(
         warn(f"{capture.source}: {message}")
 
     def take(item: Item) -> None:
-        reason = incomplete(item)
-        if reason is not None:
-            note(reason)
-        on_item(item)
+        on_item(item)  # the pipeline has warned about it if it is incomplete
 
     try:
         with capture.open() as handle:

@@ -10,7 +10,9 @@ the stages free to word their warnings as they like.
 from __future__ import annotations
 
 import re
-from typing import Callable
+from typing import Callable, Optional, Union
+
+from smtpcore.model import Credential, Message, Session
 
 EXAMPLES_PER_KIND = 5
 """Warnings of one kind passed on verbatim before the rest are only counted."""
@@ -81,3 +83,51 @@ def summarize(lines: list[str]) -> list[tuple[int, str]]:
     return sorted(
         ((count, first) for count, first in kinds.values()), key=lambda e: -e[0]
     )
+
+
+_ENDINGS = {
+    "fin": "closed by FIN",
+    "rst": "reset",
+    "idle": "idle, timed out",
+    "end": "the capture ends first",
+    "evicted": "evicted to bound memory",
+}
+
+
+def incomplete(item: Union[Session, Message, Credential]) -> Optional[str]:
+    """Why a record is incomplete, as one warning line; None when it is complete.
+
+    The pipeline reports every incomplete record this way, so damage never stays
+    out of the log, the manifest, the exit status or plaso's warnings.
+    """
+    if isinstance(item, Message):
+        if item.complete:
+            return None
+        parts = []
+        if item.missing_bytes:
+            ranges = ", ".join(f"{o}+{n}" for o, n in item.missing_ranges[:3])
+            more = ", ..." if len(item.missing_ranges) > 3 else ""
+            parts.append(
+                f"{item.missing_bytes} bytes missing (offset+length {ranges}{more})"
+            )
+        decoding = item.mime.warnings if item.mime is not None else []
+        transfer = [w for w in item.warnings if w not in decoding]
+        if transfer:  # the same with or without worker processes decoding MIME
+            parts.append(transfer[0])
+        return f"message {item.id}: incomplete" + "".join(f"; {p}" for p in parts)
+    if isinstance(item, Session):
+        if item.complete:
+            return None
+        ended = _ENDINGS.get(item.close_reason, item.close_reason)
+        text = f"session {item.session_id}: incomplete ({ended})"
+        if item.warnings:
+            text += f"; {item.warnings[0]}"
+        return text
+    if isinstance(item, Credential):
+        if item.success is not None:
+            return None
+        return (
+            f"credential {item.id} ({item.mechanism}, user {item.username!r}): "
+            "incomplete; the server's answer is not in the capture"
+        )
+    return None

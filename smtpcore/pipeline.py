@@ -11,7 +11,7 @@ from typing import BinaryIO, Callable, Iterable, Iterator, Optional, Union
 
 from smtpcore import flowskip
 from smtpcore import mime as mime_decoder
-from smtpcore.diagnostics import AggregatedWarnings
+from smtpcore.diagnostics import AggregatedWarnings, incomplete
 from smtpcore.capture import CaptureReader
 from smtpcore.model import Credential, Endpoints, Message, Session
 from smtpcore.packets import PacketDecoder
@@ -86,7 +86,7 @@ def _extract(fileobj, source, warn, abort, mime, payloads, session_prefix, progr
             if segment is not None:
                 events = feed(segment)
                 if events:
-                    yield from _finish(streams.dispatch(events), mime, payloads)
+                    yield from _finish(streams.dispatch(events), mime, payloads, warn)
         if frame.index % _POLL_FRAMES == 0:
             if progress is not None:
                 progress(reader.position)
@@ -94,7 +94,7 @@ def _extract(fileobj, source, warn, abort, mime, payloads, session_prefix, progr
                 warn(f"{source}: extraction aborted at frame {frame.index}")
                 break
     decoder.finish()
-    yield from _finish(streams.dispatch(reassembler.finish()), mime, payloads)
+    yield from _finish(streams.dispatch(reassembler.finish()), mime, payloads, warn)
     if progress is not None:
         progress(reader.position)
 
@@ -139,9 +139,18 @@ class _Streams:
                     yield from builder.close(event.ts_ns, event.reason)
 
 
-def _finish(items: Iterable[Item], mime: bool, payloads: bool) -> Iterator[Item]:
-    """Adds the MIME view to each message, hands it out, then frees its bytes."""
+def _finish(
+    items: Iterable[Item], mime: bool, payloads: bool, warn: Callable[[str], None]
+) -> Iterator[Item]:
+    """Adds the MIME view to each message, hands it out, then frees its bytes.
+
+    Every incomplete record is a warning too, so that damage reaches the log, the
+    manifest, the exit status and plaso's warnings, aggregated like the rest.
+    """
     for item in items:
+        reason = incomplete(item)
+        if reason is not None:
+            warn(reason)
         if type(item) is not Message or item.content is None:
             yield item
             continue

@@ -518,9 +518,6 @@ class SMTPPcapPlugin(interface.PcapPlugin):
             for item in items:
                 for event_data in CreateEventDataList(item):
                     parser_mediator.ProduceEventData(event_data)
-                reason = api.incomplete(item)
-                if reason:
-                    parser_mediator.ProduceWarning(reason)
                 if parser_mediator.abort:
                     break
 
