@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 
 from smtpcore import records
 from smtpcore.model import Credential, Message, MimeInfo, Session
-from smtpcore.report import ReportBuilder
+from smtpcore.report import PAGES, ReportBuilder
 from smtpcore.safenames import create_unique, safe_filename
 
 
@@ -54,12 +54,12 @@ class OutputFolder:
                 )
         root.mkdir(parents=True, exist_ok=True)
         if force:  # an earlier run's files go; only the names this contract uses
-            for folder in ("eml", "attachments"):
+            for folder in ("eml", "attachments", PAGES):
                 shutil.rmtree(root / folder, ignore_errors=True)
         self.written: dict[str, str] = {}  # relative path -> SHA-256
         self.counts = collections.Counter()
         self._hashcat: dict[int, list[str]] = collections.defaultdict(list)
-        self._report = ReportBuilder()
+        self._report = ReportBuilder(self.root, self._open, self._finish_file)
         self._jsonl = {
             name: self._open(name)
             for name in ("sessions.jsonl", "messages.jsonl", "credentials.jsonl")
