@@ -66,6 +66,7 @@ class _Rewriter(html.parser.HTMLParser):
                 continue
             kept.append((name, value))
         if tag == "img" and removed:
+            kept = [(n, v) for n, v in kept if n != "alt"]
             kept.append(("alt", f"[remote image not loaded: {plain(removed)}]"))
         attributes = "".join(
             f' {name}="{html.escape(value, quote=True)}"' for name, value in kept

@@ -421,12 +421,22 @@
   }
 
   var timer = null, typing = null;
+  var pending = {};
+  function applyPending() {
+    clearTimeout(timer);
+    Object.keys(pending).forEach(function (k) { state.p[k] = pending[k]; });
+    pending = {};
+    delete state.p.page;
+    writeHash();
+    render();
+    typing = null;
+  }
   form.addEventListener("input", function (e) {
     var t = e.target;
     if (!t.name) return;
-    clearTimeout(timer);
-    var apply = function () { state.p[t.name] = t.value; delete state.p.page; writeHash(); typing = t; render(); typing = null; };
-    if (t.tagName === "SELECT") apply(); else timer = setTimeout(apply, 150);
+    pending[t.name] = t.value;  // typing waits a moment; earlier edits are never lost
+    typing = t;
+    if (t.tagName === "SELECT") applyPending(); else { clearTimeout(timer); timer = setTimeout(applyPending, 150); }
   });
   form.addEventListener("submit", function (e) { e.preventDefault(); });
   grid.tHead.addEventListener("click", function (e) {
