@@ -42,6 +42,7 @@ def main() -> None:
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         loads, own, sorts, filters = [], [], [], []
         for _ in range(args.runs):
+            page.goto("about:blank")
             started = time.perf_counter()
             page.goto(index.as_uri() + "#messages")
             page.wait_for_selector("body[data-rendered-ms]")
@@ -67,6 +68,7 @@ def main() -> None:
         if args.shots:
             args.shots.mkdir(parents=True, exist_ok=True)
             label = args.label or "report"
+            page.goto("about:blank")
             page.goto(index.as_uri() + "#messages")
             page.wait_for_selector("body[data-rendered-ms]")
             page.screenshot(path=str(args.shots / f"{label}-index.png"))
@@ -79,6 +81,7 @@ def main() -> None:
             page.goto(index.as_uri() + "#sessions")
             page.wait_for_selector("#grid tbody tr")
             page.screenshot(path=str(args.shots / f"{label}-sessions.png"))
+            page.goto("about:blank")
             page.goto(index.as_uri() + "#messages")
             page.wait_for_selector("body[data-rendered-ms]")
             page.click("#grid tbody tr a.subj")

@@ -76,10 +76,10 @@
   C.forEach(function (r) { var p = ps(r.sid); p.c++; if (r.ok !== true) p.fail++; });
 
   function sourceCell(td, r) {
-    var name = el("div", null, base(r.path));
+    var name = el("div", "line", base(r.path));
     name.title = plain(r.src);
     td.appendChild(name);
-    if (r.img) td.appendChild(el("div", "muted", "in " + base(r.img)));
+    if (r.img) td.appendChild(el("div", "muted line", "in " + base(r.img)));
     if (r.del) td.appendChild(tag("deleted", "bad"));
   }
   function sessionLinks(td, sid) {
@@ -101,6 +101,14 @@
     put(td, text);
     td.title = plain(text) + "\n(click to show all)";
   }
+  function when(td, iso) {  // date above time: narrower, still the exact ISO text
+    td.className = "nowrap";
+    td.title = iso || "";
+    if (!iso) return;
+    var i = iso.indexOf("T");
+    td.appendChild(el("div", "muted", i > 0 ? iso.slice(0, i) : iso));
+    if (i > 0) td.appendChild(el("div", null, iso.slice(i + 1)));
+  }
   function endpoints(td, r) {
     td.className = "mono nowrap";
     td.appendChild(el("div", null, r.c));
@@ -112,12 +120,12 @@
     messages: {
       rows: M, sort: "t", noun: "mail transactions",
       cols: [
-        { key: "t", label: "Time (UTC)", cls: "nowrap", cell: function (td, r) { put(td, r.t); } },
+        { key: "t", label: "Time (UTC)", cell: function (td, r) { when(td, r.t); } },
         { key: "id", label: "Message", cls: "nowrap", cell: function (td, r) {
             if (r.p) td.appendChild(link(r.p, r.id, "msg")); else put(td, r.id);
             td.appendChild(el("div", "muted")).appendChild(link("#sessions?" + q("session", r.sid), r.sid));
           } },
-        { key: "src", label: "Source", cell: sourceCell },
+        { key: "src", label: "Source", cls: "src", cell: sourceCell },
         { key: "c", label: "Client \u2192 server", cell: endpoints },
         { key: "mf", label: "Envelope", cell: function (td, r) {
             td.className = "env";
@@ -150,14 +158,14 @@
             });
             if (r.at.length > 3) td.appendChild(el("div", "muted", "+" + (r.at.length - 3) + " more"));
           } },
-        { key: "au", label: "Auth user", cell: function (td, r) { put(td, r.au); } },
+        { key: "au", label: "Auth user", cell: function (td, r) { cut(td, r.au); td.classList.add("narrow"); } },
         { key: "acc", label: "Accepted", sortv: function (r) { return r.acc === null ? null : r.acc ? 1 : 0; },
           cell: function (td, r) { td.appendChild(yesno(r.acc)); } },
         { key: "cmp", label: "Complete", sortv: function (r) { return r.cmp ? 1 : 0; }, cell: function (td, r) {
             if (r.cmp) td.appendChild(tag("yes", "ok"));
             else { td.appendChild(tag("no", "bad")); td.appendChild(el("div", "muted nowrap", r.miss + " B missing")); }
           } },
-        { key: "al", label: "Flags", sortv: function (r) { return r.al.length + r.w; }, cell: function (td, r) {
+        { key: "al", label: "Flags", cls: "flags", sortv: function (r) { return r.al.length + r.w; }, cell: function (td, r) {
             r.al.slice(0, 2).forEach(function (f) { td.appendChild(el("div", "flag", f)); });
             if (r.al.length > 2) td.appendChild(el("div", "muted", "+" + (r.al.length - 2) + " more"));
             if (r.w) td.appendChild(el("div", "muted", r.w + " warning" + (r.w > 1 ? "s" : "")));
@@ -204,7 +212,7 @@
     credentials: {
       rows: C, sort: "t", noun: "authentication attempts",
       cols: [
-        { key: "t", label: "Time (UTC)", cls: "nowrap", cell: function (td, r) { put(td, r.t); } },
+        { key: "t", label: "Time (UTC)", cell: function (td, r) { when(td, r.t); } },
         { key: "sid", label: "Session", cls: "nowrap", cell: function (td, r) { sessionLinks(td, r.sid); } },
         { key: "c", label: "Client \u2192 server", cell: endpoints },
         { key: "helo", label: "HELO", cell: function (td, r) { cut(td, r.helo); } },
@@ -249,8 +257,8 @@
       rows: S, sort: "st", noun: "sessions",
       cols: [
         { key: "sid", label: "Session", cls: "nowrap", cell: function (td, r) { sessionLinks(td, r.sid); } },
-        { key: "st", label: "Start (UTC)", cls: "nowrap", cell: function (td, r) { put(td, r.st); } },
-        { key: "et", label: "End (UTC)", cls: "nowrap", cell: function (td, r) { put(td, r.et); } },
+        { key: "st", label: "Start (UTC)", cell: function (td, r) { when(td, r.st); } },
+        { key: "et", label: "End (UTC)", cell: function (td, r) { when(td, r.et); } },
         { key: "src", label: "Source", cell: sourceCell },
         { key: "c", label: "Client \u2192 server", cell: endpoints },
         { key: "helo", label: "HELO", cell: function (td, r) { cut(td, r.helo); } },
@@ -533,7 +541,7 @@
   }
 
   /* -- activity chart ---------------------------------------------------------------- */
-  var STEPS = [1, 5, 15, 60, 300, 900, 3600, 21600, 86400, 604800, 2592000].map(function (s) { return s * 1000; });
+  var STEPS = [0.1, 0.25, 0.5, 1, 5, 15, 60, 300, 900, 3600, 21600, 86400, 604800, 2592000].map(function (s) { return s * 1000; });
   function fmt(t, step) {
     var s = new Date(t).toISOString();
     return step >= 86400000 ? s.slice(0, 10) : step >= 60000 ? s.slice(0, 16).replace("T", " ") : s.slice(0, 19).replace("T", " ");
@@ -595,15 +603,17 @@
       });
     });
     var yAxis = top + series.length * rowH;
-    var ticks = Math.min(8, bins);
-    for (var k = 0; k <= ticks; k++) {
-      var bin = Math.round(k * bins / ticks), x = left + bin * bw;
+    var oneDay = hi - start < 86400000;
+    var every = Math.max(1, Math.ceil(bins / Math.floor(plotW / 130)));
+    for (var bin = 0; bin <= bins; bin += every) {
+      var x = left + bin * bw, t = start + bin * step;
       sv("line", { x1: x, x2: x, y1: yAxis - 18, y2: yAxis - 12, "class": "axis" }, svg);
-      sv("text", { x: x, y: yAxis + 2, "text-anchor": k === 0 ? "start" : k === ticks ? "end" : "middle" }, svg).textContent = fmt(start + bin * step, step);
+      var label = oneDay ? new Date(t).toISOString().slice(11, step < 1000 ? 22 : 19) : fmt(t, step);
+      sv("text", { x: x, y: yAxis + 2, "text-anchor": bin === 0 ? "start" : "middle" }, svg).textContent = label;
     }
     box.appendChild(svg);
-    var label = step >= 86400000 ? step / 86400000 + " day" : step >= 3600000 ? step / 3600000 + " h" : step >= 60000 ? step / 60000 + " min" : step / 1000 + " s";
-    doc.getElementById("chart-note").textContent = "one bar per " + label + ", " + fmt(start, 1000) + " to " + fmt(hi, 1000) + " UTC" +
+    var unit = step >= 86400000 ? step / 86400000 + " day" : step >= 3600000 ? step / 3600000 + " h" : step >= 60000 ? step / 60000 + " min" : step / 1000 + " s";
+    doc.getElementById("chart-note").textContent = "one bar per " + unit + ", " + fmt(start, 1000) + " to " + fmt(hi, 1000) + " UTC" +
       (undated ? "; " + undated + " items without a time are not drawn" : "");
   }
 
