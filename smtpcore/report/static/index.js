@@ -144,17 +144,21 @@
             if (r.p) td.appendChild(link(r.p, r.sub === null ? "(no subject)" : r.sub, "subj"));
             else put(td, r.sub);
           } },
-        { key: "at", label: "Attachments", sortv: function (r) { return r.at.length; }, cell: function (td, r) {
+        { key: "at", label: "Attachments", cls: "atts", sortv: function (r) { return r.at.length; }, cell: function (td, r) {
             r.at.slice(0, 3).forEach(function (a) {
-              var line = el("div", "att");
-              line.appendChild(el("span", "tname", a.n === null ? "(no name)" : a.n)).title = plain(a.n);
-              if (a.in) line.appendChild(tag("inline"));
-              line.appendChild(doc.createTextNode(" "));
-              var t = tag(a.dt || a.ct || "?", a.fl.length ? "bad" : "");
-              t.title = "declared " + a.ct + ", detected " + (a.dt || "nothing (empty)");
-              line.appendChild(t);
-              td.appendChild(line);
-              a.fl.forEach(function (f) { td.appendChild(el("div", "flag", f)); });
+              var name = el("div", "line", a.n === null ? "(no name)" : a.n);
+              name.title = plain(a.n);
+              if (a.in) name.appendChild(tag("inline"));
+              td.appendChild(name);
+              var type = el("div", "line mono muted type" + (a.fl.length ? " bad" : ""), a.dt || "(empty)");
+              if (a.ct !== a.dt) type.appendChild(el("span", "muted", " declared " + a.ct));
+              type.title = "detected " + (a.dt || "nothing (empty)") + ", declared " + a.ct;
+              td.appendChild(type);
+              if (a.fl.length) {
+                var flags = el("div", "flags");
+                a.fl.forEach(function (f) { flags.appendChild(tag(shortFlag(f), "warn")).title = plain(f); });
+                td.appendChild(flags);
+              }
             });
             if (r.at.length > 3) td.appendChild(el("div", "muted", "+" + (r.at.length - 3) + " more"));
           } },
@@ -166,7 +170,7 @@
             else { td.appendChild(tag("no", "bad")); td.appendChild(el("div", "muted nowrap", r.miss + " B missing")); }
           } },
         { key: "al", label: "Flags", cls: "flags", sortv: function (r) { return r.al.length + r.w; }, cell: function (td, r) {
-            r.al.slice(0, 2).forEach(function (f) { td.appendChild(el("div", "flag", f)); });
+            r.al.slice(0, 2).forEach(function (f) { td.appendChild(el("div", "flag line", f)).title = plain(f); });
             if (r.al.length > 2) td.appendChild(el("div", "muted", "+" + (r.al.length - 2) + " more"));
             if (r.w) td.appendChild(el("div", "muted", r.w + " warning" + (r.w > 1 ? "s" : "")));
             if (r.al.length) td.parentNode.className = "flagged";
@@ -307,6 +311,14 @@
     }
   };
 
+  function shortFlag(f) {
+    if (f.indexOf("hidden characters") === 0) return "hidden characters";
+    if (f.indexOf("declared ") === 0) return "type differs";
+    if (f.indexOf("name ends ") === 0) return "extension lies";
+    if (f.indexOf("double extension ") === 0) return f.slice(17);
+    if (f === "executable content") return "executable";
+    return f;
+  }
   function has(values, needle) {
     needle = needle.toLowerCase();
     return values.some(function (v) { return v && plain(v).toLowerCase().indexOf(needle) >= 0; });
