@@ -143,7 +143,7 @@ def test_index_allows_only_its_own_script(out):
     page = (out / "report.html").read_text(encoding="utf-8")
     csp = html.unescape(re.search(r'Content-Security-Policy" content="([^"]+)"', page)[1])
     scripts = re.findall(r"<script>(.*?)</script>", page, re.S)
-    assert len(scripts) == 1  # the four others are type="application/json" data
+    assert len(scripts) == 1  # the five others are type="application/json" data
     digest = base64.b64encode(hashlib.sha256(scripts[0].encode()).digest()).decode()
     assert csp.startswith(f"default-src 'none'; script-src 'sha256-{digest}'; ")
     assert "unsafe-inline" not in csp and "http" not in csp

@@ -216,21 +216,35 @@ def test_hostile_names_and_headers_show_code_points_and_flags(page, case):
     assert "\u202e" not in body  # nowhere is the override character itself shown
     assert "invoiceexe.pdf" not in body
     row = page.locator("#grid tbody tr", has_text="c1-s1-1")
-    attachments = row.locator("td").nth(8).inner_text()
+    cell = row.locator("td.atts")
+    attachments = cell.inner_text()
     assert "invoice⟨U+202E⟩fdp.exe" in attachments
-    assert "application/x-dosexec" in attachments  # detected, beside the names
-    assert "hidden characters in name: ⟨U+202E⟩" in attachments
-    assert "double extension .pdf.exe" in attachments
-    assert "declared application/pdf, content is application/x-dosexec" in attachments
+    assert "application/x-dosexec declared application/octet-stream" in attachments
+    assert "application/x-dosexec declared application/pdf" in attachments
+    # Each flag a short tag, its full wording on hover (and on the message page).
+    flags = cell.locator(".tag.warn")
+    assert flags.all_inner_texts() == [
+        "hidden characters", "executable", "type differs", ".pdf.exe", "executable"
+    ]
+    assert [flags.nth(i).get_attribute("title") for i in range(flags.count())] == [
+        "hidden characters in name: ⟨U+202E⟩",
+        "executable content",
+        "declared application/pdf, content is application/x-dosexec",
+        "double extension .pdf.exe",
+        "executable content",
+    ]
+    assert row.locator("td.flags").inner_text() == (
+        "hidden characters in Subject\nhidden characters in From\n+5 more"
+    )
     assert row.locator("span.cp").first.inner_text() == "⟨U+202E⟩"
     assert row.get_attribute("class") == "flagged"
     # Markup in a header is text: the subject's </script> neither closed the data block
-    # nor ran; the page has its five own script elements and its own title.
+    # nor ran; the page has its six own script elements and its own title.
     subject = row.locator("td").nth(7).inner_text()
     assert subject == (
         "Invoice ⟨U+202E⟩txt.exe </script><script>document.title='pwned'</script>"
     )
-    assert page.locator("script").count() == 5
+    assert page.locator("script").count() == 6
     assert page.title() == "SMTP evidence — smtpcore report"
     assert "Accounts ⟨U+202E⟩gnp." in row.locator("td").nth(5).inner_text()
 

@@ -122,17 +122,16 @@ def page_name(message_id: str) -> str:
     return f"{PAGES}/{safe_filename(message_id + '.html')}"
 
 
-def message_row(r: dict[str, Any], page: Optional[str]) -> dict[str, Any]:
-    """A message record as the index shows it (short keys: 50,000 rows must load fast)."""
-    source = display.source_parts(r.get("source"))
+def message_row(r: dict[str, Any], page: Optional[str], source: int) -> dict[str, Any]:
+    """A message record as the index shows it (short keys: 50,000 rows must load fast).
+
+    ``source`` is the capture's place in the index's list of sources.
+    """
     return {
         "id": r["id"],
         "p": href(page) if page else None,
         "t": r.get("time"),
-        "src": r.get("source"),
-        "img": source["image"],
-        "path": source["path"],
-        "del": source["deleted"],
+        "si": source,
         "sid": r.get("session_id"),
         "c": _endpoint(r.get("client_ip"), r.get("client_port")),
         "s": _endpoint(r.get("server_ip"), r.get("server_port")),
@@ -186,14 +185,10 @@ def credential_row(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def session_row(r: dict[str, Any]) -> dict[str, Any]:
-    source = display.source_parts(r.get("source"))
+def session_row(r: dict[str, Any], source: int) -> dict[str, Any]:
     return {
         "sid": r.get("session_id"),
-        "src": r.get("source"),
-        "img": source["image"],
-        "path": source["path"],
-        "del": source["deleted"],
+        "si": source,
         "c": _endpoint(r.get("client_ip"), r.get("client_port")),
         "s": _endpoint(r.get("server_ip"), r.get("server_port")),
         "st": r.get("start_time"),
@@ -250,20 +245,26 @@ class ReportBuilder:
         self._create = create
         self._finish = finish
         self._spools = {name: _Spool() for name in ("m", "c", "s")}
+        self._sources: dict[str, int] = {}  # one entry per capture, not per row
         # Credentials of sessions still open, for their messages' pages; a session's
         # entry goes when the session closes, so this holds open sessions only.
         self._open_credentials: dict[str, list[dict[str, Any]]] = {}
 
     def add_session(self, r: dict[str, Any]) -> None:
         self._open_credentials.pop(r.get("session_id"), None)
-        self._spools["s"].add(session_row(r))
+        self._spools["s"].add(session_row(r, self._source(r.get("source"))))
 
     def add_credential(self, r: dict[str, Any]) -> None:
         self._spools["c"].add(credential_row(r))
         self._open_credentials.setdefault(r.get("session_id"), []).append(r)
 
-    def add_message(self, r: dict[str, Any], mime: Optional[MimeInfo]) -> None:
-        page = None
+    def add_message(
+        self, r: dict[str, Any], mime: Optional[MimeInfo], page: Optional[str] = None
+    ) -> None:
+        """The message's page (when there is a folder) and its row in the index.
+
+        ``page`` names a page written earlier, for an index rebuilt from the records.
+        """
         if self._create is not None:
             page = page_name(r["id"])
             writer = self._create(page)
@@ -272,7 +273,10 @@ class ReportBuilder:
             ):
                 writer.write(chunk.encode("utf-8"))
             self._finish(page, writer)
-        self._spools["m"].add(message_row(r, page))
+        self._spools["m"].add(message_row(r, page, self._source(r.get("source"))))
+
+    def _source(self, source: Optional[str]) -> int:
+        return self._sources.setdefault(source or "", len(self._sources))
 
     def _message_context(
         self, r: dict[str, Any], mime: Optional[MimeInfo]
@@ -363,6 +367,9 @@ class ReportBuilder:
         for warning in warnings:
             warning_spool.add(warning)
         counts = {name: spool.count for name, spool in self._spools.items()}
+        sources = [
+            {"src": source, **display.source_parts(source)} for source in self._sources
+        ]
         template = _environment().get_template("index.html")
         for chunk in template.generate(
             version=__version__,
@@ -375,5 +382,6 @@ class ReportBuilder:
             credentials=self._spools["c"].chunks(),
             sessions=self._spools["s"].chunks(),
             warnings=warning_spool.chunks(),
+            sources=Markup(json_block(sources)),
         ):
             writer.write(chunk.encode("utf-8"))

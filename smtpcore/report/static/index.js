@@ -5,7 +5,7 @@
 (function () {
   var doc = document;
   function data(id) { return JSON.parse(doc.getElementById(id).textContent); }
-  var M = data("d-messages"), C = data("d-credentials"), S = data("d-sessions");
+  var SRC = data("d-sources"), M = data("d-messages"), C = data("d-credentials"), S = data("d-sessions");
   var W = data("d-warnings").map(function (w, i) { return { i: i + 1, w: w }; });
 
   /* -- hidden characters: shown by code point, as the Python side does -------------- */
@@ -76,11 +76,12 @@
   C.forEach(function (r) { var p = ps(r.sid); p.c++; if (r.ok !== true) p.fail++; });
 
   function sourceCell(td, r) {
-    var name = el("div", "line", base(r.path));
-    name.title = plain(r.src);
+    var src = SRC[r.si];
+    var name = el("div", "line", base(src.path));
+    name.title = plain(src.image ? src.image + "\n" + src.path : src.path);
     td.appendChild(name);
-    if (r.img) td.appendChild(el("div", "muted line", "in " + base(r.img)));
-    if (r.del) td.appendChild(tag("deleted", "bad"));
+    if (src.image) td.appendChild(el("div", "muted line", "in " + base(src.image)));
+    if (src.deleted) td.appendChild(tag("deleted", "bad"));
   }
   function sessionLinks(td, sid) {
     var p = ps(sid);
@@ -125,7 +126,7 @@
             if (r.p) td.appendChild(link(r.p, r.id, "msg")); else put(td, r.id);
             td.appendChild(el("div", "muted")).appendChild(link("#sessions?" + q("session", r.sid), r.sid));
           } },
-        { key: "src", label: "Source", cls: "src", cell: sourceCell },
+        { key: "si", label: "Source", cls: "src", sortv: function (r) { return SRC[r.si].src; }, cell: sourceCell },
         { key: "c", label: "Client \u2192 server", cell: endpoints },
         { key: "mf", label: "Envelope", cell: function (td, r) {
             td.className = "env";
@@ -177,7 +178,7 @@
           } }
       ],
       text: function (r) {
-        return [r.id, r.t, r.src, r.sid, r.c, r.s, r.mf, r.rt.join(" "), r.rj.join(" "), r.f, r.to, r.cc, r.sub,
+        return [r.id, r.t, SRC[r.si].src, r.sid, r.c, r.s, r.mf, r.rt.join(" "), r.rj.join(" "), r.f, r.to, r.cc, r.sub,
           r.au, r.at.map(function (a) { return [a.n, a.ct, a.dt].concat(a.fl).join(" "); }).join(" "), r.al.join(" ")];
       },
       filters: [
@@ -263,7 +264,7 @@
         { key: "sid", label: "Session", cls: "nowrap", cell: function (td, r) { sessionLinks(td, r.sid); } },
         { key: "st", label: "Start (UTC)", cell: function (td, r) { when(td, r.st); } },
         { key: "et", label: "End (UTC)", cell: function (td, r) { when(td, r.et); } },
-        { key: "src", label: "Source", cell: sourceCell },
+        { key: "si", label: "Source", cls: "src", sortv: function (r) { return SRC[r.si].src; }, cell: sourceCell },
         { key: "c", label: "Client \u2192 server", cell: endpoints },
         { key: "helo", label: "HELO", cell: function (td, r) { cut(td, r.helo); } },
         { key: "ban", label: "Banner", cell: function (td, r) { cut(td, r.ban); } },
@@ -282,7 +283,7 @@
         { key: "cr", label: "Close", cell: function (td, r) { put(td, r.cr); } },
         { key: "w", label: "Warnings", sortv: function (r) { return r.w.length; }, cell: function (td, r) { if (r.w.length) cut(td, r.w.join(" | ")); } }
       ],
-      text: function (r) { return [r.sid, r.st, r.et, r.src, r.c, r.s, r.helo, r.ban, r.sni, r.au, r.cr, r.w.join(" ")]; },
+      text: function (r) { return [r.sid, r.st, r.et, SRC[r.si].src, r.c, r.s, r.helo, r.ban, r.sni, r.au, r.cr, r.w.join(" ")]; },
       filters: [
         { name: "q", label: "Search all columns", type: "search" },
         { name: "status", label: "Status", type: "select",
@@ -621,7 +622,7 @@
       var x = left + bin * bw, t = start + bin * step;
       sv("line", { x1: x, x2: x, y1: yAxis - 18, y2: yAxis - 12, "class": "axis" }, svg);
       var label = oneDay ? new Date(t).toISOString().slice(11, step < 1000 ? 22 : 19) : fmt(t, step);
-      sv("text", { x: x, y: yAxis + 2, "text-anchor": bin === 0 ? "start" : "middle" }, svg).textContent = label;
+      sv("text", { x: x, y: yAxis + 2, "text-anchor": bin === 0 ? "start" : x > W0 - right - 60 ? "end" : "middle" }, svg).textContent = label;
     }
     box.appendChild(svg);
     var unit = step >= 86400000 ? step / 86400000 + " day" : step >= 3600000 ? step / 3600000 + " h" : step >= 60000 ? step / 60000 + " min" : step / 1000 + " s";
