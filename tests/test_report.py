@@ -166,9 +166,13 @@ def test_message_pages_are_written_hashed_and_script_free(out):
         assert "<script" not in text.lower().replace("&lt;script", "")
         csp = re.search(r'Content-Security-Policy" content="([^"]+)"', text)[1]
         assert html.unescape(csp) == (
-            "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+            "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src data:"
         )
+    assert manifest["files"]["report/report.css"] == hashlib.sha256(
+        (out / "report/report.css").read_bytes()
+    ).hexdigest()  # one stylesheet for all the pages
     page = (out / "report/c1-s1-1.html").read_text()
+    assert '<link rel="stylesheet" href="report.css">' in page
     assert "\u202e" not in page
     assert "invoice<span class=\"cp\" title=\"RIGHT-TO-LEFT OVERRIDE\">⟨U+202E⟩</span>fdp.exe" in page
     assert 'href="../attachments/c1-s1-1/invoicefdp.exe"' in page

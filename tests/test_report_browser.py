@@ -260,6 +260,8 @@ def test_message_page_links_resolve_to_the_files_written(page, case):
     page.wait_for_selector("#transaction")
     assert page.url == page_file.as_uri()
     assert page.title() == "c1-s1-1 — smtpcore report"
+    header = "() => getComputedStyle(document.querySelector('header.top')).backgroundColor"
+    assert page.evaluate(header) == "rgb(23, 35, 59)"  # report/report.css, allowed
     eml = target(page_file, page.get_attribute("#eml-link", "href"))
     assert eml == out / record["eml"]
     assert hashlib.sha256(eml.read_bytes()).hexdigest() == record["sha256"]

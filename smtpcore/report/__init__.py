@@ -40,6 +40,9 @@ _HEADER_LIMIT = 256 * 1024  # bytes of the .eml's header section shown
 _HERE = pathlib.Path(__file__).parent
 
 PAGES = "report"  # folder of the message pages, beside report.html
+# Message pages share one stylesheet beside them ('self'); 'unsafe-inline' is for the
+# HTML bodies' own style attributes, in frames whose own policy forbids everything else.
+_PAGE_CSP = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src data:"
 
 # Header fields another stage may add to the message records; shown when present.
 PIVOT_FIELDS = (
@@ -246,6 +249,7 @@ class ReportBuilder:
         self._finish = finish
         self._spools = {name: _Spool() for name in ("m", "c", "s")}
         self._sources: dict[str, int] = {}  # one entry per capture, not per row
+        self._stylesheet = False
         # Credentials of sessions still open, for their messages' pages; a session's
         # entry goes when the session closes, so this holds open sessions only.
         self._open_credentials: dict[str, list[dict[str, Any]]] = {}
@@ -266,6 +270,9 @@ class ReportBuilder:
         ``page`` names a page written earlier, for an index rebuilt from the records.
         """
         if self._create is not None:
+            if not self._stylesheet:
+                self._write(f"{PAGES}/report.css", _asset("report.css"))
+                self._stylesheet = True
             page = page_name(r["id"])
             writer = self._create(page)
             for chunk in _environment().get_template("message.html").generate(
@@ -274,6 +281,11 @@ class ReportBuilder:
                 writer.write(chunk.encode("utf-8"))
             self._finish(page, writer)
         self._spools["m"].add(message_row(r, page, self._source(r.get("source"))))
+
+    def _write(self, relative: str, text: str) -> None:
+        writer = self._create(relative)
+        writer.write(text.encode("utf-8"))
+        self._finish(relative, writer)
 
     def _source(self, source: Optional[str]) -> int:
         return self._sources.setdefault(source or "", len(self._sources))
@@ -336,8 +348,7 @@ class ReportBuilder:
             "eml_href": href(r["eml"], up=1) if r.get("eml") else None,
             "index_href": "../report.html",
             "session_query": urllib.parse.quote(sid, safe=""),
-            "csp": "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
-            "style": Markup(_asset("report.css")),
+            "csp": _PAGE_CSP,
         }
 
     def _raw_headers(self, eml: Optional[str]) -> Optional[str]:
