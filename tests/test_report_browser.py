@@ -74,11 +74,19 @@ def case(tmp_path_factory):
     def load(name):
         return [json.loads(line) for line in (out / name).read_text().splitlines()]
 
+    messages = load("messages.jsonl")
+
+    def subject(start):  # identifiers depend on the scheme; subjects do not
+        return next(m for m in messages if (m["subject"] or "").startswith(start))
+
     return {
         "out": out,
-        "messages": load("messages.jsonl"),
+        "messages": messages,
         "credentials": load("credentials.jsonl"),
         "sessions": load("sessions.jsonl"),
+        "hostile": subject("Invoice \u202e"),
+        "foxmail": subject("邮件测试"),
+        "pipelined": subject("Pipelined"),
     }
 
 
@@ -151,13 +159,14 @@ def target(base_file: pathlib.Path, href: str) -> pathlib.Path:
 
 
 def test_index_lists_every_transaction_in_time_order(page, case):
+    hostile = case["hostile"]
     open_index(page, case)
     messages = case["messages"]
     assert shown(page) == len(messages) == 10
     count = page.text_content("#count")
     assert count == f"Showing 1–{len(messages)} of {len(messages)} mail transactions"
     assert times(page) == sorted(m["time"] for m in messages)
-    assert column(page, "id")[0].splitlines() == ["c1-s1-1", "c1-s1"]
+    assert column(page, "id")[0].splitlines() == [hostile["id"], hostile["session_id"]]
     # Sorting by time again turns the order round; by subject, empty subjects last.
     page.click("#grid th[data-key=t]")
     assert times(page) == sorted((m["time"] for m in messages), reverse=True)
@@ -173,6 +182,7 @@ def test_index_lists_every_transaction_in_time_order(page, case):
 
 
 def test_filters_count_what_they_select(page, case):
+    hostile, foxmail = case["hostile"]["id"], case["foxmail"]["id"]
     open_index(page, case)
     messages = case["messages"]
     fill(page, "sender", "evil.example")
@@ -193,19 +203,21 @@ def test_filters_count_what_they_select(page, case):
     assert shown(page) == sum(bool(m["rcpt_rejected"]) for m in messages) == 2
     page.select_option("#f-status", "")
     fill(page, "recipient", "carol@")  # To/Cc of one, a refused RCPT of another
-    assert sorted(i.split()[0] for i in column(page, "id")) == ["c2-s1-1", "c4-s1-1"]
+    assert sorted(i.split()[0] for i in column(page, "id")) == sorted(
+        [foxmail, case["pipelined"]["id"]]
+    )
     fill(page, "recipient", "")
     page.select_option("#f-attachment", "dt:application/x-dosexec")
-    assert column(page, "id")[0].startswith("c1-s1-1") and shown(page) == 1
+    assert column(page, "id")[0].startswith(hostile) and shown(page) == 1
     page.select_option("#f-attachment", "any")
     assert shown(page) == sum(bool(m["attachments"]) for m in messages) == 2
     page.select_option("#f-attachment", "")
     # Free text matches the displayed form, code points included.
     fill(page, "q", "U+202E")
-    assert [i.split()[0] for i in column(page, "id")] == ["c1-s1-1"]
+    assert [i.split()[0] for i in column(page, "id")] == [hostile]
     fill(page, "q", "朱镕基")
     assert shown(page) == 1
-    assert column(page, "id")[0].startswith("c2-s1-1")
+    assert column(page, "id")[0].startswith(foxmail)
     page.click("#clear")
     assert shown(page) == len(messages)
 
@@ -215,7 +227,7 @@ def test_hostile_names_and_headers_show_code_points_and_flags(page, case):
     body = page.inner_text("body")
     assert "\u202e" not in body  # nowhere is the override character itself shown
     assert "invoiceexe.pdf" not in body
-    row = page.locator("#grid tbody tr", has_text="c1-s1-1")
+    row = page.locator("#grid tbody tr", has_text=case["hostile"]["id"])
     cell = row.locator("td.atts")
     attachments = cell.inner_text()
     assert "invoice⟨U+202E⟩fdp.exe" in attachments
@@ -251,15 +263,16 @@ def test_hostile_names_and_headers_show_code_points_and_flags(page, case):
 
 def test_message_page_links_resolve_to_the_files_written(page, case):
     out = case["out"]
-    record = next(m for m in case["messages"] if m["id"] == "c1-s1-1")
+    record = case["hostile"]
+    mid, sid = record["id"], record["session_id"]
     open_index(page, case)
-    link = page.locator("#grid tbody tr", has_text="c1-s1-1").locator("a.subj")
+    link = page.locator("#grid tbody tr", has_text=mid).locator("a.subj")
     page_file = target(out / "report.html", link.get_attribute("href"))
-    assert page_file == out / "report" / "c1-s1-1.html" and page_file.is_file()
+    assert page_file == out / "report" / f"{mid}.html" and page_file.is_file()
     link.click()
     page.wait_for_selector("#transaction")
     assert page.url == page_file.as_uri()
-    assert page.title() == "c1-s1-1 — smtpcore report"
+    assert page.title() == f"{mid} — smtpcore report"
     header = "() => getComputedStyle(document.querySelector('header.top')).backgroundColor"
     assert page.evaluate(header) == "rgb(23, 35, 59)"  # report/report.css, allowed
     eml = target(page_file, page.get_attribute("#eml-link", "href"))
@@ -286,17 +299,17 @@ def test_message_page_links_resolve_to_the_files_written(page, case):
     assert "[link: https://evil.example/pay?id=1]" in frame.inner_text("body")
     assert frame.locator("a[href], script, iframe, form, base, [onclick]").count() == 0
     assert frame.get_attribute("img", "alt").startswith("[remote image not loaded")
-    assert page.title() == "c1-s1-1 — smtpcore report"
+    assert page.title() == f"{mid} — smtpcore report"
     assert "https://evil.example/pay?id=1" in page.inner_text("ol.links")
     # Back to the session this message came in, then to that session's messages.
     page.click("#session-link")
     page.wait_for_selector("#grid tbody tr")
-    assert page.url.endswith("report.html#sessions?session=c1-s1")
-    assert shown(page) == 1 and column(page, "sid")[0].startswith("c1-s1")
+    assert page.url.endswith(f"report.html#sessions?session={sid}")
+    assert shown(page) == 1 and column(page, "sid")[0].startswith(sid)
     page.locator("#grid tbody tr td").first.locator("a", has_text="msg").click()
-    assert page.url.endswith("#messages?session=c1-s1")
-    assert column(page, "id") == ["c1-s1-1\nc1-s1"]
-    assert page.locator("#chips .chip").inner_text().startswith("session: c1-s1")
+    assert page.url.endswith(f"#messages?session={sid}")
+    assert column(page, "id") == [f"{mid}\n{sid}"]
+    assert page.locator("#chips .chip").inner_text().startswith(f"session: {sid}")
 
 
 def test_credentials_and_sessions_tables_link_both_ways(page, case):
@@ -356,12 +369,13 @@ def test_output_folder_moved_whole_keeps_working(page, case, tmp_path):
     shutil.copytree(case["out"], moved)
     page.goto((moved / "report.html").as_uri())
     page.wait_for_selector("body[data-rendered-ms]")
-    page.locator("#grid tbody tr", has_text="c2-s1-1").locator("a.subj").click()
+    mid = case["foxmail"]["id"]
+    page.locator("#grid tbody tr", has_text=mid).locator("a.subj").click()
     page.wait_for_selector("#attachments")
-    assert page.url == (moved / "report" / "c2-s1-1.html").as_uri()
+    assert page.url == (moved / "report" / f"{mid}.html").as_uri()
     assert "邮件测试：朱镕基与陶喆的季度报告" in page.inner_text("h1")
     hrefs = page.eval_on_selector_all("a[href]", "as => as.map(a => a.getAttribute('href'))")
     for href in hrefs:
-        assert target(moved / "report" / "c2-s1-1.html", href).exists(), href
+        assert target(moved / "report" / f"{mid}.html", href).exists(), href
     assert "会议纪要.txt" in page.inner_text("#attachments")
     assert "declared application/octet-stream" not in page.inner_text("#attachments")

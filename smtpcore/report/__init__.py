@@ -145,6 +145,7 @@ def message_row(r: dict[str, Any], page: Optional[str], source: int) -> dict[str
         "to": r.get("to"),
         "cc": r.get("cc"),
         "sub": r.get("subject"),
+        "rto": r.get("reply_to"),
         "at": [
             {
                 "n": a.get("filename"),
@@ -185,6 +186,7 @@ def credential_row(r: dict[str, Any]) -> dict[str, Any]:
         "ok": r.get("success"),
         "ab": r.get("aborted"),
         "rep": r.get("reply"),
+        "det": r.get("details") or {},
     }
 
 

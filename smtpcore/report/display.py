@@ -222,6 +222,10 @@ def shown_extension(filename: Optional[str]) -> Optional[str]:
 def message_alerts(record: dict[str, Any]) -> list[str]:
     """The message's own flags plus those of its headers and attachments."""
     alerts = list(_record_flags(record))
+    if record.get("reply_to_differs"):
+        alerts.append("Reply-To differs from From")
+    if record.get("from_differs_from_envelope"):
+        alerts.append("From differs from the envelope sender")
     for label, key in (
         ("Subject", "subject"),
         ("From", "from"),

@@ -178,7 +178,7 @@
           } }
       ],
       text: function (r) {
-        return [r.id, r.t, SRC[r.si].src, r.sid, r.c, r.s, r.mf, r.rt.join(" "), r.rj.join(" "), r.f, r.to, r.cc, r.sub,
+        return [r.id, r.t, SRC[r.si].src, r.sid, r.c, r.s, r.mf, r.rt.join(" "), r.rj.join(" "), r.f, r.to, r.cc, r.sub, r.rto,
           r.au, r.at.map(function (a) { return [a.n, a.ct, a.dt].concat(a.fl).join(" "); }).join(" "), r.al.join(" ")];
       },
       filters: [
@@ -224,11 +224,18 @@
         { key: "mech", label: "Mechanism", cell: function (td, r) { put(td, r.mech); } },
         { key: "user", label: "User", cell: function (td, r) { td.className = "wide"; put(td, r.user); } },
         { key: "pw", label: "Password", cell: function (td, r) { td.className = "wide mono"; put(td, r.pw); } },
-        { key: "az", label: "Other", sortv: function (r) { return r.az || r.dom || r.realm || r.ws || r.tok; }, cell: function (td, r) {
+        { key: "az", label: "Other", cls: "other", sortv: function (r) { return r.az || r.dom || r.realm || r.ws || r.tok; }, cell: function (td, r) {
             [["authzid", r.az], ["realm", r.realm], ["domain", r.dom], ["workstation", r.ws]].forEach(function (p) {
               if (p[1]) td.appendChild(el("div", null, p[0] + ": " + p[1]));
             });
-            if (r.tok) { var d = el("div", "cut mono"); put(d, "token: " + r.tok); td.appendChild(d); }
+            if (r.tok) { var d = el("div", "line mono"); put(d, "token: " + r.tok); d.title = plain(r.tok); td.appendChild(d); }
+            Object.keys(r.det || {}).forEach(function (k) {
+              var v = r.det[k];
+              if (v === null || v === "" || typeof v === "object") return;
+              var line = el("div", "line muted", k + ": " + v);
+              line.title = plain(k + ": " + v);
+              td.appendChild(line);
+            });
           } },
         { key: "ok", label: "Success", sortv: function (r) { return r.ok === null ? null : r.ok ? 1 : 0; }, cell: function (td, r) {
             td.appendChild(yesno(r.ok));
@@ -240,7 +247,7 @@
             if (r.hc) cut(td, "-m " + r.hm + "  " + r.hc);
           } }
       ],
-      text: function (r) { return [r.t, r.sid, r.c, r.s, r.helo, r.mech, r.user, r.pw, r.az, r.realm, r.dom, r.ws, r.tok, r.hc, r.rep]; },
+      text: function (r) { return [r.t, r.sid, r.c, r.s, r.helo, r.mech, r.user, r.pw, r.az, r.realm, r.dom, r.ws, r.tok, r.hc, r.rep, JSON.stringify(r.det || {})]; },
       filters: [
         { name: "q", label: "Search all columns", type: "search" },
         { name: "mechanism", label: "Mechanism", type: "select",
