@@ -14,16 +14,18 @@ import pathlib
 import pcapgen
 
 RLO = "\u202e"
-EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + bytes(range(64)) * 4
+EXE = (
+    b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + bytes(range(64)) * 4
+)
 SUBJECT = "Invoice " + RLO + "txt.exe </script><script>document.title='pwned'</script>"
 HTML_BODY = (
     "<html><head><script>document.title='pwned'</script>"
     "<base href='https://evil.example/'></head><body>"
     "<p onclick=\"document.title='pwned'\">Please pay the "
-    "<a href=\"https://evil.example/pay?id=1\">attached invoice</a> today.</p>"
-    "<img src=\"https://evil.example/track.png\" alt=\"logo\">"
-    "<iframe src=\"https://evil.example/frame\"></iframe>"
-    "<form action=\"https://evil.example/login\"><input name=p></form>"
+    '<a href="https://evil.example/pay?id=1">attached invoice</a> today.</p>'
+    '<img src="https://evil.example/track.png" alt="logo">'
+    '<iframe src="https://evil.example/frame"></iframe>'
+    '<form action="https://evil.example/login"><input name=p></form>'
     "</body></html>"
 )
 
@@ -98,22 +100,29 @@ def write_hostile_capture(path: pathlib.Path) -> None:
     frames = pcapgen.tcp_conversation(
         client=("192.0.2.66", 40001),
         server=("198.51.100.25", 25),
-        exchanges=_session(hostile_message(), b"250 2.0.0 Ok: queued as 4H0ST1LE\r\n",
-                           "billing@evil.example"),
+        exchanges=_session(
+            hostile_message(),
+            b"250 2.0.0 Ok: queued as 4H0ST1LE\r\n",
+            "billing@evil.example",
+        ),
         start_ns=1_700_000_000_000_000_000,
     )
     frames += pcapgen.tcp_conversation(
         client=("192.0.2.67", 40002),
         server=("198.51.100.25", 25),
-        exchanges=_session(plain, b"554 5.7.1 Message rejected as spam\r\n",
-                           "spam@evil.example"),
+        exchanges=_session(
+            plain, b"554 5.7.1 Message rejected as spam\r\n", "spam@evil.example"
+        ),
         start_ns=1_700_000_060_000_000_000,
     )
     gappy = pcapgen.tcp_conversation(
         client=("192.0.2.68", 40003),
         server=("198.51.100.25", 25),
-        exchanges=_session(plain.replace(b"refused one", b"cut short"),
-                           b"250 2.0.0 Ok: queued as 9GAP\r\n", "gap@evil.example"),
+        exchanges=_session(
+            plain.replace(b"refused one", b"cut short"),
+            b"250 2.0.0 Ok: queued as 9GAP\r\n",
+            "gap@evil.example",
+        ),
         start_ns=1_700_000_120_000_000_000,
         mss=100,
     )

@@ -43,34 +43,69 @@ def test_visible_shows_hidden_characters_by_code_point_and_escapes_markup():
     "attachment, flags",
     [
         (
-            {"filename": "invoice\u202efdp.exe", "content_type": "application/octet-stream",
-             "detected_type": "application/x-dosexec"},
+            {
+                "filename": "invoice\u202efdp.exe",
+                "content_type": "application/octet-stream",
+                "detected_type": "application/x-dosexec",
+            },
             ["hidden characters in name: ⟨U+202E⟩", "executable content"],
         ),
         (
-            {"filename": "report.pdf.exe", "content_type": "application/pdf",
-             "detected_type": "application/x-dosexec"},
-            ["declared application/pdf, content is application/x-dosexec",
-             "double extension .pdf.exe", "executable content"],
+            {
+                "filename": "report.pdf.exe",
+                "content_type": "application/pdf",
+                "detected_type": "application/x-dosexec",
+            },
+            [
+                "declared application/pdf, content is application/x-dosexec",
+                "double extension .pdf.exe",
+                "executable content",
+            ],
         ),
         (
-            {"filename": "scan.pdf", "content_type": "application/octet-stream",
-             "detected_type": "application/x-dosexec"},
+            {
+                "filename": "scan.pdf",
+                "content_type": "application/octet-stream",
+                "detected_type": "application/x-dosexec",
+            },
             ["name ends .pdf, content is application/x-dosexec", "executable content"],
         ),
         (  # a .docx is a ZIP archive: no lie
-            {"filename": "offer.docx", "detected_type": "application/zip",
-             "content_type": "application/vnd.openxmlformats-officedocument"
-                             ".wordprocessingml.document"},
+            {
+                "filename": "offer.docx",
+                "detected_type": "application/zip",
+                "content_type": "application/vnd.openxmlformats-officedocument"
+                ".wordprocessingml.document",
+            },
             [],
         ),
-        ({"filename": "logs.tar.gz", "content_type": "application/gzip",
-          "detected_type": "application/gzip"}, []),
-        ({"filename": "report.2024.pdf", "content_type": "application/pdf",
-          "detected_type": "application/pdf"}, []),
-        ({"filename": "photo.jpg", "content_type": "image/jpeg",
-          "detected_type": "image/png"}, ["declared image/jpeg, content is image/png",
-                                          "name ends .jpg, content is image/png"]),
+        (
+            {
+                "filename": "logs.tar.gz",
+                "content_type": "application/gzip",
+                "detected_type": "application/gzip",
+            },
+            [],
+        ),
+        (
+            {
+                "filename": "report.2024.pdf",
+                "content_type": "application/pdf",
+                "detected_type": "application/pdf",
+            },
+            [],
+        ),
+        (
+            {
+                "filename": "photo.jpg",
+                "content_type": "image/jpeg",
+                "detected_type": "image/png",
+            },
+            [
+                "declared image/jpeg, content is image/png",
+                "name ends .jpg, content is image/png",
+            ],
+        ),
         ({"filename": None, "content_type": "text/plain", "detected_type": None}, []),
     ],
 )
@@ -80,10 +115,14 @@ def test_attachment_flags(attachment, flags):
 
 def test_source_parts_split_image_path_and_deleted():
     assert display.source_parts("/cases/disk.E01:/p1/Users/x/trace.pcap (deleted)") == {
-        "image": "/cases/disk.E01", "path": "/p1/Users/x/trace.pcap", "deleted": True
+        "image": "/cases/disk.E01",
+        "path": "/p1/Users/x/trace.pcap",
+        "deleted": True,
     }
     assert display.source_parts("/cases/trace.pcap") == {
-        "image": None, "path": "/cases/trace.pcap", "deleted": False
+        "image": None,
+        "path": "/cases/trace.pcap",
+        "deleted": False,
     }
 
 
@@ -108,9 +147,7 @@ def test_inert_html_keeps_the_look_and_drops_everything_active():
     assert set(parsed.tags) == {"p", "a", "span", "img", "input", "style"}
     assert {"href", "onclick", "action"}.isdisjoint(parsed.attributes)
     assert "pwned" not in inert
-    assert links == [
-        "https://evil.example/pay?id=1", "https://x.example/\u202eexe.pdf"
-    ]
+    assert links == ["https://evil.example/pay?id=1", "https://x.example/\u202eexe.pdf"]
     assert "[link: https://evil.example/pay?id=1]" in inert
     assert "[link: https://x.example/⟨U+202E⟩exe.pdf]" in inert
     assert 'alt="[remote image not loaded: https://evil.example/track.png]"' in inert
@@ -133,7 +170,9 @@ def out(tmp_path_factory):
     out = tmp_path_factory.mktemp("case") / "out"
     run = subprocess.run(
         [str(COMMAND), "extract", "-q", str(evidence / "hostile.pcap"), "-o", str(out)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert run.returncode in (0, 1), run.stderr
     return out
@@ -147,14 +186,17 @@ def ids(out):
 
 def test_index_allows_only_its_own_script(out):
     page = (out / "report.html").read_text(encoding="utf-8")
-    csp = html.unescape(re.search(r'Content-Security-Policy" content="([^"]+)"', page)[1])
+    csp = html.unescape(
+        re.search(r'Content-Security-Policy" content="([^"]+)"', page)[1]
+    )
     scripts = re.findall(r"<script>(.*?)</script>", page, re.S)
     assert len(scripts) == 1  # the five others are type="application/json" data
     digest = base64.b64encode(hashlib.sha256(scripts[0].encode()).digest()).decode()
     assert csp.startswith(f"default-src 'none'; script-src 'sha256-{digest}'; ")
     assert "unsafe-inline" not in csp and "http" not in csp
-    data = re.search(r'<script type="application/json" id="d-messages">(.*?)</script>',
-                     page, re.S)[1]
+    data = re.search(
+        r'<script type="application/json" id="d-messages">(.*?)</script>', page, re.S
+    )[1]
     rows = json.loads(data)
     assert [r["id"] for r in rows] == ids(out) and len(rows) == 3
     assert rows[0]["sub"] == report_fixtures.SUBJECT
@@ -175,13 +217,17 @@ def test_message_pages_are_written_hashed_and_script_free(out):
         assert html.unescape(csp) == (
             "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src data:"
         )
-    assert manifest["files"]["report/report.css"] == hashlib.sha256(
-        (out / "report/report.css").read_bytes()
-    ).hexdigest()  # one stylesheet for all the pages
+    assert (
+        manifest["files"]["report/report.css"]
+        == hashlib.sha256((out / "report/report.css").read_bytes()).hexdigest()
+    )  # one stylesheet for all the pages
     page = (out / f"report/{hostile}.html").read_text()
     assert '<link rel="stylesheet" href="report.css">' in page
     assert "\u202e" not in page
-    assert "invoice<span class=\"cp\" title=\"RIGHT-TO-LEFT OVERRIDE\">⟨U+202E⟩</span>fdp.exe" in page
+    assert (
+        'invoice<span class="cp" title="RIGHT-TO-LEFT OVERRIDE">⟨U+202E⟩</span>fdp.exe'
+        in page
+    )
     assert f'href="../attachments/{hostile}/invoicefdp.exe"' in page
     assert f'href="../eml/{hostile}.eml"' in page
     assert "&lt;/script&gt;&lt;script&gt;document.title=" in page

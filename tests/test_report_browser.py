@@ -48,7 +48,11 @@ except ImportError:  # pragma: no cover - depends on the machine
 _MISSING = (
     "playwright is not installed (pip install -e '.[test]')"
     if sync_playwright is None
-    else None if os.path.exists(CHROMIUM) else "Chromium is not installed (.ci/install-chromium)"
+    else (
+        None
+        if os.path.exists(CHROMIUM)
+        else "Chromium is not installed (.ci/install-chromium)"
+    )
 )
 if _MISSING and os.environ.get("CI") == "true":
     raise RuntimeError(f"the report's browser test cannot run in CI: {_MISSING}")
@@ -107,12 +111,16 @@ def page(browser):
     page.on("request", lambda request: page.requests.append(request.url))
     page.on(
         "console",
-        lambda m: page.errors.append(m.text) if m.type in ("error", "warning") else None,
+        lambda m: (
+            page.errors.append(m.text) if m.type in ("error", "warning") else None
+        ),
     )
     page.on("pageerror", lambda error: page.errors.append(str(error)))
     yield page
     assert not page.errors, page.errors  # no CSP violation, no script error
-    remote = [u for u in page.requests if not u.startswith(("file:", "data:", "about:"))]
+    remote = [
+        u for u in page.requests if not u.startswith(("file:", "data:", "about:"))
+    ]
     assert not remote, remote
     context.close()
 
@@ -174,9 +182,7 @@ def test_index_lists_every_transaction_in_time_order(page, case):
     page.click("#grid th[data-key=sub]")
     subjects = column(page, "sub")
     with_subject = sorted(m["subject"] for m in messages if m["subject"])
-    assert subjects[:-1] == [
-        s.replace("\u202e", "⟨U+202E⟩") for s in with_subject
-    ]
+    assert subjects[:-1] == [s.replace("\u202e", "⟨U+202E⟩") for s in with_subject]
     assert subjects[-1] == "(no subject)"  # the RSET transaction, no content: last
     assert page.url.endswith("#messages?dir=asc&sort=sub")  # the view can be linked
 
@@ -186,7 +192,9 @@ def test_filters_count_what_they_select(page, case):
     open_index(page, case)
     messages = case["messages"]
     fill(page, "sender", "evil.example")
-    expected = [m for m in messages if "evil.example" in (m["mail_from"] + (m["from"] or ""))]
+    expected = [
+        m for m in messages if "evil.example" in (m["mail_from"] + (m["from"] or ""))
+    ]
     assert shown(page) == len(expected) == 3
     assert page.text_content("#count") == (
         f"Showing 1–3 of 3 mail transactions (filtered from {len(messages)})"
@@ -236,7 +244,11 @@ def test_hostile_names_and_headers_show_code_points_and_flags(page, case):
     # Each flag a short tag, its full wording on hover (and on the message page).
     flags = cell.locator(".tag.warn")
     assert flags.all_inner_texts() == [
-        "hidden characters", "executable", "type differs", ".pdf.exe", "executable"
+        "hidden characters",
+        "executable",
+        "type differs",
+        ".pdf.exe",
+        "executable",
     ]
     assert [flags.nth(i).get_attribute("title") for i in range(flags.count())] == [
         "hidden characters in name: ⟨U+202E⟩",
@@ -273,7 +285,9 @@ def test_message_page_links_resolve_to_the_files_written(page, case):
     page.wait_for_selector("#transaction")
     assert page.url == page_file.as_uri()
     assert page.title() == f"{mid} — smtpcore report"
-    header = "() => getComputedStyle(document.querySelector('header.top')).backgroundColor"
+    header = (
+        "() => getComputedStyle(document.querySelector('header.top')).backgroundColor"
+    )
     assert page.evaluate(header) == "rgb(23, 35, 59)"  # report/report.css, allowed
     eml = target(page_file, page.get_attribute("#eml-link", "href"))
     assert eml == out / record["eml"]
@@ -353,7 +367,9 @@ def test_activity_chart_counts_and_leads_to_messages(page, case):
     assert counts == {
         "Messages": len(case["messages"]),
         "Logins accepted": sum(c["success"] is True for c in credentials),
-        "Logins failed or unanswered": sum(c["success"] is not True for c in credentials),
+        "Logins failed or unanswered": sum(
+            c["success"] is not True for c in credentials
+        ),
         "Sessions (start)": len(case["sessions"]),
     }
     bar = page.locator('#chart g.series[data-series="Messages"] rect').first
@@ -374,7 +390,9 @@ def test_output_folder_moved_whole_keeps_working(page, case, tmp_path):
     page.wait_for_selector("#attachments")
     assert page.url == (moved / "report" / f"{mid}.html").as_uri()
     assert "邮件测试：朱镕基与陶喆的季度报告" in page.inner_text("h1")
-    hrefs = page.eval_on_selector_all("a[href]", "as => as.map(a => a.getAttribute('href'))")
+    hrefs = page.eval_on_selector_all(
+        "a[href]", "as => as.map(a => a.getAttribute('href'))"
+    )
     for href in hrefs:
         assert target(moved / "report" / f"{mid}.html", href).exists(), href
     assert "会议纪要.txt" in page.inner_text("#attachments")

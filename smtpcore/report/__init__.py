@@ -277,8 +277,10 @@ class ReportBuilder:
                 self._stylesheet = True
             page = page_name(r["id"])
             writer = self._create(page)
-            for chunk in _environment().get_template("message.html").generate(
-                **self._message_context(r, mime)
+            for chunk in (
+                _environment()
+                .get_template("message.html")
+                .generate(**self._message_context(r, mime))
             ):
                 writer.write(chunk.encode("utf-8"))
             self._finish(page, writer)

@@ -19,13 +19,31 @@ _DROP_WITH_CONTENT = frozenset(
     {"script", "iframe", "frame", "frameset", "object", "embed", "applet", "noscript"}
 )
 # Elements dropped, their content kept.
-_DROP_TAG = frozenset({"base", "link", "meta", "form", "portal", "html", "head", "body"})
+_DROP_TAG = frozenset(
+    {"base", "link", "meta", "form", "portal", "html", "head", "body"}
+)
 _VOID = frozenset(
     {"area", "br", "col", "hr", "img", "input", "source", "track", "wbr", "param"}
 )
 _URL_ATTRIBUTES = frozenset(
-    {"href", "src", "srcset", "action", "formaction", "background", "poster", "lowsrc",
-     "dynsrc", "cite", "longdesc", "usemap", "ping", "xlink:href", "data", "codebase"}
+    {
+        "href",
+        "src",
+        "srcset",
+        "action",
+        "formaction",
+        "background",
+        "poster",
+        "lowsrc",
+        "dynsrc",
+        "cite",
+        "longdesc",
+        "usemap",
+        "ping",
+        "xlink:href",
+        "data",
+        "codebase",
+    }
 )
 
 

@@ -46,7 +46,9 @@ def main() -> None:
         index = rebuild(args.outdir).resolve()
     size = index.stat().st_size
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         loads, own, sorts, filters = [], [], [], []
         for _ in range(args.runs):
@@ -63,7 +65,9 @@ def main() -> None:
             started = time.perf_counter()
             page.fill("#f-q", "zzz-no-such-text")
             page.wait_for_selector("#count:has-text('Showing 0')")
-            filters.append(time.perf_counter() - started - 0.15)  # less the typing pause
+            filters.append(
+                time.perf_counter() - started - 0.15
+            )  # less the typing pause
         count = page.text_content("#count")
         print(
             f"{args.label} report.html {size / 1e6:.1f} MB; {count}\n"
@@ -97,7 +101,9 @@ def main() -> None:
             for frame in page.frames[1:]:  # HTML bodies: let them paint first
                 frame.wait_for_load_state()
             page.wait_for_timeout(300)
-            page.screenshot(path=str(args.shots / f"{label}-message.png"), full_page=True)
+            page.screenshot(
+                path=str(args.shots / f"{label}-message.png"), full_page=True
+            )
         browser.close()
 
 
