@@ -187,6 +187,8 @@ def credential_row(r: dict[str, Any]) -> dict[str, Any]:
         "ab": r.get("aborted"),
         "rep": r.get("reply"),
         "det": r.get("details") or {},
+        "jn": r.get("john"),
+        "jf": r.get("john_format"),
     }
 
 

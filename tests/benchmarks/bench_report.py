@@ -100,10 +100,12 @@ def main() -> None:
             page.wait_for_selector("#transaction")
             for frame in page.frames[1:]:  # HTML bodies: let them paint first
                 frame.wait_for_load_state()
+            # A viewport as tall as the page: full-page captures leave sandboxed
+            # frames (their own process) blank.
+            height = page.evaluate("() => document.documentElement.scrollHeight")
+            page.set_viewport_size({"width": 1600, "height": height})
             page.wait_for_timeout(300)
-            page.screenshot(
-                path=str(args.shots / f"{label}-message.png"), full_page=True
-            )
+            page.screenshot(path=str(args.shots / f"{label}-message.png"))
         browser.close()
 
 

@@ -245,9 +245,10 @@
         { key: "hc", label: "hashcat", cell: function (td, r) {
             td.className = "mono";
             if (r.hc) cut(td, "-m " + r.hm + "  " + r.hc);
+            else if (r.jn) cut(td, "john --format=" + r.jf + "  " + r.jn);
           } }
       ],
-      text: function (r) { return [r.t, r.sid, r.c, r.s, r.helo, r.mech, r.user, r.pw, r.az, r.realm, r.dom, r.ws, r.tok, r.hc, r.rep, JSON.stringify(r.det || {})]; },
+      text: function (r) { return [r.t, r.sid, r.c, r.s, r.helo, r.mech, r.user, r.pw, r.az, r.realm, r.dom, r.ws, r.tok, r.hc, r.jn, r.rep, JSON.stringify(r.det || {})]; },
       filters: [
         { name: "q", label: "Search all columns", type: "search" },
         { name: "mechanism", label: "Mechanism", type: "select",
