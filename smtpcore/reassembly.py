@@ -79,6 +79,9 @@ _TOMBSTONE_NS = 120 * 10**9
 _DIRECTION_TEXT = ("client→server", "server→client")
 _EMPTY: list = []  # shared result of the fast path; callers never mutate it
 _REJECTED = object()  # _hatch: the classifier turned the connection down at once
+# A need of _UNRESOLVED + ack: the segment acknowledged ``ack`` of a peer whose
+# stream origin is not known yet (its SYN+ACK or first segment comes later).
+_UNRESOLVED = 1 << 48
 
 
 @dataclasses.dataclass(slots=True)
@@ -220,6 +223,7 @@ class _Conn:
         "queued_ns",
         "waiting",
         "asked",
+        "one_sided",
     )
 
     def __init__(self, public: Connection, keys: tuple, now: int) -> None:
@@ -237,6 +241,9 @@ class _Conn:
         self.waiting = 0  # events held for ordering, both directions
         # (direction, head length) the classifier already found undecided
         self.asked: Optional[tuple[int, int]] = None
+        # No origin turned up for a direction within the hole wait: its
+        # acknowledgements no longer hold the other direction back.
+        self.one_sided = False
 
 
 class _Dormant:
@@ -374,6 +381,11 @@ class Reassembler:
         ts = seg.ts_ns
         out = None
         if ts > self._now:
+            if ts - self._now > self._idle_timeout:
+                # A step of the capture clock (or a pause in the capture) longer
+                # than the idle timeout: it alone makes no connection idle, so
+                # the sweep waits for the capture to go on from the new time.
+                self._next_sweep = ts + _SWEEP_NS
             self._now = ts
             if ts >= self._next_sweep:
                 out = self._sweep(ts)
@@ -394,7 +406,9 @@ class Reassembler:
             if seg.flags & 0x17 == ACK:
                 nseq = half.peer.next_seq
                 ack = seg.ack
-                if ack == nseq or nseq < 0 or (ack - nseq) & _MASK >= _HALF:
+                if nseq < 0 and conn.public.handshake and not conn.one_sided:
+                    pass  # the peer's origin is unknown: the general case waits
+                elif ack == nseq or nseq < 0 or (ack - nseq) & _MASK >= _HALF:
                     payload = seg.payload
                     if not payload:
                         return _EMPTY
@@ -791,6 +805,22 @@ class Reassembler:
             half.next_seq = (isn + 1) & _MASK
             conn.public.handshake = True
             return True
+        if (
+            not conn.public.handshake
+            and half.next_seq >= 0
+            and 0 < _signed(self._origin(half) - isn - 1) < _WINDOW
+        ):
+            # The SYN of a connection whose later part came first (a wrapped ring
+            # buffer, files merged out of order): its bytes precede the stream.
+            # The two parts are read as two sessions, nothing of either dropped.
+            self._warn(
+                f"frame {seg.frame}: the beginning (SYN) of connection "
+                f"{conn.public.id} comes after its data in the capture; the two "
+                "parts are read as two sessions"
+            )
+            self._close(conn, "end", conn.last_ns, out)
+            self._untracked(seg, out)
+            return False
         if half.next_seq >= 0 and abs(_signed(isn + 1 - half.next_seq)) < _SYN_NEAR:
             self.stats["ignored_syns"] += 1
             self._warn(
@@ -810,6 +840,11 @@ class Reassembler:
         self._untracked(seg, out)
         return False
 
+    @staticmethod
+    def _origin(half: _Half) -> int:
+        """The sequence number of the direction's stream offset 0."""
+        return (half.next_seq - half.next_off - half.fin_done) & _MASK
+
     def _acknowledged(self, half: _Half, ack: int, ts: int) -> int:
         """The offset of ``half`` that the peer's ``ack`` acknowledges (0: unknown).
 
@@ -817,7 +852,12 @@ class Reassembler:
         """
         nseq = half.next_seq
         if nseq < 0:
-            return 0
+            if half.conn.one_sided or not half.conn.public.handshake:
+                return 0  # no sign yet that this direction was captured at all
+            if half.hole_ns is None:  # how long to wait for its origin
+                half.hole_ns = ts
+                self._holes[half] = None
+            return _UNRESOLVED + ack
         delta = _signed(ack - nseq)
         if delta > _WINDOW:
             return 0
@@ -844,6 +884,13 @@ class Reassembler:
         """Close the hold on a hole once filled; declare it a gap once waited out."""
         since = half.hole_ns
         if since is None:
+            return
+        if half.next_seq < 0:  # waiting for the direction's first segment
+            if now - since >= self._hole_wait:
+                half.hole_ns = None
+                self._holes.pop(half, None)
+                half.conn.one_sided = True
+                self._release(half.conn, out)
             return
         if half.next_off >= half.acked_off:
             half.hole_ns = None
@@ -1160,6 +1207,8 @@ class Reassembler:
             progressed = False
             for half in conn.halves:
                 waiting = half.waiting
+                if waiting and waiting[0][0] >= _UNRESOLVED:
+                    self._resolve(half)
                 while waiting and waiting[0][0] <= half.peer.emitted_off:
                     self._unhold(half, out)
                     progressed = True
@@ -1175,6 +1224,18 @@ class Reassembler:
                 self._unhold(client if client.waiting else server, out)
             else:
                 return
+
+    def _resolve(self, half: _Half) -> None:
+        """Turn the first held event's raw ACK into a peer offset, once it can be."""
+        need, event, held = half.waiting[0]
+        peer = half.peer
+        if peer.next_seq >= 0:
+            need = self._acknowledged(peer, need - _UNRESOLVED, event.ts_ns)
+        elif half.conn.one_sided:
+            need = 0
+        else:
+            return
+        half.waiting[0] = (need, event, held)
 
     def _unhold(self, half: _Half, out: list) -> None:
         _, event, held = half.waiting.popleft()

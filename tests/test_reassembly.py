@@ -102,6 +102,18 @@ def streams(events, conn_id=1):
     return {direction: bytes(value) for direction, value in data.items()}
 
 
+def ticks(start_ns, end_ns, step=5 * 60 * 10**9):
+    """Unrelated pure ACKs that let capture time pass in steps (no clock jump)."""
+    out = []
+    ts = start_ns + step
+    while ts < end_ns:
+        out.append(
+            Segment(ts, 0, b"\x0a\0\0\x63", b"\x0a\0\0\x64", 9, 9, 1, 1, ACK, b"")
+        )
+        ts += step
+    return out
+
+
 def kinds(events):
     return [type(event).__name__ for event in events]
 
@@ -604,7 +616,8 @@ def test_idle_timeout_closes_in_id_order():
     segs = [b.send(CLIENT, b"b1"), a.send(CLIENT, b"a1")]
     segs.append(b.send(CLIENT, b"b2"))
     late = c.send(CLIENT, b"c1")
-    events, warnings, reassembler = run(segs + [late], finish=False)
+    quiet = ticks(segs[-1].ts_ns, late.ts_ns, step=6 * MINUTE)  # both idle at 18
+    events, warnings, reassembler = run(segs + quiet + [late], finish=False)
     closed = [e for e in events if isinstance(e, Closed)]
     assert [(e.conn.id, e.reason) for e in closed] == [(1, "idle"), (2, "idle")]
     assert closed[0].ts_ns == segs[2].ts_ns and closed[1].ts_ns == segs[1].ts_ns
@@ -615,7 +628,7 @@ def test_idle_timeout_closes_in_id_order():
 def test_data_after_idle_close_starts_a_new_connection():
     tcp = Tcp()
     segs = [tcp.send(CLIENT, b"before"), tcp.send(CLIENT, b"after", dt=16 * MINUTE)]
-    events, _, _ = run(segs)
+    events, _, _ = run(segs[:1] + ticks(segs[0].ts_ns, segs[1].ts_ns) + segs[1:])
     assert [(type(e).__name__, e.conn.id) for e in events] == [
         ("Opened", 1),
         ("Data", 1),
@@ -632,6 +645,7 @@ def test_half_closed_connection_closes_as_fin_after_timeout():
     segs = tcp.handshake() + [tcp.send(CLIENT, b"QUIT\r\n")]
     segs.append(tcp.send(CLIENT, flags=FIN | ACK))
     other = Tcp(cport=40002, ts=tcp.ts + 16 * MINUTE)
+    segs += ticks(tcp.ts, other.ts)
     segs.append(other.send(CLIENT, b"x"))
     events, _, _ = run(segs, finish=False)
     closed = [e for e in events if isinstance(e, Closed)]
@@ -902,6 +916,7 @@ def test_ignored_connection_is_forgotten_after_idle_timeout():
     tcp = Tcp(sport=80)
     segs = [tcp.send(CLIENT, b"GET /"), tcp.send(CLIENT, b"more")]
     segs.append(tcp.send(SERVER, b"220 now?", dt=16 * MINUTE))
+    segs[2:2] = ticks(segs[1].ts_ns, segs[2].ts_ns)
     events, _, reassembler = run(segs, classify=classify)
     assert calls == [(1, b"GET /"), (2, b"220 now?")]
     assert [(type(e).__name__, e.conn.id) for e in events] == [
@@ -1041,3 +1056,52 @@ def test_snapshot_cut_is_a_gap_of_the_cut_length():
     events, warnings, _ = run(segs)
     assert gaps(events) == [(1, CLIENT, 12, 20)]
     assert streams(events)[CLIENT] == b"MAIL FROM:<aRSET\r\n"
+
+
+def test_client_data_before_the_servers_syn_ack_waits_for_its_origin():
+    """Two interfaces merged with skew: the client's whole side is recorded first."""
+    tcp = Tcp()
+    syn = tcp.send(CLIENT, flags=SYN, ack=0)
+    synack = tcp.send(SERVER, flags=SYN | ACK)
+    banner = tcp.send(SERVER, b"220 hi\r\n")
+    ehlo = tcp.send(CLIENT, b"EHLO x\r\n")
+    reply = tcp.send(SERVER, b"250 ok\r\n")
+    quit_ = tcp.send(CLIENT, b"QUIT\r\n")
+    events, warnings, _ = run([syn, ehlo, quit_, synack, banner, reply])
+    assert [(e.direction, e.data) for e in events if isinstance(e, Data)] == [
+        (SERVER, b"220 hi\r\n"),
+        (CLIENT, b"EHLO x\r\n"),
+        (SERVER, b"250 ok\r\n"),
+        (CLIENT, b"QUIT\r\n"),
+    ]
+    assert warnings == [] and gaps(events) == []
+
+
+def test_a_clock_step_alone_does_not_end_connections():
+    tcp = Tcp()
+    segs = tcp.handshake() + [tcp.send(CLIENT, b"EHLO x\r\n")]
+    segs.append(tcp.send(SERVER, b"250 ok\r\n", dt=60 * MINUTE))  # clock +1 h
+    segs.append(tcp.send(CLIENT, b"QUIT\r\n"))
+    segs += tcp.close()
+    events, warnings, _ = run(segs)
+    assert kinds(events) == ["Opened", "Data", "Data", "Data", "Closed"]
+    assert events[-1].reason == "fin" and warnings == []
+
+
+def test_beginning_after_the_later_part_is_a_second_session_nothing_dropped():
+    tcp = Tcp()
+    start = tcp.handshake() + [tcp.send(SERVER, b"220 hi\r\n")]
+    start.append(tcp.send(CLIENT, b"EHLO x\r\n"))
+    later = [tcp.send(SERVER, b"250 ok\r\n"), tcp.send(CLIENT, b"QUIT\r\n")]
+    events, warnings, _ = run(later + start)
+    data = [(e.conn.id, e.data) for e in events if isinstance(e, Data)]
+    assert data == [
+        (1, b"250 ok\r\n"),
+        (1, b"QUIT\r\n"),
+        (2, b"220 hi\r\n"),
+        (2, b"EHLO x\r\n"),
+    ]
+    assert warnings == [
+        "frame 1: the beginning (SYN) of connection 1 comes after its data in the "
+        "capture; the two parts are read as two sessions"
+    ]

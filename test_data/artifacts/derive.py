@@ -1111,9 +1111,14 @@ def derive(out: pathlib.Path) -> dict:
                     (SOURCES / source).read_bytes()
                 ).hexdigest(),
                 "truncated": artifact == "snaplen-96",
+                "split": artifact == "ring-rotated",
                 "tshark": tshark,
                 **truth(manifest, source),
             }
+            if artifact == "ring-rotated":
+                # The later half comes first: no tool can join the two in one
+                # pass. Each half is its own session; nothing dropped or invented.
+                expected[relative]["sessions"] *= 2
     document = {
         "about": (
             "Captures derived by derive.py from the lab captures in "
@@ -1122,7 +1127,9 @@ def derive(out: pathlib.Path) -> dict:
             "byte-exact (sha256 of the content as transmitted, without dot-stuffing) "
             "exactly once, every credential with its outcome. Where 'truncated' is "
             "true the frames were cut: no message may be called complete and nothing "
-            "may be invented. 'tshark' names what check_with_tshark.py confirms is "
+            "may be invented. Where 'split' is true (a wrapped ring buffer: the later "
+            "half first) each half is a session of its own: nothing dropped, "
+            "nothing invented, messages complete or flagged. 'tshark' names what check_with_tshark.py confirms is "
             "really in the file (outcome in CHECKED.json)."
         ),
         "files": expected,
