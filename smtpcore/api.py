@@ -30,12 +30,87 @@ __all__ = [
     "Message",
     "NotACapture",
     "Session",
+    "capture_prefix",
+    "digest",
     "extract",
     "find",
+    "incomplete",
     "items",
     "read_capture",
     "save_message",
 ]
+
+_CHUNK = 1 << 20
+
+
+def digest(handle: BinaryIO) -> tuple[str, int]:
+    """(SHA-256, size) of what is left to read in a binary file, streamed."""
+    sha256 = hashlib.sha256()
+    size = 0
+    while True:
+        chunk = handle.read(_CHUNK)
+        if not chunk:
+            return sha256.hexdigest(), size
+        sha256.update(chunk)
+        size += len(chunk)
+
+
+def capture_prefix(sha256: str) -> str:
+    """The prefix of every identifier from one capture, taken from its SHA-256.
+
+    The same capture gets the same identifiers whatever else a run reads and in
+    whatever order, in smtpcore's files and in plaso alike.
+    """
+    return f"c{sha256[:12]}-"
+
+
+# How a session's connection ended (Session.close_reason), in a warning's words.
+_ENDINGS = {
+    "fin": "closed by FIN",
+    "rst": "reset",
+    "idle": "idle, timed out",
+    "end": "the capture ends first",
+    "evicted": "evicted to bound memory",
+}
+
+
+def incomplete(item: Item) -> Optional[str]:
+    """Why a record is incomplete, as one warning line; None when it is complete.
+
+    The command line and the plaso parser both report every incomplete record this
+    way, so damage never stays out of the log, the manifest and the exit status.
+    """
+    if isinstance(item, Message):
+        if item.complete:
+            return None
+        parts = []
+        if item.missing_bytes:
+            ranges = ", ".join(f"{o}+{n}" for o, n in item.missing_ranges[:3])
+            more = ", ..." if len(item.missing_ranges) > 3 else ""
+            parts.append(
+                f"{item.missing_bytes} bytes missing (offset+length {ranges}{more})"
+            )
+        decoding = item.mime.warnings if item.mime is not None else []
+        transfer = [w for w in item.warnings if w not in decoding]
+        if transfer:  # the same with or without worker processes decoding MIME
+            parts.append(transfer[0])
+        return f"message {item.id}: incomplete" + "".join(f"; {p}" for p in parts)
+    if isinstance(item, Session):
+        if item.complete:
+            return None
+        ended = _ENDINGS.get(item.close_reason, item.close_reason)
+        text = f"session {item.session_id}: incomplete ({ended})"
+        if item.warnings:
+            text += f"; {item.warnings[0]}"
+        return text
+    if isinstance(item, Credential):
+        if item.success is not None:
+            return None
+        return (
+            f"credential {item.id} ({item.mechanism}, user {item.username!r}): "
+            "incomplete; the server's answer is not in the capture"
+        )
+    return None
 
 
 def _ignore(_: str) -> None:
@@ -75,17 +150,24 @@ def items(
     """
     if hasattr(source, "read"):
         name = getattr(source, "name", "<file object>")
+        prefix = "c1-"
+        if getattr(source, "seekable", lambda: False)():
+            start = source.tell()
+            prefix = capture_prefix(digest(source)[0])
+            source.seek(start)
         yield from extract(
             source,
             source=str(name),
             warn=warn,
             mime=mime,
             payloads=payloads,
-            session_prefix="c1-",
+            session_prefix=prefix,
         )
         return
-    for number, capture in enumerate(find([os.fspath(source)], warn=warn), 1):
+    for capture in find([os.fspath(source)], warn=warn):
         try:
+            with capture.open() as handle:
+                prefix = capture_prefix(digest(handle)[0])
             with capture.open() as handle:
                 yield from extract(
                     handle,
@@ -93,7 +175,7 @@ def items(
                     warn=warn,
                     mime=mime,
                     payloads=payloads,
-                    session_prefix=f"c{number}-",
+                    session_prefix=prefix,
                 )
         except (NotACapture, OSError) as error:  # one bad capture never stops the rest
             warn(f"{capture.source}: not read: {error}")
@@ -126,18 +208,28 @@ def read_capture(
     mime: bool = True,
     payloads: bool = False,
     progress: Optional[Callable[[int], None]] = None,
+    expected_sha256: Optional[str] = None,
 ) -> dict[str, Any]:
     """Runs one found capture through the pipeline; returns its manifest entry.
 
-    Problems with the capture are reported through ``warn`` and in the entry's
-    ``status``; this never raises for bad input.
+    Problems with the capture, and every incomplete record, are reported through
+    ``warn`` and in the entry's ``status``; this never raises for bad input.
+    ``expected_sha256`` (from an earlier pass) is checked against the bytes read.
     """
     entry: dict[str, Any] = {"source": capture.source, "kind": capture.kind}
+    if session_prefix:
+        entry["id"] = session_prefix.rstrip("-")
     problems: list[str] = []
 
     def note(message: str) -> None:
         problems.append(message)
         warn(f"{capture.source}: {message}")
+
+    def take(item: Item) -> None:
+        reason = incomplete(item)
+        if reason is not None:
+            note(reason)
+        on_item(item)
 
     try:
         with capture.open() as handle:
@@ -151,12 +243,17 @@ def read_capture(
                 session_prefix=session_prefix,
                 progress=progress,
             ):
-                on_item(item)
+                take(item)
             # Hash the rest too, so the manifest's SHA-256 covers the whole file.
             while reader.read(1 << 20):
                 pass
         entry["size"] = reader.size
         entry["sha256"] = reader.sha256.hexdigest()
+        if expected_sha256 is not None and entry["sha256"] != expected_sha256:
+            note(
+                f"changed while being read: SHA-256 {expected_sha256} before, "
+                f"{entry['sha256']} while extracting"
+            )
     except NotACapture as error:
         note(f"not a readable capture: {error}")
     except OSError as error:

@@ -6,9 +6,11 @@ import argparse
 import logging
 import os
 import pathlib
+import shutil
 import sys
 import time
-from typing import Optional, Sequence
+import unicodedata
+from typing import Any, Optional, Sequence
 
 from smtpcore import __version__, api
 from smtpcore.evidence import EvidenceError
@@ -17,16 +19,70 @@ from smtpcore.output import OutputError, OutputFolder
 from smtpcore.workers import ParallelOutput
 
 EXIT_OK, EXIT_DAMAGED, EXIT_USAGE = 0, 1, 2
+LOG_NAME = "smtpcore.log"
 
 log = logging.getLogger("smtpcore")
+
+_EXIT_STATUS = """\
+exit status:
+  0  everything was read and every record is complete
+  1  some input was damaged or some record is incomplete (a message, session or
+     credential with bytes or replies missing); each case is one warning in the
+     log, in manifest.json and in the report
+  2  usage error, an input that cannot be opened, no capture in the inputs, or an
+     output folder or log that cannot be written
+"""
+
+_INPUTS = """\
+INPUT is a capture (pcap, pcapng, either gzip-compressed; recognised by content),
+a folder (searched recursively) or a disk image or evidence container (raw, E01,
+VMDK, QCOW2, VHD, ...). Files that are neither are skipped and listed, not counted
+as damage. Inputs are only read.
+"""
+
+_EXTRACT_EPILOG = _INPUTS + """
+examples:
+  smtpcore extract case/trace.pcap -o case/out
+  smtpcore extract evidence/ image.E01 -o out --case 2026-117 --examiner "J. Doe"
+  smtpcore extract --no-deleted --partitions p2 disk.raw -o out --log run.log
+
+files written to OUTDIR:
+  messages.jsonl, sessions.jsonl, credentials.jsonl   one JSON object per record
+  messages.csv, sessions.csv, credentials.csv         the same, for spreadsheets
+  attachments.csv, attachments.md5, attachments.sha256  attachment hashes
+  timesketch.jsonl                   one timeline event per time (Timesketch import)
+  credentials.MODE.hashcat           per hashcat mode: hashcat -m MODE FILE
+  credentials.dmd5.john              DIGEST-MD5 for John the Ripper (--format=dmd5)
+  credentials.hashcat                all hashcat lines, with "# hashcat -m" headers
+  eml/ID.eml                         every message byte-exact as transferred
+  attachments/ID/                    decoded attachments and inline parts
+  report.html                        the report to triage in
+  smtpcore.log                       every warning, and what was read or skipped
+  manifest.json                      inputs with SHA-256, case data, counts, hashes
+
+OUTDIR must be new or empty (--force replaces an earlier run's files), and may not
+be an input, lie inside an input folder or hold an input.
+
+""" + _EXIT_STATUS
+
+_SUMMARY_EPILOG = _INPUTS + """
+Prints one row per mail transaction and per session that carried none, sorted by
+time, fitted to the terminal's width; writes no files (except --log).
+
+examples:
+  smtpcore summary case/trace.pcap
+  smtpcore summary evidence/ image.E01 --log summary.log | less -S
+
+""" + _EXIT_STATUS
 
 
 class _Progress:
     """A one-line progress bar on stderr, redrawn at most a few times a second."""
 
-    def __init__(self, total: int, enabled: bool):
+    def __init__(self, total: int, enabled: bool, label: str = ""):
         self.total = max(total, 1)
         self.enabled = enabled and sys.stderr.isatty()
+        self.label = label
         self.done = 0  # bytes of earlier inputs
         self._last = 0.0
 
@@ -37,12 +93,63 @@ class _Progress:
         self._last = now
         share = min((self.done + position) / self.total, 1.0)
         bar = "#" * int(share * 30)
-        sys.stderr.write(f"\r[{bar:<30}] {share:6.1%} of {self.total / 1e6:,.1f} MB")
+        sys.stderr.write(
+            f"\r{self.label}[{bar:<30}] {share:6.1%} of {self.total / 1e6:,.1f} MB"
+        )
         sys.stderr.flush()
 
     def close(self) -> None:
         if self.enabled:
-            sys.stderr.write("\r" + " " * 60 + "\r")
+            sys.stderr.write("\r" + " " * 72 + "\r")
+
+
+class _Warnings(logging.Handler):
+    """The one place every warning of a run passes: counted, kept, summarised.
+
+    Records met before the log files are open are held and written to them later,
+    so the log holds everything, also what the evidence scan reported.
+    """
+
+    LIMIT = 100_000
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.warnings: list[str] = []
+        self.count = 0
+        self._held: Optional[list[logging.LogRecord]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.WARNING:
+            self.count += 1
+            if len(self.warnings) < self.LIMIT:
+                self.warnings.append(record.getMessage())
+        if self._held is not None and len(self._held) < self.LIMIT:
+            self._held.append(record)
+
+    def hand_over(self, handlers: list[logging.Handler]) -> None:
+        """Writes what was held to the log files, which take over from now on."""
+        held, self._held = self._held or [], None
+        for record in held:
+            for handler in handlers:
+                handler.handle(record)
+
+    def terminal_lines(self, where: str) -> list[str]:
+        """What the terminal shows about the warnings at the end of a run."""
+        if not self.count:
+            return []
+        return [
+            f"smtpcore: {self.count} warnings (damaged or incomplete input); {where}"
+        ]
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,6 +157,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="smtpcore",
         description="SMTP sessions, messages, attachments and credentials from packet "
         "captures, folders of captures and disk images.",
+        epilog="Run 'smtpcore extract --help' or 'smtpcore summary --help' for "
+        "examples, the files written and the exit statuses.",
     )
     parser.add_argument(
         "--version", action="version", version=f"smtpcore {__version__}"
@@ -64,7 +173,11 @@ def _parser() -> argparse.ArgumentParser:
             help="capture (pcap/pcapng, gzip too), folder, or disk image",
         )
         sub.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-        sub.add_argument("--log", metavar="FILE", help="also write warnings to FILE")
+        sub.add_argument(
+            "--log",
+            metavar="FILE",
+            help="also write the log to FILE (outside the evidence)",
+        )
         sub.add_argument(
             "--partitions",
             default="all",
@@ -88,10 +201,14 @@ def _parser() -> argparse.ArgumentParser:
             help="skip deleted files that the file system still lists",
         )
 
+    formatter = argparse.RawDescriptionHelpFormatter
     extract = commands.add_parser(
         "extract",
-        help="write messages, attachments, "
-        "credentials, JSONL, report.html to a folder",
+        help="write messages, attachments, credentials, tables and report.html "
+        "to a folder",
+        description="Write everything found in the inputs to OUTDIR.",
+        epilog=_EXTRACT_EPILOG,
+        formatter_class=formatter,
     )
     add_common(extract)
     extract.add_argument(
@@ -99,7 +216,7 @@ def _parser() -> argparse.ArgumentParser:
         "--output",
         required=True,
         metavar="OUTDIR",
-        help="new or empty folder for the results",
+        help="new or empty folder for the results (its parent must exist)",
     )
     extract.add_argument(
         "--force",
@@ -109,14 +226,21 @@ def _parser() -> argparse.ArgumentParser:
     extract.add_argument(
         "-j",
         "--jobs",
-        type=int,
+        type=_positive,
         default=min(os.cpu_count() or 1, 2),
         metavar="N",
-        help="processes to use: 1 reads the capture, the "
+        help="processes to use, 1 or more: 1 reads the capture, the "
         "others decode messages (default: %(default)s)",
     )
+    extract.add_argument("--case", help="case number or name, kept in manifest.json")
+    extract.add_argument("--examiner", help="examiner's name, kept in manifest.json")
+    extract.add_argument("--note", help="free text, kept in manifest.json")
     summary = commands.add_parser(
-        "summary", help="print a table of what the inputs hold"
+        "summary",
+        help="print a table of what the inputs hold",
+        description="Print a table of the mail transactions and sessions found.",
+        epilog=_SUMMARY_EPILOG,
+        formatter_class=formatter,
     )
     add_common(summary)
     return parser
@@ -130,12 +254,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if clash:
         print(f"smtpcore: {clash}", file=sys.stderr)
         return EXIT_USAGE
-    warnings: list[str] = []
-    try:
-        _setup_logging(args.log, warnings)
-    except OSError as error:
-        print(f"smtpcore: cannot write the log: {error}", file=sys.stderr)
-        return EXIT_USAGE
+    warnings = _Warnings()
+    log.handlers.clear()
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    log.addHandler(warnings)
+    skipped: list[dict[str, str]] = []
+
+    def skip(path: str, reason: str) -> None:
+        skipped.append({"path": path, "reason": reason})
+        log.info("skipped %s: %s", path, reason)
+
     try:
         found = api.find(
             args.inputs,
@@ -144,10 +273,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             volumes=args.volumes,
             snapshots=args.snapshots,
             include_deleted=not args.no_deleted,
+            skipped=skip,
         )
     except EvidenceError as error:
         print(f"smtpcore: {error}", file=sys.stderr)
         return EXIT_USAGE
+    _print_skipped(skipped)
     if not found:
         print(
             "smtpcore: no packet capture found in the inputs "
@@ -156,134 +287,264 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         )
         return EXIT_USAGE
     if args.command == "extract":
-        status = _extract(args, found, warnings)
+        status = _extract(args, found, warnings, skipped)
     else:
-        status = _summary(args, found)
-    if warnings:
-        print(
-            f"smtpcore: {len(warnings)} warnings (damaged or incomplete input); "
-            "see the log or report.html",
-            file=sys.stderr,
-        )
+        status = _summary(args, found, warnings)
+    if status == EXIT_USAGE:
+        return status
+    if warnings.count:
         status = max(status, EXIT_DAMAGED)
     return status
 
 
-def _setup_logging(log_file: Optional[str], warnings: list[str]) -> None:
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if record.levelno >= logging.WARNING and len(warnings) < 100_000:
-                warnings.append(record.getMessage())
+def _print_skipped(skipped: list[dict[str, str]]) -> None:
+    if not skipped:
+        return
+    names = ", ".join(entry["path"] for entry in skipped[:5])
+    more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+    what = (
+        "1 file that is neither a capture nor a disk image"
+        if len(skipped) == 1
+        else f"{len(skipped)} files that are neither captures nor disk images"
+    )
+    print(f"smtpcore: skipped {what}: {names}{more}", file=sys.stderr)
 
-    log.handlers.clear()
-    log.setLevel(logging.INFO)
-    log.propagate = False
-    log.addHandler(Collect())
-    if log_file:
-        handler = logging.FileHandler(log_file, encoding="utf-8")
+
+def _open_logs(paths: list[pathlib.Path], warnings: _Warnings) -> list[logging.Handler]:
+    """The log files, each holding everything logged so far and from now on."""
+    handlers: list[logging.Handler] = []
+    seen: set[pathlib.Path] = set()
+    for path in paths:
+        if path.resolve() in seen:
+            continue
+        seen.add(path.resolve())
+        handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+        handler.setLevel(logging.INFO)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handlers.append(handler)
+    warnings.hand_over(handlers)
+    for handler in handlers:
         log.addHandler(handler)
+    return handlers
+
+
+def _close_logs(handlers: list[logging.Handler]) -> None:
+    for handler in handlers:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def _hash_inputs(inputs: Sequence[str], quiet: bool) -> list[dict[str, Any]]:
+    """Each input as given: a folder, or a file with its size and SHA-256 (streamed)."""
+    entries = []
+    files = [name for name in inputs if not os.path.isdir(name)]
+    progress = _Progress(
+        sum(os.path.getsize(name) for name in files), not quiet, "hashing "
+    )
+    for name in inputs:
+        if os.path.isdir(name):
+            entries.append({"path": name, "type": "folder"})
+            continue
+        try:
+            with open(name, "rb") as handle:
+                sha256, size = api.digest(_Counting(handle, progress))
+        except OSError as error:
+            log.warning("%s: cannot be hashed: %s", name, error.strerror or error)
+            entries.append({"path": name, "type": "file", "error": str(error)})
+            continue
+        progress.done += size
+        entries.append({"path": name, "type": "file", "size": size, "sha256": sha256})
+    progress.close()
+    return entries
+
+
+class _Counting:
+    """Reports how far a file has been read to a progress bar."""
+
+    def __init__(self, handle, progress: _Progress):
+        self._handle = handle
+        self._progress = progress
+        self._position = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._handle.read(size)
+        self._position += len(data)
+        self._progress.update(self._position)
+        return data
 
 
 def _extract(
-    args: argparse.Namespace, found: list[api.FoundCapture], warnings: list[str]
+    args: argparse.Namespace,
+    found: list[api.FoundCapture],
+    warnings: _Warnings,
+    skipped: list[dict[str, str]],
 ) -> int:
     started = time.time_ns()
+    root = pathlib.Path(args.output)
     try:
-        out = OutputFolder(pathlib.Path(args.output), force=args.force)
+        out = OutputFolder(root, force=args.force)
     except OutputError as error:
         print(f"smtpcore: {error}", file=sys.stderr)
         return EXIT_USAGE
+    log_paths = [root / LOG_NAME] + ([pathlib.Path(args.log)] if args.log else [])
+    try:
+        handlers = _open_logs(log_paths, warnings)
+    except OSError as error:
+        print(f"smtpcore: cannot write the log: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    log.info("smtpcore %s: %s", __version__, " ".join(["smtpcore", *args.argv]))
+    try:
+        manifest = _extract_into(args, found, out, skipped, started)
+        _close_logs(handlers)
+        out.add_existing(LOG_NAME)
+        out.close(dict(manifest, warnings=warnings.count), warnings.warnings)
+    except OSError as error:  # a full disk, a folder removed under our feet
+        _close_logs(handlers)
+        print(f"smtpcore: cannot write into {root}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    counts = out.counts
+    print(
+        f"{counts['sessions']} sessions, {counts['messages']} mail transactions "
+        f"({counts['eml']} .eml), {counts['attachments']} attachments, "
+        f"{counts['credentials']} credentials → {args.output}; "
+        f"report: {root / 'report.html'}"
+    )
+    for line in warnings.terminal_lines(
+        f"see {root / LOG_NAME} and {root / 'report.html'}"
+    ):
+        print(line, file=sys.stderr)
+    return EXIT_OK
+
+
+def _extract_into(
+    args: argparse.Namespace,
+    found: list[api.FoundCapture],
+    out: OutputFolder,
+    skipped: list[dict[str, str]],
+    started: int,
+) -> dict[str, Any]:
+    """Reads every capture into the folder; returns the manifest, less its counts."""
+    evidence = _hash_inputs(args.inputs, args.quiet)
+    known = {e["path"]: e["sha256"] for e in evidence if e["type"] == "file"}
     progress = _Progress(sum(c.size or 0 for c in found), not args.quiet)
     sink = ParallelOutput(out, args.jobs - 1) if args.jobs > 1 else out
     inputs = []
-    for number, capture in enumerate(found, 1):
-        log.info("reading %s", capture.source)
+    prefixes: set[str] = set()
+    for capture in found:
+        sha256 = known.get(capture.source) or _capture_digest(capture)
+        prefix = api.capture_prefix(sha256) if sha256 else f"c{len(inputs) + 1}-"
+        copy = 1
+        while prefix in prefixes:  # the same capture twice (a copy in an image)
+            copy += 1
+            prefix = api.capture_prefix(sha256)[:-1] + f"_{copy}-"
+        prefixes.add(prefix)
+        log.info("reading %s as %s", capture.source, prefix.rstrip("-"))
         result = api.read_capture(
             capture,
-            session_prefix=f"c{number}-",
+            session_prefix=prefix,
             warn=log.warning,
             mime=sink is out,
             payloads=True,
             progress=progress.update,
             on_item=lambda item, source=capture.source: sink.add(item, source),
+            expected_sha256=sha256,
         )
         progress.done += capture.size or 0
         inputs.append(result)
     if sink is not out:
         sink.close()
     progress.close()
-    manifest = {
+    return {
         "tool": "smtpcore",
         "version": __version__,
         "command_line": ["smtpcore", *args.argv],
+        "case": args.case,
+        "examiner": args.examiner,
+        "note": args.note,
         "start_time": iso_time(started),
         "end_time": iso_time(time.time_ns()),
+        "evidence": evidence,
         "inputs": inputs,
-        "warnings": len(warnings),
+        "skipped": skipped,
+        "log": LOG_NAME,
     }
-    out.close(manifest, warnings)
-    counts = out.counts
-    print(
-        f"{counts['sessions']} sessions, {counts['messages']} mail transactions "
-        f"({counts['eml']} .eml), {counts['attachments']} attachments, "
-        f"{counts['credentials']} credentials → {args.output}"
-    )
-    return EXIT_OK
+
+
+def _capture_digest(capture: api.FoundCapture) -> Optional[str]:
+    """The SHA-256 of a capture found in a folder or image, by a first pass."""
+    try:
+        with capture.open() as handle:
+            return api.digest(handle)[0]
+    except OSError as error:
+        log.warning("%s: cannot be read: %s", capture.source, error)
+        return None
 
 
 def _misplaced_output(args: argparse.Namespace) -> Optional[str]:
     """Why the output folder or the log may not go where asked, if they may not."""
     output = getattr(args, "output", None)
     if output:
-        clash = _inside_evidence(pathlib.Path(output), args.inputs)
+        clash = _endangers_evidence(pathlib.Path(output), args.inputs)
         if clash:
             return f"{clash}; choose an output folder outside the evidence"
     if args.log:
-        log_path = pathlib.Path(args.log)
-        clash = _inside_evidence(log_path.parent, args.inputs, holding_ok=True)
+        clash = _endangers_evidence(pathlib.Path(args.log), args.inputs)
         if clash:
             return f"{clash}; choose a log file outside the evidence"
-        if output and pathlib.Path(output).resolve() in log_path.resolve().parents:
-            return f"the log {args.log} would be inside the output folder {output}"
     return None
 
 
-def _inside_evidence(
-    output: pathlib.Path, inputs: Sequence[str], holding_ok: bool = False
-) -> Optional[str]:
-    """Evidence is read-only: nothing is written into, beside or around an input."""
-    target = output.resolve()
+def _endangers_evidence(target: pathlib.Path, inputs: Sequence[str]) -> Optional[str]:
+    """Evidence is read-only: nothing is written over an input, into an input folder
+    or around an input (a folder that holds one). Beside an input file is fine."""
+    resolved = target.resolve()
     for name in inputs:
         source = pathlib.Path(name).resolve()
-        folder = source if source.is_dir() else source.parent
-        if target == folder or folder in target.parents:
-            where = "inside the input folder" if source.is_dir() else "beside the input"
-            return f"{output} is {where} {name}"
-        if target in source.parents and not holding_ok:
-            return f"{output} holds the input {name}"
+        if resolved == source:
+            return f"{target} is the input {name}"
+        if source.is_dir() and source in resolved.parents:
+            return f"{target} is inside the input folder {name}"
+        if resolved in source.parents:
+            return f"{target} holds the input {name}"
     return None
 
 
-def _summary(args: argparse.Namespace, found: list[api.FoundCapture]) -> int:
+# -- summary ------------------------------------------------------------------
+
+
+def _summary(
+    args: argparse.Namespace, found: list[api.FoundCapture], warnings: _Warnings
+) -> int:
     """One row per mail transaction, and one per session that carried none."""
-    rows: list[tuple[str, ...]] = []
+    handlers: list[logging.Handler] = []
+    if args.log:
+        try:
+            handlers = _open_logs([pathlib.Path(args.log)], warnings)
+        except OSError as error:
+            print(f"smtpcore: cannot write the log: {error}", file=sys.stderr)
+            return EXIT_USAGE
+    rows: list[tuple[int, int, tuple[str, ...]]] = []
     counts = {"sessions": 0, "messages": 0}
 
     def endpoints(item: Session | Message) -> str:
         e = item.endpoints
         return f"{e.client_ip} → {e.server_ip}:{e.server_port}"
 
-    def take(item: Session | Message | Credential) -> None:
+    def add(ts_ns: int, cells: tuple[str, ...]) -> None:
+        rows.append((ts_ns, len(rows), cells))
+
+    def take(item: Session | Message | Credential, source: str) -> None:
         if isinstance(item, Message):
             counts["messages"] += 1
             mime = item.mime
             rejected = (
                 f" (+{len(item.rcpt_rejected)} rejected)" if item.rcpt_rejected else ""
             )
-            rows.append(
+            add(
+                item.time_ns,
                 (
-                    iso_time(item.time_ns) or "",
+                    _short_time(item.time_ns),
+                    source,
                     endpoints(item),
                     item.mail_from or "<>",
                     (", ".join(item.rcpt_to) + rejected).strip(),
@@ -294,7 +555,7 @@ def _summary(args: argparse.Namespace, found: list[api.FoundCapture]) -> int:
                         else ""
                     ),
                     item.auth_user or "",
-                )
+                ),
             )
         elif isinstance(item, Session):
             counts["sessions"] += 1
@@ -305,24 +566,29 @@ def _summary(args: argparse.Namespace, found: list[api.FoundCapture]) -> int:
                     )
                 else:
                     state = "no mail transaction"
-                rows.append(
+                add(
+                    item.start_ns,
                     (
-                        iso_time(item.start_ns) or "",
+                        _short_time(item.start_ns),
+                        source,
                         endpoints(item),
                         "",
                         "",
                         f"({state})",
                         "",
                         item.auth_user or "",
-                    )
+                    ),
                 )
 
-    for number, capture in enumerate(found, 1):
+    for capture in found:
         api.read_capture(
-            capture, session_prefix=f"c{number}-", warn=log.warning, on_item=take
+            capture,
+            warn=log.warning,
+            on_item=lambda item, source=capture.source: take(item, source),
         )
     header = (
         "Time (UTC)",
+        "Source",
         "Client → server",
         "Sender",
         "Recipients",
@@ -330,22 +596,130 @@ def _summary(args: argparse.Namespace, found: list[api.FoundCapture]) -> int:
         "Attachments",
         "Auth user",
     )
-    _print_table(header, rows)
+    rows.sort(key=lambda row: (row[0], row[1]))
+    _print_table(header, [cells for _, _, cells in rows], _terminal_width())
     print(f"{counts['sessions']} sessions, {counts['messages']} mail transactions")
+    _close_logs(handlers)
+    where = f"see {args.log}" if args.log else "--log FILE keeps them"
+    for line in warnings.terminal_lines(where):
+        print(line, file=sys.stderr)
     return EXIT_OK
 
 
-def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    limit = 40
-    cells = [
-        tuple(c if len(c) <= limit else c[: limit - 1] + "…" for c in row)
-        for row in [header, *rows]
-    ]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+def _short_time(ts_ns: int) -> str:
+    moment = iso_time(ts_ns)
+    return moment[:19].replace("T", " ") if moment else "?"
+
+
+def _terminal_width() -> Optional[int]:
+    """The terminal's width; None (no limit) when the output is not a terminal."""
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return shutil.get_terminal_size().columns
+    return None
+
+
+def _visible(text: str) -> str:
+    """Controls and bidi/format characters shown by code point, never interpreted."""
+    if text.isprintable():
+        return text
+    return "".join(
+        (
+            f"⟨U+{ord(c):04X}⟩"
+            if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")
+            else c
+        )
+        for c in text
+    )
+
+
+def _char_width(char: str) -> int:
+    if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def display_width(text: str) -> int:
+    """Columns the text takes on a terminal: CJK characters take two."""
+    return sum(_char_width(char) for char in text)
+
+
+def _fit(text: str, width: int, keep_end: bool = False) -> str:
+    """The text cut to width columns, with "…" where it was cut."""
+    if display_width(text) <= width:
+        return text
+    chars = reversed(text) if keep_end else iter(text)
+    kept, used = [], 0
+    for char in chars:
+        size = _char_width(char)
+        if used + size > width - 1:
+            break
+        kept.append(char)
+        used += size
+    if keep_end:
+        return "…" + "".join(reversed(kept))
+    return "".join(kept) + "…"
+
+
+def _column_widths(natural: list[int], minimum: list[int], room: int) -> list[int]:
+    """Widths that fit room: the widest columns give way first, none below minimum."""
+    if sum(natural) <= room:
+        return natural
+    low, high = 0, max(natural)
+    while low < high:  # the largest cap that still fits
+        cap = (low + high + 1) // 2
+        if sum(max(min(n, cap), m) for n, m in zip(natural, minimum)) <= room:
+            low = cap
+        else:
+            high = cap - 1
+    return [max(min(n, low), m) for n, m in zip(natural, minimum)]
+
+
+# Narrowest width of each summary column, and the columns left out first when even
+# those do not fit the terminal.
+_MINIMUM = {"Time (UTC)": 19, "Client → server": 15, "Auth user": 6}
+_LEFT_OUT_FIRST = ("Attachments", "Auth user", "Source", "Client → server")
+
+
+def _print_table(
+    header: tuple[str, ...], rows: list[tuple[str, ...]], width: Optional[int]
+) -> None:
+    cells = [tuple(_visible(c) for c in row) for row in [header, *rows]]
+    natural = [max(display_width(row[i]) for row in cells) for i in range(len(header))]
+    shown = list(range(len(header)))
+    widths = natural
+    if width is not None:
+        minimum = [min(n, _MINIMUM.get(h, 8)) for h, n in zip(header, natural)]
+        left_out = list(_LEFT_OUT_FIRST)
+
+        def needed() -> int:
+            return sum(minimum[i] for i in shown) + 2 * (len(shown) - 1)
+
+        while needed() > width and left_out:
+            shown.remove(header.index(left_out.pop(0)))
+        fitted = _column_widths(
+            [natural[i] for i in shown],
+            [minimum[i] for i in shown],
+            width - 2 * (len(shown) - 1),
+        )
+        widths = [0] * len(header)
+        for i, w in zip(shown, fitted):
+            widths[i] = w
+    source = header.index("Source")
     for index, row in enumerate(cells):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        line = "  ".join(
+            _pad(_fit(row[i], widths[i], keep_end=(i == source)), widths[i])
+            for i in shown
+        )
+        print(line.rstrip())
         if index == 0:
-            print("  ".join("-" * w for w in widths))
+            print("  ".join("-" * widths[i] for i in shown))
+    if len(shown) < len(header):
+        missing = ", ".join(h for i, h in enumerate(header) if i not in shown)
+        print(f"(left out to fit the terminal: {missing}; widen it or use | less -S)")
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - display_width(text))
 
 
 if __name__ == "__main__":

@@ -104,6 +104,7 @@ def find_captures(
     volumes: str = "all",
     snapshots: str = "none",
     include_deleted: bool = True,
+    skipped: Callable[[str, str], None] | None = None,
 ) -> Iterator[FoundCapture]:
     """Yields every capture in the inputs, in a deterministic order.
 
@@ -114,6 +115,10 @@ def find_captures(
       volumes: ``all`` or a comma-separated list such as ``apfs1`` or ``lvm2``.
       snapshots: ``none``, ``all`` or a comma-separated list of VSS stores (``1,2``).
       include_deleted: also report deleted files the file system still reaches.
+      skipped: receives (path, reason) for each input, and each file of an input
+          folder, that is neither a capture nor a disk image: not damage, so not
+          a warning. Without it, such inputs are warned about and folder files
+          pass silently.
 
     Yields:
       FoundCapture for each capture, inputs in the order given.
@@ -127,20 +132,24 @@ def find_captures(
     selection = _Selection(partitions, volumes, snapshots)
     for path in inputs:
         if os.path.isdir(path):
-            yield from _walk_folder(path, warn)
+            yield from _walk_folder(path, warn, skipped)
             continue
         kind = _file_kind(path, warn)
-        if kind is not None:
+        if kind:
             yield _plain_capture(path, kind)
             continue
         found_any_volume = yield from _scan_image(
             path, warn, selection, include_deleted
         )
         if not found_any_volume:
-            warn(
-                f"{path}: neither a packet capture (pcap, pcapng, gzip) nor a disk "
-                f"image or file system that dfvfs recognises; skipped"
+            why = (
+                "neither a packet capture (pcap, pcapng, gzip) nor a disk image or "
+                "file system that dfvfs recognises"
             )
+            if skipped is not None:
+                skipped(path, why)
+            else:
+                warn(f"{path}: {why}; skipped")
 
 
 def _check_readable(path: str) -> None:
@@ -162,13 +171,14 @@ def _check_readable(path: str) -> None:
 
 
 def _file_kind(path: str, warn: Callable[[str], None]) -> str | None:
-    """Recognises a capture on disk by its head; None if it is not one."""
+    """Recognises a capture on disk by its head; None if it is not one, "" (after a
+    warning) if it cannot be read."""
     try:
         with open(path, "rb") as handle:
             head = handle.read(HEAD_SIZE)
     except OSError as error:
         warn(f"{path}: unreadable, skipped ({error.strerror or error})")
-        return None
+        return ""
     return is_capture_head(head)
 
 
@@ -183,7 +193,11 @@ def _plain_capture(path: str, kind: str) -> FoundCapture:
     )
 
 
-def _walk_folder(root: str, warn: Callable[[str], None]) -> Iterator[FoundCapture]:
+def _walk_folder(
+    root: str,
+    warn: Callable[[str], None],
+    skipped: Callable[[str, str], None] | None = None,
+) -> Iterator[FoundCapture]:
     """Walks a folder depth-first in name order, never following symbolic links."""
     real_root = os.path.realpath(root)
     pending = [root]
@@ -204,8 +218,10 @@ def _walk_folder(root: str, warn: Callable[[str], None]) -> Iterator[FoundCaptur
                     subfolders.append(entry.path)
                 elif entry.is_file(follow_symlinks=False):
                     kind = _file_kind(entry.path, warn)
-                    if kind is not None:
+                    if kind:
                         yield _plain_capture(entry.path, kind)
+                    elif kind is None and skipped is not None:
+                        skipped(entry.path, "not a packet capture")
             except OSError as error:
                 warn(f"{entry.path}: unreadable, skipped ({error.strerror or error})")
         pending.extend(reversed(subfolders))

@@ -885,6 +885,7 @@ class _Analyser:
         info.in_reply_to = first("in-reply-to")
         info.references = first("references")
         info.x_mailer = first("x-mailer", "user-agent")
+        info.return_path = first("return-path")
         originating = first("x-originating-ip")
         info.x_originating_ip = originating.strip("[] ") if originating else None
         info.received = [

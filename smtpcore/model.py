@@ -86,6 +86,7 @@ class MimeInfo:
     references: Optional[str] = None
     x_mailer: Optional[str] = None
     x_originating_ip: Optional[str] = None
+    return_path: Optional[str] = None
     received: list[str] = dataclasses.field(default_factory=list)
     bodies: list[TextBody] = dataclasses.field(default_factory=list)
     attachments: list[Attachment] = dataclasses.field(default_factory=list)
@@ -124,6 +125,9 @@ class Credential:
     aborted: bool = False
     reply: Optional[str] = None
     exchange: list[str] = dataclasses.field(default_factory=list)  # raw lines, C:/S:
+    # Mechanism-specific decoded fields (NTLM challenge, DIGEST-MD5 directives, ...).
+    details: dict = dataclasses.field(default_factory=dict)
+    id: Optional[str] = None  # <session id>-a<n>: the n-th AUTH attempt of the session
 
 
 @dataclasses.dataclass(slots=True)

@@ -14,7 +14,7 @@ import pathlib
 import shutil
 from typing import Any, BinaryIO
 
-from smtpcore import records
+from smtpcore import crack, records, tables, timeline
 from smtpcore.model import Credential, Message, MimeInfo, Session
 from smtpcore.report import PAGES, ReportBuilder
 from smtpcore.safenames import create_unique, safe_filename
@@ -45,6 +45,14 @@ class OutputFolder:
     def __init__(self, root: pathlib.Path, *, force: bool = False):
         self.root = root
         self._force = force
+        try:
+            self._start(root, force)
+        except OSError as error:
+            raise OutputError(
+                f"cannot write into {root}: {error.strerror or error}"
+            ) from error
+
+    def _start(self, root: pathlib.Path, force: bool) -> None:
         if root.exists():
             if not root.is_dir():
                 raise OutputError(f"{root} exists and is not a folder")
@@ -52,18 +60,53 @@ class OutputFolder:
                 raise OutputError(
                     f"{root} is not empty: choose a new folder or add --force"
                 )
-        root.mkdir(parents=True, exist_ok=True)
+        else:
+            parent = root.absolute().parent
+            if not parent.is_dir():
+                existing = parent
+                while not existing.exists() and existing != existing.parent:
+                    existing = existing.parent
+                why = (
+                    f"{existing} is a file, not a folder"
+                    if existing.exists() and not existing.is_dir()
+                    else f"the folder {parent} does not exist"
+                )
+                raise OutputError(
+                    f"cannot create {root}: {why}; create the parent folder first "
+                    "or choose another OUTDIR"
+                )
+        root.mkdir(exist_ok=True)
         if force:  # an earlier run's files go; only the names this contract uses
             for folder in ("eml", "attachments", PAGES):
                 shutil.rmtree(root / folder, ignore_errors=True)
+            for pattern in ("credentials.*.hashcat", "credentials.*.john"):
+                for old in root.glob(pattern):
+                    old.unlink()
         self.written: dict[str, str] = {}  # relative path -> SHA-256
         self.counts = collections.Counter()
         self._hashcat: dict[int, list[str]] = collections.defaultdict(list)
+        self._john: dict[str, list[str]] = collections.defaultdict(list)
         self._report = ReportBuilder(self.root, self._open, self._finish_file)
         self._jsonl = {
             name: self._open(name)
-            for name in ("sessions.jsonl", "messages.jsonl", "credentials.jsonl")
+            for name in (
+                "sessions.jsonl",
+                "messages.jsonl",
+                "credentials.jsonl",
+                "timesketch.jsonl",
+                "attachments.md5",
+                "attachments.sha256",
+            )
         }
+        self._csv = {}
+        for name, columns in (
+            ("messages.csv", tables.MESSAGE_COLUMNS),
+            ("sessions.csv", tables.SESSION_COLUMNS),
+            ("credentials.csv", tables.CREDENTIAL_COLUMNS),
+            ("attachments.csv", tables.ATTACHMENT_COLUMNS),
+        ):
+            writer = self._jsonl[name] = self._open(name)
+            writer.write(b"\xef\xbb\xbf" + tables.csv_line(columns))  # BOM: UTF-8
 
     def _open(self, relative: str) -> _HashingWriter:
         path = self.root / relative
@@ -81,6 +124,13 @@ class OutputFolder:
     def _write_line(self, name: str, record: dict[str, Any]) -> None:
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
         self._jsonl[name].write(line.encode("utf-8") + b"\n")
+
+    def _write_row(self, name: str, row: list[str]) -> None:
+        self._jsonl[name].write(tables.csv_line(row))
+
+    def _write_events(self, item: Session | Message | Credential, record) -> None:
+        for event in timeline.events(item, record):
+            self._write_line("timesketch.jsonl", event)
 
     def _create(self, folder: str, name: str) -> tuple[str, _HashingWriter]:
         directory = self.root / folder
@@ -122,21 +172,50 @@ class OutputFolder:
         self.counts["messages"] += 1
         record = records.message_record(message, source)
         self._write_line("messages.jsonl", record)
+        self._write_row("messages.csv", tables.message_row(record))
+        for row in tables.attachment_rows(record):
+            self._write_row("attachments.csv", row)
+        for attachment in record["attachments"]:
+            if attachment["path"] is not None:  # md5sum -c / sha256sum -c in OUTDIR
+                for algorithm in ("md5", "sha256"):
+                    line = f"{attachment[algorithm]}  {attachment['path']}\n"
+                    self._jsonl[f"attachments.{algorithm}"].write(line.encode())
+        self._write_events(message, record)
         self._report.add_message(record, message.mime)
 
     def add_session(self, session: Session) -> None:
         self.counts["sessions"] += 1
         record = records.session_record(session)
         self._write_line("sessions.jsonl", record)
+        self._write_row("sessions.csv", tables.session_row(record))
+        self._write_events(session, record)
         self._report.add_session(record)
 
     def add_credential(self, credential: Credential) -> None:
         self.counts["credentials"] += 1
         record = records.credential_record(credential)
         self._write_line("credentials.jsonl", record)
+        self._write_row("credentials.csv", tables.credential_row(record))
+        self._write_events(credential, record)
         self._report.add_credential(record)
         if credential.hashcat and credential.hashcat_mode is not None:
             self._hashcat[credential.hashcat_mode].append(credential.hashcat)
+        if record["john"]:
+            self._john[record["john_format"]].append(record["john"])
+
+    def _write_lines(self, relative: str, lines: list[str]) -> None:
+        writer = self._open(relative)
+        for line in lines:
+            writer.write(line.encode("utf-8") + b"\n")
+        self._finish_file(relative, writer)
+
+    def add_existing(self, relative: str) -> None:
+        """A file written into the folder by someone else (the log), for the manifest."""
+        digest = hashlib.sha256()
+        with open(self.root / relative, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+        self.written[relative] = digest.hexdigest()
 
     def close(self, manifest: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
         """Writes the closing files; returns the manifest as written."""
@@ -148,6 +227,10 @@ class OutputFolder:
             for line in self._hashcat[mode]:
                 writer.write(line.encode("utf-8") + b"\n")
         self._finish_file("credentials.hashcat", writer)
+        for mode, lines in sorted(self._hashcat.items()):
+            self._write_lines(crack.hashcat_file(mode), lines)
+        for john_format, lines in sorted(self._john.items()):
+            self._write_lines(crack.john_file(john_format), lines)
         writer = self._open("report.html")
         self._report.write(writer, warnings)
         self._finish_file("report.html", writer)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from smtpcore import crack, headers
 from smtpcore.model import Credential, Endpoints, Message, Session, iso_time
 
 
@@ -70,6 +71,7 @@ def message_record(message: Message, source: str) -> dict[str, Any]:
         ],
         "warnings": message.warnings,
     }
+    record.update(headers.pivot_fields(mime, message.mail_from))
     return record
 
 
@@ -100,6 +102,7 @@ def _hex(data: Optional[bytes]) -> Optional[str]:
 
 
 def credential_record(credential: Credential) -> dict[str, Any]:
+    john, _ = crack.john_line(credential)
     return {
         "session_id": credential.session_id,
         "time": iso_time(credential.time_ns),
@@ -121,4 +124,9 @@ def credential_record(credential: Credential) -> dict[str, Any]:
         "aborted": credential.aborted,
         "reply": credential.reply,
         "exchange": credential.exchange,
+        "id": credential.id,
+        "complete": credential.success is not None,
+        "details": credential.details,
+        "john": john,
+        "john_format": crack.JOHN_DIGEST_MD5 if john else None,
     }

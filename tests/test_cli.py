@@ -3,6 +3,7 @@
 import gzip
 import hashlib
 import json
+import os
 import pathlib
 import shutil
 import subprocess
@@ -17,12 +18,17 @@ TRUTH = {entry["file"]: entry for entry in MANIFEST["captures"]}
 COMMAND = pathlib.Path(sys.executable).with_name("smtpcore")
 
 
-def smtpcore(*args, cwd=None):
+def smtpcore(*args, cwd=None, columns=None):
+    """Runs the command; the summary fits `columns` when given, else nothing is cut."""
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    if columns is not None:
+        env["COLUMNS"] = str(columns)
     return subprocess.run(
         [str(COMMAND), *map(str, args)],
         capture_output=True,
         text=True,
         cwd=cwd,
+        env=env,
         timeout=300,
     )
 
@@ -47,7 +53,7 @@ def test_extract_foxmail_capture(tmp_path):
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == (
         f"1 sessions, 1 mail transactions (1 .eml), 3 attachments, 1 credentials → "
-        f"{tmp_path / 'out'}"
+        f"{tmp_path / 'out'}; report: {tmp_path / 'out' / 'report.html'}"
     )
     out = tmp_path / "out"
     (truth,) = TRUTH["postfix-foxmail.pcap"]["sessions"][0]["messages"]
@@ -89,7 +95,8 @@ def test_same_input_same_output(tmp_path):
     second = smtpcore("extract", "-q", CAPTURES, "-o", tmp_path / "b")
     assert first.returncode == second.returncode == 0, first.stderr
     a, b = tree_digest(tmp_path / "a"), tree_digest(tmp_path / "b")
-    assert a.pop("manifest.json") != "" and b.pop("manifest.json") != ""
+    for timed in ("manifest.json", "smtpcore.log"):  # they say when they were made
+        assert a.pop(timed) != "" and b.pop(timed) != ""
     assert a == b
     assert len([p for p in a if p.startswith("eml/")]) == sum(
         len(s["messages"])
@@ -225,16 +232,22 @@ def test_extract_from_disk_image(image, tmp_path):
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before  # read-only
 
 
-def test_never_writes_into_or_beside_the_evidence(tmp_path):
+def test_never_writes_into_or_over_the_evidence(tmp_path):
     evidence = tmp_path / "case"
     evidence.mkdir()
     shutil.copy(CAPTURES / "postfix-auth-login.pcap", evidence / "a.pcap")
+    before = hashlib.sha256((evidence / "a.pcap").read_bytes()).hexdigest()
     into = smtpcore("extract", "-q", evidence, "-o", evidence / "out")
-    beside = smtpcore("extract", "-q", evidence / "a.pcap", "-o", evidence / "out")
-    assert into.returncode == beside.returncode == 2
-    assert "inside the input folder" in into.stderr
-    assert "beside the input" in beside.stderr
+    over = smtpcore("extract", "-q", evidence / "a.pcap", "-o", evidence / "a.pcap")
+    assert into.returncode == over.returncode == 2
+    assert f"{evidence / 'out'} is inside the input folder {evidence}" in into.stderr
+    assert f"is the input {evidence / 'a.pcap'}" in over.stderr
     assert sorted(p.name for p in evidence.iterdir()) == ["a.pcap"]
+    # The way people work: the output folder beside the capture it comes from.
+    beside = smtpcore("extract", "-q", evidence / "a.pcap", "-o", evidence / "out")
+    assert beside.returncode == 0, beside.stderr
+    assert sorted(p.name for p in evidence.iterdir()) == ["a.pcap", "out"]
+    assert hashlib.sha256((evidence / "a.pcap").read_bytes()).hexdigest() == before
 
 
 def test_log_and_output_stay_out_of_the_evidence(tmp_path):
@@ -250,6 +263,12 @@ def test_log_and_output_stay_out_of_the_evidence(tmp_path):
     assert sorted(p.name for p in (tmp_path / "case").iterdir()) == ["captures"]
     no_folder = smtpcore("summary", "-q", evidence, "--log", tmp_path / "nope" / "log")
     assert no_folder.returncode == 2 and "cannot write the log" in no_folder.stderr
+    # A log inside the output folder is fine; smtpcore.log is always written there.
+    out = tmp_path / "out"
+    run = smtpcore("extract", "-q", evidence, "-o", out, "--log", out / "mine.log")
+    assert run.returncode == 0, run.stderr
+    assert "INFO reading " in (out / "mine.log").read_text()
+    assert (out / "mine.log").read_text() == (out / "smtpcore.log").read_text()
 
 
 def test_force_replaces_an_earlier_run(tmp_path):
@@ -259,7 +278,8 @@ def test_force_replaces_an_earlier_run(tmp_path):
     again = smtpcore("extract", "-q", "--force", capture, "-o", tmp_path / "out")
     assert first.returncode == again.returncode == 0
     after = tree_digest(tmp_path / "out")
-    before.pop("manifest.json"), after.pop("manifest.json")
+    for timed in ("manifest.json", "smtpcore.log"):
+        before.pop(timed), after.pop(timed)
     assert after == before  # no "(2)" copies, nothing stale
 
 
@@ -268,5 +288,6 @@ def test_decoding_in_a_worker_process_changes_nothing(tmp_path):
     two = smtpcore("extract", "-q", "--jobs", "3", CAPTURES, "-o", tmp_path / "two")
     assert one.returncode == two.returncode == 0, two.stderr
     a, b = tree_digest(tmp_path / "one"), tree_digest(tmp_path / "two")
-    a.pop("manifest.json"), b.pop("manifest.json")
+    for timed in ("manifest.json", "smtpcore.log"):
+        a.pop(timed), b.pop(timed)
     assert a == b and any(path.startswith("attachments/") for path in a)

@@ -200,7 +200,8 @@ def _PinfoCounters(storage_path):
         ["--output_format", "json", os.fspath(storage_path)],
         storage_path.parent,
     )
-    information = json.loads(result.stdout)
+    # pinfo writes "warnings_by_path_spec" keys with a raw line break in them.
+    information = json.loads(result.stdout, strict=False)
     return information["sessions"]["session"], information["storage_counters"]
 
 

@@ -153,7 +153,8 @@ class TestEventDataMapping(plaso_test_lib.ParserTestCase):
         self.assertEqual(
             message,
             "SMTP authentication user: bob password: secret mechanism: PLAIN "
-            "client 10.0.0.1 port 40000 -> server 10.0.0.2 port 25",
+            "client 10.0.0.1 port 40000 -> server 10.0.0.2 port 25 "
+            "(outcome not in the capture)",
         )
 
     def testEmail(self):
@@ -172,6 +173,7 @@ class TestEventDataMapping(plaso_test_lib.ParserTestCase):
             sha256="f" * 64,
             mime=model.MimeInfo(
                 subject="Quarterly report",
+                date="Tue, 14 Nov 2023 23:13:10 +0100",
                 date_ns=1_699_999_990_000_000_000,
                 message_id="<id-1@example.com>",
                 attachments=[
@@ -202,8 +204,10 @@ class TestEventDataMapping(plaso_test_lib.ParserTestCase):
                 "attachment_names": ["report.pdf", ""],
                 "attachment_sha256_hashes": ["a" * 64, "b" * 64],
                 "complete": False,
-                "creation_time": "2023-11-14T22:13:10.000000000+00:00",
+                "creation_time": None,
+                "date_header": None,
                 "data_type": "smtp:email",
+                "email_identifier": "s7-1",
                 "helo": "client.example",
                 "message_identifier": "<id-1@example.com>",
                 "message_md5_hash": "0" * 32,
@@ -222,11 +226,35 @@ class TestEventDataMapping(plaso_test_lib.ParserTestCase):
         )
         self.assertEqual(
             self._GetEvents(event_data),
-            [
-                ("2023-11-14T22:13:10.000000000+00:00", "Creation Time"),
-                ("2023-11-14T22:13:21.234567891+00:00", "Sent Time"),
-            ],
+            [("2023-11-14T22:13:21.234567891+00:00", "Sent Time")],
         )
+        # The Date header: event data of its own, whose message says so.
+        sent_event_data, date_event_data = smtp.CreateEventDataList(message_object)
+        self.assertIs(type(sent_event_data), type(date_event_data))
+        self.CheckEventData(
+            date_event_data,
+            {
+                "creation_time": "2023-11-14T22:13:10.000000000+00:00",
+                "date_header": "Tue, 14 Nov 2023 23:13:10 +0100",
+                "sent_time": None,
+                "subject": "Quarterly report",
+                "message_sha256_hash": "f" * 64,
+                "session_identifier": "s7",
+            },
+        )
+        self.assertEqual(
+            self._GetEvents(date_event_data),
+            [("2023-11-14T22:13:10.000000000+00:00", "Creation Time")],
+        )
+        date_message, date_message_short = self._GetMessages(date_event_data)
+        self.assertTrue(
+            date_message.startswith(
+                "SMTP email Date header: Tue, 14 Nov 2023 23:13:10 +0100 from "
+                "alice@example.com to bob@example.org"
+            ),
+            date_message,
+        )
+        self.assertTrue(date_message_short.startswith("SMTP email (Date header) from"))
         message, message_short = self._GetMessages(event_data)
         self.assertEqual(
             message,
@@ -278,6 +306,108 @@ class TestEventDataMapping(plaso_test_lib.ParserTestCase):
             "SMTP email from <> refused recipients: x@example.org "
             "client 10.0.0.1 port 40000 -> server 10.0.0.2 port 25",
         )
+
+    def testPivotHeaders(self):
+        """The fields a BEC or phishing case starts from, and their formatter text."""
+        message_object = _Message(
+            mail_from="billing@mailer.test",
+            data_sent=True,
+            size=10,
+            sha256="e" * 64,
+            mime=model.MimeInfo(
+                subject="Invoice",
+                from_="CEO <ceo@example.com>",
+                to="ap@example.com",
+                reply_to="CEO <ceo.private@freemail.test>",
+                sender="agent@mailer.test",
+                in_reply_to="<a@example.com>",
+                references="<z@example.com> <a@example.com>",
+                x_mailer="Foxmail 7.2.13.365[cn]",
+                x_originating_ip="198.51.100.7",
+                return_path="<bounce@mailer.test>",
+                received=[
+                    "from relay.test ([192.0.2.1]) by mx.example.com with ESMTP id "
+                    "A1; Tue, 14 Nov 2023 23:13:15 +0100",
+                    "from pc ([203.0.113.9]) by relay.test with ESMTPSA id B2; Tue, "
+                    "14 Nov 2023 23:13:12 +0100",
+                ],
+            ),
+        )
+        event_data = smtp.CreateEventData(message_object)
+        self.CheckEventData(
+            event_data,
+            {
+                "from_header": "CEO <ceo@example.com>",
+                "to_header": "ap@example.com",
+                "reply_to": "CEO <ceo.private@freemail.test>",
+                "reply_to_differs": True,
+                "from_differs_from_envelope": True,
+                "sender_header": "agent@mailer.test",
+                "in_reply_to": "<a@example.com>",
+                "references": "<z@example.com> <a@example.com>",
+                "user_agent": "Foxmail 7.2.13.365[cn]",
+                "x_originating_ip": "198.51.100.7",
+                "return_path": "bounce@mailer.test",
+                "received_first_hop_ip": "203.0.113.9",
+                "received_headers": message_object.mime.received,
+            },
+        )
+        message, _ = self._GetMessages(event_data)
+        self.assertEqual(
+            message,
+            "SMTP email from billing@mailer.test Subject: Invoice size: 10 bytes "
+            "user: alice From: CEO <ceo@example.com> Reply-To: CEO "
+            "<ceo.private@freemail.test> (Reply-To differs from From) (From differs "
+            "from MAIL FROM) Sender: agent@mailer.test In-Reply-To: <a@example.com> "
+            "user agent: Foxmail 7.2.13.365[cn] X-Originating-IP: 198.51.100.7 "
+            "first Received from: 203.0.113.9 SHA-256: " + "e" * 64 + " client "
+            "10.0.0.1 port 40000 -> server 10.0.0.2 port 25",
+        )
+
+    def testAuthenticationIdentities(self):
+        """NTLM domain and workstation, authzid and bearer tokens reach plaso."""
+        credential = model.Credential(
+            session_id="c0123456789ab-s2",
+            time_ns=1_700_000_000_000_000_000,
+            endpoints=ENDPOINTS,
+            mechanism="NTLM",
+            username="alice",
+            domain="CORP",
+            workstation="DESKTOP-1",
+            authzid="admin",
+            success=True,
+            id="c0123456789ab-s2-a1",
+        )
+        event_data = smtp.CreateEventData(credential)
+        self.CheckEventData(
+            event_data,
+            {
+                "authentication_identifier": "c0123456789ab-s2-a1",
+                "authorization_identity": "admin",
+                "complete": True,
+                "domain": "CORP",
+                "workstation": "DESKTOP-1",
+                "token": None,
+            },
+        )
+        message, _ = self._GetMessages(event_data)
+        self.assertEqual(
+            message,
+            "SMTP authentication succeeded user: alice mechanism: NTLM acting as: "
+            "admin domain: CORP workstation: DESKTOP-1 client 10.0.0.1 port 40000 "
+            "-> server 10.0.0.2 port 25",
+        )
+        oauth = model.Credential(
+            session_id="s1",
+            time_ns=1,
+            endpoints=ENDPOINTS,
+            mechanism="XOAUTH2",
+            username="alice@example.org",
+            token="ya29.lab-access-token-0001",
+            success=False,
+        )
+        message, _ = self._GetMessages(smtp.CreateEventData(oauth))
+        self.assertIn("bearer token: ya29.lab-access-token-0001", message)
 
     def testUnsupportedObject(self):
         with pytest.raises(TypeError):

@@ -1,6 +1,7 @@
 """Tests for the pcap parser and its smtp plugin, in plaso's ParserTestCase idiom."""
 
 import gzip
+import hashlib
 import os
 import shutil
 import tempfile
@@ -14,6 +15,7 @@ from plaso.lib import errors
 from plaso.parsers import manager
 from plaso.parsers import mediator as parsers_mediator
 
+from smtpcore import api
 from smtpcore import model
 from smtpcore import pipeline
 
@@ -147,17 +149,87 @@ class PcapParserTest(plaso_test_lib.ParserTestCase):
         self.assertEqual(self._GetEventData(storage_writer), [])
         self.assertEqual(self._GetWarningMessages(storage_writer), [])
 
+    def _SentEmails(self, storage_writer):
+        """The email event data of the sending times, not of the Date headers."""
+        return [
+            event_data
+            for event_data in self._GetEventData(storage_writer, "smtp:email")
+            if event_data.date_header is None
+        ]
+
+    def testPivotHeadersAndIdentifiers(self):
+        """A lab BEC message: the pivot headers survive plaso's storage, the Date
+        header has its own event data, identifiers carry the capture's hash."""
+        path = REPOSITORY_CAPTURES_PATH.parent / "pivot" / "bec.pcap"
+        storage_writer = self._ParseFile(path, self._CreateParser())
+        self.assertEqual(self._GetWarningMessages(storage_writer), [])
+        prefix = api.capture_prefix(hashlib.sha256(path.read_bytes()).hexdigest())
+        (sent,) = self._SentEmails(storage_writer)
+        self.CheckEventData(
+            sent,
+            {
+                "email_identifier": f"{prefix}s1-1",
+                "session_identifier": f"{prefix}s1",
+                "from_header": "Chief Executive <ceo@example.org>",
+                "reply_to": "Chief Executive – office <ceo.office@freemail.test>",
+                "reply_to_differs": True,
+                "from_differs_from_envelope": True,
+                "sender_header": "billing@mailer.test",
+                "return_path": "billing@mailer.test",
+                "in_reply_to": "<CAF=invoice-4471@example.org>",
+                "user_agent": "Microsoft Outlook 16.0",
+                "x_originating_ip": "203.0.113.77",
+                "received_first_hop_ip": None,
+                "date_header": None,
+                "creation_time": None,
+            },
+        )
+        self.assertEqual(len(sent.received_headers), 3)
+        self.assertTrue(sent.received_headers[0].startswith("from relay.mailer.test"))
+        (dated,) = [
+            event_data
+            for event_data in self._GetEventData(storage_writer, "smtp:email")
+            if event_data.date_header is not None
+        ]
+        self.CheckEventData(
+            dated,
+            {
+                "date_header": "Mon, 30 Nov 2026 10:14:50 +0100",
+                "creation_time": "2026-11-30T09:14:50.000000000+00:00",
+                "sent_time": None,
+                "email_identifier": f"{prefix}s1-1",
+            },
+        )
+        (authentication,) = self._GetEventData(storage_writer, "smtp:authentication")
+        self.CheckEventData(
+            authentication,
+            {
+                "authentication_identifier": f"{prefix}s1-a1",
+                "complete": True,
+                "username": "alice",
+            },
+        )
+
     def testParseZeekSMTP(self):
         """Acceptance capture from Zeek's test suite (see EXPECTED.md)."""
         storage_writer = self._ParseFile(ZEEK_SMTP_PATH, self._CreateParser())
 
-        self.assertEqual(self._GetWarningMessages(storage_writer), [])
+        # Its last session is cut by the end of the capture: an incomplete record.
+        (session_prefix,) = {
+            event_data.session_identifier.split("-")[0]
+            for event_data in self._GetEventData(storage_writer)
+        }
+        self.assertEqual(
+            self._GetWarningMessages(storage_writer),
+            [f"session {session_prefix}-s3: incomplete (the capture ends first)"],
+        )
         data_types = [
             event_data.data_type for event_data in self._GetEventData(storage_writer)
         ]
+        # Each email twice: the time it was sent, and its Date header.
         self.assertEqual(
             sorted(data_types),
-            ["smtp:authentication"] + ["smtp:email"] * 2 + ["smtp:session"] * 2,
+            ["smtp:authentication"] + ["smtp:email"] * 4 + ["smtp:session"] * 2,
         )
         for event_data in self._GetEventData(storage_writer):
             self.assertEqual(event_data._parser_chain, "pcap/smtp")
@@ -174,7 +246,7 @@ class PcapParserTest(plaso_test_lib.ParserTestCase):
             },
         )
 
-        first_email, second_email = self._GetEventData(storage_writer, "smtp:email")
+        first_email, second_email = self._SentEmails(storage_writer)
         self.CheckEventData(
             first_email,
             {
@@ -214,8 +286,7 @@ class PcapParserTest(plaso_test_lib.ParserTestCase):
         )
         storage_writer = self._ParseFileByPathSpec(gzip_path_spec, self._CreateParser())
         subjects = [
-            event_data.subject
-            for event_data in self._GetEventData(storage_writer, "smtp:email")
+            event_data.subject for event_data in self._SentEmails(storage_writer)
         ]
         self.assertEqual(subjects, ["SMTP", "Re: Bro SMTP CC Header"])
 
@@ -230,13 +301,22 @@ class PcapParserTest(plaso_test_lib.ParserTestCase):
         for path in paths:
             with self.subTest(capture=path.name):
                 warnings = []
+                expected = []
                 with open(path, "rb") as file_object:
-                    expected = [
-                        _Record(smtp.CreateEventData(item))
-                        for item in pipeline.extract(
-                            file_object, source="x", warn=warnings.append
+                    prefix = api.capture_prefix(api.digest(file_object)[0])
+                    file_object.seek(0)
+                    for item in pipeline.extract(
+                        file_object,
+                        source="x",
+                        warn=warnings.append,
+                        session_prefix=prefix,
+                    ):
+                        expected.extend(
+                            _Record(event_data)
+                            for event_data in smtp.CreateEventDataList(item)
                         )
-                    ]
+                        if api.incomplete(item):  # incomplete records are warnings
+                            warnings.append(api.incomplete(item))
 
                 storage_writer = self._ParseFile(path, self._CreateParser())
                 records = [
@@ -245,6 +325,11 @@ class PcapParserTest(plaso_test_lib.ParserTestCase):
                 ]
                 self.assertEqual(records, expected)
                 self.assertEqual(self._GetWarningMessages(storage_writer), warnings)
+                identifiers = {
+                    event_data.session_identifier
+                    for event_data in self._GetEventData(storage_writer)
+                }
+                self.assertTrue(all(i.startswith(prefix) for i in identifiers))
 
     def testDamagedCaptureGivesWarnings(self):
         """A capture cut short: what came before survives, the rest is marked."""
@@ -259,7 +344,7 @@ class PcapParserTest(plaso_test_lib.ParserTestCase):
         self.assertGreaterEqual(len(warnings), 1)
         for warning in warnings:
             self.assertEqual(warning.parser_chain, "pcap/smtp")
-        first_email, cut_email = self._GetEventData(storage_writer, "smtp:email")
+        first_email, cut_email = self._SentEmails(storage_writer)
         self.CheckEventData(first_email, {"complete": True, "subject": "SMTP"})
         self.assertFalse(cut_email.complete)
 
@@ -268,7 +353,10 @@ class PcapParserTest(plaso_test_lib.ParserTestCase):
         parser_mediator = parsers_mediator.ParserMediator()
         calls = {}
 
-        def FakeExtract(fileobj, *, source, warn, abort, mime, progress):
+        def FakeExtract(
+            fileobj, *, source, warn, abort, mime, progress, session_prefix
+        ):
+            calls["session_prefix"] = session_prefix
             calls["source"] = source
             calls["mime"] = mime
             parser_mediator.last_activity_timestamp = 0.0
@@ -301,6 +389,9 @@ class PcapParserTest(plaso_test_lib.ParserTestCase):
             calls,
             {
                 "source": f"OS:{path_spec.location:s}",
+                "session_prefix": api.capture_prefix(
+                    hashlib.sha256(PCAP_HEADER).hexdigest()
+                ),
                 "mime": True,
                 "activity_reported": True,
                 "stored_before_second": 1,

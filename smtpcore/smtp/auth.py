@@ -45,6 +45,7 @@ CREDENTIAL_FIELDS = (
     "aborted",
     "reply",
     "exchange",
+    "details",
 )
 
 # A hostile or broken client could keep an exchange going forever; these bound memory.
@@ -212,6 +213,7 @@ class AuthExchange:
             record["success"] = None
         else:
             record["success"] = 200 <= code < 300
+        record["details"] = dict(self.details)
         return record
 
     # -- shared helpers -------------------------------------------------------

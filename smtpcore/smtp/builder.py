@@ -23,6 +23,7 @@ _CREDENTIAL_FIELDS = frozenset(Credential.__dataclass_fields__) - {
     "time_ns",
     "endpoints",
     "helo",
+    "id",
 }
 
 
@@ -192,6 +193,7 @@ class SessionBuilder:
             endpoints=self.session.endpoints,
             helo=self._helo,
             **fields,
+            id=f"{self.session_id}-a{self.session.auth_attempts}",
         )
         if credential.success and credential.username is not None:
             self._auth_user = credential.username

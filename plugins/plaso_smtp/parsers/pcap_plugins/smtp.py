@@ -4,13 +4,17 @@ smtpcore does the work (frames, TCP reassembly, SMTP, MIME); this plugin turns e
 object it yields into event data at once, so nothing of a capture is collected first.
 """
 
+import hashlib
+import os
 import time
 
 from dfdatetime import posix_time as dfdatetime_posix_time
 
 from plaso.containers import events
 
+from smtpcore import api
 from smtpcore import capture
+from smtpcore import headers
 from smtpcore import model
 from smtpcore import pipeline
 
@@ -33,8 +37,9 @@ class SMTPSessionEventData(events.EventData):
       end_time (dfdatetime.DateTimeValues): date and time of the last packet.
       helo (str): name the client gave in HELO or EHLO.
       message_count (int): number of mail transactions.
-      session_identifier (str): identifier of the session within the capture,
-          shared with its authentication and email event data.
+      session_identifier (str): identifier of the session, unique across captures
+          (it starts with the capture's SHA-256) and shared with its authentication
+          and email event data.
       source_ip (str): IP address of the client.
       source_port (int): TCP port of the client.
       start_time (dfdatetime.DateTimeValues): date and time of the first packet.
@@ -70,8 +75,14 @@ class SMTPAuthenticationEventData(events.EventData):
     """SMTP authentication event data: one AUTH attempt.
 
     Attributes:
+      authentication_identifier (str): identifier of the attempt, the same as in
+          smtpcore's credentials.jsonl.
       authentication_time (dfdatetime.DateTimeValues): date and time of the attempt.
+      authorization_identity (str): identity the client asked to act as (SASL
+          authzid), when it differs from the user.
+      complete (bool): True if the server's answer is in the capture.
       destination_ip (str): IP address of the server.
+      domain (str): NTLM domain of the user.
       destination_port (int): TCP port of the server.
       hashcat (str): challenge and response in hashcat's format, for mechanisms
           that do not send the password itself.
@@ -79,12 +90,15 @@ class SMTPAuthenticationEventData(events.EventData):
       helo (str): name the client gave in HELO or EHLO.
       mechanism (str): SASL mechanism, such as PLAIN, LOGIN or CRAM-MD5.
       password (str): password, when the mechanism sends it.
-      session_identifier (str): identifier of the session within the capture.
+      realm (str): DIGEST-MD5 realm.
+      session_identifier (str): identifier of the session, unique across captures.
       source_ip (str): IP address of the client.
       source_port (int): TCP port of the client.
       success (bool): True if the server accepted the credentials, False if it
           refused them, None if its answer is not in the capture.
+      token (str): OAuth bearer token (XOAUTH2, OAUTHBEARER).
       username (str): user name.
+      workstation (str): NTLM workstation name of the client.
     """
 
     DATA_TYPE = "smtp:authentication"
@@ -92,19 +106,26 @@ class SMTPAuthenticationEventData(events.EventData):
     def __init__(self):
         """Initializes event data."""
         super().__init__(data_type=self.DATA_TYPE)
+        self.authentication_identifier = None
         self.authentication_time = None
+        self.authorization_identity = None
+        self.complete = None
         self.destination_ip = None
         self.destination_port = None
+        self.domain = None
         self.hashcat = None
         self.hashcat_mode = None
         self.helo = None
         self.mechanism = None
         self.password = None
+        self.realm = None
         self.session_identifier = None
         self.source_ip = None
         self.source_port = None
         self.success = None
+        self.token = None
         self.username = None
+        self.workstation = None
 
 
 class SMTPEmailEventData(events.EventData):
@@ -121,26 +142,47 @@ class SMTPEmailEventData(events.EventData):
           attachment without one.
       attachment_sha256_hashes (list[str]): SHA-256 of each attachment, in the order
           of attachment_names.
+      cc_header (str): Cc header, decoded.
       complete (bool): True if no bytes of the message are missing from the capture.
-      creation_time (dfdatetime.DateTimeValues): date and time of the Date header.
+      creation_time (dfdatetime.DateTimeValues): date and time of the Date header,
+          set only in the event data of the Date header (see date_header).
+      date_header (str): the Date header as written by the sender, set only in the
+          event data that stands for it, so that its event says "Date header".
       destination_ip (str): IP address of the server.
       destination_port (int): TCP port of the server.
+      email_identifier (str): identifier of the mail transaction, the same as in
+          smtpcore's messages.jsonl.
+      from_differs_from_envelope (bool): True if the From header does not name the
+          envelope sender (MAIL FROM), None if either is missing or null.
+      from_header (str): From header, decoded.
       helo (str): name the client gave in HELO or EHLO.
+      in_reply_to (str): In-Reply-To header.
       message_identifier (str): Message-ID header.
       message_md5_hash (str): MD5 of the message as sent (the .eml bytes).
       message_sha256_hash (str): SHA-256 of the message as sent.
       queue_identifier (str): queue identifier from the server's reply.
+      received_first_hop_ip (str): IP address the oldest Received header records
+          for the host that handed the message on: the claimed origin.
+      received_headers (list[str]): Received headers, newest first.
       recipients (list[str]): envelope recipients (RCPT TO) the server did not refuse.
+      references (str): References header.
       rejected_recipients (list[str]): envelope recipients the server refused.
+      reply_to (str): Reply-To header, decoded.
+      reply_to_differs (bool): True if Reply-To names an address not in From.
+      return_path (str): Return-Path header, without angle brackets.
       sender (str): envelope sender (MAIL FROM); "" is the null sender.
+      sender_header (str): Sender header, decoded.
       sent_time (dfdatetime.DateTimeValues): date and time the client finished
           sending the message, which the server then accepted or refused.
-      session_identifier (str): identifier of the session within the capture.
+      session_identifier (str): identifier of the session, unique across captures.
       size (int): size of the message in bytes.
       source_ip (str): IP address of the client.
       source_port (int): TCP port of the client.
       subject (str): Subject header, decoded.
+      to_header (str): To header, decoded.
+      user_agent (str): X-Mailer or User-Agent header.
       username (str): user the client authenticated as before sending.
+      x_originating_ip (str): X-Originating-IP header.
     """
 
     DATA_TYPE = "smtp:email"
@@ -151,25 +193,41 @@ class SMTPEmailEventData(events.EventData):
         self.accepted = None
         self.attachment_names = None
         self.attachment_sha256_hashes = None
+        self.cc_header = None
         self.complete = None
         self.creation_time = None
+        self.date_header = None
         self.destination_ip = None
         self.destination_port = None
+        self.email_identifier = None
+        self.from_differs_from_envelope = None
+        self.from_header = None
         self.helo = None
+        self.in_reply_to = None
         self.message_identifier = None
         self.message_md5_hash = None
         self.message_sha256_hash = None
         self.queue_identifier = None
+        self.received_first_hop_ip = None
+        self.received_headers = None
         self.recipients = None
+        self.references = None
         self.rejected_recipients = None
+        self.reply_to = None
+        self.reply_to_differs = None
+        self.return_path = None
         self.sender = None
+        self.sender_header = None
         self.sent_time = None
         self.session_identifier = None
         self.size = None
         self.source_ip = None
         self.source_port = None
         self.subject = None
+        self.to_header = None
+        self.user_agent = None
         self.username = None
+        self.x_originating_ip = None
 
 
 def _GetDateTime(timestamp):
@@ -237,20 +295,29 @@ def CreateAuthenticationEventData(credential):
     """
     event_data = SMTPAuthenticationEventData()
     _SetEndpoints(event_data, credential.endpoints)
+    event_data.authentication_identifier = credential.id
     event_data.authentication_time = _GetDateTime(credential.time_ns)
+    event_data.authorization_identity = credential.authzid
+    event_data.complete = credential.success is not None
+    event_data.domain = credential.domain
     event_data.hashcat = credential.hashcat
     event_data.helo = credential.helo
     event_data.hashcat_mode = credential.hashcat_mode
     event_data.mechanism = credential.mechanism
     event_data.password = credential.password
+    event_data.realm = credential.realm
     event_data.session_identifier = credential.session_id
     event_data.success = credential.success
+    event_data.token = credential.token
     event_data.username = credential.username
+    event_data.workstation = credential.workstation
     return event_data
 
 
 def CreateEmailEventData(message):
-    """Creates event data for a mail transaction.
+    """Creates event data for a mail transaction, with the time it was sent.
+
+    The Date header has event data of its own (CreateDateHeaderEventData).
 
     Args:
       message (smtpcore.model.Message): message.
@@ -262,6 +329,7 @@ def CreateEmailEventData(message):
     _SetEndpoints(event_data, message.endpoints)
     event_data.accepted = message.accepted
     event_data.complete = message.complete
+    event_data.email_identifier = message.id
     event_data.helo = message.helo
     event_data.queue_identifier = message.queue_id
     # Empty lists are left unset, so that formatters leave out their text.
@@ -281,9 +349,24 @@ def CreateEmailEventData(message):
 
     mime = message.mime
     if mime is not None:
-        event_data.creation_time = _GetDateTime(mime.date_ns)
+        pivots = headers.pivot_fields(mime, message.mail_from)
+        event_data.cc_header = mime.cc
+        event_data.from_differs_from_envelope = pivots["from_differs_from_envelope"]
+        event_data.from_header = mime.from_
+        event_data.in_reply_to = mime.in_reply_to
         event_data.message_identifier = mime.message_id
+        first_hop = pivots["received_first_hop"]
+        event_data.received_first_hop_ip = first_hop["ip"] if first_hop else None
+        event_data.received_headers = list(mime.received) or None
+        event_data.references = mime.references
+        event_data.reply_to = mime.reply_to
+        event_data.reply_to_differs = pivots["reply_to_differs"]
+        event_data.return_path = pivots["return_path"]
+        event_data.sender_header = mime.sender
         event_data.subject = mime.subject
+        event_data.to_header = mime.to
+        event_data.user_agent = mime.x_mailer
+        event_data.x_originating_ip = mime.x_originating_ip
         if mime.attachments:
             event_data.attachment_names = [
                 attachment.filename or "" for attachment in mime.attachments
@@ -293,6 +376,46 @@ def CreateEmailEventData(message):
             ]
 
     return event_data
+
+
+def CreateDateHeaderEventData(message):
+    """Creates the event data of a message's Date header, if it has a readable one.
+
+    The Date header is the sender's claim, not a time the capture saw; its own event
+    data carries date_header, so the event's message says "Date header".
+
+    Args:
+      message (smtpcore.model.Message): message.
+
+    Returns:
+      SMTPEmailEventData: event data, or None without a readable Date header.
+    """
+    mime = message.mime
+    if mime is None or mime.date_ns is None:
+        return None
+
+    event_data = CreateEmailEventData(message)
+    event_data.sent_time = None
+    event_data.creation_time = _GetDateTime(mime.date_ns)
+    event_data.date_header = mime.date
+    return event_data
+
+
+def CreateEventDataList(item):
+    """Creates all event data of an object yielded by smtpcore.
+
+    Args:
+      item (smtpcore.model.Session|Message|Credential): object.
+
+    Returns:
+      list[EventData]: event data; an email with a Date header has two.
+    """
+    event_data_list = [CreateEventData(item)]
+    if isinstance(item, model.Message):
+        date_event_data = CreateDateHeaderEventData(item)
+        if date_event_data is not None:
+            event_data_list.append(date_event_data)
+    return event_data_list
 
 
 def CreateEventData(item):
@@ -325,6 +448,44 @@ class SMTPPcapPlugin(interface.PcapPlugin):
     NAME = "smtp"
     DATA_FORMAT = "SMTP sessions, authentications and emails in a packet capture"
 
+    _HASH_CHUNK_SIZE = 1 << 20
+
+    def _SessionPrefix(self, parser_mediator, file_object, report_activity):
+        """The identifier prefix of a capture, from its SHA-256, as smtpcore's.
+
+        Identifiers then differ between captures and match smtpcore's own files.
+
+        Args:
+          parser_mediator (ParserMediator): mediates interactions between parsers
+              and other components, such as storage and dfVFS.
+          file_object (dfvfs.FileIO): the capture.
+          report_activity (function): called now and then while hashing.
+
+        Returns:
+          str: prefix, or None if extraction was aborted while hashing.
+        """
+        file_object.seek(0, os.SEEK_SET)
+        sha256 = hashlib.sha256()
+        position = 0
+        while True:
+            try:
+                data = file_object.read(self._HASH_CHUNK_SIZE)
+            except OSError as exception:  # what was read still identifies it
+                parser_mediator.ProduceWarning(
+                    f"unable to read the capture beyond offset {position:d} while "
+                    f"hashing it: {exception!s}"
+                )
+                break
+            if not data:
+                break
+            sha256.update(data)
+            position += len(data)
+            report_activity(position)
+            if parser_mediator.abort:
+                return None
+        file_object.seek(0, os.SEEK_SET)
+        return api.capture_prefix(sha256.hexdigest())
+
     def ParseCapture(self, parser_mediator, file_object):
         """Produces event data for the SMTP traffic in a capture, as it completes.
 
@@ -340,6 +501,10 @@ class SMTPPcapPlugin(interface.PcapPlugin):
             # which a large capture with little SMTP in it could otherwise reach.
             parser_mediator.last_activity_timestamp = time.time()
 
+        prefix = self._SessionPrefix(parser_mediator, file_object, ReportActivity)
+        if prefix is None:
+            return
+
         items = pipeline.extract(
             file_object,
             source=display_name,
@@ -347,10 +512,15 @@ class SMTPPcapPlugin(interface.PcapPlugin):
             abort=lambda: parser_mediator.abort,
             mime=True,
             progress=ReportActivity,
+            session_prefix=prefix,
         )
         try:
             for item in items:
-                parser_mediator.ProduceEventData(CreateEventData(item))
+                for event_data in CreateEventDataList(item):
+                    parser_mediator.ProduceEventData(event_data)
+                reason = api.incomplete(item)
+                if reason:
+                    parser_mediator.ProduceWarning(reason)
                 if parser_mediator.abort:
                     break
 

@@ -1,0 +1,148 @@
+"""Timeline events for Timesketch (timesketch.jsonl), one per time a record carries.
+
+Timesketch imports JSONL with ``message``, ``datetime`` and ``timestamp_desc`` plus any
+fields. Time descriptions are plaso's, so these events sort and filter like those of
+the plaso parser; the messages read like its formatter's. The Date header is the
+sender's claim, not a time the capture saw, so its event says "Date header".
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Optional
+
+from smtpcore.model import Credential, Message, Session, iso_time
+
+_NESTED = ("attachments", "received", "received_first_hop", "received_last_hop")
+
+
+def _fields(record: dict[str, Any]) -> dict[str, Any]:
+    """The record's fields, flat: Timesketch shows scalars and lists of scalars."""
+    fields = {k: v for k, v in record.items() if k not in _NESTED and k != "details"}
+    if "id" in fields:
+        fields["record_id"] = fields.pop("id")
+    if "rcpt_rejected" in fields:
+        fields["rcpt_rejected"] = [r["address"] for r in record["rcpt_rejected"]]
+    if "attachments" in record:
+        fields["attachment_names"] = [
+            a["filename"] or "" for a in record["attachments"]
+        ]
+        fields["attachment_sha256"] = [a["sha256"] for a in record["attachments"]]
+        fields["received"] = [hop["raw"] for hop in record["received"]]
+        first = record["received_first_hop"]
+        fields["received_first_hop_ip"] = first["ip"] if first else None
+    return fields
+
+
+def _event(
+    ts_ns: Optional[int],
+    description: str,
+    text: str,
+    data_type: str,
+    fields: dict[str, Any],
+) -> Optional[dict[str, Any]]:
+    moment = iso_time(ts_ns)
+    if moment is None:
+        return None
+    return {
+        "message": text,
+        "datetime": moment,
+        "timestamp": ts_ns // 1000,
+        "timestamp_desc": description,
+        "data_type": data_type,
+        **fields,
+    }
+
+
+def _join(*pieces: Optional[str]) -> str:
+    return " ".join(piece for piece in pieces if piece)
+
+
+def _endpoints(record: dict[str, Any]) -> str:
+    return (
+        f"client {record['client_ip']} port {record['client_port']} -> server "
+        f"{record['server_ip']} port {record['server_port']}"
+    )
+
+
+def _email_text(record: dict[str, Any], date_header: bool) -> str:
+    accepted = {True: "(accepted)", False: "(refused by the server)"}
+    return _join(
+        "SMTP email",
+        f"Date header: {record['date']}" if date_header else None,
+        f"from {record['mail_from'] or '<>'}",
+        f"to {', '.join(record['rcpt_to'])}" if record["rcpt_to"] else None,
+        f"Subject: {record['subject']}" if record["subject"] is not None else None,
+        accepted.get(record["accepted"]),
+        f"size: {record['size']} bytes" if record["size"] is not None else None,
+        f"From: {record['from']}" if record["from"] else None,
+        f"Reply-To: {record['reply_to']}" if record["reply_to"] else None,
+        "(Reply-To differs from From)" if record["reply_to_differs"] else None,
+        (
+            "(From differs from MAIL FROM)"
+            if record["from_differs_from_envelope"]
+            else None
+        ),
+        f"user: {record['auth_user']}" if record["auth_user"] else None,
+        _endpoints(record),
+        None if record["complete"] else "(incomplete: bytes missing from the capture)",
+    )
+
+
+def events(
+    item: Message | Session | Credential, record: dict[str, Any]
+) -> Iterator[dict]:
+    """The timeline events of one record (its JSON form beside the model object)."""
+    fields = _fields(record)
+    if isinstance(item, Message):
+        data_type = "smtp:email"
+        sent = _event(
+            item.time_ns, "Sent Time", _email_text(record, False), data_type, fields
+        )
+        if sent:
+            yield sent
+        if item.mime is not None and item.mime.date_ns is not None:
+            dated = _event(
+                item.mime.date_ns,
+                "Creation Time",
+                _email_text(record, True),
+                data_type,
+                fields,
+            )
+            if dated:
+                yield dated
+    elif isinstance(item, Credential):
+        outcome = {True: "succeeded", False: "failed"}.get(record["success"])
+        text = _join(
+            "SMTP authentication",
+            outcome,
+            f"user: {record['username']}" if record["username"] is not None else None,
+            (
+                f"password: {record['password']}"
+                if record["password"] is not None
+                else None
+            ),
+            f"mechanism: {record['mechanism']}",
+            _endpoints(record),
+            None if record["complete"] else "(outcome not in the capture)",
+        )
+        event = _event(
+            item.time_ns, "Authentication Time", text, "smtp:authentication", fields
+        )
+        if event:
+            yield event
+    elif isinstance(item, Session):
+        text = _join(
+            f"SMTP session {_endpoints(record)}",
+            f"HELO: {record['helo']}" if record["helo"] else None,
+            f"user: {record['auth_user']}" if record["auth_user"] else None,
+            f"messages: {record['messages']}",
+            "then TLS (rest of the session encrypted)" if record["encrypted"] else None,
+            None if record["complete"] else "(incomplete)",
+        )
+        for ts_ns, description in (
+            (item.start_ns, "Start Time"),
+            (item.end_ns, "End Time"),
+        ):
+            event = _event(ts_ns, description, text, "smtp:session", fields)
+            if event:
+                yield event
