@@ -413,3 +413,43 @@ def test_output_folder_moved_whole_keeps_working(page, case, tmp_path):
         assert target(moved / "report" / f"{mid}.html", href).exists(), href
     assert "会议纪要.txt" in page.inner_text("#attachments")
     assert "declared application/octet-stream" not in page.inner_text("#attachments")
+
+
+def test_pivot_headers_of_a_lab_bec_message(page, tmp_path):
+    """Reply-To, Sender, the Received chain of test_data/pivot/bec.pcap, as recorded."""
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [str(COMMAND), "extract", "-q", str(ROOT / "test_data/pivot/bec.pcap")]
+        + ["-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    (record,) = [json.loads(line) for line in (out / "messages.jsonl").open()]
+    page.goto((out / "report.html").as_uri())
+    page.wait_for_selector("body[data-rendered-ms]")
+    flags = page.locator("#grid tbody tr td.flags").inner_text().splitlines()
+    assert flags == [
+        "Reply-To differs from From",
+        "From differs from the envelope sender",
+    ]
+    page.locator("#grid tbody a.subj").click()
+    page.wait_for_selector("#fields")
+    fields = dict(
+        line.split("\t", 1) for line in page.inner_text("#fields").splitlines()
+    )
+    assert fields["Reply-To"] == record["reply_to"]
+    assert fields["Sender"] == record["sender"]
+    assert fields["User agent"] == record["user_agent"]
+    assert fields["X-Originating-IP"] == record["x_originating_ip"]
+    hops = page.locator("#hops tbody tr")
+    assert hops.count() == len(record["received"]) == 3
+    first = hops.nth(0).locator("td").all_inner_texts()
+    newest = record["received"][0]
+    assert first == ["1"] + [newest[f] or "" for f in ("from", "ip", "by", "with")] + [
+        newest["id"],
+        newest["for"],
+        newest["date"],
+    ]
+    assert page.locator("#alerts li").all_inner_texts()[:2] == flags

@@ -54,7 +54,7 @@ PIVOT_FIELDS = (
     ("User agent", "user_agent"),
     ("X-Originating-IP", "x_originating_ip"),
 )
-HOP_FIELDS = ("from", "by", "with", "id", "for", "date")
+HOP_FIELDS = ("from", "ip", "by", "with", "id", "for", "date")
 
 
 def shows_inline(attachment: Attachment) -> bool:
