@@ -118,7 +118,7 @@ def _ignore(_: str) -> None:
 
 
 def find(inputs: Sequence[str], *, warn: Callable[[str], None] = _ignore, **options):
-    """Every capture in the inputs (captures, folders, disk images), in a stable order.
+    """Every capture in the inputs (captures, archives, folders, disk images), in order.
 
     Options are those of smtpcore.evidence.find_captures (partitions, volumes,
     snapshots, include_deleted).
@@ -143,7 +143,7 @@ def items(
     mime: bool = True,
     payloads: bool = False,
 ) -> Iterator[Item]:
-    """Sessions, messages and credentials from a capture, folder, disk image or file object.
+    """Sessions, messages and credentials from any input that find() takes, or a file.
 
     Messages come with ``content`` readable (and attachment payloads if asked) until
     the next item is requested; see smtpcore.pipeline.extract.

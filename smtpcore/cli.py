@@ -13,6 +13,7 @@ import unicodedata
 from typing import Any, Optional, Sequence
 
 from smtpcore import __version__, api
+from smtpcore.diagnostics import summarize
 from smtpcore.evidence import EvidenceError
 from smtpcore.model import Credential, Message, Session, iso_time
 from smtpcore.output import OutputError, OutputFolder
@@ -133,13 +134,22 @@ class _Warnings(logging.Handler):
             for handler in handlers:
                 handler.handle(record)
 
+    SHOWN_KINDS = 5
+    WIDTH = 160
+
     def terminal_lines(self, where: str) -> list[str]:
-        """What the terminal shows about the warnings at the end of a run."""
+        """What the terminal shows about the warnings: counts per kind, first few."""
         if not self.count:
             return []
-        return [
-            f"smtpcore: {self.count} warnings (damaged or incomplete input); {where}"
-        ]
+        kinds = summarize(self.warnings)
+        total = sum(count for count, _ in kinds) + self.count - len(self.warnings)
+        lines = [f"smtpcore: {total} warnings (damaged or incomplete input); {where}"]
+        for count, first in kinds[: self.SHOWN_KINDS]:
+            text = first if len(first) <= self.WIDTH else first[: self.WIDTH - 1] + "…"
+            lines.append(f"  {count:>7} × {text}")
+        if len(kinds) > self.SHOWN_KINDS:
+            lines.append(f"  … and {len(kinds) - self.SHOWN_KINDS} more kinds")
+        return lines
 
 
 def _positive(text: str) -> int:
@@ -156,7 +166,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="smtpcore",
         description="SMTP sessions, messages, attachments and credentials from packet "
-        "captures, folders of captures and disk images.",
+        "captures, archives (tar, tar.gz, zip), folders and disk images.",
         epilog="Run 'smtpcore extract --help' or 'smtpcore summary --help' for "
         "examples, the files written and the exit statuses.",
     )
@@ -170,7 +180,7 @@ def _parser() -> argparse.ArgumentParser:
             "inputs",
             nargs="+",
             metavar="INPUT",
-            help="capture (pcap/pcapng, gzip too), folder, or disk image",
+            help="capture (pcap/pcapng, gzip too), archive, folder, or disk image",
         )
         sub.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
         sub.add_argument(
@@ -282,7 +292,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not found:
         print(
             "smtpcore: no packet capture found in the inputs "
-            "(pcap, pcapng, gzip-compressed, or inside a disk image).",
+            "(pcap, pcapng, gzip-compressed, or inside an archive or disk image).",
             file=sys.stderr,
         )
         return EXIT_USAGE

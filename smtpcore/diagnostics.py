@@ -15,7 +15,11 @@ from typing import Callable
 EXAMPLES_PER_KIND = 5
 """Warnings of one kind passed on verbatim before the rest are only counted."""
 
-_NUMBERS = re.compile(r"0x[0-9a-fA-F]+|\d+")
+# Numbers, and identifiers made of hex digits (session ids, hashes).
+_NUMBERS = re.compile(r"0x[0-9a-fA-F]+|\b[0-9a-f]*\d[0-9a-f]*\b|\d+")
+# "<source>: " before a warning, when the source has no spaces (paths of captures).
+_SOURCE = re.compile(r"^[^ ]+: ")
+_COUNTED = re.compile(r"(\d+) more warnings like this one not shown \(\d+ in total\): ")
 
 
 def kind_of(text: str) -> str:
@@ -57,3 +61,23 @@ class AggregatedWarnings:
                     f"shown ({count} in total): {first}"
                 )
         self._counts.clear()
+
+
+def summarize(lines: list[str]) -> list[tuple[int, str]]:
+    """(count, first example) per kind, most frequent first, across captures.
+
+    Understands ``AggregatedWarnings``' count lines, so the counts are those of
+    the warnings themselves, also of the ones not passed on one by one.
+    """
+    kinds: dict[str, list] = {}
+    for line in lines:
+        extra = 0
+        counted = _COUNTED.search(line)
+        if counted:
+            extra = int(counted.group(1))
+            line = line[: counted.start()] + line[counted.end() :]
+        entry = kinds.setdefault(kind_of(_SOURCE.sub("", line)), [0, line])
+        entry[0] += extra or 1
+    return sorted(
+        ((count, first) for count, first in kinds.values()), key=lambda e: -e[0]
+    )

@@ -1,19 +1,31 @@
-"""Find packet captures in files, folders, disk images and evidence containers.
+"""Find packet captures in files, folders, archives, disk images and evidence containers.
 
-Captures are recognised by their first bytes, never by name, so a capture renamed to
-``notes.txt`` is found. Disk images (raw, split raw, EWF, VMDK, QCOW2, VHD, ...), their
+Captures, archives and disk images are recognised by their content, never by name, so a
+capture renamed to ``notes.txt`` is found. Disk images (raw, split raw, EWF, VMDK, QCOW2, VHD, ...), their
 volume systems (MBR, GPT, LVM, APFS containers, VSS) and file systems (NTFS, ext, FAT,
 HFS+, APFS, XFS, ...) are opened read-only through dfvfs, following the
 ``VolumeScanner`` idiom of plaso's storage media tool. Deleted files that the file
 system still reaches are found through The Sleuth Kit where it supports the file system.
+
+Archives (tar, tar.gz, zip; see smtpcore.archives) are opened wherever they are found:
+given as an input, in a folder, inside a disk image or inside another archive, up to
+``MAX_ARCHIVE_DEPTH`` archives deep. Disk images found in a folder are opened like
+images given as inputs; images inside images or archives are not opened.
+
+A capture's ``source`` says where it came from, one ``:`` per container:
+``case.tgz:/pcaps/smtp.pcap`` (archive, then the member), ``disk.E01:/p1/Mail/x.pcap``
+(image, then the volume and the path in its file system), and both nested, as in
+``disk.E01:/p1/case.zip:/smtp.pcap``.
 
 Only a small head of each file is read while scanning; the capture itself is streamed
 later through ``FoundCapture.open``.
 
 Error policy: an input that does not exist or cannot be read raises
 ``EvidenceError`` before anything is yielded (the command line is wrong). A readable
-input that is neither a capture, a folder nor something dfvfs recognises produces a
-warning, as do unreadable entries inside folders and images; scanning goes on.
+input that is neither a capture, an archive, a folder nor something dfvfs recognises
+produces a warning, as do unreadable entries inside folders and images, damaged archives
+(whose readable members are still reported) and archives nested too deep; scanning goes
+on. Files in a folder that are none of these are skipped silently.
 """
 
 from __future__ import annotations
@@ -21,14 +33,22 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import BinaryIO
 
+from smtpcore import archives
+from smtpcore.archives import (  # noqa: F401 - MAX_ARCHIVE_DEPTH belongs to the API
+    HEAD_SIZE,
+    MAX_ARCHIVE_DEPTH,
+    archive_kind,
+    close_quietly as _close_quietly,
+    inflate_head as _inflate_head,
+    short_error as _short,
+)
 from smtpcore.capture import identify
 
-HEAD_SIZE = 8192
-"""Bytes read from each file to recognise it; enough to inflate a gzip header."""
+MIN_IMAGE_SIZE = 512
+"""Files in a folder smaller than one sector are not tried as disk images."""
 
 # Volume-system path specs whose location ("/p1", "/apfs1", "/vss2") names the
 # partition, volume or snapshot in a human-readable source.
@@ -48,10 +68,12 @@ class FoundCapture:
     """One capture found in the evidence.
 
     Attributes:
-      source: human-readable location: a plain path, or ``IMAGE:/p1/dir/file.pcap``
+      source: human-readable location: a plain path, ``IMAGE:/p1/dir/file.pcap``
           for a file inside an image (volume labels, then the path in the file
-          system), suffixed `` (deleted)`` for a deleted file.
-      size: stored size in bytes (of the compressed file for ``gzip``), if known.
+          system), suffixed `` (deleted)`` for a deleted file, and
+          ``ARCHIVE:/member/path`` for an archive member, nested as the containers are.
+      size: stored size in bytes (of the compressed file for ``gzip``; of the member
+          as extracted from an archive), if known.
       open: opens a fresh binary file object on the stored bytes; the caller closes it.
       kind: ``pcap``, ``pcapng`` or ``gzip`` (a gzip stream holding a capture).
     """
@@ -60,21 +82,6 @@ class FoundCapture:
     size: int | None
     open: Callable[[], BinaryIO]
     kind: str
-
-
-def _short(error: BaseException, limit: int = 200) -> str:
-    """Makes a back-end error (libyal chains are long) fit on one warning line."""
-    text = " ".join(str(error).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _inflate_head(head: bytes, wanted: int = 64) -> bytes:
-    """Inflates what a gzip head yields, so its content can be recognised."""
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    try:
-        return inflater.decompress(head, wanted)
-    except zlib.error:
-        return b""
 
 
 def is_capture_head(head: bytes) -> str | None:
@@ -109,16 +116,16 @@ def find_captures(
     """Yields every capture in the inputs, in a deterministic order.
 
     Args:
-      inputs: capture files, folders, disk images or evidence containers.
+      inputs: capture files, archives, folders, disk images or evidence containers.
       warn: receives one line per problem that does not stop the scan.
       partitions: ``all`` or a comma-separated list such as ``p1,p2``.
       volumes: ``all`` or a comma-separated list such as ``apfs1`` or ``lvm2``.
       snapshots: ``none``, ``all`` or a comma-separated list of VSS stores (``1,2``).
       include_deleted: also report deleted files the file system still reaches.
       skipped: receives (path, reason) for each input, and each file of an input
-          folder, that is neither a capture nor a disk image: not damage, so not
-          a warning. Without it, such inputs are warned about and folder files
-          pass silently.
+          folder, that is neither a capture, an archive nor a disk image: not
+          damage, so not a warning. Without it, such inputs are warned about and
+          folder files pass silently.
 
     Yields:
       FoundCapture for each capture, inputs in the order given.
@@ -132,19 +139,21 @@ def find_captures(
     selection = _Selection(partitions, volumes, snapshots)
     for path in inputs:
         if os.path.isdir(path):
-            yield from _walk_folder(path, warn, skipped)
+            yield from _walk_folder(path, warn, selection, include_deleted, skipped)
             continue
-        kind = _file_kind(path, warn)
-        if kind:
-            yield _plain_capture(path, kind)
+        head = _file_head(path, warn)
+        if head is None:
+            continue
+        if _is_capture_or_archive(head):
+            yield from _examine(path, head, _file_opener(path), _file_size(path), warn)
             continue
         found_any_volume = yield from _scan_image(
             path, warn, selection, include_deleted
         )
         if not found_any_volume:
             why = (
-                "neither a packet capture (pcap, pcapng, gzip) nor a disk image or "
-                "file system that dfvfs recognises"
+                "neither a packet capture (pcap, pcapng, gzip), an archive (tar, "
+                "tar.gz, zip) nor a disk image or file system that dfvfs recognises"
             )
             if skipped is not None:
                 skipped(path, why)
@@ -170,35 +179,67 @@ def _check_readable(path: str) -> None:
         ) from error
 
 
-def _file_kind(path: str, warn: Callable[[str], None]) -> str | None:
-    """Recognises a capture on disk by its head; None if it is not one, "" (after a
-    warning) if it cannot be read."""
+def _file_head(path: str, warn: Callable[[str], None]) -> bytes | None:
+    """Reads the head of a file on disk; None (after a warning) if it cannot."""
     try:
         with open(path, "rb") as handle:
-            head = handle.read(HEAD_SIZE)
+            return handle.read(HEAD_SIZE)
     except OSError as error:
         warn(f"{path}: unreadable, skipped ({error.strerror or error})")
-        return ""
-    return is_capture_head(head)
+        return None
 
 
-def _plain_capture(path: str, kind: str) -> FoundCapture:
-    """Describes a capture that is an ordinary file."""
+def _file_size(path: str) -> int | None:
     try:
-        size = os.stat(path).st_size
+        return os.stat(path).st_size
     except OSError:
-        size = None
-    return FoundCapture(
-        source=path, size=size, open=lambda: open(path, "rb"), kind=kind
-    )
+        return None
+
+
+def _file_opener(path: str) -> Callable[[], BinaryIO]:
+    return lambda: open(path, "rb")
+
+
+def _is_capture_or_archive(head: bytes) -> bool:
+    return is_capture_head(head) is not None or archive_kind(head) is not None
+
+
+def _examine(
+    source: str,
+    head: bytes,
+    opener: Callable[[], BinaryIO],
+    size: int | None,
+    warn: Callable[[str], None],
+    depth: int = 0,
+) -> Iterator[FoundCapture]:
+    """Yields the file itself if it is a capture, or the captures in it if an archive.
+
+    Args:
+      depth: how many archives enclose this file.
+    """
+    kind = is_capture_head(head)
+    if kind is not None:
+        yield FoundCapture(source=source, size=size, open=opener, kind=kind)
+        return
+    kind = archive_kind(head)
+    if kind is not None:
+        yield from archives.walk(kind, source, opener, warn, depth, _examine)
 
 
 def _walk_folder(
     root: str,
     warn: Callable[[str], None],
+    selection: _Selection,
+    include_deleted: bool,
     skipped: Callable[[str, str], None] | None = None,
 ) -> Iterator[FoundCapture]:
-    """Walks a folder depth-first in name order, never following symbolic links."""
+    """Walks a folder depth-first in name order, never following symbolic links.
+
+    Captures and archives are recognised by their head; any other file of at least
+    one sector is tried as a disk image, and is skipped silently if dfvfs finds no
+    volume or file system in it (so text and continuation segments of a split image
+    stay quiet).
+    """
     real_root = os.path.realpath(root)
     pending = [root]
     while pending:
@@ -217,14 +258,44 @@ def _walk_folder(
                 elif entry.is_dir(follow_symlinks=False):
                     subfolders.append(entry.path)
                 elif entry.is_file(follow_symlinks=False):
-                    kind = _file_kind(entry.path, warn)
-                    if kind:
-                        yield _plain_capture(entry.path, kind)
-                    elif kind is None and skipped is not None:
-                        skipped(entry.path, "not a packet capture")
+                    yield from _folder_file(
+                        entry.path, warn, selection, include_deleted, skipped
+                    )
             except OSError as error:
                 warn(f"{entry.path}: unreadable, skipped ({error.strerror or error})")
         pending.extend(reversed(subfolders))
+
+
+def _folder_file(
+    path, warn, selection, include_deleted, skipped=None
+) -> Iterator[FoundCapture]:
+    """Yields the captures of one file met in a folder walk."""
+    head = _file_head(path, warn)
+    if head is None:
+        return
+    if _is_capture_or_archive(head):
+        yield from _examine(path, head, _file_opener(path), _file_size(path), warn)
+        return
+    if _is_ewf_continuation(head):
+        return
+    found_any_volume = False
+    if (_file_size(path) or 0) >= MIN_IMAGE_SIZE:
+        try:
+            found_any_volume = yield from _scan_image(
+                path, warn, selection, include_deleted
+            )
+        except EvidenceError as error:  # a selection that fits other images only
+            warn(f"{error}; image skipped")
+            return
+    if not found_any_volume and skipped is not None:
+        skipped(path, "not a packet capture, archive or disk image")
+
+
+def _is_ewf_continuation(head: bytes) -> bool:
+    """EWF segments after the first (.E02...) are read with the first, not alone."""
+    if head[:8] not in (b"EVF\x09\x0d\x0a\xff\x00", b"LVF\x09\x0d\x0a\xff\x00"):
+        return False
+    return int.from_bytes(head[9:11], "little") > 1
 
 
 def _note_symlink(path: str, real_root: str, warn: Callable[[str], None]) -> None:
@@ -402,19 +473,21 @@ def _walk_file_system(base_path_spec, prefix, warn, resolver_context):
 
 
 def _check_data_streams(entry, source, warn, resolver_context):
-    """Checks the default data stream and any named ones (NTFS alternate streams)."""
+    """Checks the default data stream and any named ones (NTFS alternate streams).
+
+    A stream holding an archive is opened, and the captures in it are reported.
+    """
     for data_stream in sorted(entry.data_streams, key=lambda stream: stream.name):
         name = data_stream.name
         head = _read_head(entry.GetFileObject(data_stream_name=name))
-        kind = is_capture_head(head)
-        if kind is None:
+        if not _is_capture_or_archive(head):
             continue
-        stream_source = f"{source}:{name}" if name else source
-        yield FoundCapture(
-            source=stream_source,
-            size=_stream_size(entry, data_stream),
-            open=_opener(entry.path_spec, name, resolver_context),
-            kind=kind,
+        yield from _examine(
+            f"{source}:{name}" if name else source,
+            head,
+            _opener(entry.path_spec, name, resolver_context),
+            _stream_size(entry, data_stream),
+            warn,
         )
 
 
@@ -427,15 +500,6 @@ def _read_head(file_object) -> bytes:
         return file_object.read(HEAD_SIZE) or b""
     finally:
         _close_quietly(file_object)
-
-
-def _close_quietly(file_object) -> None:
-    close = getattr(file_object, "close", None)
-    if close is not None:
-        try:
-            close()
-        except Exception:  # noqa: BLE001 - closing must not hide the result
-            pass
 
 
 def _stream_size(entry, data_stream) -> int | None:
@@ -531,7 +595,7 @@ class _DfvfsRawReader(io.RawIOBase):
 
 
 def _walk_deleted(base_path_spec, prefix, warn, resolver_context):
-    """Yields deleted captures whose metadata The Sleuth Kit still reaches.
+    """Yields deleted captures (and those in deleted archives) TSK still reaches.
 
     dfvfs lists only allocated names, so deleted names come from pytsk3 directly:
     a deleted name counts when its metadata entry is unallocated too (not reused by
@@ -582,21 +646,22 @@ def _walk_deleted(base_path_spec, prefix, warn, resolver_context):
             if deleted:
                 if meta_address in reported:
                     continue  # another name (NTFS 8.3 name, hard link) of one file
-                found = _deleted_capture(fs_info, meta_address, pytsk3)
+                found = _deleted_file(fs_info, meta_address, pytsk3)
                 if found is not None:
                     reported.add(meta_address)
-                    kind, size = found
+                    head, size = found
                     spec = path_spec_factory.Factory.NewPathSpec(
                         "TSK",
                         inode=meta_address,
                         location=entry_path,
                         parent=base_path_spec.parent,
                     )
-                    yield FoundCapture(
-                        source=f"{prefix}{entry_path} (deleted)",
-                        size=size,
-                        open=_opener(spec, "", resolver_context),
-                        kind=kind,
+                    yield from _examine(
+                        f"{prefix}{entry_path} (deleted)",
+                        head,
+                        _opener(spec, "", resolver_context),
+                        size,
+                        warn,
                     )
         pending.extend(reversed(subfolders))
     if unreadable:
@@ -638,8 +703,8 @@ def _tsk_listing(tsk_directory, is_ntfs, pytsk3) -> list[tuple[str, int, bool, b
     return sorted(first_names.values())
 
 
-def _deleted_capture(fs_info, meta_address, pytsk3):
-    """Returns (kind, size) if a deleted metadata entry still holds a capture."""
+def _deleted_file(fs_info, meta_address, pytsk3):
+    """Returns (head, size) if a deleted metadata entry holds a capture or archive."""
     try:
         tsk_file = fs_info.open_meta(inode=meta_address)
     except OSError:
@@ -653,5 +718,4 @@ def _deleted_capture(fs_info, meta_address, pytsk3):
         head = tsk_file.read_random(0, min(HEAD_SIZE, meta.size))
     except OSError:
         return None
-    kind = is_capture_head(head)
-    return None if kind is None else (kind, int(meta.size))
+    return (head, int(meta.size)) if _is_capture_or_archive(head) else None

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from smtpcore import api, reassembly
-from smtpcore.diagnostics import AggregatedWarnings, kind_of
+from smtpcore.diagnostics import AggregatedWarnings, kind_of, summarize
 from smtpcore.model import Credential, Message, Session
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -113,3 +113,17 @@ def test_reassembler_keeps_at_most_max_embryos(monkeypatch):
     assert len(r._embryos) == 100
     assert r.stats["handshakes_forgotten"] == 900
     assert r._live == {} and r.stats["connections"] == 0
+
+
+def test_summary_counts_kinds_across_captures_including_counted_lines():
+    lines = [
+        "a.pcap: session c1f2e3d4a5b6-s1: incomplete (closed by FIN)",
+        "b.pcap: session c0a1b2c3d4e5-s7: incomplete (closed by FIN)",
+        "b.pcap: 7 more warnings like this one not shown (12 in total): "
+        "connection 4: evicted",
+        "b.pcap: connection 9: evicted",
+    ]
+    assert summarize(lines) == [
+        (8, "b.pcap: connection 4: evicted"),
+        (2, "a.pcap: session c1f2e3d4a5b6-s1: incomplete (closed by FIN)"),
+    ]

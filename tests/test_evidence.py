@@ -1,4 +1,4 @@
-"""Tests for smtpcore.evidence: captures found in files, folders and disk images."""
+"""Tests for smtpcore.evidence: captures in files, folders, archives and disk images."""
 
 from __future__ import annotations
 
@@ -6,12 +6,22 @@ import gzip
 import hashlib
 import json
 import os
+import shutil
 import struct
+import tarfile
+import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
 
-from smtpcore.evidence import EvidenceError, find_captures, is_capture_head
+from smtpcore.evidence import (
+    MAX_ARCHIVE_DEPTH,
+    EvidenceError,
+    archive_kind,
+    find_captures,
+    is_capture_head,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGES = REPO / "test_data" / "images"
@@ -162,8 +172,8 @@ def test_non_capture_non_image_file_is_a_warning_not_an_error(tmp_path):
 
     assert [f.source for f in found] == [str(capture)]
     assert warnings == [
-        f"{text}: neither a packet capture (pcap, pcapng, gzip) nor a disk image or "
-        f"file system that dfvfs recognises; skipped"
+        f"{text}: neither a packet capture (pcap, pcapng, gzip), an archive (tar, "
+        f"tar.gz, zip) nor a disk image or file system that dfvfs recognises; skipped"
     ]
 
 
@@ -182,6 +192,7 @@ def test_missing_input_raises_before_anything_is_yielded(tmp_path):
 EXPECTED = {
     "ext4.raw": [
         ("", "/home/admin/notes.txt", "renamed"),
+        ("", "/home/admin/Downloads/case.tgz:/pcaps/smtp-handover.pcap", "tgz"),
         ("", "/home/admin/old/trace.pcapng", "copy"),
         ("", "/var/log/capture/smtp.pcap", "copy"),
         ("", "/var/log/capture/archive/smtp-2023.pcap.gz", "gzip"),
@@ -195,6 +206,7 @@ EXPECTED = {
     ],
     "gpt-fat.qcow2": [
         ("/p1", "/export/capture", "renamed"),
+        ("/p1", "/export/handover.zip:/smtp/outbound.pcap", "zip-deflated"),
     ],
     "ntfs.vmdk": [
         ("", "/Users/admin/Documents/readme.txt:hidden", "stream"),
@@ -219,11 +231,13 @@ def _image(name: str) -> Path:
     return path
 
 
-def _originals(manifest: dict, name: str) -> dict[tuple[str, str], bytes]:
+def _originals(
+    manifest: dict, name: str, table: str = "images"
+) -> dict[tuple[str, str], bytes]:
     """Maps (volume label, path) to the bytes of the capture it was made from."""
     capture_dir = REPO / manifest["capture_dir"]
     originals = {}
-    for entry in manifest["images"][name]:
+    for entry in manifest[table][name]:
         original = capture_dir / entry["capture"]
         if not original.exists():
             pytest.skip(f"{original} (the source of {name}) is missing")
@@ -306,14 +320,6 @@ def test_unknown_partition_raises_with_the_available_ones():
         list(find_captures([str(image)], lambda _: None, partitions="p3"))
 
 
-def test_folder_of_images_is_walked_as_files_not_opened(tmp_path):
-    """A folder is walked file by file: images in it are not opened (by design)."""
-    image = _image("ext4.raw")
-    (tmp_path / "ext4.raw").symlink_to(image)
-    (tmp_path / "copy.raw").write_bytes(image.read_bytes())
-    assert list(find_captures([str(tmp_path)], lambda _: None)) == []
-
-
 def test_split_raw_image_is_read_across_its_segments(tmp_path):
     image = _image("ext4.raw")
     data = image.read_bytes()
@@ -365,3 +371,415 @@ def test_damaged_images_give_warnings_not_exceptions(tmp_path):
     )
     assert warnings[-1].startswith(f"{cut_e01}: cannot scan as a disk image (")
     assert all("\n" not in warning and len(warning) < 400 for warning in warnings)
+
+
+# ---------------------------------------------------------------- compressed QCOW2
+
+
+def _qcow2_compressed_clusters(data: bytes) -> int:
+    """Counts the clusters a QCOW2 (version 2 or 3) stores compressed (L2 bit 62)."""
+    magic, _version = struct.unpack_from(">4sI", data, 0)
+    assert magic == b"QFI\xfb"
+    cluster_bits = struct.unpack_from(">I", data, 20)[0]
+    l1_size, l1_offset = struct.unpack_from(">IQ", data, 36)
+    entries_per_l2 = (1 << cluster_bits) // 8
+    compressed = 0
+    for l1_index in range(l1_size):
+        l2_offset = struct.unpack_from(">Q", data, l1_offset + 8 * l1_index)[0]
+        l2_offset &= 0x00FFFFFFFFFFFE00
+        if not l2_offset:
+            continue
+        for l2_index in range(entries_per_l2):
+            entry = struct.unpack_from(">Q", data, l2_offset + 8 * l2_index)[0]
+            compressed += bool(entry & (1 << 62))
+    return compressed
+
+
+def _media_sha256(path: Path) -> tuple[int, str]:
+    """Size and SHA-256 of the media dfvfs reads out of a storage media image."""
+    from dfvfs.analyzer import analyzer
+    from dfvfs.path import factory
+    from dfvfs.resolver import context, resolver
+
+    os_spec = factory.Factory.NewPathSpec("OS", location=str(path))
+    types = analyzer.Analyzer.GetStorageMediaImageTypeIndicators(os_spec)
+    spec = factory.Factory.NewPathSpec(types[0], parent=os_spec) if types else os_spec
+    file_object = resolver.Resolver.OpenFileObject(
+        spec, resolver_context=context.Context()
+    )
+    digest, size = hashlib.sha256(), 0
+    while data := file_object.read(1 << 20):
+        digest.update(data)
+        size += len(data)
+    return size, digest.hexdigest()
+
+
+def test_compressed_qcow2_really_holds_compressed_clusters():
+    """The image the libqcow regression test reads must exercise compression.
+
+    Most of its 4 KiB clusters are never written; of those holding the FAT, the
+    folders and the captures, qemu-img compressed 8.
+    """
+    data = _image("gpt-fat.qcow2").read_bytes()
+    assert _qcow2_compressed_clusters(data) == 8
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_dfvfs_reads_the_media_in_each_container_byte_exact(name):
+    """libqcow-python 20260703 reads compressed clusters as zeros: this fails there."""
+    media = _manifest()["media"][name]
+    assert _media_sha256(_image(name)) == (media["size"], media["sha256"])
+
+
+# ---------------------------------------------------------------- archives
+
+# What each committed archive must yield, in stored order: (path inside, how).
+ARCHIVES = {
+    "case.tar": [
+        ("/case/old.pcap.gz", "gzip"),
+        ("/case/session.dat", "renamed"),
+        ("/case/smtp.pcap", "copy"),
+    ],
+    "case.tgz": [
+        ("/pcaps/gateway.pcapng", "copy"),
+        ("/pcaps/inner.zip:/inner/deep.pcap", "zip-deflated"),
+    ],
+    "case.zip": [
+        ("/stored.pcap", "zip-stored"),
+        ("/mail/deflated.pcap", "zip-deflated"),
+    ],
+    "streamed.zip": [
+        ("/first.pcap", "zip-streamed"),
+        ("/second.pcap", "zip-streamed"),
+    ],
+}
+
+
+def _check_found(found, prefix: str, expected, originals) -> None:
+    """Asserts sources in order, kinds, sizes and the exact bytes of each capture."""
+    assert [f.source for f in found] == [f"{prefix}:{path}" for path, _ in expected]
+    for found_capture, (path, how) in zip(found, expected):
+        original = originals[("", path)]
+        data = _read(found_capture)
+        assert found_capture.size == len(data)
+        if how == "gzip":
+            assert found_capture.kind == "gzip"
+            assert gzip.decompress(data) == original
+        else:
+            assert found_capture.kind == is_capture_head(original)
+            assert data == original
+
+
+def test_archive_kind_recognises_tar_tgz_zip_by_content():
+    tar, tgz, zip_ = (_image(n).read_bytes()[:8192] for n in sorted(ARCHIVES)[:3])
+    assert [archive_kind(tar), archive_kind(tgz), archive_kind(zip_)] == [
+        "tar",
+        "tar.gz",
+        "zip",
+    ]
+    assert archive_kind(gzip.compress(_pcap_bytes())) is None  # a capture, not a tar
+    assert archive_kind(gzip.compress(b"log line\n" * 100)) is None
+    assert archive_kind(b"PK\x05\x06" + b"\0" * 18) is None  # empty zip: nothing in it
+
+
+def test_committed_zip_has_a_stored_and_a_deflated_capture():
+    methods = {
+        i.filename: i.compress_type
+        for i in zipfile.ZipFile(_image("case.zip")).infolist()
+    }
+    assert methods["stored.pcap"] == zipfile.ZIP_STORED
+    assert methods["mail/deflated.pcap"] == zipfile.ZIP_DEFLATED
+
+
+@pytest.mark.parametrize("name", sorted(ARCHIVES))
+def test_archive_yields_every_capture_with_its_original_bytes(name, tmp_path):
+    archive = _image(name)
+    manifest = _manifest()
+    originals = _originals(manifest, name, "archives")
+    hows = {e["path"]: e["how"] for e in manifest["archives"][name]}
+    assert hows == dict(ARCHIVES[name])
+    # Renamed to a name that says nothing: recognised by content.
+    copy = tmp_path / "evidence.bin"
+    shutil.copyfile(archive, copy)
+    before = _sha256(copy.read_bytes())
+    warnings = []
+
+    found = list(find_captures([str(copy)], warnings.append))
+
+    _check_found(found, str(copy), ARCHIVES[name], originals)
+    assert warnings == []
+    assert _sha256(copy.read_bytes()) == before
+
+
+def test_two_readers_of_one_capture_in_a_tgz_do_not_share_a_position():
+    found, _ = find_captures([str(_image("case.tgz"))], lambda _: None)
+    expected = _read(found)
+    with found.open() as first, found.open() as second:
+        head = first.read(100)
+        assert second.read(300) == expected[:300]
+        assert head + first.read() == expected
+        second.seek(-7, os.SEEK_END)
+        assert second.read() == expected[-7:]
+
+
+def _zip_of(path: Path, member: str, data: bytes) -> None:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr(zipfile.ZipInfo(member, (2024, 1, 1, 0, 0, 0)), data)
+
+
+def test_archives_nested_deeper_than_the_limit_are_warned_not_opened(tmp_path):
+    """outer.zip > middle.zip > case.tgz > inner.zip: the fourth archive is too deep."""
+    assert MAX_ARCHIVE_DEPTH == 3
+    middle = tmp_path / "middle.zip"
+    _zip_of(middle, "handover/case.tgz", _image("case.tgz").read_bytes())
+    outer = tmp_path / "outer.zip"
+    _zip_of(outer, "middle.zip", middle.read_bytes())
+    originals = _originals(_manifest(), "case.tgz", "archives")
+    warnings = []
+
+    found = list(find_captures([str(outer)], warnings.append))
+
+    prefix = f"{outer}:/middle.zip:/handover/case.tgz"
+    _check_found(found, prefix, ARCHIVES["case.tgz"][:1], originals)
+    assert warnings == [
+        f"{prefix}:/pcaps/inner.zip: zip archive inside 3 archives not opened (more "
+        f"than 3 archives deep); extract it and give it as an input"
+    ]
+
+
+def _cut_inside_member(tgz: bytes, member: str, into: int) -> bytes:
+    """The shortest prefix of a tgz whose inflated data reaches into a member's data."""
+    tar = tarfile.open(fileobj=io_bytes(gzip.decompress(tgz)))
+    target = tar.getmember(member).offset_data + into
+    inflater = zlib.decompressobj(wbits=31)
+    inflated = 0
+    for cut in range(64, len(tgz), 64):
+        inflated += len(inflater.decompress(tgz[cut - 64 : cut]))
+        if inflated >= target:
+            return tgz[:cut]
+    raise AssertionError("member not reached")
+
+
+def io_bytes(data: bytes):
+    import io
+
+    return io.BytesIO(data)
+
+
+def test_tgz_cut_short_gives_warnings_and_every_byte_before_the_cut(tmp_path):
+    """Cut 1500 bytes into the zip inside the tgz: the pcapng before it whole, the
+    capture in the cut zip (found from its local header) up to the cut."""
+    originals = _originals(_manifest(), "case.tgz", "archives")
+    cut = tmp_path / "cut.tgz"
+    tgz = _image("case.tgz").read_bytes()
+    cut.write_bytes(_cut_inside_member(tgz, "./pcaps/inner.zip", 1500))
+    warnings = []
+
+    found = list(find_captures([str(cut)], warnings.append))
+
+    assert [f.source for f in found] == [
+        f"{cut}:{path}" for path, _ in ARCHIVES["case.tgz"]
+    ]
+    _check_found(found[:1], str(cut), ARCHIVES["case.tgz"][:1], originals)
+    original = originals[("", "/pcaps/inner.zip:/inner/deep.pcap")]
+    with found[1].open() as handle:
+        partial = handle.read()
+        with pytest.raises(OSError, match="the archive ends 1[0-9]{3} bytes into it"):
+            handle.read()
+    assert 1000 < len(partial) < len(original)
+    assert partial == original[: len(partial)]
+    assert len(warnings) == 2
+    assert warnings[0].startswith(
+        f"{cut}:/pcaps/inner.zip: damaged zip archive, no central directory ("
+    )
+    assert warnings[1].startswith(
+        f"{cut}: damaged tar.gz archive, read as far as member 5 ("
+    )
+
+
+def test_tar_cut_inside_a_capture_delivers_the_bytes_that_are_there(tmp_path):
+    data = _image("case.tar").read_bytes()
+    tar = tarfile.open(fileobj=io_bytes(data))
+    member = tar.getmember("./case/smtp.pcap")
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(data[: member.offset_data + 1000])
+    originals = _originals(_manifest(), "case.tar", "archives")
+    warnings = []
+
+    found = list(find_captures([str(cut)], warnings.append))
+
+    _check_found(found[:2], str(cut), ARCHIVES["case.tar"][:2], originals)
+    assert found[2].source == f"{cut}:/case/smtp.pcap"
+    with found[2].open() as handle:
+        assert handle.read(1000) == originals[("", "/case/smtp.pcap")][:1000]
+        with pytest.raises(OSError, match="damaged archive member"):
+            handle.read()
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"{cut}: damaged tar archive, read as far as member ")
+
+
+def test_zip_member_with_bad_crc_is_still_found_and_read_whole(tmp_path):
+    """A damaged member is reported, every byte of it delivered, then the damage."""
+    data = bytearray(_image("case.zip").read_bytes())
+    info = zipfile.ZipFile(_image("case.zip")).getinfo("stored.pcap")
+    name_length, extra_length = struct.unpack_from("<HH", data, info.header_offset + 26)
+    data_offset = info.header_offset + 30 + name_length + extra_length
+    data[data_offset + info.file_size - 1] ^= 0xFF  # last byte of the stored member
+    damaged = tmp_path / "damaged.zip"
+    damaged.write_bytes(bytes(data))
+    originals = _originals(_manifest(), "case.zip", "archives")
+    warnings = []
+
+    found = list(find_captures([str(damaged)], warnings.append))
+
+    assert warnings == []  # the central directory is intact; damage shows on reading
+    _check_found(found[1:], str(damaged), ARCHIVES["case.zip"][1:], originals)
+    expected = bytearray(originals[("", "/stored.pcap")])
+    expected[-1] ^= 0xFF
+    with found[0].open() as handle:
+        assert handle.read(len(expected)) == bytes(expected)
+        with pytest.raises(OSError, match="CRC-32 .* where the archive says"):
+            handle.read()
+
+
+def test_zip_member_that_does_not_inflate_is_warned_and_the_rest_read(tmp_path):
+    data = bytearray(_image("case.zip").read_bytes())
+    info = zipfile.ZipFile(_image("case.zip")).getinfo("mail/deflated.pcap")
+    name_length, extra_length = struct.unpack_from("<HH", data, info.header_offset + 26)
+    data_offset = info.header_offset + 30 + name_length + extra_length
+    data[data_offset : data_offset + 4] = b"\xff\xff\xff\xff"  # invalid block type
+    damaged = tmp_path / "damaged.zip"
+    damaged.write_bytes(bytes(data))
+    originals = _originals(_manifest(), "case.zip", "archives")
+    warnings = []
+
+    found = list(find_captures([str(damaged)], warnings.append))
+
+    _check_found(found, str(damaged), ARCHIVES["case.zip"][:1], originals)
+    assert len(warnings) == 1
+    assert warnings[0].startswith(
+        f"{damaged}:/mail/deflated.pcap: damaged zip member, skipped ("
+    )
+
+
+# ---------------------------------------------------------------- folders of evidence
+
+
+def test_folder_with_images_archives_and_a_split_image(tmp_path):
+    """Images in a folder are opened by signature, each once; archives too."""
+    root = tmp_path / "handover"
+    (root / "disks" / "split").mkdir(parents=True)
+    pcap = _pcap_bytes()
+    (root / "a.pcap").write_bytes(pcap)
+    shutil.copyfile(_image("case.zip"), root / "mail.bin")  # a zip by content
+    (root / "notes.txt").write_text("chain of custody\n" * 100)
+    shutil.copyfile(_image("gpt-fat.qcow2"), root / "disks" / "usb")  # no extension
+    raw = _image("ext4.raw").read_bytes()
+    segment = 1024 * 1024
+    for number, start in enumerate(range(0, len(raw), segment)):
+        part = root / "disks" / "split" / f"disk.raw.{number:03d}"
+        part.write_bytes(raw[start : start + segment])
+    before = _tree_hashes(tmp_path)
+    manifest = _manifest()
+    warnings = []
+
+    found = list(find_captures([str(root)], warnings.append))
+
+    usb = root / "disks" / "usb"
+    first = root / "disks" / "split" / "disk.raw.000"
+    expected = (
+        [str(root / "a.pcap")]
+        + [f"{root / 'mail.bin'}:{path}" for path, _ in ARCHIVES["case.zip"]]
+        + [f"{usb}:{label}{path}" for label, path, _ in EXPECTED["gpt-fat.qcow2"]]
+        + [
+            f"{first}:{label}{path}" + (" (deleted)" if how == "deleted" else "")
+            for label, path, how in EXPECTED["ext4.raw"]
+        ]
+    )
+    assert [f.source for f in found] == expected
+    assert warnings == []
+    zipped = _originals(manifest, "case.zip", "archives")
+    _check_found(found[1:3], str(root / "mail.bin"), ARCHIVES["case.zip"], zipped)
+    in_usb = _originals(manifest, "gpt-fat.qcow2")
+    assert [_read(f) for f in found[3:5]] == [
+        in_usb[(label, path)] for label, path, _ in EXPECTED["gpt-fat.qcow2"]
+    ]
+    assert _tree_hashes(tmp_path) == before
+
+
+def test_partition_choice_that_fits_no_image_in_a_folder_is_a_warning(tmp_path):
+    shutil.copyfile(_image("fat-mbr.E01"), tmp_path / "disk.E01")
+    (tmp_path / "z.pcap").write_bytes(_pcap_bytes())
+    warnings = []
+
+    found = list(find_captures([str(tmp_path)], warnings.append, partitions="p3"))
+
+    assert [f.source for f in found] == [str(tmp_path / "z.pcap")]
+    assert warnings == [
+        f"{tmp_path / 'disk.E01'}: Volume missing for identifier: p3.",  # dfvfs's
+        f"{tmp_path / 'disk.E01'}: partition selection 'p3' matches nothing; "
+        f"available: p1, p2; choose with --partitions; image skipped",
+    ]
+
+
+def _zip_data_offset(data: bytes, info: zipfile.ZipInfo) -> int:
+    name_length, extra_length = struct.unpack_from("<HH", data, info.header_offset + 26)
+    return info.header_offset + 30 + name_length + extra_length
+
+
+@pytest.mark.parametrize(
+    "name, member",
+    [("case.zip", "mail/deflated.pcap"), ("streamed.zip", "second.pcap")],
+)
+def test_zip_cut_short_is_read_from_its_local_headers(name, member, tmp_path):
+    """A zip without its central directory (a download cut short): every member
+    before the cut whole, the cut member up to the cut, then the damage. In
+    streamed.zip the sizes follow the data, so the first member is inflated to find
+    its end."""
+    data = _image(name).read_bytes()
+    info = zipfile.ZipFile(_image(name)).getinfo(member)
+    cut_at = _zip_data_offset(data, info) + info.compress_size // 2
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(data[:cut_at])
+    originals = _originals(_manifest(), name, "archives")
+    warnings = []
+
+    found = list(find_captures([str(cut)], warnings.append))
+
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"{cut}: damaged zip archive, no central directory (")
+    assert warnings[0].endswith("); 2 member(s) read from their local headers")
+    _check_found(found[:1], str(cut), ARCHIVES[name][:1], originals)
+    assert [f.source for f in found] == [f"{cut}:{path}" for path, _ in ARCHIVES[name]]
+    original = originals[("", "/" + member)]
+    with found[1].open() as handle:
+        partial = handle.read(len(original))
+        with pytest.raises(OSError, match="damaged archive member"):
+            handle.read()
+    assert 500 < len(partial) < len(original)
+    assert partial == original[: len(partial)]
+
+
+def test_captures_of_a_tgz_read_in_order_inflate_it_once(tmp_path, monkeypatch):
+    """Reading member after member goes on inflating where the last reader stopped;
+    going back starts a new inflation."""
+    captures = REPO / "test_data" / "captures"
+    names = ["postfix-auth-login.pcap", "postfix-auth-plain.pcap", "postfix-ipv6.pcap"]
+    tgz = tmp_path / "three.tgz"
+    with tarfile.open(tgz, "w:gz") as archive:
+        for name in names:
+            archive.add(captures / name, arcname=f"pcaps/{name}")
+    found = list(find_captures([str(tgz)], lambda _: None))
+    inflations = []
+    real_gzip_file = gzip.GzipFile
+
+    def counting_gzip_file(*args, **kwargs):
+        inflations.append(1)
+        return real_gzip_file(*args, **kwargs)
+
+    monkeypatch.setattr(gzip, "GzipFile", counting_gzip_file)
+
+    assert [_read(f) for f in found] == [(captures / n).read_bytes() for n in names]
+    assert len(inflations) == 1
+    assert _read(found[0]) == (captures / names[0]).read_bytes()
+    assert len(inflations) == 2

@@ -398,6 +398,8 @@ def testDiskImage(tmp_path, image_name, start_method):
     for entry in entries:
         if entry["how"] == "deleted":
             continue  # plaso does not extract from deleted files.
+        if ":/" in entry["path"]:
+            continue  # inside an archive: plaso opens it only with --archives (below)
         capture = _FindCapture(entry["capture_sha256"])
         if capture is None:
             # Not among our captures: it must at least show up as a session.
@@ -412,6 +414,34 @@ def testDiskImage(tmp_path, image_name, start_method):
 
     _, counters = _PinfoCounters(storage_path)
     assert counters["data_types"]["total"] == len(events)
+
+
+@pytest.mark.parametrize(
+    "image_name, archive_type, display_prefix",
+    [("ext4.raw", "tar", "/."), ("gpt-fat.qcow2", "zip", "")],
+)
+def testArchiveInDiskImage(tmp_path, image_name, archive_type, display_prefix):
+    """With --archives, plaso itself opens a tgz or zip in the image and the parser
+    reads the capture in it like any other (no change to the parser needed).
+
+    plaso names such a file by its path inside the archive only ("TAR:/./pcaps/x"),
+    not by the archive's path in the image."""
+    (entry,) = [e for e in _ManifestEntries(image_name) if ":/" in e["path"]]
+    capture = _FindCapture(entry["capture_sha256"])
+    if capture is None:
+        pytest.skip(f"{entry['capture']} is not among the captures")
+    storage_path = tmp_path / "image.plaso"
+
+    _Log2Timeline(
+        IMAGES_PATH / image_name,
+        storage_path,
+        ["--parsers", "pcap", "--archives", archive_type],
+    )
+    events = _JsonLineEvents(storage_path)
+
+    member = display_prefix + entry["path"].split(":", 1)[1]
+    assert _OutputRecords(events, member) == _ExpectedRecords(capture)
+    assert _ExpectedRecords(capture)
 
 
 def testForkserverWorkersNeedTheHook(tmp_path):

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Builds the small disk images that tests/test_evidence.py searches for captures.
+# Builds the small disk images and archives that tests/test_evidence.py searches for
+# captures.
 #
 # Usage: test_data/images/make_images.sh [CAPTURE_DIR] [OUT_DIR]
 #   CAPTURE_DIR  folder of pcap/pcapng files to hide in the images
 #                (default: test_data/captures next to this folder)
-#   OUT_DIR      where ext4.raw, fat-mbr.E01, ntfs.vmdk, gpt-fat.qcow2, MANIFEST.json
-#                and README.md go
+#   OUT_DIR      where ext4.raw, fat-mbr.E01, ntfs.vmdk, gpt-fat.qcow2, case.tar,
+#                case.tgz, case.zip, streamed.zip, MANIFEST.json and README.md go
 #                (default: this folder)
 #
 # No mounting except NTFS (ntfs-3g in a private mount namespace, because ntfscp
@@ -13,7 +14,8 @@
 # images stay small; MANIFEST.json records which capture went where.
 #
 # Needs: e2fsprogs, dosfstools, mtools, fdisk (sfdisk), ntfs-3g, ewf-tools,
-# qemu-utils, sleuthkit (fls, to verify), gzip, python3, util-linux (unshare).
+# qemu-utils, sleuthkit (fls, to verify), gzip, GNU tar, zip, python3,
+# util-linux (unshare).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -43,7 +45,7 @@ die() {
 }
 
 for tool in mkfs.ext4 debugfs mkfs.vfat mmd mcopy mdel sfdisk mkntfs ntfs-3g \
-  ewfacquire qemu-img fls gzip python3 unshare; do
+  ewfacquire qemu-img fls gzip tar zip python3 unshare; do
   command -v "$tool" >/dev/null || die "missing tool: $tool"
 done
 [[ -d "$capture_dir" ]] || die "no capture folder: $capture_dir"
@@ -70,11 +72,33 @@ pick_pcap() { echo "${pcaps[$(($1 % ${#pcaps[@]}))]}"; }
 pick_pcapng() { echo "${pcapngs[$(($1 % ${#pcapngs[@]}))]}"; }
 
 manifest="$work/manifest.tsv"
+media="$work/media.tsv"
 : >"$manifest"
+: >"$media"
 # record IMAGE PARTITION PATH CAPTURE HOW STORED_FILE
+# (IMAGE is an image or an archive; PATH is the path inside it, with ":/member" for a
+# capture inside an archive inside it)
 record() {
   local rel="${4#"$capture_dir"/}"
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$rel" "$5" "$6" >>"$manifest"
+}
+# record_media IMAGE RAW_FILE: the size and SHA-256 of the media inside a container,
+# which tests compare with what dfvfs reads out of the container.
+record_media() {
+  printf '%s\t%s\t%s\n' "$1" "$(stat -c %s "$2")" "$(sha256sum "$2" | cut -d' ' -f1)" \
+    >>"$media"
+}
+
+# Archives as examiners receive them, made with GNU tar, gzip and Info-ZIP from
+# staged trees with fixed times, owners and order, so they are reproducible.
+make_tar() { # make_tar OUT DIR: a tar of the folders below DIR
+  tar --sort=name --mtime="@$SOURCE_DATE_EPOCH" --owner=0 --group=0 --numeric-owner \
+    --format=gnu -C "$2" -cf "$1" .
+}
+make_tgz() { # make_tgz OUT DIR
+  make_tar "$work/tgz.tmp" "$2"
+  gzip -n -9 -c "$work/tgz.tmp" >"$1"
+  rm -f "$work/tgz.tmp"
 }
 
 # stage ROOT PATH CAPTURE HOW: copy (or gzip) a capture into a staging tree.
@@ -125,6 +149,16 @@ build_ext4() {
   c="$(pick_pcap 3)"
   stage "$root" /tmp/upload.pcap "$c" copy
   record ext4.raw "" /tmp/upload.pcap "$c" deleted /tmp/upload.pcap
+  # A handed-over archive inside the image: a tgz holding a capture.
+  local tgz="$work/ext4-tgz"
+  c="$(pick_pcap 11)"
+  stage "$tgz" /pcaps/smtp-handover.pcap "$c" copy
+  printf 'Handed over by the mail admin.\n' >"$tgz/README.txt"
+  fix_times "$tgz"
+  mkdir -p "$root/home/admin/Downloads"
+  make_tgz "$root/home/admin/Downloads/case.tgz" "$tgz"
+  record ext4.raw "" /home/admin/Downloads/case.tgz:/pcaps/smtp-handover.pcap "$c" \
+    tgz /home/admin/Downloads/case.tgz
   fix_times "$root"
 
   # 1 KiB blocks and a 1 MiB journal; the smallest size (512 KiB steps) that holds
@@ -154,6 +188,7 @@ build_ext4() {
   fls -r -p "$image" >"$work/ext4.fls"
   grep -q $'^r/r \\* [0-9]*:\ttmp/upload.pcap$' "$work/ext4.fls" ||
     die "ext4.raw: deleted file not listed by fls"
+  record_media ext4.raw "$image"
   cp "$image" "$out_dir/ext4.raw"
 }
 
@@ -205,6 +240,7 @@ EOF
   fls -o $p1_start -r -p "$image" >"$work/fat.fls"
   grep -q $'^r/r \\* [0-9]*:\tMail/deleted.pcap$' "$work/fat.fls" ||
     die "fat-mbr: deleted file not listed by fls"
+  record_media fat-mbr.E01 "$image"
   rm -f "$out_dir"/fat-mbr.E0*
   ewfacquire -u -q -c deflate:best -f encase6 -b 64 -S 1.4GiB \
     -C PLASO-SMTP-TEST -D "FAT32 + FAT16 on MBR, test captures" -E 1 \
@@ -256,15 +292,14 @@ build_ntfs() {
   fls -r -p "$image" >"$work/ntfs.fls"
   grep -q $'^-/r \\* [0-9-]*:\tUsers/admin/Documents/deleted.pcap$' "$work/ntfs.fls" ||
     die "ntfs: deleted file not listed by fls"
-  # streamOptimized VMDK is compressed; compressed QCOW2 is not used because
-  # libqcow 20260703 misreads clusters that qemu-img 7.2 compresses.
+  record_media ntfs.vmdk "$image"
   rm -f "$out_dir/ntfs.vmdk"
   qemu-img convert -O vmdk -o subformat=streamOptimized "$image" "$out_dir/ntfs.vmdk"
 }
 
 # ---------------------------------------------------------------- gpt-fat.qcow2
-# GPT disk with one FAT16 partition, as uncompressed QCOW2 (only written clusters
-# are stored): a capture under a name without extension.
+# GPT disk with one FAT16 partition, as compressed QCOW2 (qemu-img convert -c): a
+# capture under a name without extension, and a zip holding a capture.
 build_gpt() {
   local image="$work/gpt-fat.raw" start=2048 sectors=6144 c
   truncate -s $(((start + sectors + 34) * 512)) "$image"
@@ -283,31 +318,120 @@ GPT
   c="$(pick_pcap 10)"
   cp "$c" "$src/capture"
   printf 'not a capture\r\n' >"$src/notes.txt"
+  local c2 zip_src="$work/gpt-zip"
+  c2="$(pick_pcap 12)"
+  mkdir -p "$zip_src/smtp"
+  cp "$c2" "$zip_src/smtp/outbound.pcap"
+  fix_times "$zip_src"
+  (cd "$zip_src" && zip -X -q -9 "$src/handover.zip" smtp/outbound.pcap)
   fix_times "$src"
   mmd -i "$part" ::/export
   mcopy -m -i "$part" "$src/notes.txt" ::/export/notes.txt
   mcopy -m -i "$part" "$src/capture" ::/export/capture
+  mcopy -m -i "$part" "$src/handover.zip" ::/export/handover.zip
   record gpt-fat.qcow2 p1 /export/capture "$c" renamed /export/capture
+  record gpt-fat.qcow2 p1 /export/handover.zip:/smtp/outbound.pcap "$c2" zip-deflated \
+    /export/handover.zip
+  record_media gpt-fat.qcow2 "$image"
   rm -f "$out_dir/gpt-fat.qcow2"
-  qemu-img convert -O qcow2 -o cluster_size=4096 "$image" "$out_dir/gpt-fat.qcow2"
+  # Compressed, so that a libqcow that misreads compressed clusters (20260703 reads
+  # them as zeros) fails the tests; check that qemu-img really compressed some.
+  qemu-img convert -c -O qcow2 -o cluster_size=4096 "$image" "$out_dir/gpt-fat.qcow2"
+  [[ $(stat -c %s "$out_dir/gpt-fat.qcow2") -lt $(du -B1 "$image" | cut -f1) ]] ||
+    die "gpt-fat.qcow2: not smaller than its raw image; compression did not happen"
+}
+
+# ---------------------------------------------------------------- archives
+# case.tar (plain GNU tar: a copy, a renamed capture, a gzip capture, text),
+# case.tgz (gzip tar: a pcapng and a zip inside it holding a capture, two deep),
+# case.zip (one member stored, one deflated, a text member), streamed.zip (written to
+# a pipe, so each member's sizes follow its data in a data descriptor).
+build_archives() {
+  local tree="$work/case-tar" c
+  mkdir -p "$tree/case/notes"
+  printf 'Chain of custody: see ticket 4711.\n' >"$tree/case/notes/readme.txt"
+  c="$(pick_pcap 13)"
+  stage "$tree" /case/smtp.pcap "$c" copy
+  record case.tar "" /case/smtp.pcap "$c" copy /case/smtp.pcap
+  c="$(pick_pcap 14)"
+  stage "$tree" /case/session.dat "$c" copy
+  record case.tar "" /case/session.dat "$c" renamed /case/session.dat
+  c="$(pick_pcap 15)"
+  stage "$tree" /case/old.pcap.gz "$c" gzip
+  record case.tar "" /case/old.pcap.gz "$c" gzip /case/old.pcap.gz
+  fix_times "$tree"
+  make_tar "$out_dir/case.tar" "$tree"
+
+  tree="$work/case-tgz"
+  local inner="$work/case-tgz-inner"
+  mkdir -p "$tree/pcaps" "$inner/inner"
+  printf 'Exported from the mail gateway.\n' >"$tree/README.txt"
+  c="$(pick_pcapng 3)"
+  stage "$tree" /pcaps/gateway.pcapng "$c" copy
+  record case.tgz "" /pcaps/gateway.pcapng "$c" copy /pcaps/gateway.pcapng
+  c="$(pick_pcap 16)"
+  cp "$c" "$inner/inner/deep.pcap"
+  fix_times "$inner"
+  (cd "$inner" && zip -X -q -9 "$tree/pcaps/inner.zip" inner/deep.pcap)
+  record case.tgz "" /pcaps/inner.zip:/inner/deep.pcap "$c" zip-deflated \
+    /pcaps/inner.zip
+  fix_times "$tree"
+  make_tgz "$out_dir/case.tgz" "$tree"
+
+  tree="$work/case-zip"
+  mkdir -p "$tree/mail"
+  c="$(pick_pcap 17)"
+  stage "$tree" /stored.pcap "$c" copy
+  record case.zip "" /stored.pcap "$c" zip-stored /stored.pcap
+  c="$(pick_pcap 18)"
+  stage "$tree" /mail/deflated.pcap "$c" copy
+  record case.zip "" /mail/deflated.pcap "$c" zip-deflated /mail/deflated.pcap
+  printf 'Notes on the mail server.\n%.0s' {1..20} >"$tree/mail/notes.txt"
+  fix_times "$tree"
+  rm -f "$out_dir/case.zip"
+  (cd "$tree" && zip -X -q -0 "$out_dir/case.zip" stored.pcap &&
+    zip -X -q -9 "$out_dir/case.zip" mail/deflated.pcap mail/notes.txt)
+  python3 - "$out_dir/case.zip" <<'PY' || die "case.zip: members not stored as intended"
+import sys, zipfile
+methods = [i.compress_type for i in zipfile.ZipFile(sys.argv[1]).infolist()]
+sys.exit(methods != [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_DEFLATED])
+PY
+
+  tree="$work/streamed-zip"
+  mkdir -p "$tree"
+  c="$(pick_pcap 19)"
+  stage "$tree" /first.pcap "$c" copy
+  record streamed.zip "" /first.pcap "$c" zip-streamed /first.pcap
+  c="$(pick_pcap 20)"
+  stage "$tree" /second.pcap "$c" copy
+  record streamed.zip "" /second.pcap "$c" zip-streamed /second.pcap
+  fix_times "$tree"
+  (cd "$tree" && zip -X -q -9 - first.pcap second.pcap | cat >"$out_dir/streamed.zip")
+  python3 - "$out_dir/streamed.zip" <<'PY' || die "streamed.zip: no data descriptors"
+import sys, zipfile
+sys.exit(not all(i.flag_bits & 8 for i in zipfile.ZipFile(sys.argv[1]).infolist()))
+PY
 }
 
 build_ext4
 build_fat
 build_ntfs
 build_gpt
+build_archives
 
 # ---------------------------------------------------------------- manifest
-python3 - "$manifest" "$out_dir/MANIFEST.json" "$capture_dir" "$here/../.." <<'EOF'
+python3 - "$manifest" "$out_dir/MANIFEST.json" "$capture_dir" "$here/../.." "$media" <<'EOF'
 import hashlib, json, os, sys
 
-rows, out, capture_dir, repo = sys.argv[1:5]
+rows, out, capture_dir, repo, media_rows = sys.argv[1:6]
+ARCHIVES = ("case.tar", "case.tgz", "case.zip", "streamed.zip")
 images = {}
+archives = {}
 for line in open(rows, encoding="utf-8"):
     image, partition, path, capture, how, _stored = line.rstrip("\n").split("\t")
     with open(os.path.join(capture_dir, capture), "rb") as handle:
         digest = hashlib.sha256(handle.read()).hexdigest()
-    images.setdefault(image, []).append(
+    (archives if image in ARCHIVES else images).setdefault(image, []).append(
         {
             "partition": partition or None,
             "path": path,
@@ -316,8 +440,13 @@ for line in open(rows, encoding="utf-8"):
             "how": how,
         }
     )
-for image in images:
-    images[image].sort(key=lambda entry: (entry["partition"] or "", entry["path"]))
+for table in (images, archives):
+    for image in table:
+        table[image].sort(key=lambda entry: (entry["partition"] or "", entry["path"]))
+media = {}
+for line in open(media_rows, encoding="utf-8"):
+    image, size, digest = line.rstrip("\n").split("\t")
+    media[image] = {"size": int(size), "sha256": digest}
 repo = os.path.realpath(repo)
 capture_dir = os.path.abspath(capture_dir)
 if os.path.commonpath([capture_dir, repo]) == repo:
@@ -331,8 +460,17 @@ manifest = {
         "gzip": "stored gzip-compressed (gzip -n -9)",
         "deleted": "stored unchanged, then deleted (metadata still reaches it)",
         "stream": "stored unchanged in an NTFS alternate data stream",
+        "tgz": "stored unchanged in a gzip-compressed tar (GNU tar, gzip -n -9) in the "
+        "image; the path names the tar, then the member",
+        "zip-deflated": "stored deflated (zip -9) in a zip; the path names the zip, "
+        "then the member",
+        "zip-stored": "stored without compression (zip -0) in a zip",
+        "zip-streamed": "stored deflated by zip writing to a pipe: sizes and CRC in a "
+        "data descriptor after the data",
     },
     "images": images,
+    "media": media,
+    "archives": archives,
 }
 with open(out, "w", encoding="utf-8") as handle:
     json.dump(manifest, handle, indent=2)
@@ -343,18 +481,22 @@ layouts = {
     "1 KiB blocks, 1 MiB journal, fixed UUID and times)",
     "fat-mbr.E01": "EWF (EnCase 6, deflate best) of an MBR disk: p1 = FAT32 at sector "
     "2048 (label CAPTURES, 35 MiB), p2 = FAT16 at sector 73728 (label SPARE, 4 MiB)",
-    "gpt-fat.qcow2": "uncompressed QCOW2 of a GPT disk: p1 = FAT16 at sector 2048 "
-    "(label GPTDATA, 3 MiB, fixed GUIDs)",
+    "gpt-fat.qcow2": "compressed QCOW2 (qemu-img convert -c, 4 KiB clusters) of a GPT "
+    "disk: p1 = FAT16 at sector 2048 (label GPTDATA, 3 MiB, fixed GUIDs)",
     "ntfs.vmdk": "streamOptimized (compressed) VMDK, no partition table: one NTFS "
     "file system (label EVIDENCE); built with mkntfs and ntfs-3g, so not bit-for-bit "
     "reproducible",
 }
 lines = [
-    "# Test disk images",
+    "# Test disk images and archives",
     "",
     "Built by `make_images.sh [CAPTURE_DIR] [OUT_DIR]` (default CAPTURE_DIR: "
     "`test_data/captures`) and searched by `tests/test_evidence.py`. This file and "
-    "`MANIFEST.json` are written by the script; do not edit them by hand.",
+    "`MANIFEST.json` are written by the script; do not edit them by hand. Besides the "
+    "disk images there are four archives (`case.tar`, `case.tgz`, `case.zip`, "
+    "`streamed.zip`), and "
+    "`MANIFEST.json` gives, under `media`, the size and SHA-256 of the raw media inside "
+    "each image, which the tests compare with what dfvfs reads out of the container.",
     "",
     "The script picks captures by content (pcap or pcapng), smallest first, so the "
     "images stay small; non-capture files (text, an empty file, a gzip log, a text "
@@ -362,7 +504,9 @@ lines = [
     "`smtpcore.evidence.find_captures` reports a capture inside an image as "
     "`IMAGE:/p1/path` (volume label, then the path in the file system; no label without "
     "a volume system), `IMAGE:/path:stream` for an NTFS alternate data stream, and "
-    "adds ` (deleted)` to deleted files.",
+    "adds ` (deleted)` to deleted files; a capture inside an archive is "
+    "`ARCHIVE:/member`, and inside an archive inside an image "
+    "`IMAGE:/p1/path/case.zip:/member`.",
     "",
     f"Captures taken from: `{capture_dir}`.",
     "",
@@ -375,6 +519,20 @@ for image, entries in images.items():
             f"`{entry['capture']}` |"
         )
     lines.append("")
+archive_layouts = {
+    "case.tar": "GNU tar, no compression; also holds `/case/notes/readme.txt` (text)",
+    "case.tgz": "gzip-compressed GNU tar; `/pcaps/inner.zip` is a zip inside it (two "
+    "archives deep); also holds `/README.txt` (text)",
+    "case.zip": "Info-ZIP: `/stored.pcap` stored, `/mail/deflated.pcap` and "
+    "`/mail/notes.txt` (text) deflated",
+    "streamed.zip": "Info-ZIP writing to a pipe (`zip - ... | cat`): both members "
+    "deflated with data descriptors",
+}
+for archive, entries in archives.items():
+    lines += [f"## {archive}", "", archive_layouts[archive], "", "| path inside | how | capture |", "|---|---|---|"]
+    for entry in entries:
+        lines.append(f"| `{entry['path']}` | {entry['how']} | `{entry['capture']}` |")
+    lines.append("")
 lines += [
     "`how`: " + "; ".join(f"{k} = {v}" for k, v in manifest["how"].items()) + ".",
     "",
@@ -383,14 +541,14 @@ lines += [
     "`/home/admin/readme.md`, `/home/admin/empty.dat` (empty); fat-mbr.E01 p1 "
     "`/readme.txt`; ntfs.vmdk `/Windows/System32/boot.ini`, "
     "`/Users/admin/Documents/readme.txt` (whose `hidden` stream is a capture); "
-    "gpt-fat.qcow2 `/export/notes.txt`.",
+    "gpt-fat.qcow2 `/export/notes.txt`; ext4.raw's `case.tgz` `/README.txt`.",
     "",
     "Reproducibility: ext4.raw, gpt-fat.qcow2 and the media inside fat-mbr.E01 (its "
     "MD5) are bit-for-bit reproducible from the same captures; the E01 container "
     "records the acquisition date, and mkntfs/ntfs-3g write random serials and current "
-    "times, so those two files change on every build. QCOW2 images are written "
-    "uncompressed: libqcow 20260703 (used by dfvfs) misreads clusters compressed by "
-    "qemu-img 7.2.",
+    "times, so those two files change on every build. The archives are reproducible. "
+    "gpt-fat.qcow2 is compressed on purpose: libqcow-python 20260703 reads clusters "
+    "compressed by qemu-img as zeros (pyproject.toml excludes it).",
     "",
 ]
 with open(os.path.join(os.path.dirname(out), "README.md"), "w", encoding="utf-8") as handle:
@@ -398,4 +556,5 @@ with open(os.path.join(os.path.dirname(out), "README.md"), "w", encoding="utf-8"
 EOF
 
 ls -l "$out_dir"/ext4.raw "$out_dir"/fat-mbr.E01 "$out_dir"/ntfs.vmdk \
-  "$out_dir"/gpt-fat.qcow2
+  "$out_dir"/gpt-fat.qcow2 "$out_dir"/case.tar "$out_dir"/case.tgz "$out_dir"/case.zip \
+  "$out_dir"/streamed.zip
