@@ -119,6 +119,11 @@ def test_source_parts_split_image_path_and_deleted():
         "path": "/p1/Users/x/trace.pcap",
         "deleted": True,
     }
+    assert display.source_parts("/cases/disk.E01:/p1/mail.zip:/out/trace.pcap") == {
+        "image": "/cases/disk.E01",
+        "path": "/p1/mail.zip:/out/trace.pcap",  # nested containers stay in the path
+        "deleted": False,
+    }
     assert display.source_parts("/cases/trace.pcap") == {
         "image": None,
         "path": "/cases/trace.pcap",
