@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 
 from smtpcore import crack, records, tables, timeline
 from smtpcore.model import Credential, Message, MimeInfo, Session
-from smtpcore.report import ReportBuilder
+from smtpcore.report import PAGES, ReportBuilder
 from smtpcore.safenames import create_unique, safe_filename
 
 
@@ -77,7 +77,7 @@ class OutputFolder:
                 )
         root.mkdir(exist_ok=True)
         if force:  # an earlier run's files go; only the names this contract uses
-            for folder in ("eml", "attachments"):
+            for folder in ("eml", "attachments", PAGES):
                 shutil.rmtree(root / folder, ignore_errors=True)
             for pattern in ("credentials.*.hashcat", "credentials.*.john"):
                 for old in root.glob(pattern):
@@ -86,7 +86,7 @@ class OutputFolder:
         self.counts = collections.Counter()
         self._hashcat: dict[int, list[str]] = collections.defaultdict(list)
         self._john: dict[str, list[str]] = collections.defaultdict(list)
-        self._report = ReportBuilder()
+        self._report = ReportBuilder(self.root, self._open, self._finish_file)
         self._jsonl = {
             name: self._open(name)
             for name in (

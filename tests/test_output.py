@@ -178,14 +178,18 @@ def test_report_has_no_active_content(tmp_path):
     out = OutputFolder(tmp_path / "out")
     out.add(make_message(), "trace.pcap")
     out.close({}, warnings=[])
-    page = (tmp_path / "out" / "report.html").read_text()
-    assert "Content-Security-Policy" in page
-    assert "<script>" not in page
+    index = (tmp_path / "out" / "report.html").read_text()
+    assert "Content-Security-Policy" in index
+    assert "<script>alert" not in index  # rows are JSON data with no '<' at all
+    assert "hi \\u003cscript\\u003ealert(1)\\u003c/script\\u003e" in index
+    page = (tmp_path / "out" / "report" / "c1-s1-1.html").read_text()
+    assert "<script" not in page  # the message page runs no script of its own
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    # The HTML body sits, escaped, in a sandboxed iframe that may not run scripts.
-    assert '<iframe sandbox=""' in page
-    assert "http://evil.test/x.png" in page  # shown as data, blocked by the policy
-    assert "default-src &#x27;none&#x27;" in page  # the policy travels into the frame
+    # The HTML body, made inert, sits escaped in a sandboxed iframe.
+    assert '<iframe class="html" sandbox=""' in page
+    assert "alert(2)" not in page.split("HTML source")[0]
+    assert "remote image not loaded: http://evil.test/x.png" in page
+    assert "default-src &#39;none&#39;" in page  # the policy travels into the frame
 
 
 def test_times_beyond_the_calendar_do_not_break_the_records():
