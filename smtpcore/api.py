@@ -23,6 +23,7 @@ from smtpcore.capture import NotACapture
 from smtpcore.model import Credential, Message, Session
 from smtpcore.pipeline import Item, extract
 from smtpcore.safenames import create_unique, safe_filename
+from smtpcore.tls.keylog import KeyLog
 
 __all__ = [
     "Credential",
@@ -33,6 +34,7 @@ __all__ = [
     "extract",
     "find",
     "items",
+    "load_keylogs",
     "read_capture",
     "save_message",
 ]
@@ -53,6 +55,35 @@ def find(inputs: Sequence[str], *, warn: Callable[[str], None] = _ignore, **opti
     return list(find_captures(list(inputs), warn, **options))
 
 
+def load_keylogs(
+    found: Sequence[Any] = (),
+    paths: Sequence[str] = (),
+    *,
+    warn: Callable[[str], None] = _ignore,
+    parent: Optional[KeyLog] = None,
+) -> tuple[KeyLog, list[dict[str, Any]]]:
+    """One KeyLog from key logs found in the evidence and files named by the user.
+
+    Returns the key log and one manifest entry per file (source, SHA-256, counts).
+    """
+    keylog = KeyLog(warn, parent=parent)
+    for path in paths:
+        try:
+            with open(path, "rb") as handle:
+                keylog.add_file(handle, path)
+        except OSError as error:
+            warn(f"{path}: key log not read: {error}")
+    for entry in found:
+        if entry.kind != "keylog":
+            continue
+        try:
+            with entry.open() as handle:
+                keylog.add_file(handle, entry.source)
+        except OSError as error:
+            warn(f"{entry.source}: key log not read: {error}")
+    return keylog, list(keylog.sources)
+
+
 def __getattr__(name: str) -> Any:
     if name == "FoundCapture":
         from smtpcore.evidence import FoundCapture
@@ -67,11 +98,13 @@ def items(
     warn: Callable[[str], None] = _ignore,
     mime: bool = True,
     payloads: bool = False,
+    keylog: Optional[KeyLog] = None,
 ) -> Iterator[Item]:
     """Sessions, messages and credentials from a capture, folder, disk image or file object.
 
     Messages come with ``content`` readable (and attachment payloads if asked) until
-    the next item is requested; see smtpcore.pipeline.extract.
+    the next item is requested; see smtpcore.pipeline.extract. TLS sessions are
+    decrypted with ``keylog`` and with the key logs found in a folder or image.
     """
     if hasattr(source, "read"):
         name = getattr(source, "name", "<file object>")
@@ -82,9 +115,14 @@ def items(
             mime=mime,
             payloads=payloads,
             session_prefix="c1-",
+            keylog=keylog,
         )
         return
-    for number, capture in enumerate(find([os.fspath(source)], warn=warn), 1):
+    found = find([os.fspath(source)], warn=warn)
+    if any(entry.kind == "keylog" for entry in found):
+        keylog, _ = load_keylogs(found, warn=warn, parent=keylog)
+    captures = [entry for entry in found if entry.kind != "keylog"]
+    for number, capture in enumerate(captures, 1):
         try:
             with capture.open() as handle:
                 yield from extract(
@@ -94,6 +132,7 @@ def items(
                     mime=mime,
                     payloads=payloads,
                     session_prefix=f"c{number}-",
+                    keylog=keylog,
                 )
         except (NotACapture, OSError) as error:  # one bad capture never stops the rest
             warn(f"{capture.source}: not read: {error}")
@@ -126,6 +165,7 @@ def read_capture(
     mime: bool = True,
     payloads: bool = False,
     progress: Optional[Callable[[int], None]] = None,
+    keylog: Optional[KeyLog] = None,
 ) -> dict[str, Any]:
     """Runs one found capture through the pipeline; returns its manifest entry.
 
@@ -150,6 +190,7 @@ def read_capture(
                 payloads=payloads,
                 session_prefix=session_prefix,
                 progress=progress,
+                keylog=keylog,
             ):
                 on_item(item)
             # Hash the rest too, so the manifest's SHA-256 covers the whole file.

@@ -83,6 +83,15 @@ def _parser() -> argparse.ArgumentParser:
             help="volume shadow snapshots: none (default), all, or e.g. 1,2",
         )
         sub.add_argument(
+            "--keylog",
+            action="append",
+            default=[],
+            metavar="FILE",
+            help="TLS key log (SSLKEYLOGFILE format) to decrypt STARTTLS and "
+            "implicit-TLS sessions with; repeatable. Key logs among the inputs "
+            "are found and used too",
+        )
+        sub.add_argument(
             "--no-deleted",
             action="store_true",
             help="skip deleted files that the file system still lists",
@@ -148,6 +157,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except EvidenceError as error:
         print(f"smtpcore: {error}", file=sys.stderr)
         return EXIT_USAGE
+    keylog, keylogs = api.load_keylogs(found, args.keylog, warn=log.warning)
+    args.keylogs = keylogs
+    found = [capture for capture in found if capture.kind != "keylog"]
     if not found:
         print(
             "smtpcore: no packet capture found in the inputs "
@@ -156,9 +168,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         )
         return EXIT_USAGE
     if args.command == "extract":
-        status = _extract(args, found, warnings)
+        status = _extract(args, found, warnings, keylog)
     else:
-        status = _summary(args, found)
+        status = _summary(args, found, keylog)
     if warnings:
         print(
             f"smtpcore: {len(warnings)} warnings (damaged or incomplete input); "
@@ -186,7 +198,10 @@ def _setup_logging(log_file: Optional[str], warnings: list[str]) -> None:
 
 
 def _extract(
-    args: argparse.Namespace, found: list[api.FoundCapture], warnings: list[str]
+    args: argparse.Namespace,
+    found: list[api.FoundCapture],
+    warnings: list[str],
+    keylog=None,
 ) -> int:
     started = time.time_ns()
     try:
@@ -207,6 +222,7 @@ def _extract(
             payloads=True,
             progress=progress.update,
             on_item=lambda item, source=capture.source: sink.add(item, source),
+            keylog=keylog,
         )
         progress.done += capture.size or 0
         inputs.append(result)
@@ -220,6 +236,7 @@ def _extract(
         "start_time": iso_time(started),
         "end_time": iso_time(time.time_ns()),
         "inputs": inputs,
+        "keylogs": args.keylogs,
         "warnings": len(warnings),
     }
     out.close(manifest, warnings)
@@ -265,7 +282,9 @@ def _inside_evidence(
     return None
 
 
-def _summary(args: argparse.Namespace, found: list[api.FoundCapture]) -> int:
+def _summary(
+    args: argparse.Namespace, found: list[api.FoundCapture], keylog=None
+) -> int:
     """One row per mail transaction, and one per session that carried none."""
     rows: list[tuple[str, ...]] = []
     counts = {"sessions": 0, "messages": 0}
@@ -303,6 +322,8 @@ def _summary(args: argparse.Namespace, found: list[api.FoundCapture]) -> int:
                     state = (
                         "encrypted after STARTTLS" if item.starttls else "implicit TLS"
                     )
+                    if item.tls_undecrypted_reason:
+                        state += f"; not decrypted: {item.tls_undecrypted_reason}"
                 else:
                     state = "no mail transaction"
                 rows.append(
@@ -319,7 +340,11 @@ def _summary(args: argparse.Namespace, found: list[api.FoundCapture]) -> int:
 
     for number, capture in enumerate(found, 1):
         api.read_capture(
-            capture, session_prefix=f"c{number}-", warn=log.warning, on_item=take
+            capture,
+            session_prefix=f"c{number}-",
+            warn=log.warning,
+            on_item=take,
+            keylog=keylog,
         )
     header = (
         "Time (UTC)",

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import BinaryIO
 
 from smtpcore.capture import identify
+from smtpcore.tls.keylog import looks_like_keylog
 
 HEAD_SIZE = 8192
 """Bytes read from each file to recognise it; enough to inflate a gzip header."""
@@ -53,7 +54,8 @@ class FoundCapture:
           system), suffixed `` (deleted)`` for a deleted file.
       size: stored size in bytes (of the compressed file for ``gzip``), if known.
       open: opens a fresh binary file object on the stored bytes; the caller closes it.
-      kind: ``pcap``, ``pcapng`` or ``gzip`` (a gzip stream holding a capture).
+      kind: ``pcap``, ``pcapng`` or ``gzip`` (a gzip stream holding a capture);
+          ``keylog`` for a TLS key log (NSS format, recognised by content).
     """
 
     source: str
@@ -116,7 +118,7 @@ def find_captures(
       include_deleted: also report deleted files the file system still reaches.
 
     Yields:
-      FoundCapture for each capture, inputs in the order given.
+      FoundCapture for each capture and key log, inputs in the order given.
 
     Raises:
       EvidenceError: if an input does not exist or cannot be read, or a partition,
@@ -141,6 +143,14 @@ def find_captures(
                 f"{path}: neither a packet capture (pcap, pcapng, gzip) nor a disk "
                 f"image or file system that dfvfs recognises; skipped"
             )
+
+
+def _kind(head: bytes) -> str | None:
+    """A capture's kind, or ``keylog`` for a TLS key log (used for every capture)."""
+    kind = is_capture_head(head)
+    if kind is None and looks_like_keylog(head):
+        return "keylog"
+    return kind
 
 
 def _check_readable(path: str) -> None:
@@ -169,7 +179,7 @@ def _file_kind(path: str, warn: Callable[[str], None]) -> str | None:
     except OSError as error:
         warn(f"{path}: unreadable, skipped ({error.strerror or error})")
         return None
-    return is_capture_head(head)
+    return _kind(head)
 
 
 def _plain_capture(path: str, kind: str) -> FoundCapture:
@@ -390,7 +400,7 @@ def _check_data_streams(entry, source, warn, resolver_context):
     for data_stream in sorted(entry.data_streams, key=lambda stream: stream.name):
         name = data_stream.name
         head = _read_head(entry.GetFileObject(data_stream_name=name))
-        kind = is_capture_head(head)
+        kind = _kind(head)
         if kind is None:
             continue
         stream_source = f"{source}:{name}" if name else source
