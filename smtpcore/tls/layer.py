@@ -223,12 +223,13 @@ class TlsConnection:
             version = bytes(buffer[position + 1 : position + 3])
             payload = bytes(buffer[position + 5 : end])
             tries = min(MAX_RESYNC_TRIES, side.lost // 22 + 2)
-            for seq in range(cipher.seq, cipher.seq + tries):
+            base = cipher.seq
+            for seq in range(base, base + tries):
                 try:
                     cipher.decrypt(content_type, version, payload, seq)
                 except DecryptError:
                     continue
-                skipped = seq - cipher.seq
+                skipped = seq - base
                 cipher.seq = seq  # decrypted again by _record below
                 self._lose(direction, side, skipped)
                 side.resync = False
