@@ -268,7 +268,7 @@ class PcapParserTest(plaso_test_lib.ParserTestCase):
         parser_mediator = parsers_mediator.ParserMediator()
         calls = {}
 
-        def FakeExtract(fileobj, *, source, warn, abort, mime, progress):
+        def FakeExtract(fileobj, *, source, warn, abort, mime, progress, keylog):
             calls["source"] = source
             calls["mime"] = mime
             parser_mediator.last_activity_timestamp = 0.0
