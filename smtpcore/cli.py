@@ -322,8 +322,6 @@ def _summary(
                     state = (
                         "encrypted after STARTTLS" if item.starttls else "implicit TLS"
                     )
-                    if item.tls_undecrypted_reason:
-                        state += f"; not decrypted: {item.tls_undecrypted_reason}"
                 else:
                     state = "no mail transaction"
                 rows.append(

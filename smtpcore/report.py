@@ -95,7 +95,8 @@ class ReportBuilder:
             f"<td>{_e(r['client_ip'])}:{_e(r['client_port'])} → "
             f"{_e(r['server_ip'])}:{_e(r['server_port'])}</td>"
             f"<td>{_e(r['helo'])}</td><td>{_e(r['banner'])}</td>"
-            f"<td>{_e(r['encrypted'])}</td><td>{_e(r['messages'])}</td>"
+            f"<td>{_e(r['encrypted'])}</td><td>{_tls_cell(r)}</td>"
+            f"<td>{_e(r['messages'])}</td>"
             f"<td>{_e(r['auth_attempts'])}</td><td>{_outcome(r['complete'])}</td>"
             f"<td class=warn>{_e(r['warnings'])}</td><td>{_e(r['source'])}</td>"
             "</tr>\n"
@@ -210,7 +211,8 @@ class ReportBuilder:
         emit(
             f"</table><h2>Sessions ({self._counts['sessions']})</h2><table><tr>"
             "<th>Session</th><th>Start (UTC)</th><th>End (UTC)</th><th>Client → server</th>"
-            "<th>HELO</th><th>Banner</th><th>Encrypted</th><th>Messages</th><th>AUTH</th>"
+            "<th>HELO</th><th>Banner</th><th>Encrypted</th><th>TLS</th><th>Messages</th>"
+            "<th>AUTH</th>"
             "<th>Complete</th><th>Warnings</th><th>Source</th></tr>"
         )
         self._copy("sessions", emit)
@@ -228,3 +230,35 @@ class ReportBuilder:
         while chunk := section.read(1 << 16):
             emit(chunk)
         section.close()
+
+
+def _tls_cell(r: dict[str, Any]) -> str:
+    """What the TLS handshake showed, and whether (or why not) it was decrypted."""
+    if not r.get("encrypted"):
+        return ""
+    if r.get("decrypted"):
+        state = "<b>decrypted</b>"
+    else:
+        state = f"not decrypted: {_e(r.get('tls_undecrypted_reason'))}"
+    parts = [
+        " ".join(_e(r.get(k)) for k in ("tls_version", "tls_cipher") if r.get(k)),
+        state,
+    ]
+    labels = (
+        ("tls_server_name", "SNI"),
+        ("tls_alpn", "ALPN"),
+        ("ja3", "JA3"),
+        ("ja4", "JA4"),
+        ("tls_cert_subject", "certificate"),
+        ("tls_cert_issuer", "issuer"),
+        ("tls_cert_not_before", "valid from"),
+        ("tls_cert_not_after", "until"),
+        ("tls_cert_sha256", "SHA-256"),
+    )
+    for key, label in labels:
+        value = r.get(key)
+        if value:
+            if isinstance(value, list):
+                value = ", ".join(value)
+            parts.append(f"{label}: {_e(value)}")
+    return "<br>".join(part for part in parts if part)

@@ -190,6 +190,9 @@ def test_cli_keylog_option_and_key_log_found_in_an_input_folder(tmp_path):
         str(evidence / "implicit-tls13.pcap"),
         str(evidence / "tls13-multi.pcap"),
     ]
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert "TLSv1.3 TLS_AES_128_GCM_SHA256<br><b>decrypted</b><br>SNI: mail.example.org" in report
+    assert f"JA3: {CAPTURES['tls13-multi']['tshark']['ja3']}" in report
     credentials = [json.loads(line) for line in (out / "credentials.jsonl").open()]
     assert [(c["username"], c["password"], c["success"]) for c in credentials] == [
         ("alice", "Wonder-Land-42", True),
