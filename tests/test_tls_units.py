@@ -236,3 +236,25 @@ def test_ja4_from_tsharks_view_of_the_client_hello(name):
     text = ",".join(f"{e:04x}" for e in rest) + "_" + ",".join(f"{s:04x}" for s in signatures)
     part_c = hashlib.sha256(text.encode())
     assert session.ja4 == f"{part_a}_{part_b.hexdigest()[:12]}_{part_c.hexdigest()[:12]}"
+
+
+def test_a_record_that_does_not_authenticate_ends_decryption_with_losses():
+    name = "tls12-ecdhe-aes128gcm"
+    keylog = KeyLog()
+    keylog.add_bytes((TLS / f"{name}.keylog").read_bytes(), name)
+    events = _tls_part(_streams(f"{name}.pcap"), implicit=False)
+    _, client, _, _ = _plaintext(events, keylog)
+    # Flip one byte inside the client's big record (the message content).
+    tampered, done = [], False
+    for direction, data in events:
+        if direction == 0 and len(data) == 1448 and not done:
+            data = data[:700] + bytes([data[700] ^ 1]) + data[701:]
+            done = True
+        tampered.append((direction, data))
+    connection, client2, _, lost = _plaintext(tampered, keylog)
+    assert done and client.startswith(client2) and len(client2) < len(client)
+    # The records after it: missing (with their plaintext size), never plaintext.
+    # The tampered record (2034 bytes: 2010 of plaintext) and the QUIT after it.
+    assert [(e.direction, e.length, e.exact) for e in lost] == [(0, 2010, True), (0, 6, True)]
+    assert len(client2) + 2010 + 6 == len(client)
+    assert any("does not authenticate" in w for w in connection.info.warnings)

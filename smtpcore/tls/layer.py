@@ -79,7 +79,7 @@ class TlsInfo:
 class _Side:
     __slots__ = (
         "buffer", "handshake", "cipher", "pending", "trial", "encrypted", "secret",
-        "app_secret", "resync", "lost", "lost_records", "dead", "finished",
+        "app_secret", "resync", "lost", "dead", "finished", "ok",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -93,9 +93,9 @@ class _Side:
         self.app_secret: Optional[bytes] = None
         self.resync = False
         self.lost = 0  # ciphertext bytes lost since the last good record
-        self.lost_records = 0
         self.dead = False
         self.finished = False
+        self.ok = False  # some record of this side authenticated
 
 
 class TlsConnection:
@@ -240,15 +240,7 @@ class TlsConnection:
 
     def _lose(self, direction: int, side: _Side, records: int) -> None:
         """Hands on the plaintext lost in a gap now that its record count is known."""
-        suite = side.cipher.suite
-        if suite.tls13:
-            overhead, exact = 5 + 16 + 1, False
-        elif suite.kind == "gcm":
-            overhead, exact = 5 + 8 + 16, True
-        elif suite.kind == "chacha":
-            overhead, exact = 5 + 16, True
-        else:
-            overhead, exact = 5 + 16 + suite.mac_len + 1, False
+        overhead, exact = _overhead(side.cipher.suite)
         length = max(side.lost - records * overhead, 0)
         if records == 0 and side.lost:
             exact = False  # the gap's end is not known from a record boundary
@@ -262,6 +254,12 @@ class TlsConnection:
 
     def _record(self, direction, side, content_type, version, payload) -> None:
         if side.dead:
+            if side.cipher is not None and side.ok:
+                # Decryption broke off: what follows is missing, not absent.
+                overhead, exact = _overhead(side.cipher.suite)
+                length = max(len(payload) + 5 - overhead, 0)
+                if length:
+                    self._events.append(Lost(direction, length, self._ts, exact))
             return
         if self._tls13 and content_type == CHANGE_CIPHER_SPEC:
             return  # middlebox compatibility (RFC 8446 appendix D.4)
@@ -294,6 +292,11 @@ class TlsConnection:
         try:
             inner, plain = cipher.decrypt(content_type, version, payload)
         except DecryptError:
+            if self._tls13 and direction == CLIENT and not side.finished:
+                # Before the client's Finished: 0-RTT early data under a secret the
+                # key log may not hold. Skipped, and the handshake goes on.
+                self._warn("client record before its Finished not decrypted (early data?)")
+                return
             side.dead = True
             if not self.info.decrypted:
                 self.info.undecrypted_reason = (
@@ -304,10 +307,16 @@ class TlsConnection:
                 f"{_NAMES[direction]}: record {cipher.seq} does not authenticate; "
                 "the rest of this direction is not decrypted"
             )
+            if side.ok:
+                overhead, exact = _overhead(cipher.suite)
+                self._events.append(
+                    Lost(direction, max(len(payload) + 5 - overhead, 0), self._ts, exact)
+                )
             return
         self._plain(direction, side, inner, plain, len(payload))
 
     def _plain(self, direction, side, inner, plain, size) -> None:
+        side.ok = True
         info = self.info
         info.decrypted = True
         info.undecrypted_reason = None
@@ -441,6 +450,17 @@ class TlsConnection:
 
 
 _NAMES = ("client", "server")
+
+
+def _overhead(suite) -> tuple[int, bool]:
+    """Bytes a record adds to its plaintext, and whether that is exact."""
+    if suite.tls13:
+        return 5 + 16 + 1, False  # padding unknown
+    if suite.kind == "gcm":
+        return 5 + 8 + 16, True
+    if suite.kind == "chacha":
+        return 5 + 16, True
+    return 5 + 16 + suite.mac_len + 1, False  # CBC padding unknown
 
 
 def _plausible(buffer, position: int) -> bool:
