@@ -699,7 +699,9 @@ class CaptureReader:
             return
         kind, size = struct.unpack_from(self._order + "II", buf, pos + 8)
         if size > length - 20:
-            self._block_warning(pos, "Decryption Secrets Block length too large, ignored")
+            self._block_warning(
+                pos, "Decryption Secrets Block length too large, ignored"
+            )
             return
         self._secrets(kind, bytes(buf[pos + 16 : pos + 16 + size]), where)
 

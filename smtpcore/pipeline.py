@@ -62,7 +62,14 @@ def extract(
     warn = AggregatedWarnings(warn)
     try:
         yield from _extract(
-            fileobj, source, warn, abort, mime, payloads, session_prefix, progress,
+            fileobj,
+            source,
+            warn,
+            abort,
+            mime,
+            payloads,
+            session_prefix,
+            progress,
             keylog,
         )
     finally:

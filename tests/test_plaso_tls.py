@@ -68,7 +68,9 @@ class PlasoTlsTest(plaso_test_lib.ParserTestCase):
         self._Check(storage_writer, "tls13-aes128gcm")
 
     def testDecryptionSecretsBlock(self):
-        storage_writer = self._ParseFile(TLS / "tls13-chacha20-dsb.pcapng", self._Parser())
+        storage_writer = self._ParseFile(
+            TLS / "tls13-chacha20-dsb.pcapng", self._Parser()
+        )
         self._Check(storage_writer, "tls13-chacha20")
 
     def testExaminersKeyLogAndItsAbsence(self):
@@ -113,5 +115,8 @@ class PlasoTlsTest(plaso_test_lib.ParserTestCase):
         self._Check(storage_writer, "tls12-ecdhe-chacha20")
         (session,) = self._GetEventData(storage_writer, "smtp:session")
         message, _ = self._GetMessages(session)
-        self.assertIn("TLSv1.2 TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 "
-                      "decrypted with a TLS key log ALPN: smtp", message)
+        self.assertIn(
+            "TLSv1.2 TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 "
+            "decrypted with a TLS key log ALPN: smtp",
+            message,
+        )

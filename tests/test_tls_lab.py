@@ -74,7 +74,9 @@ def test_decrypted_capture_matches_client_truth(name):
     if truth["tls_version"] == "TLSv1.2":
         assert session.tls_extended_master_secret is ("no-ems" not in truth["options"])
         cbc = "_CBC_" in truth["tls_cipher"]
-        assert session.tls_encrypt_then_mac is (cbc and "no-etm" not in truth["options"])
+        assert session.tls_encrypt_then_mac is (
+            cbc and "no-etm" not in truth["options"]
+        )
     # The certificate: visible in TLS 1.2, decrypted in TLS 1.3.
     fingerprint = MANIFEST["server_certificate"][-1].split("=", 1)[1]
     assert session.tls_cert_sha256 == fingerprint.replace(":", "").lower()
@@ -82,9 +84,11 @@ def test_decrypted_capture_matches_client_truth(name):
     assert session.tls_cert_issuer == session.tls_cert_subject
 
     assert [
-        (c.mechanism, c.username, c.password, c.success)
-        for c in found["credentials"]
-    ] == [(a["mechanism"], a["username"], a["password"], a["success"]) for a in truth["auth"]]
+        (c.mechanism, c.username, c.password, c.success) for c in found["credentials"]
+    ] == [
+        (a["mechanism"], a["username"], a["password"], a["success"])
+        for a in truth["auth"]
+    ]
     assert len(found["messages"]) == len(truth["messages"])
     for (message, data), expected in zip(found["messages"], truth["messages"]):
         assert hashlib.sha256(data).hexdigest() == expected["sha256"]
@@ -191,7 +195,10 @@ def test_cli_keylog_option_and_key_log_found_in_an_input_folder(tmp_path):
         str(evidence / "tls13-multi.pcap"),
     ]
     report = (out / "report.html").read_text(encoding="utf-8")
-    assert "TLSv1.3 TLS_AES_128_GCM_SHA256<br><b>decrypted</b><br>SNI: mail.example.org" in report
+    assert (
+        "TLSv1.3 TLS_AES_128_GCM_SHA256<br><b>decrypted</b><br>SNI: mail.example.org"
+        in report
+    )
     assert f"JA3: {CAPTURES['tls13-multi']['tshark']['ja3']}" in report
     credentials = [json.loads(line) for line in (out / "credentials.jsonl").open()]
     assert [(c["username"], c["password"], c["success"]) for c in credentials] == [

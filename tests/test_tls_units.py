@@ -24,28 +24,54 @@ MANIFEST = json.loads((TLS / "MANIFEST.json").read_text(encoding="utf-8"))
 # RFC 8448 section 3 (simple 1-RTT handshake, TLS_AES_128_GCM_SHA256).
 RFC8448_SHARED = "8bd4054fb55b9d63fdfbacf9f04b9f0d35e6d63f537563efd46272900f89492d"
 RFC8448_HELLO_HASH = "860c06edc07858ee8e78f0e7428c58edd6b43f2ca3e6e95f02ed063cf0e1cad8"
-RFC8448_FINISHED_HASH = "9608102a0f1ccc6db6250b7b7e417b1a000eaada3daae4777a7686c9ff83df13"
+RFC8448_FINISHED_HASH = (
+    "9608102a0f1ccc6db6250b7b7e417b1a000eaada3daae4777a7686c9ff83df13"
+)
 
 
 def test_tls13_key_schedule_rfc8448():
     early = keys.hkdf_extract("sha256", b"", b"")
-    assert early.hex() == "33ad0a1c607ec03b09e6cd9893680ce210adf300aa1f2660e1b22e10f170f92a"
+    assert (
+        early.hex()
+        == "33ad0a1c607ec03b09e6cd9893680ce210adf300aa1f2660e1b22e10f170f92a"
+    )
     empty = hashlib.sha256(b"").digest()
     derived = keys.derive_secret("sha256", early, b"derived", empty)
-    assert derived.hex() == "6f2615a108c702c5678f54fc9dbab69716c076189c48250cebeac3576c3611ba"
+    assert (
+        derived.hex()
+        == "6f2615a108c702c5678f54fc9dbab69716c076189c48250cebeac3576c3611ba"
+    )
     handshake = keys.hkdf_extract("sha256", derived, bytes.fromhex(RFC8448_SHARED))
-    assert handshake.hex() == "1dc826e93606aa6fdc0aadc12f741b01046aa6b99f691ed221a9f0ca043fbeac"
+    assert (
+        handshake.hex()
+        == "1dc826e93606aa6fdc0aadc12f741b01046aa6b99f691ed221a9f0ca043fbeac"
+    )
     hello = bytes.fromhex(RFC8448_HELLO_HASH)
     client_hs = keys.derive_secret("sha256", handshake, b"c hs traffic", hello)
     server_hs = keys.derive_secret("sha256", handshake, b"s hs traffic", hello)
-    assert client_hs.hex() == "b3eddb126e067f35a780b3abf45e2d8f3b1a950738f52e9600746a0e27a55a21"
-    assert server_hs.hex() == "b67b7d690cc16c4e75e54213cb2d37b4e9c912bcded9105d42befd59d391ad38"
+    assert (
+        client_hs.hex()
+        == "b3eddb126e067f35a780b3abf45e2d8f3b1a950738f52e9600746a0e27a55a21"
+    )
+    assert (
+        server_hs.hex()
+        == "b67b7d690cc16c4e75e54213cb2d37b4e9c912bcded9105d42befd59d391ad38"
+    )
     key, iv = keys.traffic_keys13("sha256", server_hs, 16)
-    assert (key.hex(), iv.hex()) == ("3fce516009c21727d0f2e4e86ee403bc", "5d313eb2671276ee13000b30")
-    assert keys.traffic_keys13("sha256", client_hs, 16)[1].hex() == "5bd3c71b836e0b76bb73265f"
+    assert (key.hex(), iv.hex()) == (
+        "3fce516009c21727d0f2e4e86ee403bc",
+        "5d313eb2671276ee13000b30",
+    )
+    assert (
+        keys.traffic_keys13("sha256", client_hs, 16)[1].hex()
+        == "5bd3c71b836e0b76bb73265f"
+    )
     derived = keys.derive_secret("sha256", handshake, b"derived", empty)
     master = keys.hkdf_extract("sha256", derived, b"")
-    assert master.hex() == "18df06843d13a08bf2a449844c5f8a478001bc4d4c627984d5a41da8d0402919"
+    assert (
+        master.hex()
+        == "18df06843d13a08bf2a449844c5f8a478001bc4d4c627984d5a41da8d0402919"
+    )
     finished = bytes.fromhex(RFC8448_FINISHED_HASH)
     client_app = keys.derive_secret("sha256", master, b"c ap traffic", finished)
     assert client_app.hex() == (
@@ -99,7 +125,9 @@ def _streams(name):
     """The reassembled events of the capture's one connection, in order."""
     reader = CaptureReader(open(TLS / name, "rb"), lambda m: None)
     decoder = PacketDecoder(lambda m: None)
-    reassembler = Reassembler(lambda m: None, classify=classify, server_ports=SMTP_PORTS)
+    reassembler = Reassembler(
+        lambda m: None, classify=classify, server_ports=SMTP_PORTS
+    )
     events = []
     for frame in reader:
         segment = decoder.decode(frame)
@@ -233,9 +261,15 @@ def test_ja4_from_tsharks_view_of_the_client_hello(name):
     )  # fmt: skip
     part_b = hashlib.sha256(",".join(f"{c:04x}" for c in sorted(ciphers)).encode())
     rest = sorted(e for e in extensions if e not in (0, 16))
-    text = ",".join(f"{e:04x}" for e in rest) + "_" + ",".join(f"{s:04x}" for s in signatures)
+    text = (
+        ",".join(f"{e:04x}" for e in rest)
+        + "_"
+        + ",".join(f"{s:04x}" for s in signatures)
+    )
     part_c = hashlib.sha256(text.encode())
-    assert session.ja4 == f"{part_a}_{part_b.hexdigest()[:12]}_{part_c.hexdigest()[:12]}"
+    assert (
+        session.ja4 == f"{part_a}_{part_b.hexdigest()[:12]}_{part_c.hexdigest()[:12]}"
+    )
 
 
 def test_a_record_that_does_not_authenticate_ends_decryption_with_losses():
@@ -255,6 +289,28 @@ def test_a_record_that_does_not_authenticate_ends_decryption_with_losses():
     assert done and client.startswith(client2) and len(client2) < len(client)
     # The records after it: missing (with their plaintext size), never plaintext.
     # The tampered record (2034 bytes: 2010 of plaintext) and the QUIT after it.
-    assert [(e.direction, e.length, e.exact) for e in lost] == [(0, 2010, True), (0, 6, True)]
+    assert [(e.direction, e.length, e.exact) for e in lost] == [
+        (0, 2010, True),
+        (0, 6, True),
+    ]
     assert len(client2) + 2010 + 6 == len(client)
     assert any("does not authenticate" in w for w in connection.info.warnings)
+
+
+def test_tls13_with_only_the_application_secrets():
+    """Some tools log only *_TRAFFIC_SECRET_0: the content still decrypts."""
+    name = "tls13-aes256gcm"
+    lines = [
+        line
+        for line in (TLS / f"{name}.keylog").read_bytes().splitlines()
+        if line.startswith((b"CLIENT_TRAFFIC_SECRET_0", b"SERVER_TRAFFIC_SECRET_0"))
+    ]
+    keylog = KeyLog()
+    keylog.add_bytes(b"\n".join(lines), "application secrets only")
+    events = _tls_part(_streams(f"{name}.pcap"), implicit=False)
+    full = KeyLog()
+    full.add_bytes((TLS / f"{name}.keylog").read_bytes(), name)
+    _, client, server, _ = _plaintext(events, full)
+    connection, client2, server2, lost = _plaintext(events, keylog)
+    assert (client2, server2, lost) == (client, server, [])
+    assert connection.info.decrypted and connection.info.certificate is None

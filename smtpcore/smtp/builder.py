@@ -95,8 +95,10 @@ class SessionBuilder:
         return output
 
     def gap(self, direction: int, length: int, ts_ns: int) -> list[Output]:
-        output = [] if self._outer_off else self._handle(
-            self.machine.gap(direction, length, ts_ns)
+        output = (
+            []
+            if self._outer_off
+            else self._handle(self.machine.gap(direction, length, ts_ns))
         )
         if self.tls is not None:
             output += self._tls_events(self.tls.gap(direction, length, ts_ns))
@@ -135,11 +137,8 @@ class SessionBuilder:
         if tls is None:
             return
         info = tls.info
-        if info.undecrypted_reason == "the client bytes are not TLS records" or (
-            info.undecrypted_reason == "the server bytes are not TLS records"
-        ):
-            if not self._outer_off:
-                return  # clear text after STARTTLS: the machine decoded it
+        if tls.not_tls and not info.decrypted:
+            return  # clear text after STARTTLS (a decrypted export): decoded as SMTP
         session = self.session
         session.tls_version = info.version
         session.tls_cipher = info.cipher
@@ -161,7 +160,9 @@ class SessionBuilder:
         session.ja3_string = info.ja3_string
         session.ja4 = info.ja4
         session.decrypted = info.decrypted
-        session.tls_undecrypted_reason = None if info.decrypted else info.undecrypted_reason
+        session.tls_undecrypted_reason = (
+            None if info.decrypted else info.undecrypted_reason
+        )
         session.warnings.extend(
             f"session {self.session_id} (TLS): {warning}" for warning in info.warnings
         )
@@ -186,7 +187,9 @@ class SessionBuilder:
             # Decrypted: complete means the clear part and the SMTP inside TLS are.
             session.complete = bool(
                 (closed is None or not closed.gap_seen)
-                and ((closed is not None and closed.greeting_seen) or inner.greeting_seen)
+                and (
+                    (closed is not None and closed.greeting_seen) or inner.greeting_seen
+                )
                 and not inner.gap_seen
                 and (inner.quit_seen or reason == "fin")
                 and not self._incomplete_messages

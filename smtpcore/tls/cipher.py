@@ -56,7 +56,12 @@ def _suites() -> dict[int, Suite]:
         0x009E: ("TLS_DHE_RSA_WITH_AES_128_GCM_SHA256", "gcm", 16, "sha256"),
         0x009F: ("TLS_DHE_RSA_WITH_AES_256_GCM_SHA384", "gcm", 32, "sha384"),
         0xCCA8: ("TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", "chacha", 32, "sha256"),
-        0xCCA9: ("TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "chacha", 32, "sha256"),
+        0xCCA9: (
+            "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+            "chacha",
+            32,
+            "sha256",
+        ),
         0xCCAA: ("TLS_DHE_RSA_WITH_CHACHA20_POLY1305_SHA256", "chacha", 32, "sha256"),
     }
     for code, (name, kind, key_len, prf) in aead12.items():
@@ -142,9 +147,15 @@ class RecordCipher:
             if suite.tls13:
                 result = self._open13(content_type, version, payload, seq)
             elif suite.kind == "cbc":
-                result = (content_type, self._open_cbc(content_type, version, payload, seq))
+                result = (
+                    content_type,
+                    self._open_cbc(content_type, version, payload, seq),
+                )
             else:
-                result = (content_type, self._open_aead12(content_type, version, payload, seq))
+                result = (
+                    content_type,
+                    self._open_aead12(content_type, version, payload, seq),
+                )
         except (InvalidTag, ValueError) as error:
             raise DecryptError(str(error) or "authentication failed") from None
         self.seq = seq + 1
@@ -173,7 +184,12 @@ class RecordCipher:
                 raise DecryptError("record shorter than its tag")
             nonce = (self._iv_int ^ seq).to_bytes(12, "big")
             body = payload
-        aad = seq_bytes + bytes([content_type]) + version + (len(body) - 16).to_bytes(2, "big")
+        aad = (
+            seq_bytes
+            + bytes([content_type])
+            + version
+            + (len(body) - 16).to_bytes(2, "big")
+        )
         return self._aead.decrypt(nonce, body, aad)
 
     def _open_cbc(self, content_type, version, payload, seq):
@@ -185,7 +201,9 @@ class RecordCipher:
                 raise DecryptError("encrypt-then-MAC record of impossible length")
             body, tag = payload[:-mac_len], payload[-mac_len:]
             expected = hmac.digest(
-                self._mac_key, head + len(body).to_bytes(2, "big") + body, suite.mac_hash
+                self._mac_key,
+                head + len(body).to_bytes(2, "big") + body,
+                suite.mac_hash,
             )
             if not hmac.compare_digest(tag, expected):
                 raise DecryptError("record MAC does not match")

@@ -13,6 +13,8 @@ import hashlib
 import struct
 from typing import Optional
 
+from cryptography import x509
+
 CLIENT_HELLO, SERVER_HELLO, NEW_SESSION_TICKET = 1, 2, 4
 ENCRYPTED_EXTENSIONS, CERTIFICATE, FINISHED, KEY_UPDATE = 8, 11, 20, 24
 
@@ -137,7 +139,12 @@ class ClientHello:
         alpn = self.alpn[0] if self.alpn else ""
         if not alpn:
             alpn_code = "00"
-        elif alpn[0].isascii() and alpn[0].isalnum() and alpn[-1].isascii() and alpn[-1].isalnum():
+        elif (
+            alpn[0].isascii()
+            and alpn[0].isalnum()
+            and alpn[-1].isascii()
+            and alpn[-1].isalnum()
+        ):
             alpn_code = alpn[0] + alpn[-1]
         else:
             hexed = alpn.encode("utf-8", "surrogateescape").hex()
@@ -268,8 +275,6 @@ def parse_certificate(body: bytes, tls13: bool) -> Optional[CertificateInfo]:
     der = certificates.vector(3)
     digest = hashlib.sha256(der).hexdigest()
     try:
-        from cryptography import x509
-
         cert = x509.load_der_x509_certificate(der)
         return CertificateInfo(
             subject=cert.subject.rfc4514_string(),

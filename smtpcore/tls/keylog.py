@@ -125,7 +125,9 @@ class KeyLog:
             entry[match.group(1).decode()] = bytes.fromhex(match.group(3).decode())
             counts["secrets"] += 1
         if counts["bad"]:
-            self._warn(f"{source}: {counts['bad']} key log lines not understood, ignored")
+            self._warn(
+                f"{source}: {counts['bad']} key log lines not understood, ignored"
+            )
         if counts["dropped"]:
             self.dropped += counts["dropped"]
             self._warn(

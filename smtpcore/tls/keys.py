@@ -39,7 +39,9 @@ def key_block12(
 ) -> tuple[tuple[bytes, bytes, bytes], tuple[bytes, bytes, bytes]]:
     """((client MAC key, key, IV), (server ...)) from the master secret."""
     size = 2 * (mac_len + key_len + iv_len)
-    block = prf12(hash_name, master, b"key expansion", server_random + client_random, size)
+    block = prf12(
+        hash_name, master, b"key expansion", server_random + client_random, size
+    )
     parts = []
     position = 0
     for length in (mac_len, mac_len, key_len, key_len, iv_len, iv_len):

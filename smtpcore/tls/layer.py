@@ -32,9 +32,7 @@ MAX_RECORD = (1 << 14) + 2048 + 5
 MAX_RESYNC_TRIES = 4096  # sequence numbers tried for one candidate record
 
 REASON_NO_KEYLOG = "no key log given"
-REASON_NO_HELLO = (
-    "TLS handshake not captured: no ClientHello, so no client random to find the keys by"
-)
+REASON_NO_HELLO = "TLS handshake not captured: no ClientHello, so no client random to find the keys by"
 
 
 @dataclasses.dataclass(slots=True)
@@ -87,7 +85,9 @@ class _Side:
         self.handshake = hs.HandshakeBuffer()
         self.cipher: Optional[RecordCipher] = None
         self.pending: Optional[RecordCipher] = None  # TLS 1.2: active after CCS
-        self.trial: Optional[RecordCipher] = None  # TLS 1.3 app key, handshake key unknown
+        self.trial: Optional[RecordCipher] = (
+            None  # TLS 1.3 app key, handshake key unknown
+        )
         self.encrypted = False
         self.secret: Optional[bytes] = None
         self.app_secret: Optional[bytes] = None
@@ -111,7 +111,7 @@ class TlsConnection:
         self._suite = None
         self._tls13 = False
         self._ts = 0
-        self._mid_stream = False
+        self.not_tls = False  # the bytes were not TLS records at all
 
     # ----------------------------------------------------------------- feeding
 
@@ -181,7 +181,9 @@ class TlsConnection:
                     self._not_tls(direction)
                     buffer.clear()
                     return
-                self._warn(f"{_NAMES[direction]} bytes are not a TLS record; resynchronising")
+                self._warn(
+                    f"{_NAMES[direction]} bytes are not a TLS record; resynchronising"
+                )
                 side.resync = True
                 continue
             end = position + 5 + length
@@ -197,6 +199,7 @@ class TlsConnection:
             del buffer[: len(buffer) - MAX_RECORD]
 
     def _not_tls(self, direction: int) -> None:
+        self.not_tls = True
         if self.info.undecrypted_reason is None:
             self.info.undecrypted_reason = (
                 f"the {_NAMES[direction]} bytes are not TLS records"
@@ -272,7 +275,6 @@ class TlsConnection:
                 side.cipher, side.pending = side.pending, None
                 side.handshake.reset()
             elif content_type == APPLICATION_DATA:
-                self._mid_stream = True
                 if self._client_hello is None and self.info.undecrypted_reason is None:
                     self.info.undecrypted_reason = REASON_NO_HELLO
             return
@@ -295,7 +297,9 @@ class TlsConnection:
             if self._tls13 and direction == CLIENT and not side.finished:
                 # Before the client's Finished: 0-RTT early data under a secret the
                 # key log may not hold. Skipped, and the handshake goes on.
-                self._warn("client record before its Finished not decrypted (early data?)")
+                self._warn(
+                    "client record before its Finished not decrypted (early data?)"
+                )
                 return
             side.dead = True
             if not self.info.decrypted:
@@ -310,7 +314,9 @@ class TlsConnection:
             if side.ok:
                 overhead, exact = _overhead(cipher.suite)
                 self._events.append(
-                    Lost(direction, max(len(payload) + 5 - overhead, 0), self._ts, exact)
+                    Lost(
+                        direction, max(len(payload) + 5 - overhead, 0), self._ts, exact
+                    )
                 )
             return
         self._plain(direction, side, inner, plain, len(payload))
@@ -346,7 +352,9 @@ class TlsConnection:
                 side.finished = True
                 self._switch13(side, side.app_secret)
             elif kind == hs.KEY_UPDATE and self._tls13 and side.secret is not None:
-                self._switch13(side, keys.next_secret13(self._suite.prf_hash, side.secret))
+                self._switch13(
+                    side, keys.next_secret13(self._suite.prf_hash, side.secret)
+                )
         except hs.HandshakeError as error:
             self._warn(f"{_NAMES[direction]} handshake message {kind}: {error}")
 
@@ -432,7 +440,9 @@ class TlsConnection:
             if handshake_secret is not None:
                 self._switch13(side, handshake_secret)
             elif side.app_secret is not None:
-                key, iv = keys.traffic_keys13(suite.prf_hash, side.app_secret, suite.key_len)
+                key, iv = keys.traffic_keys13(
+                    suite.prf_hash, side.app_secret, suite.key_len
+                )
                 side.trial = RecordCipher(suite, key, iv)
                 side.secret = side.app_secret
         if not secrets.get(labels[0][1]) or not secrets.get(labels[1][1]):

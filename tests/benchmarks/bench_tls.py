@@ -166,7 +166,9 @@ def main() -> int:
             os.environ["BENCH_TLS_REMOVE"] = str(work)
         argv = [sys.executable, *sys.argv, "--keep", str(work)]
         os.execv(sys.executable, argv if not args.keep else [sys.executable, *sys.argv])
-    exchanges, message, keylog, version, cipher = session(work, args.suite, args.size_mb)
+    exchanges, message, keylog, version, cipher = session(
+        work, args.suite, args.size_mb
+    )
     tls_bytes = sum(len(data) for _, data in exchanges)
     capture = work / "evidence" / "bench-tls.pcap"
     capture.parent.mkdir(exist_ok=True)
@@ -186,7 +188,9 @@ def main() -> int:
     start = time.perf_counter()
     for direction, data in exchanges:
         for position in range(0, len(data), 1448):
-            for event in connection.data(direction, data[position : position + 1448], 0):
+            for event in connection.data(
+                direction, data[position : position + 1448], 0
+            ):
                 if type(event) is Plaintext:
                     plain += len(event.data)
     layer_seconds = time.perf_counter() - start
