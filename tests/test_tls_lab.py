@@ -205,3 +205,40 @@ def test_cli_keylog_option_and_key_log_found_in_an_input_folder(tmp_path):
         ("alice", "Wonder-Land-42", True),
         ("bob", "b0b-S3cret!", True),
     ]
+
+
+@pytest.mark.skipif(
+    not COMMAND.exists() or shutil.which("mkfs.ext4") is None,
+    reason="smtpcore command or mkfs.ext4 not installed",
+)
+def test_cli_key_log_inside_a_disk_image(tmp_path):
+    content = tmp_path / "content" / "var" / "log"
+    content.mkdir(parents=True)
+    shutil.copy(TLS / "tls12-ecdhe-aes128-sha-etm.pcap", content / "mail.pcap")
+    shutil.copy(TLS / "tls12-ecdhe-aes128-sha-etm.keylog", content / "keys")
+    (tmp_path / "evidence").mkdir()
+    image = tmp_path / "evidence" / "disk.raw"
+    subprocess.run(
+        ["mkfs.ext4", "-q", "-F", "-d", str(tmp_path / "content"), str(image), "4M"],
+        check=True,
+        capture_output=True,
+    )
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [str(COMMAND), "extract", str(image), "-o", str(out), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    (session,) = [json.loads(line) for line in (out / "sessions.jsonl").open()]
+    assert session["decrypted"] and session["tls_encrypt_then_mac"]
+    truth = CAPTURES["tls12-ecdhe-aes128-sha-etm"]["sessions"][0]
+    (eml,) = (out / "eml").iterdir()
+    assert (
+        hashlib.sha256(eml.read_bytes()).hexdigest() == truth["messages"][0]["sha256"]
+    )
+    manifest = json.loads((out / "manifest.json").read_text())
+    (keys,) = manifest["keylogs"]
+    assert keys["source"].endswith("/var/log/keys")
+    assert keys["sha256"] == CAPTURES["tls12-ecdhe-aes128-sha-etm"]["keylog_sha256"]
