@@ -7,8 +7,8 @@ lines. ``RSA`` lines (pre-master secrets keyed by encrypted pre-master) are
 counted and not used: every client that writes them also writes CLIENT_RANDOM.
 
 Memory is bounded: at most ``max_sessions`` client randoms are indexed (a few
-hundred bytes each); lines past that are counted and reported, never silently
-dropped. Key logs are recognised by content (`looks_like_keylog`), not by name.
+hundred bytes each, exporter secrets not kept); lines past that are counted and
+reported, never silently dropped. Key logs are recognised by content (`looks_like_keylog`), not by name.
 """
 
 from __future__ import annotations
@@ -17,19 +17,19 @@ import hashlib
 import re
 from typing import BinaryIO, Callable, Iterable, Optional
 
-LABELS = frozenset(
-    {
-        "CLIENT_RANDOM",
-        "CLIENT_EARLY_TRAFFIC_SECRET",
-        "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
-        "SERVER_HANDSHAKE_TRAFFIC_SECRET",
-        "CLIENT_TRAFFIC_SECRET_0",
-        "SERVER_TRAFFIC_SECRET_0",
-        "EARLY_EXPORTER_SECRET",
-        "EXPORTER_SECRET",
-    }
+# The secrets that decrypt, in the order they are stored per client random.
+USED = (
+    "CLIENT_RANDOM",
+    "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+    "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+    "CLIENT_TRAFFIC_SECRET_0",
+    "SERVER_TRAFFIC_SECRET_0",
+    "CLIENT_EARLY_TRAFFIC_SECRET",
 )
-MAX_SESSIONS = 500_000
+_SLOT = {label: index for index, label in enumerate(USED)}
+# Valid labels that decrypt nothing here (exporters): recognised, counted, not kept.
+LABELS = frozenset(USED) | {"EARLY_EXPORTER_SECRET", "EXPORTER_SECRET"}
+MAX_SESSIONS = 250_000  # about 0.4 KB each: some 100 MB at most
 MAX_LINE = 4096
 _LINE = re.compile(rb"([A-Z_0-9]+) ([0-9A-Fa-f]{64}) ([0-9A-Fa-f]{2,256})\s*")
 _RSA = re.compile(rb"RSA [0-9A-Fa-f]{16} [0-9A-Fa-f]{96}\s*")
@@ -60,7 +60,7 @@ class KeyLog:
         self._warn = warn or (lambda message: None)
         self._parent = parent
         self._max = max_sessions
-        self._secrets: dict[bytes, dict[str, bytes]] = {}
+        self._secrets: dict[bytes, list[Optional[bytes]]] = {}
         self.sources: list[dict] = []  # {source, sha256, lines, sessions, ...}
         self.dropped = 0
 
@@ -68,10 +68,13 @@ class KeyLog:
         return len(self._secrets) + (len(self._parent) if self._parent else 0)
 
     def secrets(self, client_random: bytes) -> Optional[dict[str, bytes]]:
+        """The secrets logged for a client random, by label; None if there are none."""
         found = self._secrets.get(client_random)
-        if found is None and self._parent is not None:
-            return self._parent.secrets(client_random)
-        return found
+        if found is None:
+            if self._parent is not None:
+                return self._parent.secrets(client_random)
+            return None
+        return {label: value for label, value in zip(USED, found) if value is not None}
 
     def add_file(self, fileobj: BinaryIO, source: str) -> dict:
         """Reads a key log from a binary file object, line by line."""
@@ -100,7 +103,14 @@ class KeyLog:
         return entry
 
     def add_lines(self, lines: Iterable[bytes], source: str) -> dict:
-        counts = {"lines": 0, "secrets": 0, "rsa": 0, "bad": 0, "dropped": 0}
+        counts = {
+            "lines": 0,
+            "secrets": 0,
+            "unused": 0,
+            "rsa": 0,
+            "bad": 0,
+            "dropped": 0,
+        }
         before = len(self._secrets)
         table = self._secrets
         for line in lines:
@@ -115,14 +125,18 @@ class KeyLog:
                 else:
                     counts["bad"] += 1
                 continue
+            slot = _SLOT.get(match.group(1).decode())
+            if slot is None:
+                counts["unused"] += 1
+                continue
             random = bytes.fromhex(match.group(2).decode())
             entry = table.get(random)
             if entry is None:
                 if len(table) >= self._max:
                     counts["dropped"] += 1
                     continue
-                entry = table[random] = {}
-            entry[match.group(1).decode()] = bytes.fromhex(match.group(3).decode())
+                entry = table[random] = [None] * len(USED)
+            entry[slot] = bytes.fromhex(match.group(3).decode())
             counts["secrets"] += 1
         if counts["bad"]:
             self._warn(
