@@ -314,3 +314,41 @@ def test_tls13_with_only_the_application_secrets():
     connection, client2, server2, lost = _plaintext(events, keylog)
     assert (client2, server2, lost) == (client, server, [])
     assert connection.info.decrypted and connection.info.certificate is None
+
+
+def test_rsa_key_exchange_from_the_rsa_line_alone():
+    """Older NSS logs only RSA <encrypted pre-master prefix> <pre-master>."""
+    name = "tls12-rsa-aes128-sha256-noetm-noems"
+    text = (TLS / f"{name}.keylog").read_bytes()
+    keylog = KeyLog()
+    entry = keylog.add_bytes(
+        b"\n".join(line for line in text.splitlines() if line.startswith(b"RSA ")),
+        "rsa",
+    )
+    assert (entry["rsa"], entry["secrets"]) == (1, 0)
+    events = _tls_part(_streams(f"{name}.pcap"), implicit=False)
+    full = KeyLog()
+    full.add_bytes(text, name)
+    _, client, server, _ = _plaintext(events, full)
+    connection, client2, server2, lost = _plaintext(events, keylog)
+    assert connection.info.decrypted and connection.info.undecrypted_reason is None
+    assert (client2, server2, lost) == (client, server, [])
+
+
+def test_rsa_key_exchange_with_extended_master_secret_from_the_rsa_line():
+    """The session hash of RFC 7627 over the handshake up to ClientKeyExchange."""
+    name = "tls12-rsa-aes256gcm-ems"
+    text = (TLS / f"{name}.keylog").read_bytes()
+    keylog = KeyLog()
+    keylog.add_bytes(
+        b"\n".join(line for line in text.splitlines() if line.startswith(b"RSA ")),
+        "rsa",
+    )
+    events = _tls_part(_streams(f"{name}.pcap"), implicit=False)
+    full = KeyLog()
+    full.add_bytes(text, name)
+    _, client, server, _ = _plaintext(events, full)
+    connection, client2, server2, lost = _plaintext(events, keylog)
+    assert connection.info.extended_master_secret
+    assert connection.info.decrypted and b"AUTH PLAIN" in client
+    assert (client2, server2, lost) == (client, server, [])

@@ -3,8 +3,8 @@
 Lines are ``LABEL <client random, 64 hex> <secret, hex>``; ``#`` starts a comment.
 TLS 1.2 uses ``CLIENT_RANDOM`` (the 48-byte master secret), TLS 1.3 the
 ``CLIENT_/SERVER_HANDSHAKE_TRAFFIC_SECRET`` and ``CLIENT_/SERVER_TRAFFIC_SECRET_0``
-lines. ``RSA`` lines (pre-master secrets keyed by encrypted pre-master) are
-counted and not used: every client that writes them also writes CLIENT_RANDOM.
+lines. ``RSA`` lines give the pre-master secret of an RSA key exchange keyed by
+the first 8 bytes of its encrypted form (older NSS writes only those).
 
 Memory is bounded: at most ``max_sessions`` client randoms are indexed (a few
 hundred bytes each, exporter secrets not kept); lines past that are counted and
@@ -32,7 +32,7 @@ LABELS = frozenset(USED) | {"EARLY_EXPORTER_SECRET", "EXPORTER_SECRET"}
 MAX_SESSIONS = 250_000  # about 0.4 KB each: some 100 MB at most
 MAX_LINE = 4096
 _LINE = re.compile(rb"([A-Z_0-9]+) ([0-9A-Fa-f]{64}) ([0-9A-Fa-f]{2,256})\s*")
-_RSA = re.compile(rb"RSA [0-9A-Fa-f]{16} [0-9A-Fa-f]{96}\s*")
+_RSA = re.compile(rb"RSA ([0-9A-Fa-f]{16}) ([0-9A-Fa-f]{96})\s*")
 
 
 def looks_like_keylog(head: bytes) -> bool:
@@ -61,11 +61,13 @@ class KeyLog:
         self._parent = parent
         self._max = max_sessions
         self._secrets: dict[bytes, list[Optional[bytes]]] = {}
+        self._rsa: dict[bytes, bytes] = {}  # encrypted pre-master prefix -> pre-master
         self.sources: list[dict] = []  # {source, sha256, lines, sessions, ...}
         self.dropped = 0
 
     def __len__(self) -> int:
-        return len(self._secrets) + (len(self._parent) if self._parent else 0)
+        own = len(self._secrets) + len(self._rsa)
+        return own + (len(self._parent) if self._parent else 0)
 
     def secrets(self, client_random: bytes) -> Optional[dict[str, bytes]]:
         """The secrets logged for a client random, by label; None if there are none."""
@@ -75,6 +77,13 @@ class KeyLog:
                 return self._parent.secrets(client_random)
             return None
         return {label: value for label, value in zip(USED, found) if value is not None}
+
+    def rsa_premaster(self, encrypted_prefix: bytes) -> Optional[bytes]:
+        """The pre-master secret whose RSA encryption starts with these 8 bytes."""
+        found = self._rsa.get(encrypted_prefix)
+        if found is None and self._parent is not None:
+            return self._parent.rsa_premaster(encrypted_prefix)
+        return found
 
     def add_file(self, fileobj: BinaryIO, source: str) -> dict:
         """Reads a key log from a binary file object, line by line."""
@@ -120,10 +129,15 @@ class KeyLog:
             counts["lines"] += 1
             match = _LINE.fullmatch(line) if len(line) < MAX_LINE else None
             if match is None or match.group(1).decode() not in LABELS:
-                if _RSA.fullmatch(line):
-                    counts["rsa"] += 1
-                else:
+                rsa = _RSA.fullmatch(line)
+                if rsa is None:
                     counts["bad"] += 1
+                elif len(self._rsa) >= self._max:
+                    counts["dropped"] += 1
+                else:
+                    counts["rsa"] += 1
+                    prefix = bytes.fromhex(rsa.group(1).decode())
+                    self._rsa[prefix] = bytes.fromhex(rsa.group(2).decode())
                 continue
             slot = _SLOT.get(match.group(1).decode())
             if slot is None:

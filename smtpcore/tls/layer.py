@@ -19,6 +19,7 @@ description comes out, and `TlsInfo.undecrypted_reason` says why.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from typing import Optional
 
 from smtpcore.tls import handshake as hs
@@ -112,6 +113,10 @@ class TlsConnection:
         self._tls13 = False
         self._ts = 0
         self.not_tls = False  # the bytes were not TLS records at all
+        # TLS 1.2 handshake messages up to ClientKeyExchange: the session hash of
+        # the extended master secret (RFC 7627), needed with RSA key log lines.
+        self._transcript: Optional[list[bytes]] = []
+        self._rsa_pending = False  # RSA key exchange: keys come with its pre-master
 
     # ----------------------------------------------------------------- feeding
 
@@ -338,6 +343,11 @@ class TlsConnection:
     # --------------------------------------------------------------- handshake
 
     def _handshake(self, direction: int, side: _Side, kind: int, body: bytes) -> None:
+        transcript = self._transcript
+        if transcript is not None and not side.encrypted:
+            transcript.append(bytes([kind]) + len(body).to_bytes(3, "big") + body)
+            if sum(map(len, transcript)) > 1 << 20:
+                self._transcript = None
         try:
             if kind == hs.CLIENT_HELLO and direction == CLIENT:
                 self._on_client_hello(hs.parse_client_hello(body))
@@ -351,6 +361,9 @@ class TlsConnection:
             elif kind == hs.FINISHED and self._tls13 and not side.finished:
                 side.finished = True
                 self._switch13(side, side.app_secret)
+            elif kind == hs.CLIENT_KEY_EXCHANGE and direction == CLIENT:
+                if self._rsa_pending:
+                    self._keys12_rsa(body)
             elif kind == hs.KEY_UPDATE and self._tls13 and side.secret is not None:
                 self._switch13(
                     side, keys.next_secret13(self._suite.prf_hash, side.secret)
@@ -412,6 +425,7 @@ class TlsConnection:
     def _keys12(self, suite, hello: hs.ServerHello, master: Optional[bytes]) -> None:
         if master is None or len(master) != 48:
             self._no_key("CLIENT_RANDOM master secret")
+            self._rsa_pending = suite.name.startswith("TLS_RSA_")
             return
         etm = suite.kind == "cbc" and hello.encrypt_then_mac
         client, server = keys.key_block12(
@@ -425,6 +439,33 @@ class TlsConnection:
         )
         for side, (mac_key, key, iv) in zip(self._sides, (client, server)):
             side.pending = RecordCipher(suite, key, iv, mac_key, etm)
+
+    def _keys12_rsa(self, body: bytes) -> None:
+        """Master secret from an RSA line of the key log (RFC 5246 8.1, RFC 7627)."""
+        self._rsa_pending = False
+        encrypted = body[2:] if len(body) >= 2 else b""
+        premaster = (
+            self._keylog.rsa_premaster(encrypted[:8]) if len(encrypted) >= 8 else None
+        )
+        if premaster is None:
+            self._no_key("CLIENT_RANDOM master secret or RSA pre-master secret")
+            return
+        suite, hello = self._suite, self._server_hello
+        randoms = self._client_hello.random + hello.random
+        if hello.extended_master_secret:
+            if self._transcript is None:
+                self.info.undecrypted_reason = "handshake too long to hash for EMS"
+                return
+            digest = hashlib.new(suite.prf_hash, b"".join(self._transcript)).digest()
+            master = keys.prf12(
+                suite.prf_hash, premaster, b"extended master secret", digest, 48
+            )
+        else:
+            master = keys.prf12(
+                suite.prf_hash, premaster, b"master secret", randoms, 48
+            )
+        self.info.undecrypted_reason = None
+        self._keys12(suite, hello, master)
 
     def _keys13(self, suite, secrets: dict) -> None:
         labels = (

@@ -186,6 +186,7 @@ main() {
     capture tls12-ecdhe-aes128-sha-etm 41007
     capture tls12-ecdhe-aes256-sha384-noetm 41008
     capture tls12-rsa-aes128-sha256-noetm-noems 41009
+    capture tls12-rsa-aes256gcm-ems 41013
     capture tls13-multi 41010 TLS_AES_128_GCM_SHA256
     capture implicit-tls13 41011 TLS_AES_256_GCM_SHA384
     capture implicit-tls12-gcm 41012

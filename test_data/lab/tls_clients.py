@@ -57,6 +57,10 @@ SCENARIOS = {
         587, "TLSv1.2", "AES128-SHA256",
         "TLS_RSA_WITH_AES_128_CBC_SHA256", ("no-etm", "no-ems"),
     ),
+    "tls12-rsa-aes256gcm-ems": (
+        587, "TLSv1.2", "AES256-GCM-SHA384",
+        "TLS_RSA_WITH_AES_256_GCM_SHA384", (),
+    ),
     "tls13-multi": (587, "TLSv1.3", None, "TLS_AES_128_GCM_SHA256", ("multi",)),
     "implicit-tls13": (465, "TLSv1.3", None, "TLS_AES_256_GCM_SHA384", ()),
     "implicit-tls12-gcm": (
