@@ -242,3 +242,42 @@ def test_cli_key_log_inside_a_disk_image(tmp_path):
     (keys,) = manifest["keylogs"]
     assert keys["source"].endswith("/var/log/keys")
     assert keys["sha256"] == CAPTURES["tls12-ecdhe-aes128-sha-etm"]["keylog_sha256"]
+
+
+def test_lost_segment_inside_tls_gives_an_incomplete_message_and_nothing_invented(
+    tmp_path,
+):
+    """The frame with the first 1448 bytes of the message's record is deleted."""
+    sys.path.insert(0, str(pathlib.Path(__file__).parent))
+    import pcapgen
+    from smtpcore.capture import CaptureReader
+
+    name = "tls12-ecdhe-aes128gcm"
+    frames = list(CaptureReader(open(TLS / f"{name}.pcap", "rb"), print))
+    (dropped,) = [f.index for f in frames if len(f.data) == 14 + 20 + 32 + 1448]
+    cut = tmp_path / "cut.pcap"
+    pcapgen.write_pcap(cut, [(f.ts_ns, f.data) for f in frames if f.index != dropped])
+    result = {"sessions": [], "messages": [], "credentials": [], "warnings": []}
+    for item in api.items(
+        cut, warn=result["warnings"].append, keylog=keylog(f"{name}.keylog")
+    ):
+        if isinstance(item, api.Message):
+            result["messages"].append(
+                (item, b"".join(item.content.chunks()) if item.content else b"")
+            )
+        elif isinstance(item, api.Session):
+            result["sessions"].append(item)
+        else:
+            result["credentials"].append(item)
+    truth = CAPTURES[name]["sessions"][0]
+    (session,) = result["sessions"]
+    assert session.decrypted and not session.complete
+    (credential,) = result["credentials"]  # before the loss: intact
+    assert (credential.username, credential.password) == ("alice", "Wonder-Land-42")
+    ((message, data),) = result["messages"]
+    assert not message.complete and data == b""
+    # The whole record is lost: its 2010 bytes of plaintext are the content as sent
+    # (one line dot-stuffed) and the end marker ".\r\n"; counted, never invented.
+    assert message.missing_bytes == truth["messages"][0]["size"] + 1 + 3 == 2010
+    assert message.missing_ranges == [(0, message.missing_bytes)]
+    assert any("TLS records lost in a gap" in w for w in session.warnings)

@@ -31,6 +31,7 @@ CLIENT, SERVER = 0, 1
 CHANGE_CIPHER_SPEC, ALERT, HANDSHAKE, APPLICATION_DATA = 20, 21, 22, 23
 MAX_RECORD = (1 << 14) + 2048 + 5
 MAX_RESYNC_TRIES = 4096  # sequence numbers tried for one candidate record
+MAX_HELD = 1 << 20  # plaintext of one direction held while the other resynchronises
 
 REASON_NO_KEYLOG = "no key log given"
 REASON_NO_HELLO = "TLS handshake not captured: no ClientHello, so no client random to find the keys by"
@@ -113,6 +114,8 @@ class TlsConnection:
         self._tls13 = False
         self._ts = 0
         self.not_tls = False  # the bytes were not TLS records at all
+        self._held: list = []  # see _take
+        self._held_bytes = 0
         # TLS 1.2 handshake messages up to ClientKeyExchange: the session hash of
         # the extended master secret (RFC 7627), needed with RSA key log lines.
         self._transcript: Optional[list[bytes]] = []
@@ -147,6 +150,7 @@ class TlsConnection:
         for direction, side in enumerate(self._sides):
             if side.lost and side.cipher is not None and not side.dead:
                 self._lose(direction, side, 0)
+            side.resync = False
         info = self.info
         if not info.decrypted and info.undecrypted_reason is None:
             if self._client_hello is None:
@@ -160,8 +164,40 @@ class TlsConnection:
         return self._take()
 
     def _take(self) -> list:
+        """Events to hand on, in the order the bytes were sent.
+
+        While one direction is looking for its next record after a gap, how much
+        plaintext it lost is not known yet; the other direction's plaintext (a
+        reply to what was lost) is held back until it is, so that the loss comes
+        first. Past ``MAX_HELD`` bytes held the loss is handed on as an estimate.
+        """
         events, self._events = self._events, []
-        return events
+        waiting = [
+            direction
+            for direction, side in enumerate(self._sides)
+            if side.resync and side.ok and not side.dead
+        ]
+        if not waiting and not self._held:
+            return events
+        if not waiting:
+            held, self._held, self._held_bytes = self._held, [], 0
+            losses = [event for event in events if type(event) is Lost]
+            return losses + held + [e for e in events if type(e) is not Lost]
+        out = []
+        for event in events:
+            if event.direction in waiting:
+                out.append(event)
+            else:
+                self._held.append(event)
+                self._held_bytes += len(getattr(event, "data", b""))
+        if self._held_bytes > MAX_HELD:
+            for direction in waiting:
+                side = self._sides[direction]
+                if side.lost:
+                    self._lose(direction, side, 1)
+            out += self._events + self._held
+            self._events, self._held, self._held_bytes = [], [], 0
+        return out
 
     def _warn(self, message: str) -> None:
         if len(self.info.warnings) < 50:
@@ -212,7 +248,12 @@ class TlsConnection:
         self._sides[direction].dead = True
 
     def _find_record(self, direction: int, side: _Side, position: int) -> int:
-        """Moves ``position`` to a record that authenticates, or leaves resync on."""
+        """Moves ``position`` to a record that authenticates, or leaves resync on.
+
+        A candidate header whose record is not complete yet is waited for, unless
+        a later candidate in the buffer is complete and authenticates (the first
+        was then a false header inside a lost record's tail).
+        """
         buffer = side.buffer
         cipher = side.cipher if side.encrypted else None
         while len(buffer) - position >= 5:
@@ -220,24 +261,22 @@ class TlsConnection:
                 position += 1
                 side.lost += 1
                 continue
-            length = (buffer[position + 3] << 8) | buffer[position + 4]
-            end = position + 5 + length
-            if len(buffer) < end:
-                return position  # wait for the whole candidate
+            end = position + 5 + ((buffer[position + 3] << 8) | buffer[position + 4])
             if cipher is None or buffer[position] == CHANGE_CIPHER_SPEC:
+                if len(buffer) < end:
+                    return position
                 side.resync = False
                 return position
-            content_type = buffer[position]
-            version = bytes(buffer[position + 1 : position + 3])
-            payload = bytes(buffer[position + 5 : end])
-            tries = min(MAX_RESYNC_TRIES, side.lost // 22 + 2)
-            base = cipher.seq
-            for seq in range(base, base + tries):
-                try:
-                    cipher.decrypt(content_type, version, payload, seq)
-                except DecryptError:
-                    continue
-                skipped = seq - base
+            if len(buffer) < end:
+                later = self._later_record(side, cipher, position + 1)
+                if later is None:
+                    return position  # wait for the whole candidate
+                side.lost += later - position
+                position = later
+                continue
+            seq = self._authentic_seq(side, cipher, position, end)
+            if seq is not None:
+                skipped = seq - cipher.seq
                 cipher.seq = seq  # decrypted again by _record below
                 self._lose(direction, side, skipped)
                 side.resync = False
@@ -245,6 +284,37 @@ class TlsConnection:
             position += 1
             side.lost += 1
         return position
+
+    def _authentic_seq(self, side, cipher, position: int, end: int) -> Optional[int]:
+        """The sequence number under which the record at ``position`` authenticates."""
+        buffer = side.buffer
+        content_type = buffer[position]
+        version = bytes(buffer[position + 1 : position + 3])
+        payload = bytes(buffer[position + 5 : end])
+        base = cipher.seq
+        for seq in range(base, base + min(MAX_RESYNC_TRIES, side.lost // 22 + 2)):
+            try:
+                cipher.decrypt(content_type, version, payload, seq)
+            except DecryptError:
+                continue
+            finally:
+                cipher.seq = base
+            return seq
+        return None
+
+    def _later_record(self, side, cipher, position: int) -> Optional[int]:
+        """A complete, authentic record starting at or after ``position``."""
+        buffer = side.buffer
+        while len(buffer) - position >= 5:
+            if _plausible(buffer, position):
+                end = (
+                    position + 5 + ((buffer[position + 3] << 8) | buffer[position + 4])
+                )
+                if end <= len(buffer) and buffer[position] != CHANGE_CIPHER_SPEC:
+                    if self._authentic_seq(side, cipher, position, end) is not None:
+                        return position
+            position += 1
+        return None
 
     def _lose(self, direction: int, side: _Side, records: int) -> None:
         """Hands on the plaintext lost in a gap now that its record count is known."""
