@@ -471,6 +471,9 @@ class TlsConnection:
             for side in self._sides:
                 side.encrypted = True
                 side.handshake.reset()
+        if hello.version < 0x0303:
+            info.undecrypted_reason = f"unsupported TLS version {info.version}"
+            return
         if suite is None or suite.tls13 != self._tls13:
             info.undecrypted_reason = f"unsupported cipher suite {info.cipher}"
             return

@@ -271,16 +271,21 @@ def CreateSessionEventData(session):
 KEYLOG_ENVIRONMENT_VARIABLE = "SMTPCORE_KEYLOG"
 # Files beside a capture larger than this are not read as key logs.
 _MAXIMUM_KEYLOG_SIZE = 256 * 1024 * 1024
+# Read once per worker: the examiner's key logs, and those of the folders seen
+# last (so a folder of many captures is searched once).
+_EXAMINER_CACHE = {}
+_FOLDER_CACHE = {}
+_FOLDER_CACHE_SIZE = 8
 
 
-def _LoadKeyLogs(parser_mediator):
-    """Key logs for one capture: the examiner's, and those beside the capture.
-
-    Secrets inside the capture (pcapng Decryption Secrets Blocks) are added by
-    smtpcore itself.
-    """
+def _ExaminerKeyLogs(parser_mediator):
+    """The key logs named in SMTPCORE_KEYLOG."""
+    value = os.environ.get(KEYLOG_ENVIRONMENT_VARIABLE, "")
+    keys = _EXAMINER_CACHE.get(value)
+    if keys is not None:
+        return keys
     keys = tls_keylog.KeyLog(parser_mediator.ProduceWarning)
-    for path in os.environ.get(KEYLOG_ENVIRONMENT_VARIABLE, "").split(os.pathsep):
+    for path in value.split(os.pathsep):
         if path:
             try:
                 with open(path, "rb") as handle:
@@ -289,18 +294,51 @@ def _LoadKeyLogs(parser_mediator):
                 parser_mediator.ProduceWarning(
                     f"key log {path:s} not read: {exception!s}"
                 )
+    _EXAMINER_CACHE.clear()
+    _EXAMINER_CACHE[value] = keys
+    return keys
+
+
+def _LoadKeyLogs(parser_mediator):
+    """Key logs for one capture: those beside it, then the examiner's.
+
+    Secrets inside the capture (pcapng Decryption Secrets Blocks) are added by
+    smtpcore itself.
+    """
+    examiner = _ExaminerKeyLogs(parser_mediator)
     try:
         file_entry = parser_mediator.GetFileEntry()
         parent = file_entry.GetParentFileEntry() if file_entry else None
-        siblings = list(parent.sub_file_entries) if parent else []
+    except (IOError, OSError, RuntimeError):
+        parent = None
+    if parent is None:
+        return examiner
+    folder = (
+        parent.path_spec.comparable,
+        os.environ.get(KEYLOG_ENVIRONMENT_VARIABLE, ""),
+    )
+    keys = _FOLDER_CACHE.get(folder)
+    if keys is None:
+        keys = tls_keylog.KeyLog(parser_mediator.ProduceWarning, parent=examiner)
+        _AddKeyLogsInFolder(parser_mediator, keys, parent, file_entry)
+        if len(_FOLDER_CACHE) >= _FOLDER_CACHE_SIZE:
+            _FOLDER_CACHE.pop(next(iter(_FOLDER_CACHE)))
+        _FOLDER_CACHE[folder] = keys
+    return keys
+
+
+def _AddKeyLogsInFolder(parser_mediator, keys, parent, file_entry):
+    """Adds the key logs among the files of one folder, found by content."""
+    try:
+        siblings = list(parent.sub_file_entries)
     except (IOError, OSError, RuntimeError):
         siblings = []
-    own = file_entry.path_spec.comparable if siblings else None
+    own = file_entry.path_spec.comparable
     for entry in siblings:
         try:
             if entry.path_spec.comparable == own:
                 continue
-            if not entry.IsFile() or entry.size > _MAXIMUM_KEYLOG_SIZE:
+            if not entry.IsFile() or (entry.size or 0) > _MAXIMUM_KEYLOG_SIZE:
                 continue
             file_object = entry.GetFileObject()
             if file_object is None:
@@ -317,7 +355,6 @@ def _LoadKeyLogs(parser_mediator):
             parser_mediator.ProduceWarning(
                 f"file beside the capture not checked for a key log: {exception!s}"
             )
-    return keys
 
 
 def CreateAuthenticationEventData(credential):
