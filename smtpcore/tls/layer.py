@@ -456,6 +456,9 @@ class TlsConnection:
     def _on_server_hello(self, hello: hs.ServerHello) -> None:
         if hello.retry_request:
             return
+        if self._server_hello is not None:
+            self._warn("TLS renegotiation: the records after it are not decrypted")
+            return
         self._server_hello = hello
         info = self.info
         info.version = hs.VERSION_NAMES.get(hello.version, f"0x{hello.version:04x}")
