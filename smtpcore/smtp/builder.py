@@ -72,7 +72,7 @@ class SessionBuilder:
     def data(self, direction: int, data: bytes, ts_ns: int) -> list[Output]:
         if not self._seen[direction]:
             self._seen[direction] = True
-            if self.tls is None and not any(self._seen[1 - direction : 2 - direction]):
+            if self.tls is None and not self._seen[1 - direction]:
                 if looks_like_tls_record(data):
                     self._outer_off = True  # the capture began inside TLS
                     self.session.encrypted = True
