@@ -352,3 +352,27 @@ def test_rsa_key_exchange_with_extended_master_secret_from_the_rsa_line():
     assert connection.info.extended_master_secret
     assert connection.info.decrypted and b"AUTH PLAIN" in client
     assert (client2, server2, lost) == (client, server, [])
+
+
+def test_an_internal_error_of_the_tls_layer_ends_decryption_not_the_run(monkeypatch):
+    from smtpcore import api
+
+    def broken(self, *args):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(TlsConnection, "_frame", broken)
+    items = list(api.items(TLS / "tls13-aes128gcm.pcap"))
+    (session,) = [i for i in items if isinstance(i, api.Session)]
+    assert not session.decrypted
+    assert session.warnings == [
+        "session c1-s1 (TLS): internal error RuntimeError('bug'); "
+        "the rest of the session is not decrypted"
+    ]
+
+
+def test_key_log_lines_with_odd_hex_are_not_understood_not_fatal():
+    log = KeyLog()
+    entry = log.add_bytes(
+        b"CLIENT_RANDOM " + b"ab" * 32 + b" " + b"0" * 95 + b"\n", "x"
+    )
+    assert (entry["secrets"], entry["bad"]) == (0, 1)

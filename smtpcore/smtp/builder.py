@@ -55,6 +55,7 @@ class SessionBuilder:
         self._transactions = 0  # highest transaction number of the clear part
         self._inner_offset = 0
         self._inner_closed: Optional[ev.Closed] = None
+        self._tls_failed = False
         self.session = Session(
             session_id=session_id,
             source=source,
@@ -78,10 +79,10 @@ class SessionBuilder:
                     self.session.encrypted = True
                     self.tls = TlsConnection(self._keylog)
         if self._outer_off:
-            return self._tls_events(self.tls.data(direction, data, ts_ns))
+            return self._tls_events(self._tls_call("data", direction, data, ts_ns))
         if self.tls is not None:
             output = self._handle(self.machine.data(direction, data, ts_ns))
-            output += self._tls_events(self.tls.data(direction, data, ts_ns))
+            output += self._tls_events(self._tls_call("data", direction, data, ts_ns))
             return output
         events = self.machine.data(direction, data, ts_ns)
         output = self._handle(events)
@@ -90,7 +91,9 @@ class SessionBuilder:
             self._inner_offset = self._transactions
             start = tls_start(direction, data, self._last_byte[direction])
             if start:
-                output += self._tls_events(self.tls.data(direction, start, ts_ns))
+                output += self._tls_events(
+                    self._tls_call("data", direction, start, ts_ns)
+                )
         self._last_byte[direction] = data[-1] if data else None
         return output
 
@@ -101,8 +104,22 @@ class SessionBuilder:
             else self._handle(self.machine.gap(direction, length, ts_ns))
         )
         if self.tls is not None:
-            output += self._tls_events(self.tls.gap(direction, length, ts_ns))
+            output += self._tls_events(self._tls_call("gap", direction, length, ts_ns))
         return output
+
+    def _tls_call(self, name: str, *args) -> list:
+        """Calls the TLS layer; an internal error ends decryption, never the run."""
+        if self._tls_failed:
+            return []
+        try:
+            return getattr(self.tls, name)(*args)
+        except Exception as error:  # noqa: BLE001 - evidence must survive a bug
+            self._tls_failed = True
+            self.session.warnings.append(
+                f"session {self.session_id} (TLS): internal error {error!r}; "
+                "the rest of the session is not decrypted"
+            )
+            return []
 
     def _tls_events(self, events: list) -> list[Output]:
         """Plaintext from the TLS layer into the SMTP machine inside TLS."""
@@ -171,7 +188,7 @@ class SessionBuilder:
         """Ends the session; the `Session` is the last object returned."""
         output = self._handle(self.machine.close(ts_ns))
         if self.tls is not None:
-            output += self._tls_events(self.tls.close(ts_ns))
+            output += self._tls_events(self._tls_call("close", ts_ns))
             if self._inner is not None:
                 output += self._handle_inner(self._inner.close(ts_ns))
             self._describe_tls()

@@ -285,7 +285,7 @@ def parse_certificate(body: bytes, tls13: bool) -> Optional[CertificateInfo]:
             sha256=digest,
             serial=f"{cert.serial_number:x}",
         )
-    except ValueError:
+    except (ValueError, TypeError, UnicodeError):  # unparsable: the hash still counts
         return CertificateInfo("", "", "", "", digest, "")
 
 

@@ -31,7 +31,7 @@ _SLOT = {label: index for index, label in enumerate(USED)}
 LABELS = frozenset(USED) | {"EARLY_EXPORTER_SECRET", "EXPORTER_SECRET"}
 MAX_SESSIONS = 250_000  # about 0.4 KB each: some 100 MB at most
 MAX_LINE = 4096
-_LINE = re.compile(rb"([A-Z_0-9]+) ([0-9A-Fa-f]{64}) ([0-9A-Fa-f]{2,256})\s*")
+_LINE = re.compile(rb"([A-Z_0-9]+) ([0-9A-Fa-f]{64}) ((?:[0-9A-Fa-f]{2}){1,128})\s*")
 _RSA = re.compile(rb"RSA ([0-9A-Fa-f]{16}) ([0-9A-Fa-f]{96})\s*")
 
 
