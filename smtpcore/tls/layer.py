@@ -126,6 +126,8 @@ class TlsConnection:
     def data(self, direction: int, data: bytes, ts_ns: int) -> list:
         self._ts = ts_ns
         side = self._sides[direction]
+        if side.dead and side.cipher is None:
+            return self._take()  # not TLS, or no keys for the rest: nothing to do
         side.buffer += data
         self._frame(direction, side)
         return self._take()
@@ -138,10 +140,11 @@ class TlsConnection:
         side.resync = True
         if not side.encrypted:
             side.handshake.reset()
-        self._warn(
-            f"{length} bytes of the {_NAMES[direction]} TLS stream lost; "
-            "looking for the next record that authenticates"
-        )
+        if side.cipher is not None and not side.dead:
+            self._warn(
+                f"{length} bytes of the {_NAMES[direction]} TLS stream lost; "
+                "looking for the next record that authenticates"
+            )
         return self._take()
 
     def close(self, ts_ns: int) -> list:
