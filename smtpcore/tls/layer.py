@@ -31,6 +31,7 @@ CLIENT, SERVER = 0, 1
 CHANGE_CIPHER_SPEC, ALERT, HANDSHAKE, APPLICATION_DATA = 20, 21, 22, 23
 MAX_RECORD = (1 << 14) + 2048 + 5
 MAX_RESYNC_TRIES = 4096  # sequence numbers tried for one candidate record
+MAX_EARLY_RECORDS = 16  # TLS 1.3 client records skipped before its Finished
 MAX_HELD = 1 << 20  # plaintext of one direction held while the other resynchronises
 
 REASON_NO_KEYLOG = "no key log given"
@@ -79,7 +80,7 @@ class TlsInfo:
 class _Side:
     __slots__ = (
         "buffer", "handshake", "cipher", "pending", "trial", "encrypted", "secret",
-        "app_secret", "resync", "lost", "dead", "finished", "ok",
+        "app_secret", "resync", "lost", "dead", "finished", "ok", "skipped",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -98,6 +99,7 @@ class _Side:
         self.dead = False
         self.finished = False
         self.ok = False  # some record of this side authenticated
+        self.skipped = 0  # TLS 1.3 client records before Finished that failed
 
 
 class TlsConnection:
@@ -373,12 +375,15 @@ class TlsConnection:
             inner, plain = cipher.decrypt(content_type, version, payload)
         except DecryptError:
             if self._tls13 and direction == CLIENT and not side.finished:
-                # Before the client's Finished: 0-RTT early data under a secret the
-                # key log may not hold. Skipped, and the handshake goes on.
-                self._warn(
-                    "client record before its Finished not decrypted (early data?)"
-                )
-                return
+                side.skipped += 1
+                if side.skipped <= MAX_EARLY_RECORDS:
+                    # Before the client's Finished: 0-RTT early data (and its
+                    # EndOfEarlyData) under the early secret. Skipped; the
+                    # handshake goes on.
+                    self._warn(
+                        "client record before its Finished not decrypted (early data?)"
+                    )
+                    return
             side.dead = True
             if not self.info.decrypted:
                 self.info.undecrypted_reason = (
