@@ -281,3 +281,32 @@ def test_lost_segment_inside_tls_gives_an_incomplete_message_and_nothing_invente
     assert message.missing_bytes == truth["messages"][0]["size"] + 1 + 3 == 2010
     assert message.missing_ranges == [(0, message.missing_bytes)]
     assert any("TLS records lost in a gap" in w for w in session.warnings)
+
+
+@pytest.mark.parametrize(
+    "name, other",
+    [
+        ("tls13-aes128gcm", "tls13-multi"),
+        ("tls12-ecdhe-chacha20", "tls12-ecdhe-aes128gcm"),
+    ],
+)
+def test_wrong_secrets_for_the_client_random_decrypt_nothing(name, other):
+    """Secrets of another session filed under this session's client random."""
+    random = CAPTURES[name]["sessions"][0]["client_random"]
+    lines = [
+        line.split()
+        for line in (TLS / f"{other}.keylog").read_text().splitlines()
+        if line and not line.startswith("#") and not line.startswith("RSA")
+    ]
+    keys = KeyLog()
+    keys.add_bytes(
+        "\n".join(f"{label} {random} {secret}" for label, _, secret in lines).encode(),
+        "wrong",
+    )
+    found = extract(f"{name}.pcap", keys)
+    assert found["messages"] == [] and found["credentials"] == []
+    (session,) = found["sessions"]
+    assert not session.decrypted
+    assert session.tls_undecrypted_reason == (
+        "records do not decrypt with the key log's secrets for this client random"
+    )
