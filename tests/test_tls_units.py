@@ -376,3 +376,41 @@ def test_key_log_lines_with_odd_hex_are_not_understood_not_fatal():
         b"CLIENT_RANDOM " + b"ab" * 32 + b" " + b"0" * 95 + b"\n", "x"
     )
     assert (entry["secrets"], entry["bad"]) == (0, 1)
+
+
+def test_damaged_tls_streams_never_raise_and_never_invent_plaintext():
+    """Lab streams with bytes flipped, cut or dropped at random: events, not errors."""
+    name = "tls12-ecdhe-aes256-sha384-noetm"
+    keylog = KeyLog()
+    keylog.add_bytes((TLS / f"{name}.keylog").read_bytes(), name)
+    events = _tls_part(_streams(f"{name}.pcap"), implicit=False)
+    _, client, server, _ = _plaintext(events, keylog)
+    rng = random.Random(12)
+    for _ in range(200):
+        connection = TlsConnection(keylog)
+        got = {0: bytearray(), 1: bytearray()}
+        for direction, data in events:
+            choice = rng.random()
+            if choice < 0.05:
+                connection.gap(direction, len(data), 0)
+                continue
+            if choice < 0.10:
+                position = rng.randrange(len(data))
+                data = (
+                    data[:position]
+                    + bytes([data[position] ^ 0xFF])
+                    + data[position + 1 :]
+                )
+            elif choice < 0.12:
+                data = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 64)))
+            for event in connection.data(direction, data, 0):
+                if type(event) is Plaintext:
+                    got[event.direction] += event.data
+        connection.close(0)
+        # Whatever came out is the real plaintext, in pieces, in order.
+        for direction, full in ((0, client), (1, server)):
+            position = 0
+            for line in bytes(got[direction]).splitlines(keepends=True):
+                found = full.find(line, position)
+                assert found >= 0, line
+                position = found + len(line)
