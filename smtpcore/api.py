@@ -24,6 +24,7 @@ from smtpcore.diagnostics import incomplete
 from smtpcore.model import Credential, Message, Session
 from smtpcore.pipeline import Item, extract
 from smtpcore.safenames import create_unique, safe_filename
+from smtpcore.tls.keylog import KeyLog
 
 __all__ = [
     "Credential",
@@ -37,6 +38,7 @@ __all__ = [
     "find",
     "incomplete",
     "items",
+    "load_keylogs",
     "read_capture",
     "save_message",
 ]
@@ -81,6 +83,35 @@ def find(inputs: Sequence[str], *, warn: Callable[[str], None] = _ignore, **opti
     return list(find_captures(list(inputs), warn, **options))
 
 
+def load_keylogs(
+    found: Sequence[Any] = (),
+    paths: Sequence[str] = (),
+    *,
+    warn: Callable[[str], None] = _ignore,
+    parent: Optional[KeyLog] = None,
+) -> tuple[KeyLog, list[dict[str, Any]]]:
+    """One KeyLog from key logs found in the evidence and files named by the user.
+
+    Returns the key log and one manifest entry per file (source, SHA-256, counts).
+    """
+    keylog = KeyLog(warn, parent=parent)
+    for path in paths:
+        try:
+            with open(path, "rb") as handle:
+                keylog.add_file(handle, path)
+        except OSError as error:
+            warn(f"{path}: key log not read: {error}")
+    for entry in found:
+        if entry.kind != "keylog":
+            continue
+        try:
+            with entry.open() as handle:
+                keylog.add_file(handle, entry.source)
+        except OSError as error:
+            warn(f"{entry.source}: key log not read: {error}")
+    return keylog, list(keylog.sources)
+
+
 def __getattr__(name: str) -> Any:
     if name == "FoundCapture":
         from smtpcore.evidence import FoundCapture
@@ -95,11 +126,13 @@ def items(
     warn: Callable[[str], None] = _ignore,
     mime: bool = True,
     payloads: bool = False,
+    keylog: Optional[KeyLog] = None,
 ) -> Iterator[Item]:
     """Sessions, messages and credentials from any input that find() takes, or a file.
 
     Messages come with ``content`` readable (and attachment payloads if asked) until
-    the next item is requested; see smtpcore.pipeline.extract.
+    the next item is requested; see smtpcore.pipeline.extract. TLS sessions are
+    decrypted with ``keylog`` and with the key logs found in a folder or image.
     """
     if hasattr(source, "read"):
         name = getattr(source, "name", "<file object>")
@@ -115,9 +148,15 @@ def items(
             mime=mime,
             payloads=payloads,
             session_prefix=prefix,
+            keylog=keylog,
         )
         return
-    for capture in find([os.fspath(source)], warn=warn):
+    found = find([os.fspath(source)], warn=warn)
+    if any(entry.kind == "keylog" for entry in found):
+        keylog, _ = load_keylogs(found, warn=warn, parent=keylog)
+    for capture in found:
+        if capture.kind == "keylog":
+            continue
         try:
             with capture.open() as handle:
                 prefix = capture_prefix(digest(handle)[0])
@@ -129,6 +168,7 @@ def items(
                     mime=mime,
                     payloads=payloads,
                     session_prefix=prefix,
+                    keylog=keylog,
                 )
         except (NotACapture, OSError) as error:  # one bad capture never stops the rest
             warn(f"{capture.source}: not read: {error}")
@@ -162,6 +202,7 @@ def read_capture(
     payloads: bool = False,
     progress: Optional[Callable[[int], None]] = None,
     expected_sha256: Optional[str] = None,
+    keylog: Optional[KeyLog] = None,
 ) -> dict[str, Any]:
     """Runs one found capture through the pipeline; returns its manifest entry.
 
@@ -192,6 +233,7 @@ def read_capture(
                 payloads=payloads,
                 session_prefix=session_prefix,
                 progress=progress,
+                keylog=keylog,
             ):
                 take(item)
             # Hash the rest too, so the manifest's SHA-256 covers the whole file.

@@ -18,7 +18,7 @@ import dataclasses
 import re
 import struct
 import zlib
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Callable, Iterator, Optional
 
 from smtpcore import flowskip
 
@@ -42,6 +42,8 @@ _PACKET_SLACK = 64 * 1024  # room for options in packet blocks
 _PACKET_BLOCK_BOUND = MAX_PACKET + _PACKET_SLACK
 _SHB = 0x0A0D0D0A
 _IDB, _PB, _SPB, _EPB = 1, 2, 3, 6
+_DSB = 10  # Decryption Secrets Block
+DSB_TLS_KEY_LOG = 0x544C534B  # "TLSK": an NSS key log
 _PACKET_BLOCKS = (_EPB, _SPB, _PB)
 _KNOWN_BLOCKS = (_SHB, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0x0BAD, 0x40000BAD)
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -305,13 +307,22 @@ class CaptureReader:
         compressed: True when the file was gzip-compressed.
     """
 
-    def __init__(self, fileobj: BinaryIO, warn: Callable[[str], None]):
+    def __init__(
+        self,
+        fileobj: BinaryIO,
+        warn: Callable[[str], None],
+        secrets: Optional[Callable[[int, bytes, str], None]] = None,
+    ):
         """Checks the file header.
+
+        ``secrets(type, data, where)`` receives the content of each pcapng
+        Decryption Secrets Block as it is read (before the packets after it).
 
         Raises:
             NotACapture: the content is neither pcap nor pcapng, also after gunzip.
         """
         self._warn = warn
+        self._secrets = secrets
         self._raw = _CountingReader(fileobj, warn)
         self.compressed = False
         self._damage_count = 0
@@ -687,6 +698,9 @@ class CaptureReader:
                 frame = None
             elif block_type == _PB:
                 frame = self._obsolete_packet(buf, pos, length)
+            elif block_type == _DSB and self._secrets is not None:
+                self._secrets_block(buf, pos, length)
+                frame = None
             else:
                 frame = None
             s.pos = pos + length
@@ -694,6 +708,19 @@ class CaptureReader:
                 self._frames = frame.index
                 self._last_ts = frame.ts_ns
                 yield frame
+
+    def _secrets_block(self, buf, pos: int, length: int) -> None:
+        where = self._where(self._stream.base + pos)
+        if length < 20:
+            self._block_warning(pos, "Decryption Secrets Block too short, ignored")
+            return
+        kind, size = struct.unpack_from(self._order + "II", buf, pos + 8)
+        if size > length - 20:
+            self._block_warning(
+                pos, "Decryption Secrets Block length too large, ignored"
+            )
+            return
+        self._secrets(kind, bytes(buf[pos + 16 : pos + 16 + size]), where)
 
     def _fast_enhanced_packet(self, length: int) -> Frame | None:
         """The common case in one go; None sends the block down the careful path."""

@@ -206,6 +206,15 @@ def _parser() -> argparse.ArgumentParser:
             help="volume shadow snapshots: none (default), all, or e.g. 1,2",
         )
         sub.add_argument(
+            "--keylog",
+            action="append",
+            default=[],
+            metavar="FILE",
+            help="TLS key log (SSLKEYLOGFILE format) to decrypt STARTTLS and "
+            "implicit-TLS sessions with; repeatable. Key logs among the inputs "
+            "are found and used too",
+        )
+        sub.add_argument(
             "--no-deleted",
             action="store_true",
             help="skip deleted files that the file system still lists",
@@ -289,6 +298,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"smtpcore: {error}", file=sys.stderr)
         return EXIT_USAGE
     _print_skipped(skipped)
+    keylog, keylogs = api.load_keylogs(found, args.keylog, warn=log.warning)
+    args.keylogs = keylogs
+    found = [capture for capture in found if capture.kind != "keylog"]
     if not found:
         print(
             "smtpcore: no packet capture found in the inputs "
@@ -297,9 +309,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         )
         return EXIT_USAGE
     if args.command == "extract":
-        status = _extract(args, found, warnings, skipped)
+        status = _extract(args, found, warnings, skipped, keylog)
     else:
-        status = _summary(args, found, warnings)
+        status = _summary(args, found, warnings, keylog)
     if status == EXIT_USAGE:
         return status
     if warnings.count:
@@ -388,6 +400,7 @@ def _extract(
     found: list[api.FoundCapture],
     warnings: _Warnings,
     skipped: list[dict[str, str]],
+    keylog=None,
 ) -> int:
     started = time.time_ns()
     root = pathlib.Path(args.output)
@@ -404,7 +417,7 @@ def _extract(
         return EXIT_USAGE
     log.info("smtpcore %s: %s", __version__, " ".join(["smtpcore", *args.argv]))
     try:
-        manifest = _extract_into(args, found, out, skipped, started)
+        manifest = _extract_into(args, found, out, skipped, started, keylog)
         _close_logs(handlers)
         out.add_existing(LOG_NAME)
         out.close(dict(manifest, warnings=warnings.count), warnings.warnings)
@@ -432,6 +445,7 @@ def _extract_into(
     out: OutputFolder,
     skipped: list[dict[str, str]],
     started: int,
+    keylog=None,
 ) -> dict[str, Any]:
     """Reads every capture into the folder; returns the manifest, less its counts."""
     evidence = _hash_inputs(args.inputs, args.quiet)
@@ -458,6 +472,7 @@ def _extract_into(
             progress=progress.update,
             on_item=lambda item, source=capture.source: sink.add(item, source),
             expected_sha256=sha256,
+            keylog=keylog,
         )
         progress.done += capture.size or 0
         inputs.append(result)
@@ -476,6 +491,7 @@ def _extract_into(
         "evidence": evidence,
         "inputs": inputs,
         "skipped": skipped,
+        "keylogs": args.keylogs,
         "log": LOG_NAME,
     }
 
@@ -523,7 +539,10 @@ def _endangers_evidence(target: pathlib.Path, inputs: Sequence[str]) -> Optional
 
 
 def _summary(
-    args: argparse.Namespace, found: list[api.FoundCapture], warnings: _Warnings
+    args: argparse.Namespace,
+    found: list[api.FoundCapture],
+    warnings: _Warnings,
+    keylog=None,
 ) -> int:
     """One row per mail transaction, and one per session that carried none."""
     handlers: list[logging.Handler] = []
@@ -595,6 +614,7 @@ def _summary(
             capture,
             warn=log.warning,
             on_item=lambda item, source=capture.source: take(item, source),
+            keylog=keylog,
         )
     header = (
         "Time (UTC)",

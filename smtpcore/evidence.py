@@ -46,6 +46,7 @@ from smtpcore.archives import (  # noqa: F401 - MAX_ARCHIVE_DEPTH belongs to the
     short_error as _short,
 )
 from smtpcore.capture import identify
+from smtpcore.tls.keylog import looks_like_keylog
 
 MIN_IMAGE_SIZE = 512
 """Files in a folder smaller than one sector are not tried as disk images."""
@@ -75,7 +76,8 @@ class FoundCapture:
       size: stored size in bytes (of the compressed file for ``gzip``; of the member
           as extracted from an archive), if known.
       open: opens a fresh binary file object on the stored bytes; the caller closes it.
-      kind: ``pcap``, ``pcapng`` or ``gzip`` (a gzip stream holding a capture).
+      kind: ``pcap``, ``pcapng`` or ``gzip`` (a gzip stream holding a capture);
+          ``keylog`` for a TLS key log (NSS format, recognised by content).
     """
 
     source: str
@@ -128,7 +130,7 @@ def find_captures(
           folder files pass silently.
 
     Yields:
-      FoundCapture for each capture, inputs in the order given.
+      FoundCapture for each capture and key log, inputs in the order given.
 
     Raises:
       EvidenceError: if an input does not exist or cannot be read, or a partition,
@@ -201,7 +203,12 @@ def _file_opener(path: str) -> Callable[[], BinaryIO]:
 
 
 def _is_capture_or_archive(head: bytes) -> bool:
-    return is_capture_head(head) is not None or archive_kind(head) is not None
+    """A capture, an archive, or a TLS key log (used for every capture of the run)."""
+    return (
+        is_capture_head(head) is not None
+        or archive_kind(head) is not None
+        or looks_like_keylog(head)
+    )
 
 
 def _examine(
@@ -218,6 +225,8 @@ def _examine(
       depth: how many archives enclose this file.
     """
     kind = is_capture_head(head)
+    if kind is None and looks_like_keylog(head):
+        kind = "keylog"
     if kind is not None:
         yield FoundCapture(source=source, size=size, open=opener, kind=kind)
         return

@@ -190,3 +190,22 @@ class Session:
     complete: bool = True  # greeting to QUIT/close seen with no gap
     close_reason: Optional[str] = None
     warnings: list[str] = dataclasses.field(default_factory=list)
+    # TLS (STARTTLS or implicit): what the handshake showed, and whether the
+    # content was decrypted with a key log (smtpcore.tls).
+    tls_version: Optional[str] = None  # "TLSv1.2", "TLSv1.3"
+    tls_cipher: Optional[str] = None  # IANA name
+    tls_alpn: list[str] = dataclasses.field(default_factory=list)  # client's offer
+    tls_alpn_selected: Optional[str] = None
+    tls_client_random: Optional[str] = None
+    tls_extended_master_secret: Optional[bool] = None  # TLS 1.2
+    tls_encrypt_then_mac: Optional[bool] = None  # TLS 1.2 CBC
+    tls_cert_subject: Optional[str] = None
+    tls_cert_issuer: Optional[str] = None
+    tls_cert_not_before: Optional[str] = None
+    tls_cert_not_after: Optional[str] = None
+    tls_cert_sha256: Optional[str] = None
+    ja3: Optional[str] = None
+    ja3_string: Optional[str] = None
+    ja4: Optional[str] = None
+    decrypted: bool = False
+    tls_undecrypted_reason: Optional[str] = None

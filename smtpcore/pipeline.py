@@ -11,13 +11,14 @@ from typing import BinaryIO, Callable, Iterable, Iterator, Optional, Union
 
 from smtpcore import flowskip
 from smtpcore import mime as mime_decoder
+from smtpcore.capture import DSB_TLS_KEY_LOG, CaptureReader
 from smtpcore.diagnostics import AggregatedWarnings, incomplete
-from smtpcore.capture import CaptureReader
 from smtpcore.model import Credential, Endpoints, Message, Session
 from smtpcore.packets import PacketDecoder
 from smtpcore.reassembly import Closed, Data, Gap, Opened, Reassembler
 from smtpcore.smtp.builder import SessionBuilder
 from smtpcore.smtp.detect import SMTP_PORTS, classify
+from smtpcore.tls.keylog import KeyLog
 
 Item = Union[Session, Message, Credential]
 
@@ -35,6 +36,7 @@ def extract(
     payloads: bool = False,
     session_prefix: str = "",
     progress: Optional[Callable[[int], None]] = None,
+    keylog: Optional[KeyLog] = None,
 ) -> Iterator[Item]:
     """Yields the sessions, messages and credentials of one capture as they complete.
 
@@ -52,6 +54,8 @@ def extract(
       session_prefix: prepended to session identifiers, to keep them unique across
           several captures.
       progress: called now and then with the bytes of the input consumed so far.
+      keylog: TLS secrets to decrypt STARTTLS and implicit-TLS sessions with; the
+          capture's own pcapng Decryption Secrets Blocks are added for it alone.
 
     Raises:
       NotACapture: before anything is yielded, when the input is not a capture.
@@ -59,17 +63,34 @@ def extract(
     warn = AggregatedWarnings(warn)
     try:
         yield from _extract(
-            fileobj, source, warn, abort, mime, payloads, session_prefix, progress
+            fileobj,
+            source,
+            warn,
+            abort,
+            mime,
+            payloads,
+            session_prefix,
+            progress,
+            keylog,
         )
     finally:
         warn.flush()
 
 
-def _extract(fileobj, source, warn, abort, mime, payloads, session_prefix, progress):
-    reader = CaptureReader(fileobj, warn)
+def _extract(
+    fileobj, source, warn, abort, mime, payloads, session_prefix, progress, keylog
+):
+    # The capture's own secrets (pcapng DSBs) count for this capture only.
+    keys = KeyLog(warn, parent=keylog)
+
+    def secrets(kind: int, data: bytes, where: str) -> None:
+        if kind == DSB_TLS_KEY_LOG:
+            keys.add_bytes(data, f"{source}: Decryption Secrets Block {where}")
+
+    reader = CaptureReader(fileobj, warn, secrets=secrets)
     decoder = PacketDecoder(warn)
     reassembler = Reassembler(warn, classify=classify, server_ports=SMTP_PORTS)
-    streams = _Streams(source, session_prefix, warn)
+    streams = _Streams(source, session_prefix, warn, keys)
 
     decode = decoder.decode
     feed = reassembler.feed
@@ -102,7 +123,10 @@ def _extract(fileobj, source, warn, abort, mime, payloads, session_prefix, progr
 class _Streams:
     """Routes reassembled stream events to one SessionBuilder per connection."""
 
-    def __init__(self, source: str, prefix: str, warn: Callable[[str], None]):
+    def __init__(
+        self, source: str, prefix: str, warn: Callable[[str], None], keylog: KeyLog
+    ):
+        self._keylog = keylog
         self._source = source
         self._prefix = prefix
         self._warn = warn
@@ -132,6 +156,7 @@ class _Streams:
                         conn.server_port,
                     ),
                     event.ts_ns,
+                    self._keylog,
                 )
             elif kind is Closed:
                 builder = builders.pop(event.conn.id, None)

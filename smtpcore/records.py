@@ -94,6 +94,23 @@ def session_record(session: Session) -> dict[str, Any]:
         "complete": session.complete,
         "close_reason": session.close_reason,
         "warnings": session.warnings,
+        "tls_version": session.tls_version,
+        "tls_cipher": session.tls_cipher,
+        "tls_alpn": session.tls_alpn,
+        "tls_alpn_selected": session.tls_alpn_selected,
+        "tls_client_random": session.tls_client_random,
+        "tls_extended_master_secret": session.tls_extended_master_secret,
+        "tls_encrypt_then_mac": session.tls_encrypt_then_mac,
+        "tls_cert_subject": session.tls_cert_subject,
+        "tls_cert_issuer": session.tls_cert_issuer,
+        "tls_cert_not_before": session.tls_cert_not_before,
+        "tls_cert_not_after": session.tls_cert_not_after,
+        "tls_cert_sha256": session.tls_cert_sha256,
+        "ja3": session.ja3,
+        "ja3_string": session.ja3_string,
+        "ja4": session.ja4,
+        "decrypted": session.decrypted,
+        "tls_undecrypted_reason": session.tls_undecrypted_reason,
     }
 
 

@@ -463,3 +463,41 @@ def testForkserverWorkersNeedTheHook(tmp_path):
     session, counters = _PinfoCounters(storage_path)
     assert session["enabled_parser_names"] == ["pcap/smtp"]
     assert counters["data_types"].get("smtp:session", 0) == 0
+
+
+def testDecryptedTlsCaptureInsideADiskImage(tmp_path):
+    """log2timeline + psort over an ext4 image holding a TLS capture and its key log."""
+    if shutil.which("mkfs.ext4") is None:
+        pytest.skip("mkfs.ext4 not installed")
+    tls = Path(__file__).resolve().parents[1] / "test_data" / "tls"
+    truth = json.loads((tls / "MANIFEST.json").read_text())["captures"]["tls13-multi"]
+    content = tmp_path / "content" / "home" / "alice"
+    content.mkdir(parents=True)
+    shutil.copy(tls / "tls13-multi.pcap", content / "mail.pcap")
+    shutil.copy(tls / "all.keylog", content / "sslkeys.log")
+    image = tmp_path / "evidence" / "disk.raw"
+    image.parent.mkdir()
+    subprocess.run(
+        ["mkfs.ext4", "-q", "-F", "-d", str(tmp_path / "content"), str(image), "8M"],
+        check=True,
+        capture_output=True,
+    )
+    storage_path = tmp_path / "tls.plaso"
+    _Log2Timeline(image, storage_path, ["--parsers", "pcap"])
+    events = _JsonLineEvents(storage_path)
+    sessions = [e for e in events if e["data_type"] == "smtp:session"]
+    assert {e["tls_decrypted"] for e in sessions} == {True}
+    assert {e["tls_cipher"] for e in sessions} == {"TLS_AES_128_GCM_SHA256"}
+    sent = [
+        e["message_sha256_hash"]
+        for e in events
+        if e["data_type"] == "smtp:email" and e["timestamp_desc"] == "Sent Time"
+    ]
+    session = truth["sessions"][0]
+    assert sent == [m["sha256"] for m in session["messages"]]
+    (auth,) = [e for e in events if e["data_type"] == "smtp:authentication"]
+    assert (auth["username"], auth["password"], auth["success"]) == (
+        "bob",
+        "b0b-S3cret!",
+        True,
+    )

@@ -352,7 +352,7 @@ class PcapParserTest(plaso_test_lib.ParserTestCase):
         calls = {}
 
         def FakeExtract(
-            fileobj, *, source, warn, abort, mime, progress, session_prefix
+            fileobj, *, source, warn, abort, mime, progress, session_prefix, keylog
         ):
             calls["session_prefix"] = session_prefix
             calls["source"] = source

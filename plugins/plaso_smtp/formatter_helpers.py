@@ -21,6 +21,7 @@ class SMTPValuesFormatterHelper(interface.CustomEventFormatterHelper):
         "attachment_sha256_hashes",
         "recipients",
         "rejected_recipients",
+        "tls_alpn",
     )
 
     def FormatEventValues(self, output_mediator, event_values):

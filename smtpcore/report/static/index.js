@@ -277,7 +277,15 @@
         { key: "helo", label: "HELO", cell: function (td, r) { cut(td, r.helo); } },
         { key: "ban", label: "Banner", cell: function (td, r) { cut(td, r.ban); } },
         { key: "tls", label: "TLS", sortv: function (r) { return r.tls ? 1 : 0; }, cell: function (td, r) {
-            if (r.tls) { td.appendChild(tag(r.stls ? "STARTTLS" : "TLS", "warn")); if (r.sni) td.appendChild(el("div", "muted", r.sni)); }
+            if (r.tls) {
+              td.appendChild(tag(r.stls ? "STARTTLS" : "TLS", "warn"));
+              if (r.tv || r.tc) td.appendChild(el("div", "muted", [r.tv, r.tc].filter(Boolean).join(" ")));
+              if (r.sni) td.appendChild(el("div", "muted", r.sni));
+              if (r.dec) td.appendChild(tag("decrypted", "ok"));
+              else if (r.tur) td.appendChild(el("div", "muted", "not decrypted: " + r.tur));
+              if (r.ja3) td.appendChild(el("div", "muted", "JA3 " + r.ja3));
+              if (r.ja4) td.appendChild(el("div", "muted", "JA4 " + r.ja4));
+            }
             else put(td, "no");
           } },
         { key: "n", label: "Messages", cls: "num", cell: function (td, r) { td.appendChild(link("#messages?" + q("session", r.sid), String(r.n))); } },
@@ -291,7 +299,7 @@
         { key: "cr", label: "Close", cell: function (td, r) { put(td, r.cr); } },
         { key: "w", label: "Warnings", sortv: function (r) { return r.w.length; }, cell: function (td, r) { if (r.w.length) cut(td, r.w.join(" | ")); } }
       ],
-      text: function (r) { return [r.sid, r.st, r.et, SRC[r.si].src, r.c, r.s, r.helo, r.ban, r.sni, r.au, r.cr, r.w.join(" ")]; },
+      text: function (r) { return [r.sid, r.st, r.et, SRC[r.si].src, r.c, r.s, r.helo, r.ban, r.sni, r.tv, r.tc, r.tur, r.ja3, r.ja4, r.au, r.cr, r.w.join(" ")]; },
       filters: [
         { name: "q", label: "Search all columns", type: "search" },
         { name: "status", label: "Status", type: "select",

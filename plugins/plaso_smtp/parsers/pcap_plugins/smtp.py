@@ -17,6 +17,7 @@ from smtpcore import capture
 from smtpcore import headers
 from smtpcore import model
 from smtpcore import pipeline
+from smtpcore.tls import keylog as tls_keylog
 
 from plaso_smtp.parsers import pcap
 from plaso_smtp.parsers.pcap_plugins import interface
@@ -46,6 +47,20 @@ class SMTPSessionEventData(events.EventData):
       starttls (bool): True if the client asked for STARTTLS.
       tls_server_name (str): server name the client asked for in its TLS hello.
       username (str): user of the last successful authentication.
+      ja3 (str): JA3 fingerprint (MD5) of the client's TLS hello.
+      ja4 (str): JA4 fingerprint of the client's TLS hello.
+      tls_alpn (list[str]): application protocols the client offered.
+      tls_certificate_issuer (str): issuer of the server certificate.
+      tls_certificate_not_after (str): end of the certificate's validity.
+      tls_certificate_not_before (str): start of the certificate's validity.
+      tls_certificate_sha256 (str): SHA-256 fingerprint of the certificate.
+      tls_certificate_subject (str): subject of the server certificate (TLS 1.3:
+          visible only when decrypted).
+      tls_cipher (str): IANA name of the negotiated cipher suite.
+      tls_decrypted (bool): True if the TLS content was decrypted with a key log
+          and decoded like clear text.
+      tls_undecrypted_reason (str): why a TLS session was not decrypted.
+      tls_version (str): negotiated TLS version, such as TLSv1.3.
     """
 
     DATA_TYPE = "smtp:session"
@@ -69,6 +84,18 @@ class SMTPSessionEventData(events.EventData):
         self.starttls = None
         self.tls_server_name = None
         self.username = None
+        self.ja3 = None
+        self.ja4 = None
+        self.tls_alpn = None
+        self.tls_certificate_issuer = None
+        self.tls_certificate_not_after = None
+        self.tls_certificate_not_before = None
+        self.tls_certificate_sha256 = None
+        self.tls_certificate_subject = None
+        self.tls_cipher = None
+        self.tls_decrypted = None
+        self.tls_undecrypted_reason = None
+        self.tls_version = None
 
 
 class SMTPAuthenticationEventData(events.EventData):
@@ -281,7 +308,110 @@ def CreateSessionEventData(session):
     event_data.starttls = session.starttls
     event_data.tls_server_name = session.tls_server_name
     event_data.username = session.auth_user
+    if session.encrypted:
+        event_data.ja3 = session.ja3
+        event_data.ja4 = session.ja4
+        event_data.tls_alpn = list(session.tls_alpn) or None
+        event_data.tls_certificate_issuer = session.tls_cert_issuer
+        event_data.tls_certificate_not_after = session.tls_cert_not_after
+        event_data.tls_certificate_not_before = session.tls_cert_not_before
+        event_data.tls_certificate_sha256 = session.tls_cert_sha256
+        event_data.tls_certificate_subject = session.tls_cert_subject
+        event_data.tls_cipher = session.tls_cipher
+        event_data.tls_decrypted = session.decrypted
+        event_data.tls_undecrypted_reason = session.tls_undecrypted_reason
+        event_data.tls_version = session.tls_version
     return event_data
+
+
+# Key logs an examiner hands plaso: paths separated by os.pathsep.
+KEYLOG_ENVIRONMENT_VARIABLE = "SMTPCORE_KEYLOG"
+# Files beside a capture larger than this are not read as key logs.
+_MAXIMUM_KEYLOG_SIZE = 256 * 1024 * 1024
+# Read once per worker: the examiner's key logs, and those of the folders seen
+# last (so a folder of many captures is searched once).
+_EXAMINER_CACHE = {}
+_FOLDER_CACHE = {}
+_FOLDER_CACHE_SIZE = 8
+
+
+def _ExaminerKeyLogs(parser_mediator):
+    """The key logs named in SMTPCORE_KEYLOG."""
+    value = os.environ.get(KEYLOG_ENVIRONMENT_VARIABLE, "")
+    keys = _EXAMINER_CACHE.get(value)
+    if keys is not None:
+        return keys
+    keys = tls_keylog.KeyLog(parser_mediator.ProduceWarning)
+    for path in value.split(os.pathsep):
+        if path:
+            try:
+                with open(path, "rb") as handle:
+                    keys.add_file(handle, path)
+            except OSError as exception:
+                parser_mediator.ProduceWarning(
+                    f"key log {path:s} not read: {exception!s}"
+                )
+    _EXAMINER_CACHE.clear()
+    _EXAMINER_CACHE[value] = keys
+    return keys
+
+
+def _LoadKeyLogs(parser_mediator):
+    """Key logs for one capture: those beside it, then the examiner's.
+
+    Secrets inside the capture (pcapng Decryption Secrets Blocks) are added by
+    smtpcore itself.
+    """
+    examiner = _ExaminerKeyLogs(parser_mediator)
+    try:
+        file_entry = parser_mediator.GetFileEntry()
+        parent = file_entry.GetParentFileEntry() if file_entry else None
+    except (IOError, OSError, RuntimeError):
+        parent = None
+    if parent is None:
+        return examiner
+    folder = (
+        parent.path_spec.comparable,
+        os.environ.get(KEYLOG_ENVIRONMENT_VARIABLE, ""),
+    )
+    keys = _FOLDER_CACHE.get(folder)
+    if keys is None:
+        keys = tls_keylog.KeyLog(parser_mediator.ProduceWarning, parent=examiner)
+        _AddKeyLogsInFolder(parser_mediator, keys, parent, file_entry)
+        if len(_FOLDER_CACHE) >= _FOLDER_CACHE_SIZE:
+            _FOLDER_CACHE.pop(next(iter(_FOLDER_CACHE)))
+        _FOLDER_CACHE[folder] = keys
+    return keys
+
+
+def _AddKeyLogsInFolder(parser_mediator, keys, parent, file_entry):
+    """Adds the key logs among the files of one folder, found by content."""
+    try:
+        siblings = list(parent.sub_file_entries)
+    except (IOError, OSError, RuntimeError):
+        siblings = []
+    own = file_entry.path_spec.comparable
+    for entry in siblings:
+        try:
+            if entry.path_spec.comparable == own:
+                continue
+            if not entry.IsFile() or (entry.size or 0) > _MAXIMUM_KEYLOG_SIZE:
+                continue
+            file_object = entry.GetFileObject()
+            if file_object is None:
+                continue
+            try:
+                if tls_keylog.looks_like_keylog(file_object.read(8192)):
+                    file_object.seek(0, os.SEEK_SET)
+                    keys.add_file(file_object, entry.path_spec.location or entry.name)
+            finally:
+                close = getattr(file_object, "close", None)
+                if close:
+                    close()
+        except (IOError, OSError, RuntimeError) as exception:
+            parser_mediator.ProduceWarning(
+                f"file beside the capture not checked for a key log: {exception!s}"
+            )
 
 
 def CreateAuthenticationEventData(credential):
@@ -505,6 +635,8 @@ class SMTPPcapPlugin(interface.PcapPlugin):
         if prefix is None:
             return
 
+        keys = _LoadKeyLogs(parser_mediator)
+        file_object.seek(0, os.SEEK_SET)
         items = pipeline.extract(
             file_object,
             source=display_name,
@@ -513,6 +645,7 @@ class SMTPPcapPlugin(interface.PcapPlugin):
             mime=True,
             progress=ReportActivity,
             session_prefix=prefix,
+            keylog=keys,
         )
         try:
             for item in items:
