@@ -94,7 +94,9 @@ def smtp_session(server, port, client, client_port, plan):
                 break
         else:
             sock.sendall(pieces[-1])
-        code, reply = recv_reply(sock) if not early or early[-1] is None else (early[-1], b"")
+        code, reply = (
+            recv_reply(sock) if not early or early[-1] is None else (early[-1], b"")
+        )
         tail = b"".join(pieces)
         session["messages"].append(
             {
@@ -127,7 +129,11 @@ def scenario_bare_lf(args):
         # LF before the dot, CRLF after it: "\n.\r\n".
         ("lf-crlf", content("lf-crlf", ["bare LF last line"], b"\n"), b".\r\n"),
         # "\r.\r" is no line to Postfix: the data goes on to a real CRLF.CRLF.
-        ("cr-cr", content("cr-cr", ["before the CR dot CR"])[:-2], b"\r.\rafter it\r\n.\r\n"),
+        (
+            "cr-cr",
+            content("cr-cr", ["before the CR dot CR"])[:-2],
+            b"\r.\rafter it\r\n.\r\n",
+        ),
         # "\r\n.\r" then more: also not an end for Postfix.
         ("crlf-cr", content("crlf-cr", ["before"]), b".\rafter\r\n.\r\n"),
     ]
@@ -155,9 +161,15 @@ def scenario_ftp(args):
          ("root", "toor"), ("anonymous", "guest@example.org")]
     ):  # fmt: skip
         ftp = ftplib.FTP()
-        ftp.connect(args.server, 21, timeout=20, source_address=(args.client, 40200 + number))
+        ftp.connect(
+            args.server, 21, timeout=20, source_address=(args.client, 40200 + number)
+        )
         ftp.source_address = (args.client, 0)  # data connections: any port
-        entry = {"client_port": 40200 + number, "welcome": ftp.getwelcome(), "user": user}
+        entry = {
+            "client_port": 40200 + number,
+            "welcome": ftp.getwelcome(),
+            "user": user,
+        }
         try:
             entry["login"] = ftp.login(user, password)
             entry["pwd"] = ftp.pwd()
