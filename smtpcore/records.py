@@ -69,6 +69,14 @@ def message_record(message: Message, source: str) -> dict[str, Any]:
             for a in (mime.attachments if mime else [])
         ],
         "warnings": message.warnings,
+        "smuggling_indicators": [
+            {
+                "marker": i.marker.decode("latin-1"),
+                "offset": i.offset,
+                "ended_data": i.ended_data,
+            }
+            for i in message.smuggling_indicators
+        ],
     }
     return record
 
@@ -86,6 +94,8 @@ def session_record(session: Session) -> dict[str, Any]:
         "starttls": session.starttls,
         "tls_server_name": session.tls_server_name,
         "encrypted": session.encrypted,
+        "starttls_plaintext": session.starttls_plaintext,
+        "smuggling_suspected": session.smuggling_suspected,
         "messages": session.messages,
         "auth_attempts": session.auth_attempts,
         "auth_user": session.auth_user,

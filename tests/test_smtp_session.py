@@ -22,6 +22,7 @@ from smtp_helpers import (
     normalised,
     of,
 )
+from smtpcore.model import SmugglingIndicator
 from smtpcore.smtp import events as ev
 from smtpcore.smtp.session import (
     MAX_LINE,
@@ -384,10 +385,14 @@ def test_bare_lf_lines_are_kept_and_reported_once():
     # Line starts are after CRLF only: ".three" and the "." after LF stay as sent.
     assert content(events) == b"one\ntwo\n.three\r\n.four\n\n.\r\n"
     anomalies = of(events, ev.Anomaly)
-    assert len(anomalies) == 1
+    assert len(anomalies) == 2
     assert "bare LF at content offset 3" in anomalies[0].message
+    # The "\n.\r\n" line did not end the data (the server waited for CRLF.CRLF),
+    # but a server reading bare LF as a line end would have ended there.
+    assert "possible SMTP smuggling" in anomalies[1].message
     end = only(events, ev.TransactionEnd)
-    assert end.complete and len(end.warnings) == 1
+    assert end.complete and len(end.warnings) == 2
+    assert end.smuggling == [SmugglingIndicator(b"\n.\r\n", 22, False)]
 
 
 def test_gap_in_data_marks_the_message_incomplete():
@@ -919,3 +924,112 @@ def test_mid_session_client_only_transactions_end_at_close():
     assert isinstance(events[-1], ev.Closed)
     last_command = events.index(of(events, ev.Command)[-1])
     assert events.index(first) > last_command  # waited for replies until close
+
+
+# -- non-standard end markers: SMTP smuggling indicators (issue 9.5) -------------
+
+
+def _data_session(content_bytes, reply=b"250 2.0.0 Ok: queued as 4Q1\r\n"):
+    return [
+        (S, b"220 mx ESMTP\r\n"),
+        (C, b"EHLO c\r\n"),
+        (S, b"250 mx\r\n"),
+        (C, b"MAIL FROM:<a@x>\r\n"),
+        (S, b"250 ok\r\n"),
+        (C, b"RCPT TO:<b@x>\r\n"),
+        (S, b"250 ok\r\n"),
+        (C, b"DATA\r\n"),
+        (S, b"354 go\r\n"),
+        (C, content_bytes),
+        (S, reply),
+        (C, b"QUIT\r\n"),
+        (S, b"221 bye\r\n"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "body, tail, marker",
+    [
+        (b"Subject: x\n\nline\n", b".\n", b"\n.\n"),
+        (b"Subject: x\r\n\r\nline\r\n", b".\n", b"\r\n.\n"),
+        (b"Subject: x\n\nline\n", b".\r\n", b"\n.\r\n"),
+        (b"Subject: x\r\n\r\nline\r", b".\r", b"\r.\r"),
+        (b"Subject: x\r\n\r\nline\r\n", b".\r", b"\r\n.\r"),
+        (b"Subject: x\r\n\r\nline\r", b".\n", b"\r.\n"),
+    ],
+)
+def test_server_reply_after_a_non_standard_end_marker_ends_the_message_there(
+    body, tail, marker
+):
+    events = feed(_data_session(body + tail))
+    assert content(events) == body
+    end = only(events, ev.TransactionEnd)
+    assert (end.complete, end.accepted, end.queue_id) == (True, True, "4Q1")
+    offset = len(body) - marker.index(b".")
+    assert end.smuggling == [SmugglingIndicator(marker, offset, True)]
+    assert only(events, ev.DataEnd).reason == "non-standard end marker"
+    assert any("possible SMTP smuggling" in w for w in end.warnings)
+    assert of(events, ev.Reply)[-1].command == "QUIT"
+
+
+def test_non_standard_end_marker_split_over_segments():
+    body = b"Subject: x\n\nline\n"
+    session = _data_session(body + b".\n")
+    for cut in range(1, 3):
+        split = session[:9] + [(C, (body + b".\n")[: len(body) + cut - 1])]
+        split += [(C, (body + b".\n")[len(body) + cut - 1 :])] + session[10:]
+        events = feed(split)
+        assert content(events) == body
+        assert only(events, ev.TransactionEnd).smuggling == [
+            SmugglingIndicator(b"\n.\n", len(body) - 1, True)
+        ]
+
+
+def test_bare_lf_dot_line_the_server_did_not_take_as_the_end_stays_content():
+    """Postfix with smtpd_forbid_bare_newline: "\\n.\\n" is content, CRLF.CRLF ends."""
+    sent = b"Subject: x\n\nline 1\n.\nmore\r\n"
+    events = feed(_data_session(sent + b".\r\n"))
+    assert content(events) == sent
+    end = only(events, ev.TransactionEnd)
+    assert end.complete and end.accepted
+    assert end.smuggling == [SmugglingIndicator(b"\n.\n", 18, False)]
+
+
+def test_smuggled_dot_line_offset_counts_unstuffed_dots():
+    sent = b"a\r\n..b\r\n..c\r\nx\r.\rz\r\n"
+    events = feed(_data_session(sent + b".\r\n"))
+    assert content(events) == b"a\r\n.b\r\n.c\r\nx\r.\rz\r\n"
+    (indicator,) = only(events, ev.TransactionEnd).smuggling
+    assert indicator == SmugglingIndicator(b"\r.\r", 12, False)
+    assert content(events)[12:15] == b"\r.\r"
+
+
+def test_connection_closed_after_a_non_standard_marker_keeps_it_as_content():
+    body = b"Subject: x\n\nline\n"
+    events = feed(_data_session(body + b".\n")[:10])
+    assert content(events) == body + b".\n"
+    end = only(events, ev.TransactionEnd)
+    assert end.complete is False
+    assert end.smuggling == [SmugglingIndicator(b"\n.\n", len(body) - 1, None)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    body=st.lists(
+        st.sampled_from([b"a", b".", b"\r", b"\n", b"\r\n", b"..", b"\n.\n", b"\r.\r"]),
+        max_size=30,
+    ),
+    cuts=st.lists(st.integers(1, 200), max_size=6),
+)
+def test_smuggling_indicators_do_not_depend_on_segmentation(body, cuts):
+    stream = b"".join(body) + b"\r\n.\r\nQUIT\r\n"
+    head = [(C, b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n")]
+    whole = feed(head + [(C, stream)])
+    split = feed_split(head + [(C, stream)], [[], cuts])
+    assert content(split) == content(whole)
+    expected = only(whole, ev.TransactionEnd).smuggling
+    assert only(split, ev.TransactionEnd).smuggling == expected
+    data = content(whole)
+    for indicator in expected:
+        assert data[indicator.offset : indicator.offset + 1] in (b"\r", b"\n")
+        assert b"." in indicator.marker and indicator.marker != b"\r\n.\r\n"

@@ -167,7 +167,10 @@ class SessionBuilder:
             data_sent=end.data_sent,
             complete=end.complete,
             warnings=warnings,
+            smuggling_indicators=list(end.smuggling),
         )
+        if end.smuggling:
+            self.session.smuggling_suspected = True
         if content is not None:
             message.content = content
             message.size = content.size

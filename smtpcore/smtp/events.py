@@ -25,6 +25,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
+from smtpcore.model import SmugglingIndicator
+
 CLIENT = 0
 SERVER = 1
 
@@ -165,6 +167,7 @@ class TransactionEnd(Event):
     missing_prefix: bool  # an unknown number of bytes before the first captured one
     reason: str  # what ended it: "reply", "RSET", "MAIL", "QUIT", "EHLO", "close", ...
     warnings: list[str] = dataclasses.field(default_factory=list)
+    smuggling: list[SmugglingIndicator] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(slots=True)

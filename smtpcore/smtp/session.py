@@ -34,6 +34,7 @@ import re
 import struct
 from typing import Optional
 
+from smtpcore.model import SmugglingIndicator
 from smtpcore.smtp import events as ev
 from smtpcore.smtp.auth import AuthExchange
 
@@ -55,6 +56,8 @@ MAX_WAITING_TRANSACTIONS = 8
 # Anomalies per session; past this one notice says the rest were dropped.
 MAX_ANOMALIES = 500
 MAX_GAP_WARNINGS = 20  # per message; missing_ranges keeps them all
+MAX_INDICATORS = 100  # smuggling markers listed per message (all are counted)
+MAX_INDICATOR_WARNINGS = 5  # per message
 
 HELO_VERBS = frozenset({"HELO", "EHLO", "LHLO"})
 KNOWN_VERBS = frozenset(
@@ -73,6 +76,10 @@ _DATA = "data"
 _BDAT = "bdat"
 _TLS = "tls"
 
+# A dot alone on a line whose line ends are not both CRLF (CRLF.CRLF ends the data
+# before any scan): what SMTP smuggling uses to end data for one server only.
+# The line end after the dot is matched ahead, so that it can start the next one.
+_ODD_DOT_LINE = re.compile(rb"(?:\r\n|\n|\r)(\.)(?=(\r\n|\n|\r))")
 _REPLY_LINE = re.compile(rb"(\d{3})([ -]?)(.*)", re.S)
 _ENHANCED = re.compile(r"([245]\.\d{1,3}\.\d{1,3})(?:\s+|$)")
 _VERB_START = re.compile(rb"[A-Za-z][A-Za-z0-9-]{2,11}(?:[ \t:\r\n]|$)")
@@ -242,6 +249,8 @@ class _Transaction:
     missing_prefix: bool = False
     cut: bool = False  # the end of the content was never seen
     bare_lf_reported: bool = False
+    indicators: int = 0  # possible smuggling markers, all counted
+    smuggling: list[SmugglingIndicator] = dataclasses.field(default_factory=list)
     closed: bool = False  # no more commands belong to it
     close_reason: str = ""
     pending: int = 0  # its commands still awaiting replies
@@ -287,7 +296,8 @@ class SmtpMachine:
         self._data_transaction: Optional[_Transaction] = None  # receiving content
         self._count = 0
         self._at_line_start = True  # in DATA: after CRLF
-        self._hold = b""  # in DATA: "." or ".\r" at a line start, undecided
+        self._hold = b""  # in DATA: a dot line (or its start) at the end, undecided
+        self._context = b"\r\n"  # in DATA: the last two content bytes scanned
         self._previous_cr = False
         self._wait = bytearray()  # client bytes after DATA before its 354
         self._first_line: Optional[bytes] = None  # capture start: content or not?
@@ -671,6 +681,7 @@ class SmtpMachine:
             self._client_mode = _DATA
             self._at_line_start = True
             self._hold = b""
+            self._context = b"\r\n"
             self._previous_cr = False
         if not transaction.data_started:
             transaction.data_started = True
@@ -678,25 +689,32 @@ class SmtpMachine:
             self._events.append(ev.DataStart(ts, transaction.number, method, partial))
 
     def _data_bytes(self, data: bytes, position: int, ts: int) -> int:
-        """Dot-unstuffs DATA content and finds CRLF.CRLF; returns where it stopped."""
+        """Dot-unstuffs DATA content and finds CRLF.CRLF; returns where it stopped.
+
+        A dot line with other line ends (``\\n.\\n``, ``\\r.\\r``...) at the very end
+        of the bytes so far is held back: a server reply next means the server took
+        it as the end of data (see `_odd_end`); more content means it did not.
+        """
         transaction = self._data_transaction
         assert transaction is not None
         held = self._hold
         buffer = held + data[position:] if held else data[position:]
         self._hold = b""
+        cut = self._marker_tail(buffer)
+        length = len(buffer) if cut < 0 else cut
         pieces: list[bytes] = []
-        index, length = 0, len(buffer)
-        end_at = -1
+        index = 0
+        end_at = hold_at = -1
+        context = self._context
+        base = transaction.size
         while index < length:
             if self._at_line_start and buffer[index] == 0x2E:  # "."
                 if index + 1 >= length:
-                    self._hold = buffer[index:]
-                    index = length
+                    hold_at = index
                     break
                 if buffer[index + 1] == 0x0D:
                     if index + 2 >= length:
-                        self._hold = buffer[index:]
-                        index = length
+                        hold_at = index
                         break
                     if buffer[index + 2] == 0x0A:
                         end_at = index + 3
@@ -705,10 +723,10 @@ class SmtpMachine:
                 self._at_line_start = False
                 continue
             self._at_line_start = False
-            newline = buffer.find(b"\n", index)
+            newline = buffer.find(b"\n", index, length)
             if newline < 0:
-                pieces.append(buffer[index:])
-                self._previous_cr = buffer[-1] == 0x0D
+                pieces.append(buffer[index:length])
+                self._previous_cr = buffer[length - 1] == 0x0D
                 index = length
                 break
             crlf = buffer[newline - 1] == 0x0D if newline > index else self._previous_cr
@@ -728,14 +746,110 @@ class SmtpMachine:
             self._at_line_start = crlf
             self._previous_cr = False
             index = newline + 1
+        if hold_at >= 0:
+            scanned = hold_at
+        elif end_at >= 0:
+            scanned = end_at - 3
+        else:
+            scanned = length
+        if scanned > 0:
+            self._context = (context + buffer[max(0, scanned - 2) : scanned])[-2:]
+            if _ODD_DOT_LINE.search(context + buffer[:scanned]):
+                self._odd_dots(context, buffer[:scanned], base, ts)
         self._emit_content(pieces, ts)
         if end_at < 0:
+            if hold_at >= 0 or cut >= 0:
+                self._hold = buffer[hold_at if hold_at >= 0 else cut :]
             return len(data)
         transaction.data_end_ns = ts
         self._end_content(ts, complete=True, reason="end marker")
         self._push(_Pending("END", ".", transaction), ts)
         self._maybe_end(transaction, ts)
         return position + end_at - len(held)
+
+    def _marker_tail(self, buffer: bytes) -> int:
+        """Where a possible end marker at the end of ``buffer`` starts (its dot), or -1."""
+        for tail in (b".\r\n", b".\n", b".\r", b"."):
+            if buffer.endswith(tail):
+                dot = len(buffer) - len(tail)
+                before = (self._context + buffer[:dot])[-2:]
+                if before[-1:] not in (b"\n", b"\r"):
+                    return -1
+                if tail == b".\r\n" and before == b"\r\n":
+                    return -1  # the standard end marker
+                return dot
+        return -1
+
+    def _odd_dots(self, context: bytes, region: bytes, base: int, ts: int) -> None:
+        """Dot lines with non-standard line ends inside content that went on."""
+        transaction = self._data_transaction
+        assert transaction is not None
+        joined = context + region
+        skip = len(context)
+        for match in _ODD_DOT_LINE.finditer(joined):
+            marker = match.group() + match.group(2)
+            if match.start(1) < skip or marker == b"\r\n.\r\n":
+                continue  # its dot was scanned before
+            start = match.start() - skip
+            # Dots at a CRLF line start were dropped as stuffing: count them.
+            stuffed = joined.count(b"\r\n.", max(0, skip - 2), max(0, skip + start))
+            offset = base + start - stuffed
+            self._indicator(transaction, marker, offset, False, ts)
+
+    def _indicator(
+        self,
+        transaction: _Transaction,
+        marker: bytes,
+        offset: int,
+        ended: Optional[bool],
+        ts: int,
+    ) -> None:
+        """A possible SMTP smuggling marker (CVE-2023-51764/51765/51766 family)."""
+        transaction.indicators += 1
+        if len(transaction.smuggling) < MAX_INDICATORS:
+            transaction.smuggling.append(
+                SmugglingIndicator(bytes(marker), offset, ended)
+            )
+        if transaction.indicators > MAX_INDICATOR_WARNINGS:
+            return
+        shown = repr(marker)[1:]
+        if ended:
+            what = "ended the data: the server replied to it"
+        elif ended is None:
+            what = "was followed by the end of the connection"
+        else:
+            what = "did not end the data: content went on"
+        message = (
+            f"transaction {transaction.number}: possible SMTP smuggling: dot line with "
+            f"non-standard line ends {shown} at content offset {offset} {what}"
+        )
+        if transaction.indicators == MAX_INDICATOR_WARNINGS:
+            message += "; further ones in this message are not listed here"
+        transaction.warnings.append(message)
+        self._anomaly(ts, CLIENT, message, transaction)
+
+    def _odd_end(self, marker: bytes, ts: int) -> None:
+        """The server answered after a dot line with non-standard line ends: for it
+        that line ended the data, so the message ends before it, as the server kept
+        it (the line end before the dot belongs to the message, as in CRLF.CRLF)."""
+        transaction = self._data_transaction
+        assert transaction is not None
+        self._hold = b""
+        offset = transaction.size - marker.index(b".")  # the line end before the dot
+        self._indicator(transaction, marker, offset, True, ts)
+        transaction.data_end_ns = ts
+        self._end_content(ts, complete=True, reason="non-standard end marker")
+        self._push(_Pending("END", ".", transaction), ts)
+
+    def _held_marker(self) -> Optional[bytes]:
+        """The held bytes with their line end before, when they form a dot line."""
+        held = self._hold
+        if held not in (b".\r\n", b".\n", b".\r"):
+            return None
+        prefix = b"\r\n" if self._at_line_start else self._context[-1:]
+        if prefix not in (b"\r\n", b"\n", b"\r"):
+            return None
+        return prefix + held
 
     def _emit_content(self, pieces: list[bytes], ts: int) -> None:
         chunk = b"".join(pieces)
@@ -746,9 +860,15 @@ class SmtpMachine:
             self._events.append(ev.MessageData(ts, transaction.number, chunk))
 
     def _flush_hold(self, ts: int) -> None:
-        """Held "." / ".\\r" whose continuation is lost: the dot was stuffing."""
+        """Held bytes whose continuation is lost: content (a dot at a line start is
+        stuffing), and a possible smuggling marker when they form a dot line."""
+        marker = self._held_marker()
         held, self._hold = self._hold, b""
-        self._emit_content([held[1:]], ts)
+        transaction = self._data_transaction
+        if marker is not None and transaction is not None:
+            offset = transaction.size - marker.index(b".")
+            self._indicator(transaction, marker, offset, None, ts)
+        self._emit_content([held[1:] if self._at_line_start else held], ts)
 
     def _end_content(self, ts: int, complete: bool, reason: str) -> None:
         transaction = self._data_transaction
@@ -805,6 +925,7 @@ class SmtpMachine:
             self._flush_hold(ts)
             self._content_gap(length, ts)
             self._at_line_start = True
+            self._context = b"\r\n"
             self._previous_cr = False
             return
         if mode == _BDAT:
@@ -983,6 +1104,11 @@ class SmtpMachine:
         if code == 354 and head is not None and head.kind != "DATA":
             self._realign("DATA", ts)
             head = self._pending[0] if self._pending else None
+        if head is None and self._client_mode == _DATA and code not in (354, 421):
+            marker = self._held_marker()
+            if marker is not None:
+                self._odd_end(marker, ts)
+                head = self._pending[0]
         if head is None and self._client_mode == _DATA:
             transaction = self._data_transaction
             assert transaction is not None
@@ -1217,6 +1343,7 @@ class SmtpMachine:
                 missing_prefix=transaction.missing_prefix,
                 reason=reason,
                 warnings=list(transaction.warnings),
+                smuggling=list(transaction.smuggling),
             )
         )
 
