@@ -194,8 +194,30 @@ def test_starttls_session():
     )
     (session,) = items
     assert session.starttls and session.encrypted
+    assert not session.starttls_plaintext
     assert session.tls_server_name == "mx.example.net"
     assert session.messages == 0 and session.complete
+
+
+def test_session_decrypted_after_starttls():
+    items, _ = build(
+        [
+            (S, b"220 mx\r\n"),
+            (C, b"EHLO c\r\n"),
+            (S, b"250-mx\r\n250 STARTTLS\r\n"),
+            (C, b"STARTTLS\r\n"),
+            (S, b"220 2.0.0 Ready to start TLS\r\n"),
+            (C, b"EHLO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n"),
+            (S, b"250 mx\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+            (C, b"x\r\n.\r\nQUIT\r\n"),
+            (S, b"250 ok\r\n221 bye\r\n"),
+        ]
+    )
+    message, session = items
+    assert message.content.open().read() == b"x\r\n" and message.complete
+    assert session.starttls and session.starttls_plaintext
+    assert not session.encrypted
+    assert session.messages == 1 and session.complete
 
 
 def test_auth_user_of_messages_follows_the_session():

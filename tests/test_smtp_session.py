@@ -563,6 +563,61 @@ def test_starttls_accepted_nothing_decoded_after():
     assert only(events, ev.Closed).encrypted
 
 
+_DECRYPTED_AFTER_STARTTLS = [
+    (S, b"220 mx ESMTP\r\n"),
+    (C, b"EHLO c\r\n"),
+    (S, b"250-mx\r\n250 STARTTLS\r\n"),
+    (C, b"STARTTLS\r\n"),
+    (S, b"220 2.0.0 Ready to start TLS\r\n"),
+    # What Wireshark exports after decryption: the dialogue in clear.
+    (C, b"EHLO c\r\n"),
+    (S, b"250-mx\r\n250 AUTH PLAIN\r\n"),
+    (C, b"AUTH PLAIN " + base64.b64encode(b"\0alice\0s3cret") + b"\r\n"),
+    (S, b"235 2.7.0 Authentication successful\r\n"),
+    (C, b"MAIL FROM:<alice@x>\r\nRCPT TO:<bob@x>\r\nDATA\r\n"),
+    (S, b"250 ok\r\n250 ok\r\n354 go\r\n"),
+    (C, b"Subject: after TLS\r\n\r\nhello\r\n.\r\n"),
+    (S, b"250 2.0.0 Ok: queued as 7QX\r\n"),
+    (C, b"QUIT\r\n"),
+    (S, b"221 bye\r\n"),
+]
+
+
+@pytest.mark.parametrize("server_first", [False, True])
+def test_plaintext_after_starttls_is_decoded(server_first):
+    conversation = list(_DECRYPTED_AFTER_STARTTLS)
+    if server_first:  # the server's reply is met first (merged interfaces)
+        conversation[5], conversation[6] = (S, b"250-mx\r\n"), (C, b"EHLO c\r\n")
+        conversation.insert(7, (S, b"250 AUTH PLAIN\r\n"))
+    events = feed(conversation)
+    assert only(events, ev.StartTls).accepted is True
+    assert not of(events, ev.TlsStarted) and not of(events, ev.TlsHello)
+    assert only(events, ev.TlsPlaintext).side == (S if server_first else C)
+    finished = only(events, ev.AuthFinished)
+    assert finished.result["password"] == "s3cret" and finished.result["success"]
+    assert content(events) == b"Subject: after TLS\r\n\r\nhello\r\n"
+    end = only(events, ev.TransactionEnd)
+    assert (end.complete, end.accepted, end.queue_id) == (True, True, "7QX")
+    assert not only(events, ev.Closed).encrypted
+    assert [e.verb for e in of(events, ev.Command)][-1] == "QUIT"
+
+
+def test_neither_tls_nor_smtp_after_starttls_is_taken_as_encrypted():
+    events = feed(
+        _DECRYPTED_AFTER_STARTTLS[:5] + [(C, b"\x80\x2e\x01\x03\x01 binary\r\n")]
+    )
+    assert only(events, ev.TlsStarted)
+    assert not of(events, ev.TlsPlaintext)
+    assert any("neither a TLS record" in a.message for a in of(events, ev.Anomaly))
+
+
+def test_tls_record_split_after_its_first_byte_after_starttls():
+    hello = client_hello("split.example")
+    events = feed(_DECRYPTED_AFTER_STARTTLS[:5] + [(C, hello[:1]), (C, hello[1:])])
+    assert only(events, ev.TlsHello).server_name == "split.example"
+    assert not of(events, ev.TlsPlaintext)
+
+
 def test_starttls_refused_continues_in_plaintext():
     events = feed(
         [

@@ -111,10 +111,10 @@ class SessionBuilder:
                 session.extensions = list(event.extensions)
             elif isinstance(event, ev.StartTls):
                 session.starttls = True
-                if event.accepted:
-                    session.encrypted = True
             elif isinstance(event, ev.TlsStarted):
                 session.encrypted = True
+            elif isinstance(event, ev.TlsPlaintext):
+                session.starttls_plaintext = True
             elif isinstance(event, ev.TlsHello):
                 if event.server_name:
                     session.tls_server_name = event.server_name

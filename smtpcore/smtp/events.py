@@ -16,7 +16,7 @@ Event overview, in the order a normal session produces them::
     DataStart  MessageData...  [MessageGap]  DataEnd  Reply  TransactionEnd
     Command(QUIT)  Reply  Closed
 
-``StartTls``/``TlsStarted``/``TlsHello`` describe encryption, ``Anomaly`` anything
+``StartTls``/``TlsStarted``/``TlsHello``/``TlsPlaintext`` describe encryption, ``Anomaly`` anything
 malformed, lost or unexpected (with a message that says what and where).
 """
 
@@ -202,6 +202,17 @@ class TlsStarted(Event):
     """From here on the connection is encrypted and nothing more is decoded."""
 
     implicit: bool  # True: the connection began with TLS (port 465 style)
+
+
+@dataclasses.dataclass(slots=True)
+class TlsPlaintext(Event):
+    """After an accepted STARTTLS the dialogue goes on in clear and is decoded.
+
+    The capture was exported after TLS decryption, or a party never began TLS;
+    ``side`` is the direction whose bytes showed it (CLIENT or SERVER).
+    """
+
+    side: int
 
 
 @dataclasses.dataclass(slots=True)

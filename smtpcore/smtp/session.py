@@ -75,6 +75,9 @@ _DATA_WAIT = "data-wait"  # DATA sent, its 354 not seen yet
 _DATA = "data"
 _BDAT = "bdat"
 _TLS = "tls"
+_TLS_WAIT = "tls-wait"  # STARTTLS accepted: TLS records or SMTP in clear next?
+# Bytes of a first line after STARTTLS looked at to tell SMTP from TLS.
+MAX_TLS_PROBE = 512
 
 # A dot alone on a line whose line ends are not both CRLF (CRLF.CRLF ends the data
 # before any scan): what SMTP smuggling uses to end data for one server only.
@@ -306,6 +309,8 @@ class SmtpMachine:
         self._bdat_last = False
         self._auth: Optional[_Auth] = None
         self._starttls_sent = False
+        self._tls_wait = False  # STARTTLS accepted, no byte after it seen yet
+        self._probe = b""  # client bytes after STARTTLS, TLS or SMTP undecided
         self._hello = bytearray()
         self._hello_done = False
         self._anomalies = 0
@@ -368,6 +373,13 @@ class SmtpMachine:
                 f"connection closed with {self._bdat_left} bytes of a BDAT chunk "
                 "not sent",
             )
+        if self._client_mode == _TLS_WAIT and self._probe:
+            probe, self._probe = self._probe, b""
+            if probe[:1] == b"\x16":
+                self._start_tls(ts_ns, implicit=False)
+                self._tls_bytes(probe, ts_ns)
+            else:
+                self._decide_after_starttls(probe, ts_ns)
         if self._client_mode == _TLS and not self._hello_done and self._hello:
             self._emit_hello(ts_ns, force=True)
         if self._client_line and self._client_mode != _TLS:
@@ -408,6 +420,9 @@ class SmtpMachine:
             if mode == _TLS:
                 self._tls_bytes(data[position:], ts)
                 return
+            if mode == _TLS_WAIT:
+                position = self._tls_wait_bytes(data, position, ts)
+                continue
             if mode in (_LINE_MODE, _UNSYNCED):
                 position = self._client_line_bytes(data, position, ts)
             elif mode == _DATA:
@@ -970,9 +985,69 @@ class SmtpMachine:
 
     # --------------------------------------------------------------------- TLS
 
+    def _await_tls(self, ts: int) -> None:
+        """STARTTLS was accepted: the next bytes say whether TLS really started.
+
+        TLS records (0x16 0x03) mean it did and nothing more is decoded. SMTP in
+        clear means the capture holds the dialogue after decryption (Wireshark's
+        export, a TLS-inspecting proxy) or a party that never began TLS: it is
+        decoded as usual and `TlsPlaintext` says so. A TLS layer that decrypts the
+        records (issue 12) hands their plaintext to ``data()`` and takes this path.
+        """
+        self._close_current(ts, "STARTTLS")
+        self._tls_wait = True
+        self._client_mode = _TLS_WAIT
+        self._client_line.clear()
+        self._server_line.clear()
+        self._reply_lines.clear()
+
+    def _tls_wait_bytes(self, data: bytes, position: int, ts: int) -> int:
+        probe = self._probe + data[position:]
+        self._probe = b""
+        if probe[:1] == b"\x16" and len(probe) < 2:
+            self._probe = probe
+            return len(data)
+        if is_tls_record(probe):
+            self._start_tls(ts, implicit=False)
+            self._tls_bytes(probe, ts)
+            return len(data)
+        newline = probe.find(b"\n")
+        if newline < 0 and len(probe) < MAX_TLS_PROBE:
+            self._probe = probe
+            return len(data)
+        self._decide_after_starttls(probe, ts)
+        return len(data)
+
+    def _decide_after_starttls(self, probe: bytes, ts: int) -> None:
+        """The client's first bytes after STARTTLS are not a TLS record."""
+        first = probe.split(b"\n", 1)[0]
+        if looks_like_command(first.rstrip(b"\r")):
+            self._plaintext(ts, CLIENT)
+            self._client_bytes(probe, ts)
+            return
+        self._anomaly(
+            ts,
+            CLIENT,
+            "bytes after STARTTLS are neither a TLS record nor an SMTP command "
+            f"({text(probe[:40])!r}); taken as encrypted, not decoded",
+        )
+        self._start_tls(ts, implicit=False)
+        self._tls_bytes(probe, ts)
+
+    def _plaintext(self, ts: int, side: int) -> None:
+        self._tls_wait = False
+        if self._client_mode == _TLS_WAIT:
+            self._client_mode = _LINE_MODE
+        probe, self._probe = self._probe, b""
+        self._events.append(ev.TlsPlaintext(ts, side))
+        if probe:
+            self._client_bytes(probe, ts)
+
     def _start_tls(self, ts: int, implicit: bool) -> None:
         if self.encrypted:
             return
+        self._tls_wait = False
+        self._probe = b""
         self.encrypted = True
         self._close_current(ts, "STARTTLS")
         self._client_mode = _TLS
@@ -1003,6 +1078,21 @@ class SmtpMachine:
     def _server_bytes(self, data: bytes, ts: int) -> None:
         if self.encrypted:
             return
+        if self._tls_wait and not self._server_line:
+            if data[0] == 0x16:
+                self._start_tls(ts, implicit=False)
+                return
+            if data[:1].isdigit():
+                self._plaintext(ts, SERVER)
+            else:
+                self._anomaly(
+                    ts,
+                    SERVER,
+                    "server bytes after STARTTLS are neither a TLS record nor an SMTP "
+                    f"reply ({text(data[:40])!r}); taken as encrypted, not decoded",
+                )
+                self._start_tls(ts, implicit=False)
+                return
         if not self._server_tls_checked and not self._server_line:
             self._server_tls_checked = True
             if is_tls_record(data) and not self.any_reply:
@@ -1203,7 +1293,7 @@ class SmtpMachine:
             accepted = code == 220
             self._events.append(ev.StartTls(ts, accepted, reply.rendered))
             if accepted and not self.encrypted:
-                self._start_tls(ts, implicit=False)
+                self._await_tls(ts)
         elif kind == "AUTH" and self._auth is not None:
             self._finish_auth(ts, code, reply.rendered)
 
