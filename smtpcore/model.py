@@ -163,6 +163,8 @@ class Message:
     complete: bool = True
     missing_bytes: int = 0
     missing_ranges: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+    missing_start: bool = False  # unknown bytes lost before the first captured one
+    missing_end: bool = False  # unknown bytes lost after the last captured one
     size: int = 0
     md5: Optional[str] = None
     sha1: Optional[str] = None

@@ -41,6 +41,8 @@ def message_record(message: Message, source: str) -> dict[str, Any]:
         "complete": message.complete,
         "missing_bytes": message.missing_bytes,
         "missing_ranges": [list(r) for r in message.missing_ranges],
+        "missing_start": message.missing_start,
+        "missing_end": message.missing_end,
         "size": message.size if message.data_sent else None,
         "md5": message.md5,
         "sha1": message.sha1,

@@ -281,3 +281,131 @@ def test_many_gaps_in_one_message_are_all_ranged_but_not_all_worded():
     gap_notes = [w for w in message.warnings if "bytes of message content lost" in w]
     assert len(gap_notes) == 20
     assert gap_notes[-1].endswith("further gaps in this message are not listed here")
+
+
+# -- a record is complete only when every byte of it was seen (issue 9.3) ----------
+
+
+def build_events(steps, reason="fin"):
+    """Feeds ("data"|"gap", direction, bytes|length) steps; returns every output."""
+    builder = SessionBuilder("s9", "test.pcap", ENDPOINTS, 1_000)
+    out = []
+    for ts, (kind, direction, value) in enumerate(steps, 2_000):
+        if kind == "data":
+            out += builder.data(direction, value, ts)
+        else:
+            out += builder.gap(direction, value, ts)
+    out += builder.close(10_000, reason)
+    return out
+
+
+_ENVELOPE = [
+    ("data", S, b"220 mx ESMTP\r\n"),
+    ("data", C, b"EHLO c\r\n"),
+    ("data", S, b"250-mx\r\n250 CHUNKING\r\n"),
+    ("data", C, b"MAIL FROM:<a@x>\r\n"),
+    ("data", S, b"250 ok\r\n"),
+    ("data", C, b"RCPT TO:<b@x>\r\n"),
+    ("data", S, b"250 ok\r\n"),
+]
+_BDAT_BODY = bytes(range(256)) * 22  # 5632 bytes
+
+
+def test_bdat_cut_by_the_end_of_the_connection_is_incomplete_with_its_missing_bytes():
+    received = _BDAT_BODY[:976]
+    items = build_events(
+        _ENVELOPE + [("data", C, b"BDAT 5506 LAST\r\n" + received)], reason="rst"
+    )
+    message, session = items
+    assert message.content.open().read() == received
+    assert (message.complete, message.size) == (False, 976)
+    assert (message.missing_bytes, message.missing_ranges) == (4530, [(976, 4530)])
+    assert message.missing_end and not message.missing_start
+    assert message.sha256 == hashlib.sha256(received).hexdigest()
+    assert any("4530 bytes of a BDAT chunk not seen" in w for w in message.warnings)
+    assert not session.complete
+
+
+def test_gap_inside_a_bdat_chunk_is_a_missing_range():
+    items = build_events(
+        _ENVELOPE
+        + [
+            ("data", C, b"BDAT 5506 LAST\r\n" + _BDAT_BODY[:976]),
+            ("gap", C, 4000),
+            ("data", C, _BDAT_BODY[4976:5506] + b"QUIT\r\n"),
+            ("data", S, b"250 2.0.0 Ok: queued as Q1\r\n221 bye\r\n"),
+        ]
+    )
+    message, session = items
+    assert message.content.open().read() == _BDAT_BODY[:976] + _BDAT_BODY[4976:5506]
+    assert (message.complete, message.accepted, message.queue_id) == (False, True, "Q1")
+    assert (message.missing_bytes, message.missing_ranges) == (4000, [(976, 4000)])
+    assert not message.missing_end
+    assert not session.complete
+
+
+def test_data_cut_by_the_end_of_the_capture_is_incomplete_at_its_end():
+    items = build_events(
+        _ENVELOPE
+        + [
+            ("data", C, b"DATA\r\n"),
+            ("data", S, b"354 go\r\n"),
+            ("data", C, b"Subject: cut\r\n\r\nfirst part"),
+        ],
+        reason="end",
+    )
+    message, _ = items
+    assert message.content.open().read() == b"Subject: cut\r\n\r\nfirst part"
+    assert (message.complete, message.missing_end, message.missing_bytes) == (
+        False,
+        True,
+        0,
+    )
+
+
+def test_gap_inside_data_content_is_a_missing_range():
+    items = build_events(
+        _ENVELOPE
+        + [
+            ("data", C, b"DATA\r\n"),
+            ("data", S, b"354 go\r\n"),
+            ("data", C, b"Subject: gap\r\n\r\n0123"),
+            ("gap", C, 1460),
+            ("data", C, b"tail\r\n.\r\n"),
+            ("data", S, b"250 ok\r\n"),
+        ]
+    )
+    message, _ = items
+    assert message.content.open().read() == b"Subject: gap\r\n\r\n0123tail\r\n"
+    assert (message.complete, message.missing_ranges) == (False, [(20, 1460)])
+    assert not message.missing_end
+
+
+def test_gap_in_the_dialogue_of_an_open_transaction_makes_it_incomplete():
+    """The lost bytes may have held more RCPTs, or DATA and the whole content."""
+    items = build_events(_ENVELOPE + [("gap", C, 900), ("data", C, b"QUIT\r\n")])
+    message, session = items
+    assert message.data_sent is False and message.complete is False
+    assert any("900 bytes of the client dialogue lost" in w for w in message.warnings)
+    assert not session.complete
+
+
+def test_gap_in_the_dialogue_between_transactions_leaves_finished_ones_complete():
+    items = build_events(
+        _ENVELOPE
+        + [
+            ("data", C, b"DATA\r\n"),
+            ("data", S, b"354 go\r\n"),
+            ("data", C, b"x\r\n.\r\n"),
+            ("data", S, b"250 ok\r\n"),
+            ("gap", C, 50),
+            ("data", C, b"QUIT\r\n"),
+            ("data", S, b"221 bye\r\n"),
+        ]
+    )
+    message, session = items
+    assert message.complete and message.missing_ranges == []
+    assert not session.complete
+    assert any(
+        "50 bytes of the client command stream lost" in w for w in session.warnings
+    )

@@ -166,6 +166,8 @@ class SessionBuilder:
             queue_id=end.queue_id,
             data_sent=end.data_sent,
             complete=end.complete,
+            missing_start=end.missing_prefix,
+            missing_end=end.missing_end,
             warnings=warnings,
             smuggling_indicators=list(end.smuggling),
         )

@@ -165,6 +165,7 @@ class TransactionEnd(Event):
     complete: bool
     missing_bytes: int
     missing_prefix: bool  # an unknown number of bytes before the first captured one
+    missing_end: bool  # an unknown number of bytes after the last captured one
     reason: str  # what ended it: "reply", "RSET", "MAIL", "QUIT", "EHLO", "close", ...
     warnings: list[str] = dataclasses.field(default_factory=list)
     smuggling: list[SmugglingIndicator] = dataclasses.field(default_factory=list)

@@ -251,6 +251,7 @@ class _Transaction:
     gaps: int = 0
     missing_prefix: bool = False
     cut: bool = False  # the end of the content was never seen
+    dialogue_gap: bool = False  # client bytes lost while it was open for commands
     bare_lf_reported: bool = False
     indicators: int = 0  # possible smuggling markers, all counted
     smuggling: list[SmugglingIndicator] = dataclasses.field(default_factory=list)
@@ -368,10 +369,11 @@ class SmtpMachine:
             self._flush_hold(ts_ns)
             self._cut_content(ts_ns, "connection closed before the end-of-data marker")
         elif self._client_mode == _BDAT:
+            left = self._bdat_left
+            self._bdat_left = 0
+            self._missing_content(left, ts_ns)  # announced by BDAT, never seen
             self._cut_content(
-                ts_ns,
-                f"connection closed with {self._bdat_left} bytes of a BDAT chunk "
-                "not sent",
+                ts_ns, f"connection closed with {left} bytes of a BDAT chunk not seen"
             )
         if self._client_mode == _TLS_WAIT and self._probe:
             probe, self._probe = self._probe, b""
@@ -960,17 +962,32 @@ class SmtpMachine:
             + (f" after {partial} bytes of a partial line" if partial else "")
             + "; resynchronising at the next line",
         )
+        transaction = self._current
+        if transaction is not None and not transaction.dialogue_gap:
+            transaction.dialogue_gap = True
+            message = (
+                f"transaction {transaction.number}: {length} bytes of the client "
+                "dialogue lost while it was open; recipients, DATA or content may be "
+                "missing"
+            )
+            transaction.warnings.append(message)
+            self._anomaly(ts, CLIENT, message, transaction)
         self._client_line.clear()
         self._client_skip = True
         if self._client_mode == _UNSYNCED:
             self._drop_first_line(ts, "a gap follows it")
             self._client_mode = _LINE_MODE
 
-    def _content_gap(self, length: int, ts: int) -> None:
+    def _missing_content(self, length: int, ts: int) -> None:
         transaction = self._data_transaction
         assert transaction is not None
         transaction.missing_bytes += length
         self._events.append(ev.MessageGap(ts, transaction.number, length))
+
+    def _content_gap(self, length: int, ts: int) -> None:
+        transaction = self._data_transaction
+        assert transaction is not None
+        self._missing_content(length, ts)
         transaction.gaps += 1
         if transaction.gaps > MAX_GAP_WARNINGS:
             return  # every range is still in missing_ranges; the words stop here
@@ -1412,7 +1429,11 @@ class SmtpMachine:
         else:
             reason = transaction.close_reason
         complete = not (
-            transaction.missing_bytes or transaction.missing_prefix or transaction.cut
+            transaction.missing_bytes
+            or transaction.missing_prefix
+            or transaction.cut
+            or transaction.dialogue_gap
+            or transaction.mail_from is None  # its envelope was not captured
         )
         self._events.append(
             ev.TransactionEnd(
@@ -1431,6 +1452,7 @@ class SmtpMachine:
                 complete=complete,
                 missing_bytes=transaction.missing_bytes,
                 missing_prefix=transaction.missing_prefix,
+                missing_end=transaction.cut,
                 reason=reason,
                 warnings=list(transaction.warnings),
                 smuggling=list(transaction.smuggling),
