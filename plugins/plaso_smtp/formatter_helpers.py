@@ -21,6 +21,7 @@ class SMTPValuesFormatterHelper(interface.CustomEventFormatterHelper):
         "attachment_sha256_hashes",
         "recipients",
         "rejected_recipients",
+        "smuggling_indicators",
     )
 
     def FormatEventValues(self, output_mediator, event_values):
