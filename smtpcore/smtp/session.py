@@ -79,10 +79,6 @@ _TLS_WAIT = "tls-wait"  # STARTTLS accepted: TLS records or SMTP in clear next?
 # Bytes of a first line after STARTTLS looked at to tell SMTP from TLS.
 MAX_TLS_PROBE = 512
 
-# A dot alone on a line whose line ends are not both CRLF (CRLF.CRLF ends the data
-# before any scan): what SMTP smuggling uses to end data for one server only.
-# The line end after the dot is matched ahead, so that it can start the next one.
-_ODD_DOT_LINE = re.compile(rb"(?:\r\n|\n|\r)(\.)(?=(\r\n|\n|\r))")
 _REPLY_LINE = re.compile(rb"(\d{3})([ -]?)(.*)", re.S)
 _ENHANCED = re.compile(r"([245]\.\d{1,3}\.\d{1,3})(?:\s+|$)")
 _VERB_START = re.compile(rb"[A-Za-z][A-Za-z0-9-]{2,11}(?:[ \t:\r\n]|$)")
@@ -722,6 +718,8 @@ class SmtpMachine:
         pieces: list[bytes] = []
         index = 0
         end_at = hold_at = -1
+        crlf_lines = 0
+        bare_lf = False
         context = self._context
         base = transaction.size
         while index < length:
@@ -748,6 +746,9 @@ class SmtpMachine:
                 break
             crlf = buffer[newline - 1] == 0x0D if newline > index else self._previous_cr
             pieces.append(buffer[index : newline + 1])
+            crlf_lines += crlf
+            if not crlf:
+                bare_lf = True
             if not crlf and not transaction.bare_lf_reported:
                 transaction.bare_lf_reported = True
                 offset = transaction.size + sum(len(p) for p in pieces) - 1
@@ -770,9 +771,21 @@ class SmtpMachine:
         else:
             scanned = length
         if scanned > 0:
-            self._context = (context + buffer[max(0, scanned - 2) : scanned])[-2:]
-            if _ODD_DOT_LINE.search(context + buffer[:scanned]):
-                self._odd_dots(context, buffer[:scanned], base, ts)
+            self._context = (
+                buffer[scanned - 2 : scanned]
+                if scanned >= 2
+                else (context + buffer[:scanned])[-2:]
+            )
+            # Every dot line that is not CRLF-delimited has a bare LF or a bare CR
+            # (more CRs than CRLF lines): only then are the dots looked at.
+            # Base64 has no dots at all: memchr says so at once.
+            if (context[1] == 0x2E or buffer.find(b".", 0, scanned) >= 0) and (
+                bare_lf
+                or b"\r." in context + buffer[:2]
+                or b"\n." in context + buffer[:2]
+                or buffer.count(b"\r", 0, scanned) > crlf_lines
+            ):
+                self._odd_dots(context, buffer, scanned, base, ts)
         self._emit_content(pieces, ts)
         if end_at < 0:
             if hold_at >= 0 or cut >= 0:
@@ -786,32 +799,63 @@ class SmtpMachine:
 
     def _marker_tail(self, buffer: bytes) -> int:
         """Where a possible end marker at the end of ``buffer`` starts (its dot), or -1."""
-        for tail in (b".\r\n", b".\n", b".\r", b"."):
-            if buffer.endswith(tail):
-                dot = len(buffer) - len(tail)
-                before = (self._context + buffer[:dot])[-2:]
-                if before[-1:] not in (b"\n", b"\r"):
-                    return -1
-                if tail == b".\r\n" and before == b"\r\n":
-                    return -1  # the standard end marker
-                return dot
-        return -1
+        size = len(buffer)
+        last = buffer[-1] if size else -1
+        if last == 0x2E:  # "."
+            dot = size - 1
+        elif last == 0x0A and size >= 2 and buffer[-2] == 0x2E:  # ".\n"
+            dot = size - 2
+        elif last == 0x0A and size >= 3 and buffer[-3:-1] == b".\r":  # ".\r\n"
+            dot = size - 3
+        elif last == 0x0D and size >= 2 and buffer[-2] == 0x2E:  # ".\r"
+            dot = size - 2
+        else:
+            return -1
+        before = (
+            buffer[dot - 2 : dot] if dot >= 2 else (self._context + buffer[:dot])[-2:]
+        )
+        if before[-1:] not in (b"\n", b"\r"):
+            return -1
+        if dot == size - 3 and before == b"\r\n":
+            return -1  # the standard end marker
+        return dot
 
-    def _odd_dots(self, context: bytes, region: bytes, base: int, ts: int) -> None:
-        """Dot lines with non-standard line ends inside content that went on."""
+    def _odd_dots(
+        self, context: bytes, buffer: bytes, scanned: int, base: int, ts: int
+    ) -> None:
+        """Dot lines with non-standard line ends among ``buffer[:scanned]``, content
+        that went on; ``context`` holds the two content bytes before ``buffer``.
+
+        Dots are found with memchr-speed ``find``; only a dot after a CR or LF is
+        looked at further, so base64 and ordinary text cost next to nothing.
+        """
         transaction = self._data_transaction
         assert transaction is not None
-        joined = context + region
-        skip = len(context)
-        for match in _ODD_DOT_LINE.finditer(joined):
-            marker = match.group() + match.group(2)
-            if match.start(1) < skip or marker == b"\r\n.\r\n":
-                continue  # its dot was scanned before
-            start = match.start() - skip
-            # Dots at a CRLF line start were dropped as stuffing: count them.
-            stuffed = joined.count(b"\r\n.", max(0, skip - 2), max(0, skip + start))
-            offset = base + start - stuffed
-            self._indicator(transaction, marker, offset, False, ts)
+        joined: Optional[bytes] = None
+        dot = buffer.find(b".", 0, scanned)
+        size = len(buffer)
+        while dot >= 0:
+            previous = buffer[dot - 1] if dot else context[1]
+            following = buffer[dot + 1] if dot + 1 < size else 0
+            if (previous == 0x0A or previous == 0x0D) and (
+                following == 0x0A or following == 0x0D
+            ):
+                before = (
+                    buffer[dot - 2 : dot] if dot >= 2 else (context + buffer[:dot])[-2:]
+                )
+                after = buffer[dot + 1 : dot + 3]
+                prefix = before if before == b"\r\n" else before[-1:]
+                suffix = after if after == b"\r\n" else after[:1]
+                marker = prefix + b"." + suffix
+                if marker != b"\r\n.\r\n":
+                    if joined is None:
+                        joined = context + buffer[:scanned]
+                    start = dot - len(prefix)
+                    # Dots at a CRLF line start were dropped as stuffing: count them.
+                    stuffed = joined.count(b"\r\n.", 0, max(0, start + 2))
+                    offset = base + start - stuffed
+                    self._indicator(transaction, marker, offset, False, ts)
+            dot = buffer.find(b".", dot + 1, scanned)
 
     def _indicator(
         self,
