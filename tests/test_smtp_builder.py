@@ -409,3 +409,29 @@ def test_gap_in_the_dialogue_between_transactions_leaves_finished_ones_complete(
     assert any(
         "50 bytes of the client command stream lost" in w for w in session.warnings
     )
+
+
+def test_content_after_a_smuggling_end_marker_is_dropped_from_the_message():
+    items = build_events(
+        _ENVELOPE
+        + [
+            ("data", C, b"DATA\r\n"),
+            ("data", S, b"354 go\r\n"),
+            ("data", C, b"Subject: t\n\n" + b"x" * 5000 + b"\n.\nQUIT\n"),
+            ("data", S, b"250 2.0.0 Ok: queued as Q9\r\n221 bye\r\n"),
+        ]
+    )
+    message, session = items
+    expected = b"Subject: t\n\n" + b"x" * 5000 + b"\n"
+    assert message.content.open().read() == expected
+    assert (message.size, message.md5, message.sha1, message.sha256) == (
+        len(expected),
+        hashlib.md5(expected).hexdigest(),
+        hashlib.sha1(expected).hexdigest(),
+        hashlib.sha256(expected).hexdigest(),
+    )
+    assert message.complete and message.queue_id == "Q9"
+    assert [
+        (i.marker, i.offset, i.ended_data) for i in message.smuggling_indicators
+    ] == [(b"\n.\n", 5012, True)]
+    assert session.smuggling_suspected and session.complete

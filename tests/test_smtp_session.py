@@ -1088,3 +1088,39 @@ def test_smuggling_indicators_do_not_depend_on_segmentation(body, cuts):
     for indicator in expected:
         assert data[indicator.offset : indicator.offset + 1] in (b"\r", b"\n")
         assert b"." in indicator.marker and indicator.marker != b"\r\n.\r\n"
+
+
+def test_piped_client_bytes_after_the_marker_are_commands_when_the_server_ends_there():
+    """``nc mx 25 < file``: the end marker and QUIT in one segment, Postfix ends
+    the data at "\\n.\\n" and answers QUIT: the message ends before the dot line."""
+    conversation = _data_session(b"Subject: x\n\nbody\n.\nQUIT\n")
+    conversation = conversation[:10] + [
+        (S, b"250 2.0.0 Ok: queued as 4Q1\r\n"),
+        (S, b"221 2.0.0 Bye\r\n"),
+    ]
+    events = feed(conversation)
+    assert content(events) == b"Subject: x\n\nbody\n"
+    end = only(events, ev.TransactionEnd)
+    assert (end.complete, end.accepted, end.queue_id) == (True, True, "4Q1")
+    assert end.smuggling == [SmugglingIndicator(b"\n.\n", 16, True)]
+    quit_reply = of(events, ev.Reply)[-1]
+    assert (quit_reply.command, quit_reply.code) == ("QUIT", 221)
+    assert [c.verb for c in of(events, ev.Command)][-1] == "QUIT"
+    assert not any(
+        "reply without a command" in a.message for a in of(events, ev.Anomaly)
+    )
+
+
+def test_server_ending_at_an_lf_dot_line_after_a_cr_dot_line_it_ignored():
+    sent = b"Subject: x\r\n\r\na\r.\rb\n.\nRSET\r\n"
+    conversation = _data_session(sent)[:10] + [
+        (S, b"250 2.0.0 Ok: queued as 4Q2\r\n"),
+        (S, b"250 2.0.0 Ok\r\n"),
+    ]
+    events = feed(conversation)
+    assert content(events) == b"Subject: x\r\n\r\na\r.\rb\n"
+    assert only(events, ev.TransactionEnd).smuggling == [
+        SmugglingIndicator(b"\r.\r", 15, False),
+        SmugglingIndicator(b"\n.\n", 19, True),
+    ]
+    assert of(events, ev.Reply)[-1].command == "RSET"

@@ -82,6 +82,10 @@ class SessionBuilder:
                 content = self._contents.get(event.transaction)
                 if content is not None:
                     content.write(event.data)
+            elif isinstance(event, ev.MessageTruncate):
+                content = self._contents.get(event.transaction)
+                if content is not None:
+                    content.truncate(event.size)
             elif isinstance(event, ev.MessageGap):
                 content = self._contents.get(event.transaction)
                 if content is not None:

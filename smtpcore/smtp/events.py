@@ -13,7 +13,8 @@ Event overview, in the order a normal session produces them::
 
     Greeting  Command  Helo  Reply  Extensions  AuthStarted  AuthFinished
     Command  MailFrom  Reply  Command  Reply(RCPT)  Command(DATA)  Reply(354)
-    DataStart  MessageData...  [MessageGap]  DataEnd  Reply  TransactionEnd
+    DataStart  MessageData...  [MessageGap]  [MessageTruncate]  DataEnd  Reply
+    TransactionEnd
     Command(QUIT)  Reply  Closed
 
 ``StartTls``/``TlsStarted``/``TlsHello``/``TlsPlaintext`` describe encryption, ``Anomaly`` anything
@@ -131,6 +132,18 @@ class MessageGap(Event):
 
     transaction: int
     length: int
+
+
+@dataclasses.dataclass(slots=True)
+class MessageTruncate(Event):
+    """The content ends at ``size``: what came after was, for the server, commands.
+
+    Only after a dot line with non-standard line ends that the server's reply
+    showed to be its end of data (see `SmugglingIndicator`).
+    """
+
+    transaction: int
+    size: int
 
 
 @dataclasses.dataclass(slots=True)

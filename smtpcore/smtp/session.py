@@ -261,6 +261,17 @@ class _Transaction:
 
 
 @dataclasses.dataclass(slots=True, eq=False)
+class _Candidate:
+    """A dot line with non-standard line ends that content went on past, so far."""
+
+    marker: bytes
+    offset: int  # of the line end before the dot, in the content
+    size: int  # the content's size if the data ended here
+    end: int  # index after it in the buffer it was found in
+    raw: int = 0  # index after it in the kept raw bytes
+
+
+@dataclasses.dataclass(slots=True, eq=False)
 class _Pending:
     kind: str  # HELO MAIL RCPT DATA END BDAT RSET QUIT STARTTLS AUTH OTHER
     verb: str
@@ -298,6 +309,8 @@ class SmtpMachine:
         self._at_line_start = True  # in DATA: after CRLF
         self._hold = b""  # in DATA: a dot line (or its start) at the end, undecided
         self._context = b"\r\n"  # in DATA: the last two content bytes scanned
+        self._candidates: list[_Candidate] = []  # undecided dot lines in DATA
+        self._after = bytearray()  # raw client bytes after the first of them
         self._previous_cr = False
         self._wait = bytearray()  # client bytes after DATA before its 354
         self._first_line: Optional[bytes] = None  # capture start: content or not?
@@ -718,6 +731,7 @@ class SmtpMachine:
         pieces: list[bytes] = []
         index = 0
         end_at = hold_at = -1
+        new: list[_Candidate] = []
         crlf_lines = 0
         bare_lf = False
         context = self._context
@@ -785,12 +799,14 @@ class SmtpMachine:
                 or b"\n." in context + buffer[:2]
                 or buffer.count(b"\r", 0, scanned) > crlf_lines
             ):
-                self._odd_dots(context, buffer, scanned, base, ts)
+                new = self._odd_dots(context, buffer, scanned, base, ts)
         self._emit_content(pieces, ts)
         if end_at < 0:
             if hold_at >= 0 or cut >= 0:
                 self._hold = buffer[hold_at if hold_at >= 0 else cut :]
+            self._track_after(buffer, len(buffer) - len(self._hold), new, ts)
             return len(data)
+        self._candidates.extend(new)  # content went on to CRLF.CRLF past them
         transaction.data_end_ns = ts
         self._end_content(ts, complete=True, reason="end marker")
         self._push(_Pending("END", ".", transaction), ts)
@@ -822,15 +838,14 @@ class SmtpMachine:
 
     def _odd_dots(
         self, context: bytes, buffer: bytes, scanned: int, base: int, ts: int
-    ) -> None:
+    ) -> list["_Candidate"]:
         """Dot lines with non-standard line ends among ``buffer[:scanned]``, content
         that went on; ``context`` holds the two content bytes before ``buffer``.
 
         Dots are found with memchr-speed ``find``; only a dot after a CR or LF is
         looked at further, so base64 and ordinary text cost next to nothing.
         """
-        transaction = self._data_transaction
-        assert transaction is not None
+        new: list[_Candidate] = []
         joined: Optional[bytes] = None
         dot = buffer.find(b".", 0, scanned)
         size = len(buffer)
@@ -854,8 +869,73 @@ class SmtpMachine:
                     # Dots at a CRLF line start were dropped as stuffing: count them.
                     stuffed = joined.count(b"\r\n.", 0, max(0, start + 2))
                     offset = base + start - stuffed
-                    self._indicator(transaction, marker, offset, False, ts)
+                    end = dot + 1 + len(suffix)
+                    new.append(_Candidate(marker, offset, offset + len(prefix), end))
             dot = buffer.find(b".", dot + 1, scanned)
+        return new
+
+    def _track_after(
+        self, buffer: bytes, upto: int, new: list["_Candidate"], ts: int
+    ) -> None:
+        """Keeps the raw bytes after undecided dot lines: if the server's reply shows
+        that one of them ended the data, those bytes were commands, not content."""
+        start = 0
+        if new and not self._candidates:
+            start = new[0].end
+            self._after = bytearray()
+        for candidate in new:
+            candidate.raw = len(self._after) + candidate.end - start
+        self._candidates.extend(new)
+        if self._candidates:
+            self._after += buffer[start:upto]
+            if (
+                len(self._after) > MAX_DATA_WAIT
+                or len(self._candidates) > MAX_INDICATORS
+            ):
+                self._resolve(None, ts)  # content went on long after them
+
+    def _resolve(self, chosen: Optional[int], ts: int) -> None:
+        """Records the undecided dot lines: ``chosen`` ended the data, those before
+        it did not, those after it were commands (they are fed again)."""
+        transaction = self._data_transaction
+        candidates, self._candidates = self._candidates, []
+        self._after = bytearray()
+        if transaction is None:
+            return
+        for index, candidate in enumerate(candidates):
+            if chosen is not None and index > chosen:
+                break
+            ended = chosen is not None and index == chosen
+            self._indicator(transaction, candidate.marker, candidate.offset, ended, ts)
+
+    def _retract(self, ts: int) -> bytes:
+        """The server replied while content was still expected after dot lines with
+        non-standard line ends: the data ended at one of them. The reply does not say
+        which: the first one with LF on both sides of the dot is taken, as servers
+        that read bare LF as a line end (Postfix, Exim, Sendmail) do; failing that,
+        the first. Returns the bytes after it, to be fed again as commands."""
+        transaction = self._data_transaction
+        assert transaction is not None
+        candidates = self._candidates
+        chosen = next(
+            (
+                index
+                for index, candidate in enumerate(candidates)
+                if candidate.marker[candidate.marker.index(b".") - 1] == 0x0A
+                and candidate.marker.endswith(b"\n")
+            ),
+            0,
+        )
+        candidate = candidates[chosen]
+        after = bytes(self._after[candidate.raw :]) + self._hold
+        self._hold = b""
+        transaction.size = candidate.size
+        self._events.append(ev.MessageTruncate(ts, transaction.number, candidate.size))
+        self._resolve(chosen, ts)
+        transaction.data_end_ns = ts
+        self._end_content(ts, complete=True, reason="non-standard end marker")
+        self._push(_Pending("END", ".", transaction), ts)
+        return after
 
     def _indicator(
         self,
@@ -896,6 +976,7 @@ class SmtpMachine:
         transaction = self._data_transaction
         assert transaction is not None
         self._hold = b""
+        self._resolve(None, ts)  # earlier dot lines: content went on past them
         offset = transaction.size - marker.index(b".")  # the line end before the dot
         self._indicator(transaction, marker, offset, True, ts)
         transaction.data_end_ns = ts
@@ -923,6 +1004,8 @@ class SmtpMachine:
     def _flush_hold(self, ts: int) -> None:
         """Held bytes whose continuation is lost: content (a dot at a line start is
         stuffing), and a possible smuggling marker when they form a dot line."""
+        if self._candidates:
+            self._resolve(None, ts)  # content went on past them
         marker = self._held_marker()
         held, self._hold = self._hold, b""
         transaction = self._data_transaction
@@ -932,6 +1015,8 @@ class SmtpMachine:
         self._emit_content([held[1:] if self._at_line_start else held], ts)
 
     def _end_content(self, ts: int, complete: bool, reason: str) -> None:
+        if self._candidates:
+            self._resolve(None, ts)
         transaction = self._data_transaction
         assert transaction is not None
         transaction.in_data = False
@@ -984,6 +1069,8 @@ class SmtpMachine:
             mode = self._client_mode
         if mode == _DATA:
             self._flush_hold(ts)
+            if self._candidates:
+                self._resolve(None, ts)  # the bytes after them cannot be fed again
             self._content_gap(length, ts)
             self._at_line_start = True
             self._context = b"\r\n"
@@ -1233,6 +1320,7 @@ class SmtpMachine:
         enhanced_match = _ENHANCED.match(first)
         enhanced = enhanced_match.group(1) if enhanced_match else None
         reply = ev.Reply(ts, code, enhanced, rendered_lines, "\n".join(texts), None)
+        refeed = b""
         rendered = reply.rendered
         head = self._pending[0] if self._pending else None
         if self._first_line is not None:
@@ -1259,6 +1347,9 @@ class SmtpMachine:
             marker = self._held_marker()
             if marker is not None:
                 self._odd_end(marker, ts)
+                head = self._pending[0]
+            elif self._candidates:
+                refeed = self._retract(ts)
                 head = self._pending[0]
         if head is None and self._client_mode == _DATA:
             transaction = self._data_transaction
@@ -1294,6 +1385,8 @@ class SmtpMachine:
         if transaction is not None:
             transaction.pending -= 1
             self._maybe_end(transaction, ts)
+        if refeed:
+            self._client_bytes(refeed, ts)
 
     def _realign(self, kind: str, ts: int) -> None:
         """A reply can only answer ``kind``: earlier commands lost their replies."""
