@@ -62,7 +62,9 @@ def test_postfix_ends_data_at_bare_lf_dot_lines_and_each_is_an_indicator():
             assert data == before_tail
             assert message.sha256 == sent["content_before_tail"]["sha256"]
         else:  # Postfix waited for CRLF.CRLF: the dot line is content
-            assert data == unstuffed_until_end(bytes.fromhex(sent["sent_after_354"]["hex"]))
+            assert data == unstuffed_until_end(
+                bytes.fromhex(sent["sent_after_354"]["hex"])
+            )
         assert message.smuggling_indicators == [
             SmugglingIndicator(marker, offset, ended)
         ]
@@ -82,7 +84,7 @@ def test_postfix_ends_data_at_bare_lf_dot_lines_and_each_is_an_indicator():
 
 def test_postfix_with_forbid_bare_newline_does_not_end_at_bare_lf_dot():
     found, warnings = extract("postfix-forbid-bare-newline.pcap")
-    ((message, data), (session, _)) = found
+    (message, data), (session, _) = found
     (sent,) = BY_FILE["postfix-forbid-bare-newline.pcap"]["sessions"][0]["messages"]
     assert sent["reply_after_pieces"] == [None]  # no reply to "\n.\n" within 2 s
     raw = bytes.fromhex(sent["sent_after_354"]["hex"])
@@ -129,3 +131,31 @@ def test_either_direction_may_decide(banner, client, smtp, client_first):
     verdicts = [classify(Conn, direction, head) for direction, head in heads]
     decided = next((v for v in verdicts if v is not None), None)
     assert decided is smtp
+
+
+def test_piped_client_gets_the_two_messages_postfix_saw():
+    """``nc < script`` shape: one flight, the second message right after "\\n.\\n".
+
+    Postfix queued two messages (its replies are in the truth); smtpcore must find
+    the same two, the second one being what SMTP smuggling would hide.
+    """
+    found, warnings = extract("postfix-bare-lf-piped.pcap")
+    (truth,) = BY_FILE["postfix-bare-lf-piped.pcap"]["sessions"]
+    assert truth["replies"][-2] == "221 2.0.0 Bye"
+    (first, first_data), (second, second_data), (session, _) = found
+    for (message, data), expected in zip(
+        [(first, first_data), (second, second_data)], truth["messages"]
+    ):
+        assert data == bytes.fromhex(expected["content"]["hex"])
+        assert message.sha256 == expected["content"]["sha256"]
+        assert message.mail_from == expected["mail_from"]
+        assert message.reply == expected["reply"]
+        assert (message.complete, message.accepted) == (True, True)
+        assert message.smuggling_indicators == [
+            SmugglingIndicator(b"\n.\n", expected["content"]["size"] - 1, True)
+        ]
+    assert (first.size, second.size) == (166, 190)
+    assert second.mail_from == "mallory@example.org"
+    assert session.messages == 2 and session.complete and session.smuggling_suspected
+    assert not any("reply without a command" in w for w in session.warnings)
+    assert warnings == []

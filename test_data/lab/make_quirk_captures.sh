@@ -181,6 +181,7 @@ main() {
     setup_vsftpd
     # The wait for a session's last 250 lets Postfix's one-second pause pass too.
     capture postfix-bare-lf-end-markers.pcap "tcp port 25" bare-lf
+    capture postfix-bare-lf-piped.pcap "tcp port 25" piped
     capture postfix-forbid-bare-newline.pcap "tcp port 2526" forbid-bare-lf
     capture vsftpd-password-guessing.pcap "tcp" ftp
     {
@@ -206,8 +207,10 @@ for path in sorted(out.glob("*.pcap")):
         if line and not line.startswith(("=", "\t", "Follow", "Filter", "Node"))
     )
     for session in truth["sessions"]:
+        if "sent" in session:
+            assert session["sent"]["hex"] in client_hex
         for message in session.get("messages", []):
-            if session["client_port"] == truth["sessions"][0]["client_port"]:
+            if "sent_after_354" in message:
                 assert message["sent_after_354"]["hex"] in client_hex, message["tag"]
     captures.append({
         "file": path.name,

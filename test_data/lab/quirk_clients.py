@@ -140,6 +140,60 @@ def scenario_bare_lf(args):
     return [smtp_session(args.server, 25, args.client, 40101, plan)]
 
 
+def scenario_piped(args):
+    """Like ``nc mx 25 < script``: every line ends in LF, sent in one flight after
+    the banner; the second message follows the first "\n.\n" (SMTP smuggling's
+    shape). The truth lists the two messages as Postfix took them."""
+    first = content("piped-1", ["first message"], b"\n")
+    second = content("piped-2", ["second message, after the bare-LF end"], b"\n")
+    script = (
+        b"EHLO client.example.org\nMAIL FROM:<alice@example.org>\n"
+        b"RCPT TO:<bob@example.org>\nDATA\n" + first + b".\n"
+        b"MAIL FROM:<mallory@example.org>\nRCPT TO:<bob@example.org>\nDATA\n"
+        + second
+        + b".\nQUIT\n"
+    )
+    sock = socket.create_connection(
+        (args.server, 25), timeout=20, source_address=(args.client, 40103)
+    )
+    banner = recv_reply(sock)[1]
+    sock.sendall(script)
+    replies = b""
+    while True:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        replies += chunk
+    sock.close()
+    lines = replies.decode().split("\r\n")
+    queued = [line for line in lines if "queued as" in line]
+    return [
+        {
+            "client_ip": args.client,
+            "client_port": 40103,
+            "server_ip": args.server,
+            "server_port": 25,
+            "banner": banner.decode().strip(),
+            "sent": digest(script),
+            "replies": lines,
+            "messages": [
+                {
+                    "tag": "piped-1",
+                    "mail_from": "alice@example.org",
+                    "content": digest(first),
+                    "reply": queued[0] if queued else None,
+                },
+                {
+                    "tag": "piped-2",
+                    "mail_from": "mallory@example.org",
+                    "content": digest(second),
+                    "reply": queued[1] if len(queued) > 1 else None,
+                },
+            ],
+        }
+    ]
+
+
 def scenario_forbid_bare_lf(args):
     """Postfix with smtpd_forbid_bare_newline=yes on port 2526."""
     plan = [
@@ -188,6 +242,7 @@ def scenario_ftp(args):
 
 SCENARIOS = {
     "bare-lf": scenario_bare_lf,
+    "piped": scenario_piped,
     "forbid-bare-lf": scenario_forbid_bare_lf,
     "ftp": scenario_ftp,
 }
