@@ -6,11 +6,17 @@ at the top of site-packages, which package data cannot reach, so build_py copies
 there: into the build directory for a normal wheel, and into the unpacked editable
 wheel for ``pip install -e .`` (setuptools leaves build_py's files out of editable
 wheels, but adds everything in install_lib).
+
+The compiled hot path (smtpcore/_flowskip.pyx, built with Cython and the machine's C
+compiler) is optional: when it cannot be built, its pure-Python twin in
+smtpcore/flowskip.py gives the same results (``SMTPCORE_PURE=1`` selects it at run
+time, ``SMTPCORE_PURE_BUILD=1`` skips the build).
 """
 
 import os
 
-from setuptools import setup
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
 PTH_FILE_NAME = "plaso_smtp_startup.pth"
@@ -45,4 +51,38 @@ class BuildPyWithStartupHook(build_py):
         return outputs
 
 
-setup(cmdclass={"build_py": BuildPyWithStartupHook})
+class OptionalBuildExt(build_ext):
+    """Builds the compiled hot path, or goes on without it (pure Python)."""
+
+    def run(self):
+        try:
+            super().run()
+        except Exception as error:  # no compiler, no headers: pure Python it is
+            print(f"smtpcore: compiled hot path not built ({error}); using pure Python")
+
+    def build_extension(self, ext):
+        try:
+            super().build_extension(ext)
+        except Exception as error:
+            print(f"smtpcore: {ext.name} not built ({error}); using pure Python")
+
+
+def _extensions():
+    """The Cython modules, unless SMTPCORE_PURE_BUILD=1 or Cython is missing."""
+    if os.environ.get("SMTPCORE_PURE_BUILD", "") not in ("", "0"):
+        return []
+    try:
+        from Cython.Build import cythonize
+    except ImportError:
+        return []
+    return cythonize(
+        [Extension("smtpcore._flowskip", ["smtpcore/_flowskip.pyx"])],
+        compiler_directives={"language_level": 3},
+        quiet=True,
+    )
+
+
+setup(
+    cmdclass={"build_py": BuildPyWithStartupHook, "build_ext": OptionalBuildExt},
+    ext_modules=_extensions(),
+)

@@ -20,6 +20,8 @@ import struct
 import zlib
 from typing import BinaryIO, Callable, Iterator
 
+from smtpcore import flowskip
+
 CHUNK_SIZE = 1 << 20
 """Bytes asked of the underlying file object per ``read()``."""
 
@@ -315,6 +317,9 @@ class CaptureReader:
         self._damage_count = 0
         self._last_ts = 0
         self._frames = 0
+        # Flow keys whose frames may be stepped over unread (smtpcore.flowskip);
+        # the pipeline hands in the reassembler's table.
+        self.rejected: dict = {}
         stream = _Stream(self._raw.read)
         stream.fill(24)
         head = stream.buf[:4]
@@ -454,7 +459,19 @@ class CaptureReader:
         index = self._frames
         last_sec = None
         buf, pos, end = s.buf, s.pos, len(s.buf)
+        rejected = self.rejected
+        skip_records = flowskip.skip_records
+        big_endian = self._order == ">"
         while True:
+            if rejected:
+                # Runs of frames that the reassembler would only ignore are
+                # stepped over here, before any object is made for them.
+                pos, skipped, sec = skip_records(
+                    buf, pos, big_endian, frac_ns, linktype, MAX_PACKET, rejected, size
+                )
+                if skipped:
+                    index += skipped
+                    last_sec = sec
             if end - pos < size:
                 s.pos = pos
                 if not s.fill(size):

@@ -71,6 +71,8 @@ class Segment:
     ack: int
     flags: int
     payload: bytes
+    missing: int = 0
+    """Payload bytes the packet carried but the snapshot length cut off."""
 
 
 def ip_text(addr: bytes) -> str:
@@ -292,13 +294,14 @@ class PacketDecoder:
             return None
         if total == 0:  # segmentation offload: the length was never filled in
             end = len(data)
+            full_end = end + frame.orig_len - len(frame.data)
         elif total < header:
             return self._malformed(frame, f"IPv4 total length {total} < header")
         else:
-            end = off + total
+            full_end = end = off + total
             if end > len(data):
                 end = len(data)
-        clipped = len(data) < frame.orig_len and end == len(data)
+        clipped = full_end if len(data) < frame.orig_len and end == len(data) else 0
         start = off + header
         if start > end:
             return self._short(frame, "IPv4 options")
@@ -328,7 +331,12 @@ class PacketDecoder:
         start = off + 40
         full_end = start + length if length else len(data)  # 0: jumbogram, offload
         end = min(full_end, len(data))
-        clipped = len(data) < frame.orig_len and end == len(data)
+        if len(data) < frame.orig_len and end == len(data):
+            # The snapshot cut the packet; with no length field (jumbogram,
+            # offload) the frame's original length says how much is missing.
+            clipped = full_end if length else end + frame.orig_len - len(frame.data)
+        else:
+            clipped = 0
         return self._ipv6_payload(
             frame, data, start, end, full_end, next_header, src, dst, clipped, True
         )
@@ -472,6 +480,7 @@ class PacketDecoder:
     # -- TCP -------------------------------------------------------------------
 
     def _tcp(self, frame, data, off, end, src, dst, clipped, outer=True):
+        """``clipped``: 0, or where the packet ended before the snapshot cut it."""
         if end - off < 20:
             if outer:
                 return self._short(frame, "TCP header")
@@ -481,6 +490,9 @@ class PacketDecoder:
         if header < 20:
             return self._malformed(frame, f"TCP header length {header}")
         start = off + header
+        missing = 0
+        if clipped:
+            missing = max(clipped - max(start, end), 0)
         if start > end:
             if not clipped:
                 return self._malformed(frame, "TCP options run past the packet")
@@ -499,6 +511,7 @@ class PacketDecoder:
             ack,
             flags,
             data[start:end],
+            missing,
         )
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import BinaryIO, Callable, Iterable, Iterator, Optional, Union
 
+from smtpcore import flowskip
 from smtpcore import mime as mime_decoder
+from smtpcore.diagnostics import AggregatedWarnings
 from smtpcore.capture import CaptureReader
 from smtpcore.model import Credential, Endpoints, Message, Session
 from smtpcore.packets import PacketDecoder
@@ -54,6 +56,16 @@ def extract(
     Raises:
       NotACapture: before anything is yielded, when the input is not a capture.
     """
+    warn = AggregatedWarnings(warn)
+    try:
+        yield from _extract(
+            fileobj, source, warn, abort, mime, payloads, session_prefix, progress
+        )
+    finally:
+        warn.flush()
+
+
+def _extract(fileobj, source, warn, abort, mime, payloads, session_prefix, progress):
     reader = CaptureReader(fileobj, warn)
     decoder = PacketDecoder(warn)
     reassembler = Reassembler(warn, classify=classify, server_ports=SMTP_PORTS)
@@ -61,12 +73,20 @@ def extract(
 
     decode = decoder.decode
     feed = reassembler.feed
+    rejected = reader.rejected = reassembler.rejected
+    skippable = flowskip.skippable
     for frame in reader:
-        segment = decode(frame)
-        if segment is not None:
-            events = feed(segment)
-            if events:
-                yield from _finish(streams.dispatch(events), mime, payloads)
+        if not (
+            rejected
+            and skippable(
+                frame.data, frame.orig_len, frame.linktype, frame.ts_ns, rejected
+            )
+        ):
+            segment = decode(frame)
+            if segment is not None:
+                events = feed(segment)
+                if events:
+                    yield from _finish(streams.dispatch(events), mime, payloads)
         if frame.index % _POLL_FRAMES == 0:
             if progress is not None:
                 progress(reader.position)

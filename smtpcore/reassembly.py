@@ -13,12 +13,22 @@ Decisions worth knowing when reading the events:
   that direction. Bytes arriving later *before* that first byte (a capture
   that started mid-stream with segments out of order) are not delivered; they
   are counted and warned about once per direction.
-* A hole is declared a gap when the peer acknowledges bytes beyond it (they
-  were sent but not captured), when the out-of-order buffer of the connection
-  exceeds ``max_buffered_bytes``, or when the connection ends (FIN on both
-  sides, RST, idle timeout, eviction, end of capture). An acknowledgement of
-  exactly one byte more than everything held is taken as the acknowledgement
-  of an uncaptured FIN, not as a one-byte gap.
+* An acknowledgement of bytes not yet seen is a hint, not proof: capture
+  points record the receiver's ACK before the data it acknowledges (GRO,
+  mirrored ports, two interfaces merged with skewed clocks), and a
+  retransmission can follow the ACK that covers it. So a hole the peer has
+  acknowledged (or that a snapshot-length cut proves was sent) stays open, and
+  bytes that fill it are delivered in order, until ``hole_wait_ns`` of capture
+  time has passed since that acknowledgement, the connection buffers more than
+  ``max_buffered_bytes``, or the connection ends (FIN on both sides, RST, idle
+  timeout, eviction, end of capture). Only then is it declared a gap. An
+  acknowledgement of exactly one byte more than everything held is taken as
+  that of an uncaptured FIN, not as a one-byte hole.
+* The two directions are interleaved by TCP, not by file order: bytes that
+  acknowledge bytes of the peer are delivered only after those bytes (or
+  their gap), so a server reply follows the command it answers even when a
+  capture's clock or queueing put it first. When each direction waits for the
+  other (possible only with anomalous retransmissions), file order decides.
 * Overlapping copies: the first captured copy wins. Later copies are compared
   with what is still at hand (out-of-order buffer and the last few delivered
   segments, ``HISTORY_SEGMENTS``); differing bytes are warned about and
@@ -45,6 +55,7 @@ import collections
 import dataclasses
 from typing import Callable, Optional, Union
 
+from smtpcore.flowskip import flow_key
 from smtpcore.packets import Segment, ip_text
 
 CLIENT, SERVER = 0, 1
@@ -67,6 +78,7 @@ _SWEEP_NS = 10**9
 _TOMBSTONE_NS = 120 * 10**9
 _DIRECTION_TEXT = ("client→server", "server→client")
 _EMPTY: list = []  # shared result of the fast path; callers never mutate it
+_REJECTED = object()  # _hatch: the classifier turned the connection down at once
 
 
 @dataclasses.dataclass(slots=True)
@@ -122,6 +134,22 @@ class Closed:
 Event = Union[Opened, Data, Gap, Closed]
 Classifier = Callable[[Connection, int, bytes], Optional[bool]]
 
+HOLE_WAIT_NS = 10 * 10**9
+"""Capture time an acknowledged hole stays open for its bytes to turn up.
+
+Reordered and skewed copies arrive within microseconds to tens of
+milliseconds, retransmissions within a few retransmission timeouts (200 ms and
+up, doubling); ten seconds covers both with room to spare. Waiting costs only
+buffered bytes, and those are bounded anyway.
+"""
+
+MAX_EMBRYOS = 50_000
+"""Handshakes without data remembered at once (a SYN flood makes many).
+
+Real handshakes carry data within milliseconds; one forgotten under a flood
+costs only its ISNs (its data is then picked up mid-stream), never bytes.
+"""
+
 
 class _Half:
     """Receiving state of one direction of a connection."""
@@ -143,6 +171,10 @@ class _Half:
         "held_bytes",
         "mid_stream",
         "warned",
+        "acked_off",
+        "hole_ns",
+        "waiting",
+        "emitted_off",
     )
     dormant = False
 
@@ -152,7 +184,9 @@ class _Half:
         self.peer: _Half = self
         self.next_seq = -1  # unknown until the SYN or the first segment
         self.next_off = 0
-        self.pending: list[tuple[int, bytes, int]] = []  # sorted, non-overlapping
+        # Out-of-order pieces (offset, bytes, time, need), sorted, non-overlapping;
+        # ``need`` is the peer offset the piece's segment acknowledged.
+        self.pending: list[tuple[int, bytes, int, int]] = []
         self.isn: Optional[int] = None
         self.fin_off: Optional[int] = None
         self.fin_done = False
@@ -163,6 +197,11 @@ class _Half:
         self.held_bytes = 0
         self.mid_stream = False
         self.warned: Optional[set[str]] = None
+        self.acked_off = 0  # bytes below it were sent (peer's ACK, snapshot cut)
+        self.hole_ns: Optional[int] = None  # when the hole below acked_off was hinted
+        # In-order events held until the peer has delivered what they acknowledge.
+        self.waiting: collections.deque = collections.deque()
+        self.emitted_off = 0  # events handed out (or held for the classifier) so far
 
 
 class _Conn:
@@ -179,6 +218,8 @@ class _Conn:
         "fin_seen",
         "last_ns",
         "queued_ns",
+        "waiting",
+        "asked",
     )
 
     def __init__(self, public: Connection, keys: tuple, now: int) -> None:
@@ -193,18 +234,22 @@ class _Conn:
         self.fin_seen = False
         self.last_ns = now
         self.queued_ns = now
+        self.waiting = 0  # events held for ordering, both directions
+        # (direction, head length) the classifier already found undecided
+        self.asked: Optional[tuple[int, int]] = None
 
 
 class _Dormant:
     """What is left of an ignored or closed connection: its keys and last activity."""
 
-    __slots__ = ("keys", "last_ns", "queued_ns")
+    __slots__ = ("keys", "last_ns", "queued_ns", "isn")
     dormant = True
 
-    def __init__(self, keys: tuple, now: int) -> None:
+    def __init__(self, keys: tuple, now: int, isn: Optional[int] = None) -> None:
         self.keys = keys
         self.last_ns = now
         self.queued_ns = now
+        self.isn = isn  # the client's ISN: its SYN seen again is the same connection
 
 
 def _signed(delta: int) -> int:
@@ -231,14 +276,16 @@ class Reassembler:
         classify: early filter ``(conn, direction, head) -> True | False | None``;
             ``None`` keeps every connection.
         idle_timeout_ns: capture time after which a silent connection is closed.
-        max_buffered_bytes: out-of-order bytes held per connection before a
-            hole is given up as a gap.
+        max_buffered_bytes: out-of-order bytes held per connection (and bytes
+            held for ordering the two directions) before a hole is given up
+            as a gap.
         max_total_buffered: out-of-order bytes held across all connections; past
             it the connection holding most gives up its first hole.
         max_connections: open connections kept; the least recently active one
             is evicted beyond that.
         server_ports: ports that make an endpoint the server when the handshake
             was not captured.
+        hole_wait_ns: capture time an acknowledged hole stays open.
 
     Attributes:
         stats: counters of segments, connections (kept, ignored, undecided,
@@ -256,6 +303,7 @@ class Reassembler:
         max_total_buffered: int = 256 * 2**20,
         max_connections: int = 100_000,
         server_ports: frozenset[int] = frozenset({25, 465, 587, 2525, 24}),
+        hole_wait_ns: int = HOLE_WAIT_NS,
     ) -> None:
         self._warn = warn
         self._classify = classify
@@ -265,7 +313,15 @@ class Reassembler:
         self._total_buffered = 0
         self._max_connections = max_connections
         self._server_ports = server_ports
+        self._hole_wait = hole_wait_ns
+        self._holes: dict[_Half, None] = {}  # halves with an acknowledged hole
+        # Handshakes without data yet, by client→server key: (client ISN or None,
+        # server ISN or None, time). Cheap, so a SYN flood costs little memory.
+        self._embryos: collections.OrderedDict[tuple, tuple] = collections.OrderedDict()
         self._flows: dict[tuple, Union[_Half, _Dormant]] = {}
+        # The same tombstones by compact flow key, for smtpcore.flowskip: frames
+        # that would only be ignored here can be dropped before they are decoded.
+        self.rejected: dict[bytes, _Dormant] = {}
         self._live: collections.OrderedDict[_Conn, None] = collections.OrderedDict()
         self._dormant: collections.OrderedDict[_Dormant, None] = (
             collections.OrderedDict()
@@ -292,6 +348,11 @@ class Reassembler:
                 "before_start_bytes",
                 "after_fin_bytes",
                 "implausible_segments",
+                "holes_expired",
+                "held_for_order",
+                "order_cycles",
+                "handshakes_without_data",
+                "handshakes_forgotten",
                 "ignored_syns",
                 "buffer_overflows",
                 "global_buffer_overflows",
@@ -321,7 +382,8 @@ class Reassembler:
             return self._untracked(seg, out if out is not None else [])
         if half.dormant:
             half.last_ns = self._now
-            if seg.flags & SYN:
+            if seg.flags & SYN and not self._same_handshake(half, seg):
+                self._expire_dormant(half)
                 return self._untracked(seg, out if out is not None else [])
             self.stats["ignored_segments"] += 1
             return out or _EMPTY
@@ -340,13 +402,16 @@ class Reassembler:
                         seg.seq == half.next_seq
                         and conn.kept
                         and not half.pending
+                        and not conn.waiting
                         and half.fin_off is None
+                        and not seg.missing
                     ):
                         n = len(payload)
                         off = half.next_off
                         half.next_off = off + n
                         half.next_seq = (half.next_seq + n) & _MASK
                         half.history.append((off, payload))
+                        half.emitted_off = off + n
                         return [Data(conn.public, half.direction, off, payload, ts)]
             out = []
         self._process(half, seg, out)
@@ -360,6 +425,9 @@ class Reassembler:
         self._live.clear()
         self._dormant.clear()
         self._flows.clear()
+        self.rejected.clear()
+        self.stats["handshakes_without_data"] += len(self._embryos)
+        self._embryos.clear()
         return out
 
     # ---------------------------------------------------------- connections
@@ -367,9 +435,26 @@ class Reassembler:
     def _untracked(self, seg: Segment, out: list) -> list:
         """A segment of no tracked connection: start one if it makes sense."""
         flags = seg.flags
-        if flags & RST or not (flags & SYN or seg.payload):
+        if flags & RST:
+            if self._embryos:
+                self._forget_embryo(seg)
             self.stats["untracked_segments"] += 1
             return out or _EMPTY
+        if flags & SYN:
+            if not seg.payload:
+                self._embryo(seg)
+                return out or _EMPTY
+        else:
+            if self._embryos and (seg.payload or flags & FIN):
+                half = self._hatch(seg, out)
+                if half is _REJECTED:
+                    return out or _EMPTY
+                if half is not None:
+                    self._process(half, seg, out)
+                    return out
+            if not seg.payload:
+                self.stats["untracked_segments"] += 1
+                return out or _EMPTY
         if flags & SYN:
             sender_is_client = not flags & ACK
         else:
@@ -392,7 +477,145 @@ class Reassembler:
         self._process(half, seg, out)
         return out
 
-    def _create(self, seg: Segment, sender_is_client: bool, out: list) -> _Conn:
+    @staticmethod
+    def _same_handshake(dormant: _Dormant, seg: Segment) -> bool:
+        """A SYN of the connection that lies here (retransmitted, or the capture
+        holds the same packets twice, as a wrapped ring buffer does)."""
+        if dormant.isn is None:
+            return False
+        isn = (seg.ack - 1) & _MASK if seg.flags & ACK else seg.seq
+        return isn == dormant.isn
+
+    def _embryo(self, seg: Segment) -> None:
+        """Remember a SYN or SYN+ACK without data until the connection carries some."""
+        embryos = self._embryos
+        if seg.flags & ACK:  # SYN+ACK: keyed by the client's side
+            key = (seg.dst, seg.dport, seg.src, seg.sport)
+            known = embryos.pop(key, None)
+            client_isn = (seg.ack - 1) & _MASK
+            if known is not None and known[0] is not None:
+                client_isn = known[0]
+            embryos[key] = (
+                client_isn,
+                seg.seq,
+                seg.ts_ns if known is None else known[2],
+            )
+        else:
+            key = (seg.src, seg.sport, seg.dst, seg.dport)
+            known = embryos.pop(key, None)
+            if known is not None and known[0] == seg.seq:
+                embryos[key] = known  # retransmitted SYN
+            else:
+                if known is not None:
+                    self.stats["handshakes_without_data"] += 1
+                embryos[key] = (seg.seq, None, seg.ts_ns)
+        if len(embryos) > MAX_EMBRYOS:
+            embryos.popitem(last=False)
+            self.stats["handshakes_forgotten"] += 1
+
+    def _forget_embryo(self, seg: Segment) -> None:
+        """A RST ends a handshake that carried nothing."""
+        for key in (
+            (seg.src, seg.sport, seg.dst, seg.dport),
+            (seg.dst, seg.dport, seg.src, seg.sport),
+        ):
+            if self._embryos.pop(key, None) is not None:
+                self.stats["handshakes_without_data"] += 1
+
+    def _hatch(self, seg: Segment, out: list) -> Optional[_Half]:
+        """The first data of a remembered handshake: track it with both ISNs."""
+        key = (seg.src, seg.sport, seg.dst, seg.dport)
+        sender_is_client = True
+        embryo = self._embryos.pop(key, None)
+        if embryo is None:
+            key = (seg.dst, seg.dport, seg.src, seg.sport)
+            embryo = self._embryos.pop(key, None)
+            if embryo is None:
+                return None
+            sender_is_client = False
+        client_isn, server_isn, start_ns = embryo
+        own, other = (
+            (client_isn, server_isn) if sender_is_client else (server_isn, client_isn)
+        )
+        # A stale handshake (ports reused much later) must not misplace the data.
+        if own is not None and abs(_signed(seg.seq - own - 1)) > _WINDOW:
+            return None
+        if (
+            other is not None
+            and seg.flags & ACK
+            and abs(_signed(seg.ack - other - 1)) > _WINDOW
+        ):
+            return None
+        verdict = None
+        asked = (
+            self._classify is not None
+            and own is not None
+            and other is not None
+            and seg.payload
+            and not seg.missing
+            and seg.seq == (own + 1) & _MASK
+            and (not seg.flags & ACK or seg.ack == (other + 1) & _MASK)
+        )
+        if asked:
+            verdict = self._classify_at_once(seg, sender_is_client, start_ns)
+            if verdict is False:
+                keys = self._keys(seg, sender_is_client)
+                self._next_id += 1
+                self.stats["connections"] += 1
+                self.stats["connections_ignored"] += 1
+                self._tombstone(keys, client_isn)
+                return _REJECTED
+        conn = self._create(seg, sender_is_client, out, start_ns)
+        conn.public.handshake = True
+        if verdict is True:
+            self._keep(conn, out)
+        elif asked:  # undecided on these very bytes: the first _emit need not ask
+            conn.asked = (CLIENT if sender_is_client else SERVER, len(seg.payload))
+        for half, isn in zip(conn.halves, (client_isn, server_isn)):
+            if isn is not None:
+                half.isn = isn
+                half.next_seq = (isn + 1) & _MASK
+        return conn.halves[CLIENT if sender_is_client else SERVER]
+
+    @staticmethod
+    def _keys(seg: Segment, sender_is_client: bool) -> tuple:
+        forward = (seg.src, seg.sport, seg.dst, seg.dport)
+        backward = (seg.dst, seg.dport, seg.src, seg.sport)
+        return (forward, backward) if sender_is_client else (backward, forward)
+
+    def _classify_at_once(
+        self, seg: Segment, sender_is_client: bool, start_ns: int
+    ) -> Optional[bool]:
+        """The classifier's verdict on a new connection from its first segment.
+
+        Only asked when that segment is the very first byte of its direction and
+        acknowledges nothing of the peer, so it is exactly what the full path
+        would hand the classifier first; a rejected connection is then never
+        built (on web traffic, nearly every connection ends here).
+        """
+        if sender_is_client:
+            c_addr, c_port, s_addr, s_port = seg.src, seg.sport, seg.dst, seg.dport
+        else:
+            c_addr, c_port, s_addr, s_port = seg.dst, seg.dport, seg.src, seg.sport
+        public = Connection(
+            self._next_id + 1,
+            ip_text(c_addr),
+            c_port,
+            ip_text(s_addr),
+            s_port,
+            start_ns,
+            True,
+        )
+        direction = CLIENT if sender_is_client else SERVER
+        return self._classify(public, direction, seg.payload[:HEAD_LIMIT])
+
+    def _create(
+        self,
+        seg: Segment,
+        sender_is_client: bool,
+        out: list,
+        start_ns: Optional[int] = None,
+    ) -> _Conn:
         if len(self._live) >= self._max_connections:
             self._evict(out)
         self._next_id += 1
@@ -406,7 +629,7 @@ class Reassembler:
             c_port,
             ip_text(s_addr),
             s_port,
-            seg.ts_ns,
+            seg.ts_ns if start_ns is None else start_ns,
             False,
         )
         keys = ((c_addr, c_port, s_addr, s_port), (s_addr, s_port, c_addr, c_port))
@@ -419,7 +642,7 @@ class Reassembler:
             conn.kept = True
             conn.held = None
             self.stats["connections_kept"] += 1
-            out.append(Opened(public, seg.ts_ns))
+            out.append(Opened(public, public.start_ns))
         return conn
 
     def _evict(self, out: list) -> None:
@@ -440,21 +663,29 @@ class Reassembler:
         self._live.pop(conn, None)
         for half in conn.halves:
             half.pending = []
+            half.waiting.clear()
             half.head = None
+            self._holes.pop(half, None)
         conn.held = None
+        conn.waiting = 0
         self._total_buffered -= conn.buffered
         conn.buffered = 0
         if tombstone:
-            dormant = _Dormant(conn.keys, self._now)
-            for key in conn.keys:
-                self._flows[key] = dormant
-            self._dormant[dormant] = None
-            if len(self._dormant) > self._max_connections:
-                self._expire_dormant(_oldest(self._dormant))
+            client = conn.halves[CLIENT]
+            self._tombstone(conn.keys, client.isn if conn.public.handshake else None)
         else:
             for key in conn.keys:
                 if self._flows.get(key) in conn.halves:
                     del self._flows[key]
+
+    def _tombstone(self, keys: tuple, isn: Optional[int]) -> None:
+        dormant = _Dormant(keys, self._now, isn)
+        for key in keys:
+            self._flows[key] = dormant
+            self.rejected[flow_key(*key)] = dormant
+        self._dormant[dormant] = None
+        if len(self._dormant) > self._max_connections:
+            self._expire_dormant(_oldest(self._dormant))
 
     def _expire_dormant(self, dormant: Optional[_Dormant]) -> None:
         if dormant is None:
@@ -463,12 +694,18 @@ class Reassembler:
         for key in dormant.keys:
             if self._flows.get(key) is dormant:
                 del self._flows[key]
+            compact = flow_key(*key)
+            if self.rejected.get(compact) is dormant:
+                del self.rejected[compact]
 
     def _sweep(self, now: int) -> list:
-        """Close connections idle for longer than the timeout, in id order."""
+        """Close idle connections in id order; give up holes waited on too long."""
         self._next_sweep = now + _SWEEP_NS
-        limit = now - self._idle_timeout
         out: list[Event] = []
+        for half in list(self._holes):
+            if not half.conn.gone:
+                self._expire_hole(half, now, out)
+        limit = now - self._idle_timeout
         expired = []
         while True:
             conn = _oldest(self._live)
@@ -493,6 +730,9 @@ class Reassembler:
             self._flush(half, ts, out)
             if conn.gone:  # dropped by the classifier
                 return
+        self._release(conn, out, force=True)
+        if conn.gone:
+            return
         if not conn.kept:
             self.stats["connections_undecided"] += 1
             self._bury(conn, reason in ("fin", "rst"))
@@ -510,20 +750,19 @@ class Reassembler:
         ts = seg.ts_ns
         if flags & SYN and not flags & RST and not self._syn(half, seg, out):
             return
+        need = 0
         if flags & ACK:
-            peer = half.peer
-            nseq = peer.next_seq
-            if nseq >= 0:
-                delta = (seg.ack - nseq) & _MASK
-                if 0 < delta < _HALF:
-                    self._acked(peer, delta, ts, out)
-                    if conn.gone:
-                        return
+            need = self._acknowledged(half.peer, seg.ack, ts)
+        if half.hole_ns is not None or half.peer.hole_ns is not None:
+            for each in conn.halves:
+                self._expire_hole(each, self._now, out)
+                if conn.gone:
+                    return
         if flags & RST:
             self._close(conn, "rst", ts, out)
             return
         payload = seg.payload
-        if not (payload or flags & FIN):
+        if not (payload or flags & FIN or seg.missing):
             return
         start = (seg.seq + 1) & _MASK if flags & SYN else seg.seq
         if half.next_seq < 0:
@@ -532,12 +771,14 @@ class Reassembler:
         off = half.next_off + _signed(start - half.next_seq)
         if half.fin_done:
             off += 1  # next_seq already counts the FIN
+        if seg.missing:  # cut by the snapshot length: those bytes were sent
+            self._hint(half, off + len(payload) + seg.missing, ts)
         if payload:
-            self._data(half, off, payload, ts, out)
+            self._data(half, off, payload, ts, out, need)
             if conn.gone:
                 return
         if flags & FIN:
-            self._fin(half, off + len(payload), ts, out)
+            self._fin(half, off + len(payload) + seg.missing, ts, out)
 
     def _syn(self, half: _Half, seg: Segment, out: list) -> bool:
         """Handle a SYN on a tracked connection; False if the segment is done with."""
@@ -569,19 +810,53 @@ class Reassembler:
         self._untracked(seg, out)
         return False
 
-    def _acked(self, half: _Half, delta: int, ts: int, out: list) -> None:
-        """The peer acknowledged ``delta`` bytes past what ``half`` has delivered."""
-        if delta > _WINDOW:
-            return
-        limit = half.next_off + delta
-        if half.fin_off is not None:
-            limit = min(limit, half.fin_off)
-        elif delta == 1 and not half.pending:
-            return  # most likely an uncaptured FIN, not a one-byte gap
-        if limit > half.next_off:
-            self._skip_to(half, limit, ts, out)
+    def _acknowledged(self, half: _Half, ack: int, ts: int) -> int:
+        """The offset of ``half`` that the peer's ``ack`` acknowledges (0: unknown).
 
-    def _data(self, half: _Half, off: int, data: bytes, ts: int, out: list) -> None:
+        Bytes acknowledged beyond what is in order are a hint that they were sent.
+        """
+        nseq = half.next_seq
+        if nseq < 0:
+            return 0
+        delta = _signed(ack - nseq)
+        if delta > _WINDOW:
+            return 0
+        need = half.next_off + delta
+        if delta > 0:
+            if half.fin_off is not None:
+                need = min(need, half.fin_off)
+            elif delta == 1 and not half.pending:
+                return half.next_off  # most likely an uncaptured FIN, not a hole
+            self._hint(half, need, ts)
+        return need
+
+    def _hint(self, half: _Half, end: int, ts: int) -> None:
+        """Bytes of ``half`` below ``end`` were sent: hold the hole open for them."""
+        if end <= half.next_off:
+            return
+        if half.hole_ns is None or half.acked_off <= half.next_off:
+            half.hole_ns = ts
+            self._holes[half] = None
+        if end > half.acked_off:
+            half.acked_off = end
+
+    def _expire_hole(self, half: _Half, now: int, out: list) -> None:
+        """Close the hold on a hole once filled; declare it a gap once waited out."""
+        since = half.hole_ns
+        if since is None:
+            return
+        if half.next_off >= half.acked_off:
+            half.hole_ns = None
+            self._holes.pop(half, None)
+        elif now - since >= self._hole_wait:
+            half.hole_ns = None
+            self._holes.pop(half, None)
+            self.stats["holes_expired"] += 1
+            self._skip_to(half, half.acked_off, now, out)
+
+    def _data(
+        self, half: _Half, off: int, data: bytes, ts: int, out: list, need: int
+    ) -> None:
         end = off + len(data)
         fin = half.fin_off
         if fin is not None and end > fin:
@@ -605,12 +880,12 @@ class Reassembler:
             self._once(half, "far", f"segment {off - nxt} bytes ahead ignored")
             return
         if off == nxt and not half.pending:
-            self._deliver(half, off, data, ts, out)
+            self._deliver(half, off, data, ts, out, need)
             self._fin_reached(half)
             return
         if off > nxt:
             self.stats["out_of_order_segments"] += 1
-        self._insert(half, off, data, ts)
+        self._insert(half, off, data, ts, need)
         self._drain(half, out)
         if half.conn.buffered > self._max_buffered:
             self._overflow(half, ts, out)
@@ -665,7 +940,7 @@ class Reassembler:
             f"{len(differ)} bytes at offset {lo + differ[0]} differ from the first copy"
         )
 
-    def _insert(self, half: _Half, off: int, data: bytes, ts: int) -> None:
+    def _insert(self, half: _Half, off: int, data: bytes, ts: int, need: int) -> None:
         """Buffer the parts of an out-of-order segment not already buffered."""
         pending = half.pending
         end = off + len(data)
@@ -674,14 +949,14 @@ class Reassembler:
         fresh = []
         while pos < end:
             if i < len(pending):
-                p_off, p_data, _ = pending[i]
+                p_off, p_data = pending[i][:2]
                 p_end = p_off + len(p_data)
                 if p_end <= pos:
                     i += 1
                     continue
                 if p_off > pos:
                     stop = min(p_off, end)
-                    fresh.append((pos, data[pos - off : stop - off], ts))
+                    fresh.append((pos, data[pos - off : stop - off], ts, need))
                     pos = stop
                     continue
                 stop = min(p_end, end)
@@ -690,7 +965,7 @@ class Reassembler:
                 pos = stop
                 i += 1
             else:
-                fresh.append((pos, data[pos - off :], ts))
+                fresh.append((pos, data[pos - off :], ts, need))
                 pos = end
         for piece in fresh:
             bisect.insort(pending, piece, key=_piece_offset)
@@ -703,11 +978,11 @@ class Reassembler:
         conn = half.conn
         taken = 0
         while taken < len(pending) and pending[taken][0] == half.next_off:
-            p_off, p_data, p_ts = pending[taken]
+            p_off, p_data, p_ts, p_need = pending[taken]
             taken += 1
             conn.buffered -= len(p_data)
             self._total_buffered -= len(p_data)
-            self._deliver(half, p_off, p_data, p_ts, out)
+            self._deliver(half, p_off, p_data, p_ts, out, p_need)
             if conn.gone:
                 return
         del pending[:taken]
@@ -729,19 +1004,44 @@ class Reassembler:
     def _overflow(self, half: _Half, ts: int, out: list) -> None:
         conn = half.conn
         while conn.buffered > self._max_buffered and not conn.gone:
-            victim = half if half.pending else half.peer
-            if not victim.pending:
+            if not self._give_up(conn, half, ts, out, "connection"):
                 self._total_buffered -= conn.buffered
                 conn.buffered = 0  # cannot happen; never loop on a bad count
                 return
-            hole = victim.pending[0][0] - victim.next_off
-            self.stats["buffer_overflows"] += 1
-            self._warn(
-                f"connection {conn.public.id} {_DIRECTION_TEXT[victim.direction]}: "
-                f"more than {self._max_buffered} bytes buffered out of order; "
-                f"gap of {hole} bytes declared at offset {victim.next_off}"
-            )
-            self._skip_to(victim, victim.pending[0][0], ts, out)
+
+    def _give_up(
+        self, conn: _Conn, half: _Half, ts: int, out: list, scope: str
+    ) -> bool:
+        """Free buffered bytes: the first hole becomes a gap; False if none held."""
+        limit = (
+            self._max_buffered if scope == "connection" else self._max_total_buffered
+        )
+        for victim in (half, half.peer):
+            if victim.pending:
+                hole = victim.pending[0][0] - victim.next_off
+                stats_key = (
+                    "buffer_overflows"
+                    if scope == "connection"
+                    else "global_buffer_overflows"
+                )
+                self.stats[stats_key] += 1
+                self._warn(
+                    f"connection {conn.public.id} {_DIRECTION_TEXT[victim.direction]}: "
+                    f"more than {limit} bytes buffered out of order"
+                    + (" across all connections" if scope != "connection" else "")
+                    + f"; gap of {hole} bytes declared at offset {victim.next_off}"
+                )
+                self._skip_to(victim, victim.pending[0][0], ts, out)
+                return True
+        for waiter in (half, half.peer):
+            if waiter.waiting:
+                peer = waiter.peer
+                need = waiter.waiting[0][0]
+                if need > peer.next_off:  # acknowledged, never seen: a gap
+                    self._skip_to(peer, need, ts, out)
+                self._release(conn, out, force=True)
+                return True
+        return False
 
     def _shed(self, ts: int, out: list) -> None:
         """Over the global budget: the connection holding most gives up its holes.
@@ -753,16 +1053,9 @@ class Reassembler:
             conn = max(self._live, key=lambda c: c.buffered, default=None)
             if conn is None or conn.buffered == 0:
                 return
-            self.stats["global_buffer_overflows"] += 1
-            self._warn(
-                f"connection {conn.public.id}: more than {self._max_total_buffered} "
-                "bytes buffered out of order across all connections; its holes are "
-                "declared gaps"
-            )
-            for half in conn.halves:
-                if half.pending and not conn.gone:
-                    self._skip_to(half, half.pending[-1][0], ts, out)
-                    self._drain(half, out)
+            while conn.buffered and not conn.gone:
+                if not self._give_up(conn, conn.halves[CLIENT], ts, out, "global"):
+                    break
 
     def _fin(self, half: _Half, fin_off: int, ts: int, out: list) -> None:
         conn = half.conn
@@ -772,10 +1065,10 @@ class Reassembler:
             pending = half.pending
             if pending and pending[-1][0] + len(pending[-1][1]) > half.fin_off:
                 kept = []
-                for p_off, p_data, p_ts in pending:
+                for p_off, p_data, p_ts, p_need in pending:
                     if p_off < half.fin_off:
                         cut = p_data[: half.fin_off - p_off]
-                        kept.append((p_off, cut, p_ts))
+                        kept.append((p_off, cut, p_ts, p_need))
                         extra = len(p_data) - len(cut)
                     else:
                         extra = len(p_data)
@@ -803,44 +1096,26 @@ class Reassembler:
             return
         if half.fin_off is not None:
             target = half.fin_off
-        elif half.pending:
-            target = half.pending[-1][0] + len(half.pending[-1][1])
         else:
-            return
+            target = half.acked_off  # acknowledged, so sent, if never seen
+            if half.pending:
+                target = max(target, half.pending[-1][0] + len(half.pending[-1][1]))
         if target > half.next_off:
             self._skip_to(half, target, ts, out)
 
     # --------------------------------------------------------------- output
 
-    def _deliver(self, half: _Half, off: int, data: bytes, ts: int, out: list) -> None:
-        """Hand over in-order bytes (or hold them while the classifier is undecided)."""
+    def _deliver(
+        self, half: _Half, off: int, data: bytes, ts: int, out: list, need: int = 0
+    ) -> None:
+        """In-order bytes: hand them over once the peer's bytes they answer are out."""
         n = len(data)
         half.next_off = off + n
         half.next_seq = (half.next_seq + n) & _MASK
         half.history.append((off, data))
-        conn = half.conn
-        event = Data(conn.public, half.direction, off, data, ts)
-        if conn.kept:
-            out.append(event)
-            return
-        conn.held.append(event)
-        half.held_bytes += n
-        if half.head_open:
-            head = half.head
-            head += data[: HEAD_LIMIT - len(head)]
-            if len(head) >= HEAD_LIMIT:
-                half.head_open = False
-            verdict = self._classify(conn.public, half.direction, bytes(head))
-            if verdict is True:
-                self._keep(conn, out)
-                return
-            if verdict is False:
-                self.stats["connections_ignored"] += 1
-                self._bury(conn, tombstone=True)
-                return
-        if half.held_bytes >= HEAD_LIMIT:
-            self.stats["connections_undecided"] += 1
-            self._bury(conn, tombstone=True)
+        self._queue(
+            half, Data(half.conn.public, half.direction, off, data, ts), need, n, out
+        )
 
     def _gap(self, half: _Half, length: int, ts: int, out: list) -> None:
         off = half.next_off
@@ -851,13 +1126,102 @@ class Reassembler:
         half.gaps.append((off, off + length))
         self.stats["gaps"] += 1
         self.stats["gap_bytes"] += length
+        self._queue(
+            half, Gap(half.conn.public, half.direction, off, length, ts), 0, 0, out
+        )
+
+    def _queue(self, half: _Half, event, need: int, held: int, out: list) -> None:
+        """Emit an in-order event, or hold it until the peer caught up with ``need``.
+
+        ``held`` is the number of bytes the event keeps in memory while it waits.
+        """
         conn = half.conn
-        event = Gap(conn.public, half.direction, off, length, ts)
+        if half.waiting or need > half.peer.emitted_off:
+            half.waiting.append((need, event, held))
+            conn.waiting += 1
+            conn.buffered += held
+            self._total_buffered += held
+            self.stats["held_for_order"] += 1
+            if half.peer.waiting:
+                self._release(conn, out)
+            return
+        self._emit(half, event, out)
+        if conn.waiting and not conn.gone:
+            self._release(conn, out)
+
+    def _release(self, conn: _Conn, out: list, force: bool = False) -> None:
+        """Emit held events whose peer bytes are out; break a mutual wait by file order.
+
+        With ``force`` (the connection ends or must free memory) everything held
+        is emitted, still in the best order known.
+        """
+        client, server = conn.halves
+        while conn.waiting and not conn.gone:
+            progressed = False
+            for half in conn.halves:
+                waiting = half.waiting
+                while waiting and waiting[0][0] <= half.peer.emitted_off:
+                    self._unhold(half, out)
+                    progressed = True
+                    if conn.gone:
+                        return
+            if progressed:
+                continue
+            if client.waiting and server.waiting:
+                self.stats["order_cycles"] += 1
+                first = client.waiting[0][1].ts_ns <= server.waiting[0][1].ts_ns
+                self._unhold(client if first else server, out)
+            elif force:
+                self._unhold(client if client.waiting else server, out)
+            else:
+                return
+
+    def _unhold(self, half: _Half, out: list) -> None:
+        _, event, held = half.waiting.popleft()
+        conn = half.conn
+        conn.waiting -= 1
+        conn.buffered -= held
+        self._total_buffered -= held
+        self._emit(half, event, out)
+
+    def _emit(self, half: _Half, event, out: list) -> None:
+        """Hand over an event (or hold it while the classifier is undecided)."""
+        conn = half.conn
+        if type(event) is Gap:
+            half.emitted_off = event.offset + event.length
+            if conn.kept:
+                out.append(event)
+            else:
+                conn.held.append(event)
+                half.head_open = False
+            return
+        data = event.data
+        half.emitted_off = event.offset + len(data)
         if conn.kept:
             out.append(event)
-        else:
-            conn.held.append(event)
-            half.head_open = False
+            return
+        conn.held.append(event)
+        half.held_bytes += len(data)
+        if half.head_open:
+            head = half.head
+            head += data[: HEAD_LIMIT - len(head)]
+            if len(head) >= HEAD_LIMIT:
+                half.head_open = False
+            if conn.asked == (half.direction, len(head)):
+                verdict = None  # asked at once with these bytes
+            else:
+                verdict = self._classify(conn.public, half.direction, bytes(head))
+            conn.asked = None
+            if verdict is True:
+                self._keep(conn, out)
+                return
+            if verdict is False:
+                self.stats["connections_ignored"] += 1
+                self._bury(conn, tombstone=True)
+                return
+        if half.held_bytes >= HEAD_LIMIT:
+            self.stats["connections_undecided"] += 1
+            self._bury(conn, tombstone=True)
 
     def _keep(self, conn: _Conn, out: list) -> None:
         conn.kept = True
@@ -880,5 +1244,5 @@ class Reassembler:
             )
 
 
-def _piece_offset(piece: tuple[int, bytes, int]) -> int:
+def _piece_offset(piece: tuple[int, bytes, int, int]) -> int:
     return piece[0]

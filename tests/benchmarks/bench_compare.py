@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""smtpcore against cat, tcpflow, tshark and Suricata on the shared benchmark captures.
+
+Usage: .venv/bin/python tests/benchmarks/bench_compare.py [--work /dev/shm/smtpbench]
+           [--workloads smtp200,mixed200,smtp1000] [--repeat 3] [--tools ...]
+
+For each workload the deterministic capture is written once (../shared/bench, with its
+ground truth) into WORK/in/, then every tool runs on it in turn, alternating, --repeat
+times, each writing into a fresh folder under WORK/out/ (use tmpfs: disk writes on these
+machines are noisy). Reported per tool: median wall time, the median of the ratios
+smtpcore/tool paired within each round (both measured in the same round, so a machine
+busy in one round affects both), and the peak RSS of the whole process tree (sampled, so
+smtpcore's worker process counts too). Every smtpcore run is checked against the truth:
+every message byte-exact, no extra message. The table is printed as Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import pathlib
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+import psutil
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BENCH = ROOT.parent / "shared" / "bench"
+WORKLOADS = {
+    "smtp200": ("make_smtp_pcap.py", 200),
+    "mixed200": ("make_mixed_pcap.py", 200),
+    "smtp1000": ("make_smtp_pcap.py", 1000),
+}
+
+
+def run_measured(command: list[str], cwd: pathlib.Path) -> tuple[float, int, int]:
+    """Wall seconds, peak RSS of the process tree (bytes) and the exit status."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        try:
+            root = psutil.Process(proc.pid)
+        except psutil.NoSuchProcess:
+            return
+        while not done.is_set():
+            try:
+                tree = [root, *root.children(recursive=True)]
+                total = 0
+                for each in tree:
+                    try:
+                        total += each.memory_info().rss
+                    except psutil.NoSuchProcess:
+                        pass
+                peak = max(peak, total)
+            except psutil.NoSuchProcess:
+                return
+            done.wait(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    status = proc.wait()
+    elapsed = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    return elapsed, peak, status
+
+
+def tool_commands(capture: pathlib.Path, out: pathlib.Path) -> dict[str, list[str]]:
+    smtpcore = str(ROOT / ".venv" / "bin" / "smtpcore")
+    commands = {
+        "cat": ["sh", "-c", f"cat {capture} > /dev/null"],
+        "smtpcore": [smtpcore, "extract", "-q", str(capture), "-o", str(out)],
+        "smtpcore-pure": [
+            "env", "SMTPCORE_PURE=1", smtpcore, "extract", "-q", str(capture),
+            "-o", str(out),
+        ],  # fmt: skip
+    }
+    if shutil.which("tcpflow"):
+        commands["tcpflow"] = ["tcpflow", "-r", str(capture), "-o", str(out), "port 25"]
+    if shutil.which("tshark"):
+        commands["tshark"] = [
+            "tshark", "-n", "-q", "-r", str(capture), "--export-objects", f"imf,{out}",
+        ]  # fmt: skip
+    if shutil.which("suricata"):
+        commands["suricata"] = [
+            "suricata", "-c", str(BENCH / "suricata-smtp.yaml"), "-S", "/dev/null",
+            "-r", str(capture), "-l", str(out), "-k", "none",
+        ]  # fmt: skip
+    return commands
+
+
+def check_smtpcore(out: pathlib.Path, truth: pathlib.Path) -> str:
+    """Every message of the truth byte-exact, none extra (see bench_extract.py)."""
+    want = sorted(json.loads(line)["sha256"] for line in truth.open())
+    found = [json.loads(line) for line in (out / "messages.jsonl").open()]
+    got = []
+    for record in found:
+        if record.get("eml"):
+            data = (out / record["eml"]).read_bytes()
+            digest = hashlib.sha256(data).hexdigest()
+            if digest not in want and data.endswith(b"\r\n\r\n"):
+                # The generator's DATA ends in CRLF CRLF . CRLF: one more empty line.
+                digest = hashlib.sha256(data[:-2]).hexdigest()
+            got.append(digest)
+    if sorted(got) == want and len(found) == len(want):
+        return f"{len(want)}/{len(want)} byte-exact"
+    return (
+        f"MISMATCH: {len(set(got) & set(want))}/{len(want)} exact, {len(found)} found"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", default="/dev/shm/smtpbench")
+    parser.add_argument("--workloads", default="smtp200,mixed200")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--tools", default="")
+    args = parser.parse_args()
+    work = pathlib.Path(args.work)
+    (work / "in").mkdir(parents=True, exist_ok=True)
+    rows = []
+    failed = False
+    for name in args.workloads.split(","):
+        generator, size = WORKLOADS[name]
+        capture = work / "in" / f"{name}.pcap"
+        truth = work / f"{name}.truth.jsonl"
+        if not capture.exists() or not truth.exists():
+            subprocess.run(
+                [sys.executable, str(BENCH / generator), str(capture),
+                 "--size-mb", str(size), "--truth", str(truth)],
+                check=True, stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+        times: dict[str, list[float]] = {}
+        peaks: dict[str, int] = {}
+        ratios: dict[str, list[float]] = {}
+        checks = set()
+        for round_ in range(args.repeat):
+            this_round = {}
+            order = list(tool_commands(capture, work).items())
+            if args.tools:
+                order = [t for t in order if t[0] in args.tools.split(",")]
+            if round_ % 2:
+                order.reverse()  # alternate, so neither tool always runs first
+            for tool, _ in order:
+                out = work / "out" / f"{name}-{tool}"
+                shutil.rmtree(out, ignore_errors=True)
+                out.mkdir(parents=True)
+                command = tool_commands(capture, out)[tool]
+                if tool.startswith("smtpcore"):
+                    out.rmdir()  # smtpcore makes its own, new folder
+                seconds, peak, status = run_measured(command, work)
+                if tool.startswith("smtpcore"):
+                    if status not in (0, 1):
+                        checks.add(f"{tool} exit {status}")
+                    else:
+                        checks.add(f"{tool}: {check_smtpcore(out, truth)}")
+                this_round[tool] = seconds
+                times.setdefault(tool, []).append(seconds)
+                peaks[tool] = max(peaks.get(tool, 0), peak)
+            for tool, seconds in this_round.items():
+                ratios.setdefault(tool, []).append(this_round["smtpcore"] / seconds)
+        for tool in times:
+            rows.append(
+                (name, tool, statistics.median(times[tool]),
+                 statistics.median(ratios[tool]), peaks[tool] / 2**20)
+            )  # fmt: skip
+        print(
+            f"{name}: {capture.stat().st_size / 1e6:,.1f} MB; "
+            + "; ".join(sorted(checks))
+        )
+        failed |= any("MISMATCH" in c or "exit" in c for c in checks)
+    print()
+    print(
+        "| workload | tool | median s | smtpcore ÷ tool (median of paired) | peak RSS MiB |"
+    )
+    print("|---|---|---|---|---|")
+    for name, tool, seconds, ratio, rss in rows:
+        print(f"| {name} | {tool} | {seconds:.2f} | {ratio:.2f} | {rss:,.0f} |")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

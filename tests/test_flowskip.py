@@ -1,0 +1,187 @@
+"""The early frame rejection: compiled and pure agree, and skipping changes nothing."""
+
+import dataclasses
+import hashlib
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from smtpcore import capture, flowskip, pipeline
+from smtpcore.packets import PacketDecoder
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+EXTERNAL = ROOT.parent / "shared" / "corpus" / "external"
+CAPTURES = sorted((ROOT / "test_data" / "captures").glob("*.pcap*"))
+CAPTURES += sorted((ROOT / "test_data" / "artifacts").glob("*.pcap*"))
+CAPTURES += sorted(EXTERNAL.glob("*.pcap*")) if EXTERNAL.is_dir() else []
+
+try:
+    from smtpcore import _flowskip
+except ImportError:  # built without a compiler: only the pure path exists
+    _flowskip = None
+
+
+class Tombstone:
+    last_ns = 0
+
+
+def _frames(path):
+    with open(path, "rb") as fh:
+        yield from capture.CaptureReader(fh, lambda _: None)
+
+
+def _all_flows(path):
+    """Every TCP flow key of the capture, as the decoder sees it."""
+    decoder = PacketDecoder(lambda _: None)
+    keys = {}
+    for frame in _frames(path):
+        seg = decoder.decode(frame)
+        if seg is not None:
+            keys[flowskip.flow_key(seg.src, seg.sport, seg.dst, seg.dport)] = (
+                Tombstone()
+            )
+    return keys
+
+
+@pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.name)
+def test_skipped_frames_are_exactly_plain_segments_of_known_flows(path):
+    rejected = _all_flows(path)
+    seen = []
+    decoder = PacketDecoder(seen.append)
+    skipped = 0
+    for frame in _frames(path):
+        answer = flowskip.is_skippable(
+            frame.data, frame.orig_len, frame.linktype, frame.ts_ns, rejected
+        )
+        if _flowskip is not None:
+            assert answer == _flowskip.is_skippable(
+                frame.data, frame.orig_len, frame.linktype, frame.ts_ns, rejected
+            ), frame.index
+            assert not _flowskip.is_skippable(
+                frame.data, frame.orig_len, frame.linktype, frame.ts_ns, {}
+            )
+        seg = decoder.decode(frame)
+        if answer:
+            skipped += 1
+            # What was skipped decodes cleanly to a non-SYN segment of that flow.
+            assert seg is not None and not seg.flags & 0x02 and not seg.missing
+            assert flowskip.flow_key(seg.src, seg.sport, seg.dst, seg.dport) in rejected
+    assert seen == [] or skipped == 0 or all("frame" in w for w in seen)
+
+
+@pytest.mark.skipif(_flowskip is None, reason="compiled hot path not built")
+@pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.name)
+def test_record_runs_agree(path):
+    data = path.read_bytes()
+    if data[:4] not in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        pytest.skip("not a little-endian pcap")
+    frac_ns = 1 if data[:4] == b"\x4d\x3c\xb2\xa1" else 1000
+    linktype = int.from_bytes(data[20:24], "little") & 0xFFFF
+    rejected = _all_flows(path)
+    pos = 24
+    while pos < len(data):
+        pure = flowskip.skip_pcap_records(
+            data, pos, False, frac_ns, linktype, 262144, rejected
+        )
+        fast = _flowskip.skip_pcap_records(
+            data, pos, False, frac_ns, linktype, 262144, rejected
+        )
+        assert pure == fast
+        pos = pure[0] + 16 + int.from_bytes(data[pure[0] + 8 : pure[0] + 12], "little")
+
+
+def _extract_all(out, env_extra):
+    env = dict(os.environ, **env_extra)
+    subprocess.run(
+        [sys.executable, "-m", "smtpcore.cli", "extract", "-q", "--jobs", "1",
+         *map(str, CAPTURES), "-o", str(out)],
+        env=env, check=False, capture_output=True,
+    )  # fmt: skip
+    return {
+        str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(out.rglob("*"))
+        if p.is_file()
+        and p.name not in ("manifest.json", "report.html", "smtpcore.log")
+    }
+
+
+@pytest.mark.skipif(_flowskip is None, reason="compiled hot path not built")
+def test_pure_and_compiled_write_the_same_files(tmp_path):
+    compiled = _extract_all(tmp_path / "compiled", {})
+    pure = _extract_all(tmp_path / "pure", {"SMTPCORE_PURE": "1"})
+    assert compiled == pure and len(compiled) > 20
+
+
+def test_skipping_changes_no_item(monkeypatch):
+    def items(path):
+        with open(path, "rb") as fh:
+            return [
+                (
+                    type(i).__name__,
+                    [
+                        (f.name, repr(getattr(i, f.name)))
+                        for f in dataclasses.fields(i)
+                        if f.name != "content"
+                    ],
+                )
+                for i in pipeline.extract(
+                    fh, source="x", warn=lambda _: None, mime=False
+                )
+            ]
+
+    with_skip = {p.name: items(p) for p in CAPTURES}
+    monkeypatch.setattr(flowskip, "skippable", lambda *a: False)
+    monkeypatch.setattr(flowskip, "skip_records", lambda buf, pos, *a: (pos, 0, -1))
+    without = {p.name: items(p) for p in CAPTURES}
+    assert with_skip == without
+
+
+MIXED = ROOT.parent / "shared" / "bench" / "make_mixed_pcap.py"
+
+
+@pytest.mark.skipif(not MIXED.is_file(), reason="../shared/bench is absent")
+def test_mostly_web_capture_same_items_with_and_without_skipping(tmp_path, monkeypatch):
+    """Web flows are rejected and skipped; every SMTP message still comes out."""
+    import json
+
+    capture_path = tmp_path / "in" / "mixed.pcap"
+    capture_path.parent.mkdir()
+    truth = tmp_path / "truth.jsonl"
+    subprocess.run(
+        [sys.executable, str(MIXED), str(capture_path), "--size-mb", "4",
+         "--smtp-sessions", "6", "--truth", str(truth)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    expected = sorted(
+        json.loads(line)["sha256"] for line in truth.read_text().splitlines()
+    )
+    calls = {True: 0, False: 0}
+    real = flowskip.skip_records
+
+    def counting(*args):
+        result = real(*args)
+        calls[bool(result[1])] += result[1] or 0
+        return result
+
+    monkeypatch.setattr(flowskip, "skip_records", counting)
+
+    def run():
+        with open(capture_path, "rb") as fh:
+            items = list(
+                pipeline.extract(fh, source="x", warn=lambda _: None, mime=False)
+            )
+        return [
+            (type(i).__name__, repr(i.endpoints), getattr(i, "sha256", None))
+            for i in items
+        ]
+
+    skipped = run()
+    assert calls[True] > 5_000  # most frames never became objects
+    monkeypatch.setattr(flowskip, "skippable", lambda *a: False)
+    monkeypatch.setattr(flowskip, "skip_records", lambda buf, pos, *a: (pos, 0, -1))
+    assert run() == skipped
+    found = sorted(sha for kind, _, sha in skipped if kind == "Message")
+    assert found == expected
