@@ -435,3 +435,29 @@ def test_content_after_a_smuggling_end_marker_is_dropped_from_the_message():
         (i.marker, i.offset, i.ended_data) for i in message.smuggling_indicators
     ] == [(b"\n.\n", 5012, True)]
     assert session.smuggling_suspected and session.complete
+
+
+def test_end_of_data_lost_with_its_reply_ends_the_content_at_the_gap():
+    """Snapshot-cut frames: the end marker in a client gap, the 250 in a server gap."""
+    items = build_events(
+        _ENVELOPE
+        + [
+            ("data", C, b"DATA\r\n"),
+            ("data", S, b"354 go\r\n"),
+            ("data", C, b"Date: Sun, 29 Nov 2026 10:00:0"),
+            ("gap", C, 260),
+            ("gap", S, 7),
+            ("data", C, b"QUIT\r\n"),
+            ("data", S, b"221 2.0.0 Bye\r\n"),
+        ]
+    )
+    message, session = items
+    assert message.content.open().read() == b"Date: Sun, 29 Nov 2026 10:00:0"
+    assert (message.complete, message.accepted, message.missing_end) == (
+        False,
+        None,
+        True,
+    )
+    assert message.missing_ranges == [(30, 260)]
+    assert not session.complete
+    assert not any("unknown client command" in w for w in session.warnings)

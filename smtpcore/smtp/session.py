@@ -310,6 +310,7 @@ class SmtpMachine:
         self._hold = b""  # in DATA: a dot line (or its start) at the end, undecided
         self._context = b"\r\n"  # in DATA: the last two content bytes scanned
         self._candidates: list[_Candidate] = []  # undecided dot lines in DATA
+        self._gap_last = False  # in DATA: the last client event was a content gap
         self._after = bytearray()  # raw client bytes after the first of them
         self._previous_cr = False
         self._wait = bytearray()  # client bytes after DATA before its 354
@@ -723,6 +724,7 @@ class SmtpMachine:
         """
         transaction = self._data_transaction
         assert transaction is not None
+        self._gap_last = False
         held = self._hold
         buffer = held + data[position:] if held else data[position:]
         self._hold = b""
@@ -1072,6 +1074,7 @@ class SmtpMachine:
             if self._candidates:
                 self._resolve(None, ts)  # the bytes after them cannot be fed again
             self._content_gap(length, ts)
+            self._gap_last = True
             self._at_line_start = True
             self._context = b"\r\n"
             self._previous_cr = False
@@ -1301,6 +1304,22 @@ class SmtpMachine:
     def _server_gap(self, length: int, ts: int) -> None:
         if self.encrypted:
             return
+        if self._client_mode == _DATA and self._gap_last:
+            # A server never speaks during DATA: bytes lost from it right after
+            # content was lost are its reply to an end of data lost in that gap.
+            transaction = self._data_transaction
+            assert transaction is not None
+            self._flush_hold(ts)
+            transaction.cut = True
+            message = (
+                f"transaction {transaction.number}: the server spoke ({length} bytes "
+                "lost) after content was lost: the end of data was in the lost "
+                "content; content ended there, the reply is missing"
+            )
+            transaction.warnings.append(message)
+            self._anomaly(ts, CLIENT, message, transaction)
+            self._end_content(ts, complete=False, reason="server reply lost")
+            self._maybe_end(transaction, ts)
         self._anomaly(
             ts,
             SERVER,
