@@ -23,7 +23,15 @@ this takes, in one place:
 - When the session start was captured and the server never spoke, no reply will
   come: a transaction ends at the next MAIL/RSET/HELO instead of at its reply.
 - After STARTTLS, client bytes that open a TLS record mean it was accepted even when
-  the 220 was not captured.
+  the 220 was not captured. After an accepted STARTTLS, SMTP in clear (a decrypted
+  export) is decoded as such (`TlsPlaintext`); only TLS records mean encrypted.
+- A dot alone on a line whose line ends are not both CRLF (``\\n.\\n``, ``\\r.\\r``...)
+  is content by RFC 5321 but ends the data for lenient servers (SMTP smuggling). The
+  server's reply decides: a reply while content is still expected after such lines
+  ends the message at one of them, and the client bytes after it are commands again.
+  Every such line is a `SmugglingIndicator`.
+- A server gap right after a client content gap is the lost reply to an end of data
+  lost in that gap: the content ends there.
 """
 
 from __future__ import annotations
