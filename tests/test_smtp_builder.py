@@ -461,3 +461,38 @@ def test_end_of_data_lost_with_its_reply_ends_the_content_at_the_gap():
     assert message.missing_ranges == [(30, 260)]
     assert not session.complete
     assert not any("unknown client command" in w for w in session.warnings)
+
+
+def test_bdat_chunk_without_its_mail_from_may_miss_earlier_chunks():
+    """A capture that starts (or a ring buffer that wraps) inside a BDAT message."""
+    items = build_events(
+        [
+            ("data", C, b"BDAT 5 LAST\r\nabcde"),
+            ("data", S, b"250 2.0.0 Ok: queued as B1\r\n"),
+            ("data", C, b"QUIT\r\n"),
+            ("data", S, b"221 bye\r\n"),
+        ]
+    )
+    message, _ = items
+    assert message.content.open().read() == b"abcde"
+    assert (message.complete, message.missing_start, message.accepted) == (
+        False,
+        True,
+        True,
+    )
+    assert any("earlier chunks" in w for w in message.warnings)
+
+
+def test_data_without_its_mail_from_has_all_its_content():
+    items = build_events(
+        [
+            ("data", C, b"DATA\r\n"),
+            ("data", S, b"354 go\r\n"),
+            ("data", C, b"x\r\n.\r\n"),
+            ("data", S, b"250 ok\r\n"),
+        ]
+    )
+    message, _ = items
+    assert message.content.open().read() == b"x\r\n"
+    assert message.complete and not message.missing_start
+    assert any("MAIL FROM not captured" in w for w in message.warnings)

@@ -655,6 +655,15 @@ class SmtpMachine:
             return
         size, last = int(parts[0]), len(parts) > 1
         transaction = self._current_or_orphan(ts, "BDAT")
+        if transaction.mail_from is None and not transaction.data_started:
+            # Its MAIL FROM was not seen, so neither may earlier chunks have been.
+            transaction.missing_prefix = True
+            message = (
+                f"transaction {transaction.number}: first BDAT chunk seen without its "
+                "MAIL FROM; earlier chunks of the message may be missing"
+            )
+            transaction.warnings.append(message)
+            self._anomaly(ts, CLIENT, message, transaction)
         self._push(_Pending("BDAT", "BDAT", transaction, last=last), ts)
         self._enter_content(transaction, "BDAT", ts)
         self._bdat_left = size
@@ -1597,7 +1606,6 @@ class SmtpMachine:
             or transaction.missing_prefix
             or transaction.cut
             or transaction.dialogue_gap
-            or transaction.mail_from is None  # its envelope was not captured
         )
         self._events.append(
             ev.TransactionEnd(
