@@ -1124,3 +1124,35 @@ def test_server_ending_at_an_lf_dot_line_after_a_cr_dot_line_it_ignored():
         SmugglingIndicator(b"\n.\n", 19, True),
     ]
     assert of(events, ev.Reply)[-1].command == "RSET"
+
+
+@settings(max_examples=150, deadline=None)
+@given(cuts=st.lists(st.integers(1, 120), max_size=8))
+def test_smuggled_second_message_found_whatever_the_segmentation(cuts):
+    flight = (
+        b"Subject: one\n\nfirst\n.\nMAIL FROM:<m@x>\nRCPT TO:<b@x>\nDATA\n"
+        b"Subject: two\n\nsecond\n.\nQUIT\n"
+    )
+    head = _data_session(b"")[:9]
+    replies = [
+        (
+            S,
+            b"250 2.0.0 Ok: queued as A1\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n",
+        ),
+        (S, b"250 2.0.0 Ok: queued as A2\r\n221 2.0.0 Bye\r\n"),
+    ]
+    events = feed_split(
+        head + [(C, flight)] + replies, [[]] * len(head) + [cuts, [], []]
+    )
+    ends = of(events, ev.TransactionEnd)
+    assert [(e.mail_from, e.queue_id, e.complete) for e in ends] == [
+        ("a@x", "A1", True),
+        ("m@x", "A2", True),
+    ]
+    assert content(events, 1) == b"Subject: one\n\nfirst\n"
+    assert content(events, 2) == b"Subject: two\n\nsecond\n"
+    assert [e.smuggling for e in ends] == [
+        [SmugglingIndicator(b"\n.\n", 19, True)],
+        [SmugglingIndicator(b"\n.\n", 20, True)],
+    ]
+    assert of(events, ev.Reply)[-1].command == "QUIT"
