@@ -496,3 +496,22 @@ def test_data_without_its_mail_from_has_all_its_content():
     assert message.content.open().read() == b"x\r\n"
     assert message.complete and not message.missing_start
     assert any("MAIL FROM not captured" in w for w in message.warnings)
+
+
+def test_gap_from_inside_a_bdat_chunk_into_the_next_command():
+    """50 bytes of the chunk and the next BDAT command with its chunk were lost."""
+    items = build_events(
+        _ENVELOPE
+        + [
+            ("data", C, b"BDAT 100\r\n" + _BDAT_BODY[:50]),
+            ("gap", C, 50 + 200),
+            ("data", C, b"QUIT\r\n"),
+            ("data", S, b"250 2.0.0 100 bytes\r\n221 bye\r\n"),
+        ]
+    )
+    message, session = items
+    assert message.content.open().read() == _BDAT_BODY[:50]
+    assert message.complete is False
+    assert (message.missing_bytes, message.missing_ranges) == (50, [(50, 50)])
+    assert any("200 bytes of the client dialogue lost" in w for w in message.warnings)
+    assert not session.complete
