@@ -515,3 +515,25 @@ def test_gap_from_inside_a_bdat_chunk_into_the_next_command():
     assert (message.missing_bytes, message.missing_ranges) == (50, [(50, 50)])
     assert any("200 bytes of the client dialogue lost" in w for w in message.warnings)
     assert not session.complete
+
+
+def test_server_gap_in_a_later_data_does_not_end_it_for_an_earlier_content_gap():
+    items = build_events(
+        _ENVELOPE
+        + [
+            ("data", C, b"DATA\r\n"),
+            ("data", S, b"354 go\r\n"),
+            ("data", C, b"a"),
+            ("gap", C, 10),
+            ("data", S, b"250 ok\r\n"),
+            ("data", C, b"MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n"),
+            ("data", S, b"250 ok\r\n250 ok\r\n354 go\r\n"),
+            ("gap", S, 5),
+            ("data", C, b"second\r\n.\r\n"),
+            ("data", S, b"250 2.0.0 Ok: queued as Q2\r\n"),
+        ]
+    )
+    first, second, _ = items
+    assert first.complete is False and first.missing_ranges == [(1, 10)]
+    assert second.content.open().read() == b"second\r\n"
+    assert second.complete and second.queue_id == "Q2"

@@ -726,6 +726,7 @@ class SmtpMachine:
             self._at_line_start = True
             self._hold = b""
             self._context = b"\r\n"
+            self._gap_last = False
             self._previous_cr = False
         if not transaction.data_started:
             transaction.data_started = True
