@@ -41,6 +41,31 @@ class MessageContent:
         """Bytes were lost here; later bytes follow directly, nothing is invented."""
         self.missing_ranges.append((self.size, length))
 
+    def truncate(self, size: int) -> None:
+        """Drops the bytes from ``size`` on (they turned out not to be content) and
+        hashes the rest again; only after a smuggling-style end of data."""
+        if size >= self.size:
+            return
+        self._spool.seek(0)
+        self._md5, self._sha1, self._sha256 = (
+            hashlib.md5(),
+            hashlib.sha1(),
+            hashlib.sha256(),
+        )
+        left = size
+        while left:
+            block = self._spool.read(min(left, 1024 * 1024))
+            if not block:
+                break
+            self._md5.update(block)
+            self._sha1.update(block)
+            self._sha256.update(block)
+            left -= len(block)
+        self._spool.truncate(size)
+        self._spool.seek(0, 2)
+        self.size = size
+        self.missing_ranges = [r for r in self.missing_ranges if r[0] <= size]
+
     @property
     def missing_bytes(self) -> int:
         return sum(length for _, length in self.missing_ranges)

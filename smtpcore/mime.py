@@ -35,6 +35,7 @@ from __future__ import annotations
 import binascii
 import codecs
 import datetime
+import email.feedparser
 import email.message
 import email.parser
 import email.policy
@@ -700,6 +701,8 @@ class _Part(email.message.EmailMessage):
         self.too_deep = False
         self.state: Optional[_ParseState] = None
         self._type_memo: Optional[tuple[Optional[str], str]] = None
+        self._separator_memo: Optional[tuple[Optional[str], Optional[str]]] = None
+        self.junk_close_lines: list[str] = []
 
     def attach(self, payload: "_Part") -> None:  # called by the parser for each child
         if isinstance(payload, _Part):
@@ -734,6 +737,52 @@ class _Part(email.message.EmailMessage):
         if self._type_memo is None or self._type_memo[0] != raw:
             self._type_memo = (raw, super().get_content_type())
         return self._type_memo[1]
+
+    def separator(self) -> Optional[str]:
+        """``"--" + boundary`` while the parser treats this part as a multipart."""
+        if self.get_content_maintype() != "multipart":
+            return None
+        raw = _raw_header(self, "content-type")
+        if self._separator_memo is None or self._separator_memo[0] != raw:
+            boundary = self.get_boundary()
+            self._separator_memo = (raw, None if boundary is None else "--" + boundary)
+        return self._separator_memo[1]
+
+
+class _DelimiterInput(email.feedparser.BufferedSubFile):
+    """The parser's line buffer, reading a close delimiter with trailing junk.
+
+    ``--boundary---`` (seen in real spam) does not match the stdlib's strict
+    delimiter pattern, so the line and all after it became the last part's body and
+    the boundary's letters were base64-decoded into an attachment. Mail clients take
+    a line that starts with the close delimiter as the close delimiter; so do we, by
+    handing the parser the plain ``--boundary--`` line (the .eml keeps the bytes as
+    sent). A delimiter followed by other text (``--boundary-x``) is left alone: it may
+    be a nested part's longer boundary.
+    """
+
+    def __init__(self, parser: email.feedparser.FeedParser) -> None:
+        super().__init__()
+        self._parser = parser
+
+    def readline(self):  # noqa: D102 - BufferedSubFile API
+        lines = self._lines  # the stdlib's deque of complete lines
+        if lines and lines[0].startswith("--"):
+            lines[0] = self._repaired(lines[0])
+        return super().readline()
+
+    def _repaired(self, line: str) -> str:
+        for part in reversed(self._parser._msgstack):
+            separator = part.separator() if isinstance(part, _Part) else None
+            if not separator or not line.startswith(separator + "--"):
+                continue
+            body = line.rstrip("\r\n")
+            rest = body[len(separator) + 2 :]
+            if not rest.strip(" \t"):
+                return line  # a proper close delimiter
+            part.junk_close_lines.append(body)
+            return separator + "--" + line[len(body) :]
+        return line
 
 
 def _raw_header(part: email.message.Message, name: str) -> Optional[str]:
@@ -779,6 +828,7 @@ class _Analyser:
         parser = email.parser.BytesFeedParser(
             _factory=factory, policy=email.policy.default
         )
+        parser._input = _DelimiterInput(parser)  # before the first byte is fed
         state.parts = 0
         budget = max(self.max_parts - self.parts_seen, 1)
         offset = 0
@@ -930,6 +980,13 @@ class _Analyser:
             self.warn(where, f"not decoded ({type(error).__name__}: {error})")
 
     def _report_defects(self, part: _Part, where: str) -> None:
+        for line in part.junk_close_lines[:1]:
+            shown = line[:100].encode("utf-8", "surrogateescape")
+            self.warn(
+                where,
+                f"close delimiter with trailing text {shown.decode('ascii', 'backslashreplace')!r}"
+                " taken as the close delimiter",
+            )
         for defect in part.defects:
             detail = str(defect)
             name = type(defect).__name__

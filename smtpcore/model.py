@@ -130,6 +130,22 @@ class Credential:
     id: Optional[str] = None  # <session id>-a<n>: the n-th AUTH attempt of the session
 
 
+@dataclasses.dataclass(slots=True, frozen=True)
+class SmugglingIndicator:
+    """A dot line with non-standard line ends in DATA content (SMTP smuggling,
+    CVE-2023-51764/51765/51766): servers that disagree on it disagree on where the
+    message ends, and what one takes as content another runs as commands.
+
+    ``offset`` is where the line end before the dot starts in the message content;
+    ``ended_data`` True when the server replied right after it (it ended the data
+    there), False when content went on, None when the connection ended after it.
+    """
+
+    marker: bytes
+    offset: int
+    ended_data: Optional[bool]
+
+
 @dataclasses.dataclass(slots=True)
 class Message:
     """One mail transaction (MAIL FROM to its end), with its content when any was sent."""
@@ -151,6 +167,8 @@ class Message:
     complete: bool = True
     missing_bytes: int = 0
     missing_ranges: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+    missing_start: bool = False  # unknown bytes lost before the first captured one
+    missing_end: bool = False  # unknown bytes lost after the last captured one
     size: int = 0
     md5: Optional[str] = None
     sha1: Optional[str] = None
@@ -159,6 +177,9 @@ class Message:
     mime: Optional[MimeInfo] = None
     eml_path: Optional[str] = None  # relative to the output folder, once written
     warnings: list[str] = dataclasses.field(default_factory=list)
+    smuggling_indicators: list[SmugglingIndicator] = dataclasses.field(
+        default_factory=list
+    )
 
     @property
     def rcpt_to(self) -> list[str]:
@@ -183,7 +204,9 @@ class Session:
     extensions: list[str] = dataclasses.field(default_factory=list)
     starttls: bool = False
     tls_server_name: Optional[str] = None
-    encrypted: bool = False  # STARTTLS accepted, or implicit TLS (port 465)
+    encrypted: bool = False  # TLS records seen (STARTTLS or port 465): not decoded
+    starttls_plaintext: bool = False  # after STARTTLS the dialogue went on in clear
+    smuggling_suspected: bool = False  # a message has smuggling indicators
     messages: int = 0
     auth_attempts: int = 0
     auth_user: Optional[str] = None  # the user of the last successful AUTH

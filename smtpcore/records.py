@@ -42,6 +42,8 @@ def message_record(message: Message, source: str) -> dict[str, Any]:
         "complete": message.complete,
         "missing_bytes": message.missing_bytes,
         "missing_ranges": [list(r) for r in message.missing_ranges],
+        "missing_start": message.missing_start,
+        "missing_end": message.missing_end,
         "size": message.size if message.data_sent else None,
         "md5": message.md5,
         "sha1": message.sha1,
@@ -70,6 +72,14 @@ def message_record(message: Message, source: str) -> dict[str, Any]:
             for a in (mime.attachments if mime else [])
         ],
         "warnings": message.warnings,
+        "smuggling_indicators": [
+            {
+                "marker": i.marker.decode("latin-1"),
+                "offset": i.offset,
+                "ended_data": i.ended_data,
+            }
+            for i in message.smuggling_indicators
+        ],
     }
     record.update(headers.pivot_fields(mime, message.mail_from))
     return record
@@ -88,6 +98,8 @@ def session_record(session: Session) -> dict[str, Any]:
         "starttls": session.starttls,
         "tls_server_name": session.tls_server_name,
         "encrypted": session.encrypted,
+        "starttls_plaintext": session.starttls_plaintext,
+        "smuggling_suspected": session.smuggling_suspected,
         "messages": session.messages,
         "auth_attempts": session.auth_attempts,
         "auth_user": session.auth_user,

@@ -111,9 +111,16 @@ def of(events, kind):
 
 
 def content(events, transaction=1):
-    return b"".join(
-        e.data for e in of(events, ev.MessageData) if e.transaction == transaction
-    )
+    """The content of a transaction, as the builder keeps it."""
+    data = b""
+    for event in events:
+        if getattr(event, "transaction", None) != transaction:
+            continue
+        if isinstance(event, ev.MessageData):
+            data += event.data
+        elif isinstance(event, ev.MessageTruncate):
+            data = data[: event.size]
+    return data
 
 
 def client_hello(server_name: str | None) -> bytes:

@@ -1006,3 +1006,100 @@ def test_messages_over_the_size_limit_get_headers_only():
         f"message: {len(message)} bytes, more than 40: headers decoded, "
         "body parts not (the .eml holds them all)"
     ]
+
+
+# -- close delimiters with trailing junk (issue 9.6) ------------------------------
+
+_ZIP = (
+    b"PK\x03\x04\x14\x00\x00\x00\x08\x00"
+    + bytes(range(256)) * 2
+    + b"PK\x05\x06"
+    + bytes(18)
+)
+
+
+def _spam(close_line: bytes, boundary: bytes = b"----=_NextPart_000_0012") -> bytes:
+    return (
+        b"From: spam@example.net\r\nSubject: invoice\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="' + boundary + b'"\r\n\r\n'
+        b"--" + boundary + b"\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+        b"--" + boundary + b"\r\n"
+        b'Content-Type: application/zip; name="invoice.zip"\r\n'
+        b"Content-Transfer-Encoding: base64\r\n"
+        b'Content-Disposition: attachment; filename="invoice.zip"\r\n\r\n'
+        + b64_lines(_ZIP)
+        + b"\r\n"
+        + close_line
+    )
+
+
+@pytest.mark.parametrize(
+    "close_line",
+    [
+        b"--%s---\r\n",
+        b"--%s---",  # the last line without a line end
+        b"--%s--junkAAAA\r\n",
+        b"--%s--\t--\r\nepilogue text\r\n",
+    ],
+)
+def test_close_delimiter_with_trailing_junk_is_the_close_delimiter(close_line):
+    boundary = b"----=_NextPart_000_0012"
+    info = analyse(_spam(close_line.replace(b"%s", boundary), boundary))
+    (attachment,) = info.attachments
+    assert attachment.filename == "invoice.zip"
+    assert attachment.payload == _ZIP
+    assert attachment.size == len(_ZIP) == 544
+    assert (
+        attachment.sha256
+        == "2e600247455ef6969817116b37e28930aeaa6ec4214bd391d49399b92d97fba2"
+    )
+    assert attachment.md5 == hashlib.md5(_ZIP).hexdigest()
+    assert [b.text for b in info.bodies] == ["see attached"]
+    assert not any("base64" in w or "CloseBoundary" in w for w in info.warnings)
+    assert any("taken as the close delimiter" in w for w in info.warnings)
+
+
+def test_proper_close_delimiter_gives_no_warning():
+    info = analyse(_spam(b"--BND--  \r\n", b"BND"))
+    assert info.attachments[0].sha256 == sha256(_ZIP)
+    assert info.warnings == []
+
+
+def test_nested_junk_close_ends_the_inner_multipart_only():
+    message = (
+        crlf(
+            "From: a@example.org\nMIME-Version: 1.0\n"
+            'Content-Type: multipart/mixed; boundary="outer"\n\n'
+            "--outer\n"
+            'Content-Type: multipart/alternative; boundary="inner"\n\n'
+            "--inner\nContent-Type: text/plain\n\nplain text\n"
+            "--inner---\n"
+            "--outer\n"
+            "Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n"
+            'Content-Disposition: attachment; filename="b.bin"\n\n'
+        )
+        + b64_lines(b"\x00\x01payload\xff")
+        + b"\r\n--outer--\r\n"
+    )
+    info = analyse(message)
+    assert [b.text for b in info.bodies] == ["plain text"]
+    (attachment,) = info.attachments
+    assert attachment.filename == "b.bin"
+    assert attachment.payload == b"\x00\x01payload\xff"
+
+
+def test_longer_nested_boundary_is_not_taken_for_the_outer_delimiter():
+    """``--b-alt`` starts with ``--b`` but is the nested part's own boundary."""
+    message = crlf(
+        "From: a@example.org\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/mixed; boundary="b"\n\n'
+        "--b\n"
+        'Content-Type: multipart/alternative; boundary="b-alt"\n\n'
+        "--b-alt\nContent-Type: text/plain\n\nalt one\n"
+        "--b-alt\nContent-Type: text/html\n\n<p>alt two</p>\n"
+        "--b-alt--\n"
+        "--b--\n"
+    )
+    info = analyse(message)
+    assert [b.text for b in info.bodies] == ["alt one", "<p>alt two</p>"]
+    assert info.warnings == []

@@ -409,6 +409,60 @@ class TestEventDataMapping(plaso_test_lib.ParserTestCase):
         message, _ = self._GetMessages(smtp.CreateEventData(oauth))
         self.assertIn("bearer token: ya29.lab-access-token-0001", message)
 
+    def testSmugglingIndicatorsAndPlaintextAfterStartTls(self):
+        message_object = _Message(
+            data_sent=True,
+            accepted=True,
+            smuggling_indicators=[
+                model.SmugglingIndicator(b"\n.\n", 175, True),
+                model.SmugglingIndicator(b"\r.\r", 12, False),
+            ],
+        )
+        event_data = smtp.CreateEventData(message_object)
+        self.CheckEventData(
+            event_data,
+            {
+                "smuggling_indicators": [
+                    "\\n.\\n at offset 175 (ended the data)",
+                    "\\r.\\r at offset 12 (did not end the data)",
+                ]
+            },
+        )
+        message, _ = self._GetMessages(event_data)
+        self.assertIn(
+            "possible SMTP smuggling: \\n.\\n at offset 175 (ended the data), "
+            "\\r.\\r at offset 12 (did not end the data)",
+            message,
+        )
+
+        session = model.Session(
+            session_id="s8",
+            source="capture.pcap",
+            endpoints=ENDPOINTS,
+            start_ns=1_700_000_000_000_000_001,
+            end_ns=1_700_000_002_500_000_000,
+            starttls=True,
+            starttls_plaintext=True,
+            smuggling_suspected=True,
+        )
+        event_data = smtp.CreateEventData(session)
+        self.CheckEventData(
+            event_data,
+            {
+                "encrypted": False,
+                "smuggling_suspected": True,
+                "starttls_plaintext": True,
+            },
+        )
+        message, _ = self._GetMessages(event_data)
+        self.assertEqual(
+            message,
+            "SMTP session client 10.0.0.1 port 40000 -> server 10.0.0.2 port 25 "
+            "messages: 0 authentication attempts: 0 "
+            "STARTTLS requested dialogue after STARTTLS in clear (decrypted capture) "
+            "possible SMTP smuggling (non-standard end of data)",
+        )
+
     def testUnsupportedObject(self):
         with pytest.raises(TypeError):
             smtp.CreateEventData(ENDPOINTS)

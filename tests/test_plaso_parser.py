@@ -273,6 +273,38 @@ class PcapParserTest(plaso_test_lib.ParserTestCase):
             [(1, "gurpartap@patriots.in"), (1, None)],
         )
 
+    def testParseSmugglingCapture(self):
+        """A real Postfix capture: the second message follows a bare-LF end."""
+        path = Path(__file__).resolve().parents[1] / "test_data/quirks"
+        storage_writer = self._ParseFile(
+            path / "postfix-bare-lf-piped.pcap", self._CreateParser()
+        )
+        self.assertEqual(self._GetWarningMessages(storage_writer), [])
+        emails = self._GetEventData(storage_writer, "smtp:email")
+        self.assertEqual(
+            [
+                (email.sender, email.size, email.smuggling_indicators)
+                for email in emails
+            ],
+            [
+                ("alice@example.org", 166, ["\\n.\\n at offset 165 (ended the data)"]),
+                (
+                    "mallory@example.org",
+                    190,
+                    ["\\n.\\n at offset 189 (ended the data)"],
+                ),
+            ],
+        )
+        (session,) = self._GetEventData(storage_writer, "smtp:session")
+        self.CheckEventData(
+            session,
+            {
+                "message_count": 2,
+                "smuggling_suspected": True,
+                "starttls_plaintext": False,
+            },
+        )
+
     def testParseGzipCapture(self):
         """dfvfs decompresses a gzip stream; the parser sees the capture inside."""
         if not ZEEK_SMTP_PATH.exists():

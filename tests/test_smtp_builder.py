@@ -194,8 +194,30 @@ def test_starttls_session():
     )
     (session,) = items
     assert session.starttls and session.encrypted
+    assert not session.starttls_plaintext
     assert session.tls_server_name == "mx.example.net"
     assert session.messages == 0 and session.complete
+
+
+def test_session_decrypted_after_starttls():
+    items, _ = build(
+        [
+            (S, b"220 mx\r\n"),
+            (C, b"EHLO c\r\n"),
+            (S, b"250-mx\r\n250 STARTTLS\r\n"),
+            (C, b"STARTTLS\r\n"),
+            (S, b"220 2.0.0 Ready to start TLS\r\n"),
+            (C, b"EHLO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n"),
+            (S, b"250 mx\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+            (C, b"x\r\n.\r\nQUIT\r\n"),
+            (S, b"250 ok\r\n221 bye\r\n"),
+        ]
+    )
+    message, session = items
+    assert message.content.open().read() == b"x\r\n" and message.complete
+    assert session.starttls and session.starttls_plaintext
+    assert not session.encrypted
+    assert session.messages == 1 and session.complete
 
 
 def test_auth_user_of_messages_follows_the_session():
@@ -259,3 +281,259 @@ def test_many_gaps_in_one_message_are_all_ranged_but_not_all_worded():
     gap_notes = [w for w in message.warnings if "bytes of message content lost" in w]
     assert len(gap_notes) == 20
     assert gap_notes[-1].endswith("further gaps in this message are not listed here")
+
+
+# -- a record is complete only when every byte of it was seen (issue 9.3) ----------
+
+
+def build_events(steps, reason="fin"):
+    """Feeds ("data"|"gap", direction, bytes|length) steps; returns every output."""
+    builder = SessionBuilder("s9", "test.pcap", ENDPOINTS, 1_000)
+    out = []
+    for ts, (kind, direction, value) in enumerate(steps, 2_000):
+        if kind == "data":
+            out += builder.data(direction, value, ts)
+        else:
+            out += builder.gap(direction, value, ts)
+    out += builder.close(10_000, reason)
+    return out
+
+
+_ENVELOPE = [
+    ("data", S, b"220 mx ESMTP\r\n"),
+    ("data", C, b"EHLO c\r\n"),
+    ("data", S, b"250-mx\r\n250 CHUNKING\r\n"),
+    ("data", C, b"MAIL FROM:<a@x>\r\n"),
+    ("data", S, b"250 ok\r\n"),
+    ("data", C, b"RCPT TO:<b@x>\r\n"),
+    ("data", S, b"250 ok\r\n"),
+]
+_BDAT_BODY = bytes(range(256)) * 22  # 5632 bytes
+
+
+def test_bdat_cut_by_the_end_of_the_connection_is_incomplete_with_its_missing_bytes():
+    received = _BDAT_BODY[:976]
+    items = build_events(
+        _ENVELOPE + [("data", C, b"BDAT 5506 LAST\r\n" + received)], reason="rst"
+    )
+    message, session = items
+    assert message.content.open().read() == received
+    assert (message.complete, message.size) == (False, 976)
+    assert (message.missing_bytes, message.missing_ranges) == (4530, [(976, 4530)])
+    assert message.missing_end and not message.missing_start
+    assert message.sha256 == hashlib.sha256(received).hexdigest()
+    assert any("4530 bytes of a BDAT chunk not seen" in w for w in message.warnings)
+    assert not session.complete
+
+
+def test_gap_inside_a_bdat_chunk_is_a_missing_range():
+    items = build_events(
+        _ENVELOPE
+        + [
+            ("data", C, b"BDAT 5506 LAST\r\n" + _BDAT_BODY[:976]),
+            ("gap", C, 4000),
+            ("data", C, _BDAT_BODY[4976:5506] + b"QUIT\r\n"),
+            ("data", S, b"250 2.0.0 Ok: queued as Q1\r\n221 bye\r\n"),
+        ]
+    )
+    message, session = items
+    assert message.content.open().read() == _BDAT_BODY[:976] + _BDAT_BODY[4976:5506]
+    assert (message.complete, message.accepted, message.queue_id) == (False, True, "Q1")
+    assert (message.missing_bytes, message.missing_ranges) == (4000, [(976, 4000)])
+    assert not message.missing_end
+    assert not session.complete
+
+
+def test_data_cut_by_the_end_of_the_capture_is_incomplete_at_its_end():
+    items = build_events(
+        _ENVELOPE
+        + [
+            ("data", C, b"DATA\r\n"),
+            ("data", S, b"354 go\r\n"),
+            ("data", C, b"Subject: cut\r\n\r\nfirst part"),
+        ],
+        reason="end",
+    )
+    message, _ = items
+    assert message.content.open().read() == b"Subject: cut\r\n\r\nfirst part"
+    assert (message.complete, message.missing_end, message.missing_bytes) == (
+        False,
+        True,
+        0,
+    )
+
+
+def test_gap_inside_data_content_is_a_missing_range():
+    items = build_events(
+        _ENVELOPE
+        + [
+            ("data", C, b"DATA\r\n"),
+            ("data", S, b"354 go\r\n"),
+            ("data", C, b"Subject: gap\r\n\r\n0123"),
+            ("gap", C, 1460),
+            ("data", C, b"tail\r\n.\r\n"),
+            ("data", S, b"250 ok\r\n"),
+        ]
+    )
+    message, _ = items
+    assert message.content.open().read() == b"Subject: gap\r\n\r\n0123tail\r\n"
+    assert (message.complete, message.missing_ranges) == (False, [(20, 1460)])
+    assert not message.missing_end
+
+
+def test_gap_in_the_dialogue_of_an_open_transaction_makes_it_incomplete():
+    """The lost bytes may have held more RCPTs, or DATA and the whole content."""
+    items = build_events(_ENVELOPE + [("gap", C, 900), ("data", C, b"QUIT\r\n")])
+    message, session = items
+    assert message.data_sent is False and message.complete is False
+    assert any("900 bytes of the client dialogue lost" in w for w in message.warnings)
+    assert not session.complete
+
+
+def test_gap_in_the_dialogue_between_transactions_leaves_finished_ones_complete():
+    items = build_events(
+        _ENVELOPE
+        + [
+            ("data", C, b"DATA\r\n"),
+            ("data", S, b"354 go\r\n"),
+            ("data", C, b"x\r\n.\r\n"),
+            ("data", S, b"250 ok\r\n"),
+            ("gap", C, 50),
+            ("data", C, b"QUIT\r\n"),
+            ("data", S, b"221 bye\r\n"),
+        ]
+    )
+    message, session = items
+    assert message.complete and message.missing_ranges == []
+    assert not session.complete
+    assert any(
+        "50 bytes of the client command stream lost" in w for w in session.warnings
+    )
+
+
+def test_content_after_a_smuggling_end_marker_is_dropped_from_the_message():
+    items = build_events(
+        _ENVELOPE
+        + [
+            ("data", C, b"DATA\r\n"),
+            ("data", S, b"354 go\r\n"),
+            ("data", C, b"Subject: t\n\n" + b"x" * 5000 + b"\n.\nQUIT\n"),
+            ("data", S, b"250 2.0.0 Ok: queued as Q9\r\n221 bye\r\n"),
+        ]
+    )
+    message, session = items
+    expected = b"Subject: t\n\n" + b"x" * 5000 + b"\n"
+    assert message.content.open().read() == expected
+    assert (message.size, message.md5, message.sha1, message.sha256) == (
+        len(expected),
+        hashlib.md5(expected).hexdigest(),
+        hashlib.sha1(expected).hexdigest(),
+        hashlib.sha256(expected).hexdigest(),
+    )
+    assert message.complete and message.queue_id == "Q9"
+    assert [
+        (i.marker, i.offset, i.ended_data) for i in message.smuggling_indicators
+    ] == [(b"\n.\n", 5012, True)]
+    assert session.smuggling_suspected and session.complete
+
+
+def test_end_of_data_lost_with_its_reply_ends_the_content_at_the_gap():
+    """Snapshot-cut frames: the end marker in a client gap, the 250 in a server gap."""
+    items = build_events(
+        _ENVELOPE
+        + [
+            ("data", C, b"DATA\r\n"),
+            ("data", S, b"354 go\r\n"),
+            ("data", C, b"Date: Sun, 29 Nov 2026 10:00:0"),
+            ("gap", C, 260),
+            ("gap", S, 7),
+            ("data", C, b"QUIT\r\n"),
+            ("data", S, b"221 2.0.0 Bye\r\n"),
+        ]
+    )
+    message, session = items
+    assert message.content.open().read() == b"Date: Sun, 29 Nov 2026 10:00:0"
+    assert (message.complete, message.accepted, message.missing_end) == (
+        False,
+        None,
+        True,
+    )
+    assert message.missing_ranges == [(30, 260)]
+    assert not session.complete
+    assert not any("unknown client command" in w for w in session.warnings)
+
+
+def test_bdat_chunk_without_its_mail_from_may_miss_earlier_chunks():
+    """A capture that starts (or a ring buffer that wraps) inside a BDAT message."""
+    items = build_events(
+        [
+            ("data", C, b"BDAT 5 LAST\r\nabcde"),
+            ("data", S, b"250 2.0.0 Ok: queued as B1\r\n"),
+            ("data", C, b"QUIT\r\n"),
+            ("data", S, b"221 bye\r\n"),
+        ]
+    )
+    message, _ = items
+    assert message.content.open().read() == b"abcde"
+    assert (message.complete, message.missing_start, message.accepted) == (
+        False,
+        True,
+        True,
+    )
+    assert any("earlier chunks" in w for w in message.warnings)
+
+
+def test_data_without_its_mail_from_has_all_its_content():
+    items = build_events(
+        [
+            ("data", C, b"DATA\r\n"),
+            ("data", S, b"354 go\r\n"),
+            ("data", C, b"x\r\n.\r\n"),
+            ("data", S, b"250 ok\r\n"),
+        ]
+    )
+    message, _ = items
+    assert message.content.open().read() == b"x\r\n"
+    assert message.complete and not message.missing_start
+    assert any("MAIL FROM not captured" in w for w in message.warnings)
+
+
+def test_gap_from_inside_a_bdat_chunk_into_the_next_command():
+    """50 bytes of the chunk and the next BDAT command with its chunk were lost."""
+    items = build_events(
+        _ENVELOPE
+        + [
+            ("data", C, b"BDAT 100\r\n" + _BDAT_BODY[:50]),
+            ("gap", C, 50 + 200),
+            ("data", C, b"QUIT\r\n"),
+            ("data", S, b"250 2.0.0 100 bytes\r\n221 bye\r\n"),
+        ]
+    )
+    message, session = items
+    assert message.content.open().read() == _BDAT_BODY[:50]
+    assert message.complete is False
+    assert (message.missing_bytes, message.missing_ranges) == (50, [(50, 50)])
+    assert any("200 bytes of the client dialogue lost" in w for w in message.warnings)
+    assert not session.complete
+
+
+def test_server_gap_in_a_later_data_does_not_end_it_for_an_earlier_content_gap():
+    items = build_events(
+        _ENVELOPE
+        + [
+            ("data", C, b"DATA\r\n"),
+            ("data", S, b"354 go\r\n"),
+            ("data", C, b"a"),
+            ("gap", C, 10),
+            ("data", S, b"250 ok\r\n"),
+            ("data", C, b"MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n"),
+            ("data", S, b"250 ok\r\n250 ok\r\n354 go\r\n"),
+            ("gap", S, 5),
+            ("data", C, b"second\r\n.\r\n"),
+            ("data", S, b"250 2.0.0 Ok: queued as Q2\r\n"),
+        ]
+    )
+    first, second, _ = items
+    assert first.complete is False and first.missing_ranges == [(1, 10)]
+    assert second.content.open().read() == b"second\r\n"
+    assert second.complete and second.queue_id == "Q2"

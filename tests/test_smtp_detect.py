@@ -28,7 +28,8 @@ TLS = client_hello("x.example")
     [
         # Greetings and greeting verbs, on any port.
         (8025, S, b"220 mx.example.org ESMTP\r\n", True),
-        (8025, S, b"220-mx.example.org first line", True),
+        (8025, S, b"220-mx.example.org ESMTP first line", True),
+        (8025, S, b"220 LMTP server ready\r\n", True),
         (8025, S, b"554 no service for you\r\n", True),
         (8025, C, b"EHLO client\r\n", True),
         (8025, C, b"ehlo client\r\n", True),
@@ -66,6 +67,38 @@ TLS = client_hello("x.example")
         (8025, C, b"XY", False),
         (8025, S, b"HTT", None),
         (8025, C, b"", None),
+        # A bare 220 is no evidence: FTP greets the same way.
+        (8025, S, b"220 host.example.org\r\n", None),
+        (8025, S, b"220-mx.example.org first line", None),
+        (8025, S, b"220 host\r\n250-host\r\n250 PIPELINING\r\n", True),
+        (8025, S, b"220 host\r\n250 2.1.0 Ok\r\n", True),
+        (8025, S, b"220 host\r\n331 Please specify the password.\r\n", False),
+        (8025, S, b"220 host\r\nnot a reply\r\n", False),
+        (25, S, b"220 host.example.org\r\n", True),  # on an SMTP port it is kept
+        # FTP banners, on any port, unless they say SMTP.
+        (21, S, b"220 (vsFTPd 3.0.3)\r\n", False),
+        (25, S, b"220 (vsFTPd 3.0.3)\r\n", False),
+        (21, S, b"220 ProFTPD Server (Debian) [::ffff:10.0.0.1]\r\n", False),
+        (21, S, b"220-FileZilla Server 1.7.0\r\n220 Please visit\r\n", False),
+        (2121, S, b"220 Microsoft FTP Service\r\n", False),
+        (21, S, b"220 FTP server ready.\r\n", False),
+        (21, S, b"220-Welcome\r\n220 Pure-FTPd ready\r\n", False),
+        (8025, S, b"220 ftp.example.org ESMTP Postfix\r\n", True),
+        (8025, S, b"220 ftp.example.org\r\n", None),  # the host name is no evidence
+        (21, S, b"331 Password required\r\n", False),  # mid-session FTP
+        (25, S, b"230 Login successful.\r\n", False),
+        # FTP client commands.
+        (21, C, b"USER anonymous\r\n", False),
+        (21, C, b"user anonymous\r\n", False),
+        (21, C, b"SYST\r\n", False),
+        (21, C, b"FEAT\r\n", False),
+        (21, C, b"AUTH TLS\r\n", False),
+        (25, C, b"AUTH TLS\r\n", False),
+        (587, C, b"AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n", True),
+        # On an SMTP port content may start with "User ...": a second line decides.
+        (25, C, b"USER anonymous\r\n", None),
+        (25, C, b"USER anonymous\r\nPASS x@y\r\n", False),
+        (25, C, b"user names are listed below\r\nalice\r\n", True),
     ],
 )
 def test_classify(port, direction, head, expected):

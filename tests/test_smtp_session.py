@@ -22,6 +22,7 @@ from smtp_helpers import (
     normalised,
     of,
 )
+from smtpcore.model import SmugglingIndicator
 from smtpcore.smtp import events as ev
 from smtpcore.smtp.session import (
     MAX_LINE,
@@ -384,10 +385,14 @@ def test_bare_lf_lines_are_kept_and_reported_once():
     # Line starts are after CRLF only: ".three" and the "." after LF stay as sent.
     assert content(events) == b"one\ntwo\n.three\r\n.four\n\n.\r\n"
     anomalies = of(events, ev.Anomaly)
-    assert len(anomalies) == 1
+    assert len(anomalies) == 2
     assert "bare LF at content offset 3" in anomalies[0].message
+    # The "\n.\r\n" line did not end the data (the server waited for CRLF.CRLF),
+    # but a server reading bare LF as a line end would have ended there.
+    assert "possible SMTP smuggling" in anomalies[1].message
     end = only(events, ev.TransactionEnd)
-    assert end.complete and len(end.warnings) == 1
+    assert end.complete and len(end.warnings) == 2
+    assert end.smuggling == [SmugglingIndicator(b"\n.\r\n", 22, False)]
 
 
 def test_gap_in_data_marks_the_message_incomplete():
@@ -556,6 +561,61 @@ def test_starttls_accepted_nothing_decoded_after():
     assert len(of(events, ev.Reply)) == 3
     assert not of(events, ev.TransactionEnd) and not of(events, ev.MailFrom)
     assert only(events, ev.Closed).encrypted
+
+
+_DECRYPTED_AFTER_STARTTLS = [
+    (S, b"220 mx ESMTP\r\n"),
+    (C, b"EHLO c\r\n"),
+    (S, b"250-mx\r\n250 STARTTLS\r\n"),
+    (C, b"STARTTLS\r\n"),
+    (S, b"220 2.0.0 Ready to start TLS\r\n"),
+    # What Wireshark exports after decryption: the dialogue in clear.
+    (C, b"EHLO c\r\n"),
+    (S, b"250-mx\r\n250 AUTH PLAIN\r\n"),
+    (C, b"AUTH PLAIN " + base64.b64encode(b"\0alice\0s3cret") + b"\r\n"),
+    (S, b"235 2.7.0 Authentication successful\r\n"),
+    (C, b"MAIL FROM:<alice@x>\r\nRCPT TO:<bob@x>\r\nDATA\r\n"),
+    (S, b"250 ok\r\n250 ok\r\n354 go\r\n"),
+    (C, b"Subject: after TLS\r\n\r\nhello\r\n.\r\n"),
+    (S, b"250 2.0.0 Ok: queued as 7QX\r\n"),
+    (C, b"QUIT\r\n"),
+    (S, b"221 bye\r\n"),
+]
+
+
+@pytest.mark.parametrize("server_first", [False, True])
+def test_plaintext_after_starttls_is_decoded(server_first):
+    conversation = list(_DECRYPTED_AFTER_STARTTLS)
+    if server_first:  # the server's reply is met first (merged interfaces)
+        conversation[5], conversation[6] = (S, b"250-mx\r\n"), (C, b"EHLO c\r\n")
+        conversation.insert(7, (S, b"250 AUTH PLAIN\r\n"))
+    events = feed(conversation)
+    assert only(events, ev.StartTls).accepted is True
+    assert not of(events, ev.TlsStarted) and not of(events, ev.TlsHello)
+    assert only(events, ev.TlsPlaintext).side == (S if server_first else C)
+    finished = only(events, ev.AuthFinished)
+    assert finished.result["password"] == "s3cret" and finished.result["success"]
+    assert content(events) == b"Subject: after TLS\r\n\r\nhello\r\n"
+    end = only(events, ev.TransactionEnd)
+    assert (end.complete, end.accepted, end.queue_id) == (True, True, "7QX")
+    assert not only(events, ev.Closed).encrypted
+    assert [e.verb for e in of(events, ev.Command)][-1] == "QUIT"
+
+
+def test_neither_tls_nor_smtp_after_starttls_is_taken_as_encrypted():
+    events = feed(
+        _DECRYPTED_AFTER_STARTTLS[:5] + [(C, b"\x80\x2e\x01\x03\x01 binary\r\n")]
+    )
+    assert only(events, ev.TlsStarted)
+    assert not of(events, ev.TlsPlaintext)
+    assert any("neither a TLS record" in a.message for a in of(events, ev.Anomaly))
+
+
+def test_tls_record_split_after_its_first_byte_after_starttls():
+    hello = client_hello("split.example")
+    events = feed(_DECRYPTED_AFTER_STARTTLS[:5] + [(C, hello[:1]), (C, hello[1:])])
+    assert only(events, ev.TlsHello).server_name == "split.example"
+    assert not of(events, ev.TlsPlaintext)
 
 
 def test_starttls_refused_continues_in_plaintext():
@@ -919,3 +979,180 @@ def test_mid_session_client_only_transactions_end_at_close():
     assert isinstance(events[-1], ev.Closed)
     last_command = events.index(of(events, ev.Command)[-1])
     assert events.index(first) > last_command  # waited for replies until close
+
+
+# -- non-standard end markers: SMTP smuggling indicators (issue 9.5) -------------
+
+
+def _data_session(content_bytes, reply=b"250 2.0.0 Ok: queued as 4Q1\r\n"):
+    return [
+        (S, b"220 mx ESMTP\r\n"),
+        (C, b"EHLO c\r\n"),
+        (S, b"250 mx\r\n"),
+        (C, b"MAIL FROM:<a@x>\r\n"),
+        (S, b"250 ok\r\n"),
+        (C, b"RCPT TO:<b@x>\r\n"),
+        (S, b"250 ok\r\n"),
+        (C, b"DATA\r\n"),
+        (S, b"354 go\r\n"),
+        (C, content_bytes),
+        (S, reply),
+        (C, b"QUIT\r\n"),
+        (S, b"221 bye\r\n"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "body, tail, marker",
+    [
+        (b"Subject: x\n\nline\n", b".\n", b"\n.\n"),
+        (b"Subject: x\r\n\r\nline\r\n", b".\n", b"\r\n.\n"),
+        (b"Subject: x\n\nline\n", b".\r\n", b"\n.\r\n"),
+        (b"Subject: x\r\n\r\nline\r", b".\r", b"\r.\r"),
+        (b"Subject: x\r\n\r\nline\r\n", b".\r", b"\r\n.\r"),
+        (b"Subject: x\r\n\r\nline\r", b".\n", b"\r.\n"),
+    ],
+)
+def test_server_reply_after_a_non_standard_end_marker_ends_the_message_there(
+    body, tail, marker
+):
+    events = feed(_data_session(body + tail))
+    assert content(events) == body
+    end = only(events, ev.TransactionEnd)
+    assert (end.complete, end.accepted, end.queue_id) == (True, True, "4Q1")
+    offset = len(body) - marker.index(b".")
+    assert end.smuggling == [SmugglingIndicator(marker, offset, True)]
+    assert only(events, ev.DataEnd).reason == "non-standard end marker"
+    assert any("possible SMTP smuggling" in w for w in end.warnings)
+    assert of(events, ev.Reply)[-1].command == "QUIT"
+
+
+def test_non_standard_end_marker_split_over_segments():
+    body = b"Subject: x\n\nline\n"
+    session = _data_session(body + b".\n")
+    for cut in range(1, 3):
+        split = session[:9] + [(C, (body + b".\n")[: len(body) + cut - 1])]
+        split += [(C, (body + b".\n")[len(body) + cut - 1 :])] + session[10:]
+        events = feed(split)
+        assert content(events) == body
+        assert only(events, ev.TransactionEnd).smuggling == [
+            SmugglingIndicator(b"\n.\n", len(body) - 1, True)
+        ]
+
+
+def test_bare_lf_dot_line_the_server_did_not_take_as_the_end_stays_content():
+    """Postfix with smtpd_forbid_bare_newline: "\\n.\\n" is content, CRLF.CRLF ends."""
+    sent = b"Subject: x\n\nline 1\n.\nmore\r\n"
+    events = feed(_data_session(sent + b".\r\n"))
+    assert content(events) == sent
+    end = only(events, ev.TransactionEnd)
+    assert end.complete and end.accepted
+    assert end.smuggling == [SmugglingIndicator(b"\n.\n", 18, False)]
+
+
+def test_smuggled_dot_line_offset_counts_unstuffed_dots():
+    sent = b"a\r\n..b\r\n..c\r\nx\r.\rz\r\n"
+    events = feed(_data_session(sent + b".\r\n"))
+    assert content(events) == b"a\r\n.b\r\n.c\r\nx\r.\rz\r\n"
+    (indicator,) = only(events, ev.TransactionEnd).smuggling
+    assert indicator == SmugglingIndicator(b"\r.\r", 12, False)
+    assert content(events)[12:15] == b"\r.\r"
+
+
+def test_connection_closed_after_a_non_standard_marker_keeps_it_as_content():
+    body = b"Subject: x\n\nline\n"
+    events = feed(_data_session(body + b".\n")[:10])
+    assert content(events) == body + b".\n"
+    end = only(events, ev.TransactionEnd)
+    assert end.complete is False
+    assert end.smuggling == [SmugglingIndicator(b"\n.\n", len(body) - 1, None)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    body=st.lists(
+        st.sampled_from([b"a", b".", b"\r", b"\n", b"\r\n", b"..", b"\n.\n", b"\r.\r"]),
+        max_size=30,
+    ),
+    cuts=st.lists(st.integers(1, 200), max_size=6),
+)
+def test_smuggling_indicators_do_not_depend_on_segmentation(body, cuts):
+    stream = b"".join(body) + b"\r\n.\r\nQUIT\r\n"
+    head = [(C, b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n")]
+    whole = feed(head + [(C, stream)])
+    split = feed_split(head + [(C, stream)], [[], cuts])
+    assert content(split) == content(whole)
+    expected = only(whole, ev.TransactionEnd).smuggling
+    assert only(split, ev.TransactionEnd).smuggling == expected
+    data = content(whole)
+    for indicator in expected:
+        assert data[indicator.offset : indicator.offset + 1] in (b"\r", b"\n")
+        assert b"." in indicator.marker and indicator.marker != b"\r\n.\r\n"
+
+
+def test_piped_client_bytes_after_the_marker_are_commands_when_the_server_ends_there():
+    """``nc mx 25 < file``: the end marker and QUIT in one segment, Postfix ends
+    the data at "\\n.\\n" and answers QUIT: the message ends before the dot line."""
+    conversation = _data_session(b"Subject: x\n\nbody\n.\nQUIT\n")
+    conversation = conversation[:10] + [
+        (S, b"250 2.0.0 Ok: queued as 4Q1\r\n"),
+        (S, b"221 2.0.0 Bye\r\n"),
+    ]
+    events = feed(conversation)
+    assert content(events) == b"Subject: x\n\nbody\n"
+    end = only(events, ev.TransactionEnd)
+    assert (end.complete, end.accepted, end.queue_id) == (True, True, "4Q1")
+    assert end.smuggling == [SmugglingIndicator(b"\n.\n", 16, True)]
+    quit_reply = of(events, ev.Reply)[-1]
+    assert (quit_reply.command, quit_reply.code) == ("QUIT", 221)
+    assert [c.verb for c in of(events, ev.Command)][-1] == "QUIT"
+    assert not any(
+        "reply without a command" in a.message for a in of(events, ev.Anomaly)
+    )
+
+
+def test_server_ending_at_an_lf_dot_line_after_a_cr_dot_line_it_ignored():
+    sent = b"Subject: x\r\n\r\na\r.\rb\n.\nRSET\r\n"
+    conversation = _data_session(sent)[:10] + [
+        (S, b"250 2.0.0 Ok: queued as 4Q2\r\n"),
+        (S, b"250 2.0.0 Ok\r\n"),
+    ]
+    events = feed(conversation)
+    assert content(events) == b"Subject: x\r\n\r\na\r.\rb\n"
+    assert only(events, ev.TransactionEnd).smuggling == [
+        SmugglingIndicator(b"\r.\r", 15, False),
+        SmugglingIndicator(b"\n.\n", 19, True),
+    ]
+    assert of(events, ev.Reply)[-1].command == "RSET"
+
+
+@settings(max_examples=150, deadline=None)
+@given(cuts=st.lists(st.integers(1, 120), max_size=8))
+def test_smuggled_second_message_found_whatever_the_segmentation(cuts):
+    flight = (
+        b"Subject: one\n\nfirst\n.\nMAIL FROM:<m@x>\nRCPT TO:<b@x>\nDATA\n"
+        b"Subject: two\n\nsecond\n.\nQUIT\n"
+    )
+    head = _data_session(b"")[:9]
+    replies = [
+        (
+            S,
+            b"250 2.0.0 Ok: queued as A1\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n",
+        ),
+        (S, b"250 2.0.0 Ok: queued as A2\r\n221 2.0.0 Bye\r\n"),
+    ]
+    events = feed_split(
+        head + [(C, flight)] + replies, [[]] * len(head) + [cuts, [], []]
+    )
+    ends = of(events, ev.TransactionEnd)
+    assert [(e.mail_from, e.queue_id, e.complete) for e in ends] == [
+        ("a@x", "A1", True),
+        ("m@x", "A2", True),
+    ]
+    assert content(events, 1) == b"Subject: one\n\nfirst\n"
+    assert content(events, 2) == b"Subject: two\n\nsecond\n"
+    assert [e.smuggling for e in ends] == [
+        [SmugglingIndicator(b"\n.\n", 19, True)],
+        [SmugglingIndicator(b"\n.\n", 20, True)],
+    ]
+    assert of(events, ev.Reply)[-1].command == "QUIT"

@@ -22,6 +22,7 @@ class SMTPValuesFormatterHelper(interface.CustomEventFormatterHelper):
         "recipients",
         "rejected_recipients",
         "tls_alpn",
+        "smuggling_indicators",
     )
 
     def FormatEventValues(self, output_mediator, event_values):

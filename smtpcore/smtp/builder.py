@@ -235,6 +235,10 @@ class SessionBuilder:
                 content = self._contents.get(event.transaction)
                 if content is not None:
                     content.write(event.data)
+            elif isinstance(event, ev.MessageTruncate):
+                content = self._contents.get(event.transaction)
+                if content is not None:
+                    content.truncate(event.size)
             elif isinstance(event, ev.MessageGap):
                 content = self._contents.get(event.transaction)
                 if content is not None:
@@ -264,10 +268,10 @@ class SessionBuilder:
                 session.extensions = list(event.extensions)
             elif isinstance(event, ev.StartTls):
                 session.starttls = True
-                if event.accepted:
-                    session.encrypted = True
             elif isinstance(event, ev.TlsStarted):
                 session.encrypted = True
+            elif isinstance(event, ev.TlsPlaintext):
+                session.starttls_plaintext = True
             elif isinstance(event, ev.TlsHello):
                 if event.server_name:
                     session.tls_server_name = event.server_name
@@ -319,8 +323,13 @@ class SessionBuilder:
             queue_id=end.queue_id,
             data_sent=end.data_sent,
             complete=end.complete,
+            missing_start=end.missing_prefix,
+            missing_end=end.missing_end,
             warnings=warnings,
+            smuggling_indicators=list(end.smuggling),
         )
+        if end.smuggling:
+            self.session.smuggling_suspected = True
         if content is not None:
             message.content = content
             message.size = content.size

@@ -13,10 +13,11 @@ Event overview, in the order a normal session produces them::
 
     Greeting  Command  Helo  Reply  Extensions  AuthStarted  AuthFinished
     Command  MailFrom  Reply  Command  Reply(RCPT)  Command(DATA)  Reply(354)
-    DataStart  MessageData...  [MessageGap]  DataEnd  Reply  TransactionEnd
+    DataStart  MessageData...  [MessageGap]  [MessageTruncate]  DataEnd  Reply
+    TransactionEnd
     Command(QUIT)  Reply  Closed
 
-``StartTls``/``TlsStarted``/``TlsHello`` describe encryption, ``Anomaly`` anything
+``StartTls``/``TlsStarted``/``TlsHello``/``TlsPlaintext`` describe encryption, ``Anomaly`` anything
 malformed, lost or unexpected (with a message that says what and where).
 """
 
@@ -24,6 +25,8 @@ from __future__ import annotations
 
 import dataclasses
 from typing import Optional
+
+from smtpcore.model import SmugglingIndicator
 
 CLIENT = 0
 SERVER = 1
@@ -132,6 +135,18 @@ class MessageGap(Event):
 
 
 @dataclasses.dataclass(slots=True)
+class MessageTruncate(Event):
+    """The content ends at ``size``: what came after was, for the server, commands.
+
+    Only after a dot line with non-standard line ends that the server's reply
+    showed to be its end of data (see `SmugglingIndicator`).
+    """
+
+    transaction: int
+    size: int
+
+
+@dataclasses.dataclass(slots=True)
 class DataEnd(Event):
     """No more content: end marker, last BDAT chunk, server reply or cut connection."""
 
@@ -163,8 +178,10 @@ class TransactionEnd(Event):
     complete: bool
     missing_bytes: int
     missing_prefix: bool  # an unknown number of bytes before the first captured one
+    missing_end: bool  # an unknown number of bytes after the last captured one
     reason: str  # what ended it: "reply", "RSET", "MAIL", "QUIT", "EHLO", "close", ...
     warnings: list[str] = dataclasses.field(default_factory=list)
+    smuggling: list[SmugglingIndicator] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(slots=True)
@@ -199,6 +216,17 @@ class TlsStarted(Event):
     """From here on the connection is encrypted and nothing more is decoded."""
 
     implicit: bool  # True: the connection began with TLS (port 465 style)
+
+
+@dataclasses.dataclass(slots=True)
+class TlsPlaintext(Event):
+    """After an accepted STARTTLS the dialogue goes on in clear and is decoded.
+
+    The capture was exported after TLS decryption, or a party never began TLS;
+    ``side`` is the direction whose bytes showed it (CLIENT or SERVER).
+    """
+
+    side: int
 
 
 @dataclasses.dataclass(slots=True)

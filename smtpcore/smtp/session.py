@@ -23,7 +23,15 @@ this takes, in one place:
 - When the session start was captured and the server never spoke, no reply will
   come: a transaction ends at the next MAIL/RSET/HELO instead of at its reply.
 - After STARTTLS, client bytes that open a TLS record mean it was accepted even when
-  the 220 was not captured.
+  the 220 was not captured. After an accepted STARTTLS, SMTP in clear (a decrypted
+  export) is decoded as such (`TlsPlaintext`); only TLS records mean encrypted.
+- A dot alone on a line whose line ends are not both CRLF (``\\n.\\n``, ``\\r.\\r``...)
+  is content by RFC 5321 but ends the data for lenient servers (SMTP smuggling). The
+  server's reply decides: a reply while content is still expected after such lines
+  ends the message at one of them, and the client bytes after it are commands again.
+  Every such line is a `SmugglingIndicator`.
+- A server gap right after a client content gap is the lost reply to an end of data
+  lost in that gap: the content ends there.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ import re
 import struct
 from typing import Optional
 
+from smtpcore.model import SmugglingIndicator
 from smtpcore.smtp import events as ev
 from smtpcore.smtp.auth import AuthExchange
 
@@ -55,6 +64,8 @@ MAX_WAITING_TRANSACTIONS = 8
 # Anomalies per session; past this one notice says the rest were dropped.
 MAX_ANOMALIES = 500
 MAX_GAP_WARNINGS = 20  # per message; missing_ranges keeps them all
+MAX_INDICATORS = 100  # smuggling markers listed per message (all are counted)
+MAX_INDICATOR_WARNINGS = 5  # per message
 
 HELO_VERBS = frozenset({"HELO", "EHLO", "LHLO"})
 KNOWN_VERBS = frozenset(
@@ -72,6 +83,9 @@ _DATA_WAIT = "data-wait"  # DATA sent, its 354 not seen yet
 _DATA = "data"
 _BDAT = "bdat"
 _TLS = "tls"
+_TLS_WAIT = "tls-wait"  # STARTTLS accepted: TLS records or SMTP in clear next?
+# Bytes of a first line after STARTTLS looked at to tell SMTP from TLS.
+MAX_TLS_PROBE = 512
 
 _REPLY_LINE = re.compile(rb"(\d{3})([ -]?)(.*)", re.S)
 _ENHANCED = re.compile(r"([245]\.\d{1,3}\.\d{1,3})(?:\s+|$)")
@@ -241,7 +255,10 @@ class _Transaction:
     gaps: int = 0
     missing_prefix: bool = False
     cut: bool = False  # the end of the content was never seen
+    dialogue_gap: bool = False  # client bytes lost while it was open for commands
     bare_lf_reported: bool = False
+    indicators: int = 0  # possible smuggling markers, all counted
+    smuggling: list[SmugglingIndicator] = dataclasses.field(default_factory=list)
     closed: bool = False  # no more commands belong to it
     close_reason: str = ""
     pending: int = 0  # its commands still awaiting replies
@@ -249,6 +266,17 @@ class _Transaction:
     in_data: bool = False
     ended: bool = False
     warnings: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class _Candidate:
+    """A dot line with non-standard line ends that content went on past, so far."""
+
+    marker: bytes
+    offset: int  # of the line end before the dot, in the content
+    size: int  # the content's size if the data ended here
+    end: int  # index after it in the buffer it was found in
+    raw: int = 0  # index after it in the kept raw bytes
 
 
 @dataclasses.dataclass(slots=True, eq=False)
@@ -287,7 +315,11 @@ class SmtpMachine:
         self._data_transaction: Optional[_Transaction] = None  # receiving content
         self._count = 0
         self._at_line_start = True  # in DATA: after CRLF
-        self._hold = b""  # in DATA: "." or ".\r" at a line start, undecided
+        self._hold = b""  # in DATA: a dot line (or its start) at the end, undecided
+        self._context = b"\r\n"  # in DATA: the last two content bytes scanned
+        self._candidates: list[_Candidate] = []  # undecided dot lines in DATA
+        self._gap_last = False  # in DATA: the last client event was a content gap
+        self._after = bytearray()  # raw client bytes after the first of them
         self._previous_cr = False
         self._wait = bytearray()  # client bytes after DATA before its 354
         self._first_line: Optional[bytes] = None  # capture start: content or not?
@@ -296,6 +328,8 @@ class SmtpMachine:
         self._bdat_last = False
         self._auth: Optional[_Auth] = None
         self._starttls_sent = False
+        self._tls_wait = False  # STARTTLS accepted, no byte after it seen yet
+        self._probe = b""  # client bytes after STARTTLS, TLS or SMTP undecided
         self._hello = bytearray()
         self._hello_done = False
         self._anomalies = 0
@@ -353,11 +387,19 @@ class SmtpMachine:
             self._flush_hold(ts_ns)
             self._cut_content(ts_ns, "connection closed before the end-of-data marker")
         elif self._client_mode == _BDAT:
+            left = self._bdat_left
+            self._bdat_left = 0
+            self._missing_content(left, ts_ns)  # announced by BDAT, never seen
             self._cut_content(
-                ts_ns,
-                f"connection closed with {self._bdat_left} bytes of a BDAT chunk "
-                "not sent",
+                ts_ns, f"connection closed with {left} bytes of a BDAT chunk not seen"
             )
+        if self._client_mode == _TLS_WAIT and self._probe:
+            probe, self._probe = self._probe, b""
+            if probe[:1] == b"\x16":
+                self._start_tls(ts_ns, implicit=False)
+                self._tls_bytes(probe, ts_ns)
+            else:
+                self._decide_after_starttls(probe, ts_ns)
         if self._client_mode == _TLS and not self._hello_done and self._hello:
             self._emit_hello(ts_ns, force=True)
         if self._client_line and self._client_mode != _TLS:
@@ -398,6 +440,9 @@ class SmtpMachine:
             if mode == _TLS:
                 self._tls_bytes(data[position:], ts)
                 return
+            if mode == _TLS_WAIT:
+                position = self._tls_wait_bytes(data, position, ts)
+                continue
             if mode in (_LINE_MODE, _UNSYNCED):
                 position = self._client_line_bytes(data, position, ts)
             elif mode == _DATA:
@@ -610,6 +655,15 @@ class SmtpMachine:
             return
         size, last = int(parts[0]), len(parts) > 1
         transaction = self._current_or_orphan(ts, "BDAT")
+        if transaction.mail_from is None and not transaction.data_started:
+            # Its MAIL FROM was not seen, so neither may earlier chunks have been.
+            transaction.missing_prefix = True
+            message = (
+                f"transaction {transaction.number}: first BDAT chunk seen without its "
+                "MAIL FROM; earlier chunks of the message may be missing"
+            )
+            transaction.warnings.append(message)
+            self._anomaly(ts, CLIENT, message, transaction)
         self._push(_Pending("BDAT", "BDAT", transaction, last=last), ts)
         self._enter_content(transaction, "BDAT", ts)
         self._bdat_left = size
@@ -671,6 +725,8 @@ class SmtpMachine:
             self._client_mode = _DATA
             self._at_line_start = True
             self._hold = b""
+            self._context = b"\r\n"
+            self._gap_last = False
             self._previous_cr = False
         if not transaction.data_started:
             transaction.data_started = True
@@ -678,25 +734,36 @@ class SmtpMachine:
             self._events.append(ev.DataStart(ts, transaction.number, method, partial))
 
     def _data_bytes(self, data: bytes, position: int, ts: int) -> int:
-        """Dot-unstuffs DATA content and finds CRLF.CRLF; returns where it stopped."""
+        """Dot-unstuffs DATA content and finds CRLF.CRLF; returns where it stopped.
+
+        A dot line with other line ends (``\\n.\\n``, ``\\r.\\r``...) at the very end
+        of the bytes so far is held back: a server reply next means the server took
+        it as the end of data (see `_odd_end`); more content means it did not.
+        """
         transaction = self._data_transaction
         assert transaction is not None
+        self._gap_last = False
         held = self._hold
         buffer = held + data[position:] if held else data[position:]
         self._hold = b""
+        cut = self._marker_tail(buffer)
+        length = len(buffer) if cut < 0 else cut
         pieces: list[bytes] = []
-        index, length = 0, len(buffer)
-        end_at = -1
+        index = 0
+        end_at = hold_at = -1
+        new: list[_Candidate] = []
+        crlf_lines = 0
+        bare_lf = False
+        context = self._context
+        base = transaction.size
         while index < length:
             if self._at_line_start and buffer[index] == 0x2E:  # "."
                 if index + 1 >= length:
-                    self._hold = buffer[index:]
-                    index = length
+                    hold_at = index
                     break
                 if buffer[index + 1] == 0x0D:
                     if index + 2 >= length:
-                        self._hold = buffer[index:]
-                        index = length
+                        hold_at = index
                         break
                     if buffer[index + 2] == 0x0A:
                         end_at = index + 3
@@ -705,14 +772,17 @@ class SmtpMachine:
                 self._at_line_start = False
                 continue
             self._at_line_start = False
-            newline = buffer.find(b"\n", index)
+            newline = buffer.find(b"\n", index, length)
             if newline < 0:
-                pieces.append(buffer[index:])
-                self._previous_cr = buffer[-1] == 0x0D
+                pieces.append(buffer[index:length])
+                self._previous_cr = buffer[length - 1] == 0x0D
                 index = length
                 break
             crlf = buffer[newline - 1] == 0x0D if newline > index else self._previous_cr
             pieces.append(buffer[index : newline + 1])
+            crlf_lines += crlf
+            if not crlf:
+                bare_lf = True
             if not crlf and not transaction.bare_lf_reported:
                 transaction.bare_lf_reported = True
                 offset = transaction.size + sum(len(p) for p in pieces) - 1
@@ -728,14 +798,220 @@ class SmtpMachine:
             self._at_line_start = crlf
             self._previous_cr = False
             index = newline + 1
+        if hold_at >= 0:
+            scanned = hold_at
+        elif end_at >= 0:
+            scanned = end_at - 3
+        else:
+            scanned = length
+        if scanned > 0:
+            self._context = (
+                buffer[scanned - 2 : scanned]
+                if scanned >= 2
+                else (context + buffer[:scanned])[-2:]
+            )
+            # Every dot line that is not CRLF-delimited has a bare LF or a bare CR
+            # (more CRs than CRLF lines): only then are the dots looked at.
+            # Base64 has no dots at all: memchr says so at once.
+            if (context[1] == 0x2E or buffer.find(b".", 0, scanned) >= 0) and (
+                bare_lf
+                or b"\r." in context + buffer[:2]
+                or b"\n." in context + buffer[:2]
+                or buffer.count(b"\r", 0, scanned) > crlf_lines
+            ):
+                new = self._odd_dots(context, buffer, scanned, base, ts)
         self._emit_content(pieces, ts)
         if end_at < 0:
+            if hold_at >= 0 or cut >= 0:
+                self._hold = buffer[hold_at if hold_at >= 0 else cut :]
+            self._track_after(buffer, len(buffer) - len(self._hold), new, ts)
             return len(data)
+        self._candidates.extend(new)  # content went on to CRLF.CRLF past them
         transaction.data_end_ns = ts
         self._end_content(ts, complete=True, reason="end marker")
         self._push(_Pending("END", ".", transaction), ts)
         self._maybe_end(transaction, ts)
         return position + end_at - len(held)
+
+    def _marker_tail(self, buffer: bytes) -> int:
+        """Where a possible end marker at the end of ``buffer`` starts (its dot), or -1."""
+        size = len(buffer)
+        last = buffer[-1] if size else -1
+        if last == 0x2E:  # "."
+            dot = size - 1
+        elif last == 0x0A and size >= 2 and buffer[-2] == 0x2E:  # ".\n"
+            dot = size - 2
+        elif last == 0x0A and size >= 3 and buffer[-3:-1] == b".\r":  # ".\r\n"
+            dot = size - 3
+        elif last == 0x0D and size >= 2 and buffer[-2] == 0x2E:  # ".\r"
+            dot = size - 2
+        else:
+            return -1
+        before = (
+            buffer[dot - 2 : dot] if dot >= 2 else (self._context + buffer[:dot])[-2:]
+        )
+        if before[-1:] not in (b"\n", b"\r"):
+            return -1
+        if dot == size - 3 and before == b"\r\n":
+            return -1  # the standard end marker
+        return dot
+
+    def _odd_dots(
+        self, context: bytes, buffer: bytes, scanned: int, base: int, ts: int
+    ) -> list["_Candidate"]:
+        """Dot lines with non-standard line ends among ``buffer[:scanned]``, content
+        that went on; ``context`` holds the two content bytes before ``buffer``.
+
+        Dots are found with memchr-speed ``find``; only a dot after a CR or LF is
+        looked at further, so base64 and ordinary text cost next to nothing.
+        """
+        new: list[_Candidate] = []
+        joined: Optional[bytes] = None
+        dot = buffer.find(b".", 0, scanned)
+        size = len(buffer)
+        while dot >= 0:
+            previous = buffer[dot - 1] if dot else context[1]
+            following = buffer[dot + 1] if dot + 1 < size else 0
+            if (previous == 0x0A or previous == 0x0D) and (
+                following == 0x0A or following == 0x0D
+            ):
+                before = (
+                    buffer[dot - 2 : dot] if dot >= 2 else (context + buffer[:dot])[-2:]
+                )
+                after = buffer[dot + 1 : dot + 3]
+                prefix = before if before == b"\r\n" else before[-1:]
+                suffix = after if after == b"\r\n" else after[:1]
+                marker = prefix + b"." + suffix
+                if marker != b"\r\n.\r\n":
+                    if joined is None:
+                        joined = context + buffer[:scanned]
+                    start = dot - len(prefix)
+                    # Dots at a CRLF line start were dropped as stuffing: count them.
+                    stuffed = joined.count(b"\r\n.", 0, max(0, start + 2))
+                    offset = base + start - stuffed
+                    end = dot + 1 + len(suffix)
+                    new.append(_Candidate(marker, offset, offset + len(prefix), end))
+            dot = buffer.find(b".", dot + 1, scanned)
+        return new
+
+    def _track_after(
+        self, buffer: bytes, upto: int, new: list["_Candidate"], ts: int
+    ) -> None:
+        """Keeps the raw bytes after undecided dot lines: if the server's reply shows
+        that one of them ended the data, those bytes were commands, not content."""
+        start = 0
+        if new and not self._candidates:
+            start = new[0].end
+            self._after = bytearray()
+        for candidate in new:
+            candidate.raw = len(self._after) + candidate.end - start
+        self._candidates.extend(new)
+        if self._candidates:
+            self._after += buffer[start:upto]
+            if (
+                len(self._after) > MAX_DATA_WAIT
+                or len(self._candidates) > MAX_INDICATORS
+            ):
+                self._resolve(None, ts)  # content went on long after them
+
+    def _resolve(self, chosen: Optional[int], ts: int) -> None:
+        """Records the undecided dot lines: ``chosen`` ended the data, those before
+        it did not, those after it were commands (they are fed again)."""
+        transaction = self._data_transaction
+        candidates, self._candidates = self._candidates, []
+        self._after = bytearray()
+        if transaction is None:
+            return
+        for index, candidate in enumerate(candidates):
+            if chosen is not None and index > chosen:
+                break
+            ended = chosen is not None and index == chosen
+            self._indicator(transaction, candidate.marker, candidate.offset, ended, ts)
+
+    def _retract(self, ts: int) -> bytes:
+        """The server replied while content was still expected after dot lines with
+        non-standard line ends: the data ended at one of them. The reply does not say
+        which: the first one with LF on both sides of the dot is taken, as servers
+        that read bare LF as a line end (Postfix, Exim, Sendmail) do; failing that,
+        the first. Returns the bytes after it, to be fed again as commands."""
+        transaction = self._data_transaction
+        assert transaction is not None
+        candidates = self._candidates
+        chosen = next(
+            (
+                index
+                for index, candidate in enumerate(candidates)
+                if candidate.marker[candidate.marker.index(b".") - 1] == 0x0A
+                and candidate.marker.endswith(b"\n")
+            ),
+            0,
+        )
+        candidate = candidates[chosen]
+        after = bytes(self._after[candidate.raw :]) + self._hold
+        self._hold = b""
+        transaction.size = candidate.size
+        self._events.append(ev.MessageTruncate(ts, transaction.number, candidate.size))
+        self._resolve(chosen, ts)
+        transaction.data_end_ns = ts
+        self._end_content(ts, complete=True, reason="non-standard end marker")
+        self._push(_Pending("END", ".", transaction), ts)
+        return after
+
+    def _indicator(
+        self,
+        transaction: _Transaction,
+        marker: bytes,
+        offset: int,
+        ended: Optional[bool],
+        ts: int,
+    ) -> None:
+        """A possible SMTP smuggling marker (CVE-2023-51764/51765/51766 family)."""
+        transaction.indicators += 1
+        if len(transaction.smuggling) < MAX_INDICATORS:
+            transaction.smuggling.append(
+                SmugglingIndicator(bytes(marker), offset, ended)
+            )
+        if transaction.indicators > MAX_INDICATOR_WARNINGS:
+            return
+        shown = repr(marker)[1:]
+        if ended:
+            what = "ended the data: the server replied to it"
+        elif ended is None:
+            what = "was followed by the end of the connection"
+        else:
+            what = "did not end the data: content went on"
+        message = (
+            f"transaction {transaction.number}: possible SMTP smuggling: dot line with "
+            f"non-standard line ends {shown} at content offset {offset} {what}"
+        )
+        if transaction.indicators == MAX_INDICATOR_WARNINGS:
+            message += "; further ones in this message are not listed here"
+        transaction.warnings.append(message)
+        self._anomaly(ts, CLIENT, message, transaction)
+
+    def _odd_end(self, marker: bytes, ts: int) -> None:
+        """The server answered after a dot line with non-standard line ends: for it
+        that line ended the data, so the message ends before it, as the server kept
+        it (the line end before the dot belongs to the message, as in CRLF.CRLF)."""
+        transaction = self._data_transaction
+        assert transaction is not None
+        self._hold = b""
+        self._resolve(None, ts)  # earlier dot lines: content went on past them
+        offset = transaction.size - marker.index(b".")  # the line end before the dot
+        self._indicator(transaction, marker, offset, True, ts)
+        transaction.data_end_ns = ts
+        self._end_content(ts, complete=True, reason="non-standard end marker")
+        self._push(_Pending("END", ".", transaction), ts)
+
+    def _held_marker(self) -> Optional[bytes]:
+        """The held bytes with their line end before, when they form a dot line."""
+        held = self._hold
+        if held not in (b".\r\n", b".\n", b".\r"):
+            return None
+        prefix = b"\r\n" if self._at_line_start else self._context[-1:]
+        if prefix not in (b"\r\n", b"\n", b"\r"):
+            return None
+        return prefix + held
 
     def _emit_content(self, pieces: list[bytes], ts: int) -> None:
         chunk = b"".join(pieces)
@@ -746,11 +1022,21 @@ class SmtpMachine:
             self._events.append(ev.MessageData(ts, transaction.number, chunk))
 
     def _flush_hold(self, ts: int) -> None:
-        """Held "." / ".\\r" whose continuation is lost: the dot was stuffing."""
+        """Held bytes whose continuation is lost: content (a dot at a line start is
+        stuffing), and a possible smuggling marker when they form a dot line."""
+        if self._candidates:
+            self._resolve(None, ts)  # content went on past them
+        marker = self._held_marker()
         held, self._hold = self._hold, b""
-        self._emit_content([held[1:]], ts)
+        transaction = self._data_transaction
+        if marker is not None and transaction is not None:
+            offset = transaction.size - marker.index(b".")
+            self._indicator(transaction, marker, offset, None, ts)
+        self._emit_content([held[1:] if self._at_line_start else held], ts)
 
     def _end_content(self, ts: int, complete: bool, reason: str) -> None:
+        if self._candidates:
+            self._resolve(None, ts)
         transaction = self._data_transaction
         assert transaction is not None
         transaction.in_data = False
@@ -803,8 +1089,12 @@ class SmtpMachine:
             mode = self._client_mode
         if mode == _DATA:
             self._flush_hold(ts)
+            if self._candidates:
+                self._resolve(None, ts)  # the bytes after them cannot be fed again
             self._content_gap(length, ts)
+            self._gap_last = True
             self._at_line_start = True
+            self._context = b"\r\n"
             self._previous_cr = False
             return
         if mode == _BDAT:
@@ -824,17 +1114,32 @@ class SmtpMachine:
             + (f" after {partial} bytes of a partial line" if partial else "")
             + "; resynchronising at the next line",
         )
+        transaction = self._current
+        if transaction is not None and not transaction.dialogue_gap:
+            transaction.dialogue_gap = True
+            message = (
+                f"transaction {transaction.number}: {length} bytes of the client "
+                "dialogue lost while it was open; recipients, DATA or content may be "
+                "missing"
+            )
+            transaction.warnings.append(message)
+            self._anomaly(ts, CLIENT, message, transaction)
         self._client_line.clear()
         self._client_skip = True
         if self._client_mode == _UNSYNCED:
             self._drop_first_line(ts, "a gap follows it")
             self._client_mode = _LINE_MODE
 
-    def _content_gap(self, length: int, ts: int) -> None:
+    def _missing_content(self, length: int, ts: int) -> None:
         transaction = self._data_transaction
         assert transaction is not None
         transaction.missing_bytes += length
         self._events.append(ev.MessageGap(ts, transaction.number, length))
+
+    def _content_gap(self, length: int, ts: int) -> None:
+        transaction = self._data_transaction
+        assert transaction is not None
+        self._missing_content(length, ts)
         transaction.gaps += 1
         if transaction.gaps > MAX_GAP_WARNINGS:
             return  # every range is still in missing_ranges; the words stop here
@@ -849,9 +1154,69 @@ class SmtpMachine:
 
     # --------------------------------------------------------------------- TLS
 
+    def _await_tls(self, ts: int) -> None:
+        """STARTTLS was accepted: the next bytes say whether TLS really started.
+
+        TLS records (0x16 0x03) mean it did and nothing more is decoded. SMTP in
+        clear means the capture holds the dialogue after decryption (Wireshark's
+        export, a TLS-inspecting proxy) or a party that never began TLS: it is
+        decoded as usual and `TlsPlaintext` says so. A TLS layer that decrypts the
+        records (issue 12) hands their plaintext to ``data()`` and takes this path.
+        """
+        self._close_current(ts, "STARTTLS")
+        self._tls_wait = True
+        self._client_mode = _TLS_WAIT
+        self._client_line.clear()
+        self._server_line.clear()
+        self._reply_lines.clear()
+
+    def _tls_wait_bytes(self, data: bytes, position: int, ts: int) -> int:
+        probe = self._probe + data[position:]
+        self._probe = b""
+        if probe[:1] == b"\x16" and len(probe) < 2:
+            self._probe = probe
+            return len(data)
+        if is_tls_record(probe):
+            self._start_tls(ts, implicit=False)
+            self._tls_bytes(probe, ts)
+            return len(data)
+        newline = probe.find(b"\n")
+        if newline < 0 and len(probe) < MAX_TLS_PROBE:
+            self._probe = probe
+            return len(data)
+        self._decide_after_starttls(probe, ts)
+        return len(data)
+
+    def _decide_after_starttls(self, probe: bytes, ts: int) -> None:
+        """The client's first bytes after STARTTLS are not a TLS record."""
+        first = probe.split(b"\n", 1)[0]
+        if looks_like_command(first.rstrip(b"\r")):
+            self._plaintext(ts, CLIENT)
+            self._client_bytes(probe, ts)
+            return
+        self._anomaly(
+            ts,
+            CLIENT,
+            "bytes after STARTTLS are neither a TLS record nor an SMTP command "
+            f"({text(probe[:40])!r}); taken as encrypted, not decoded",
+        )
+        self._start_tls(ts, implicit=False)
+        self._tls_bytes(probe, ts)
+
+    def _plaintext(self, ts: int, side: int) -> None:
+        self._tls_wait = False
+        if self._client_mode == _TLS_WAIT:
+            self._client_mode = _LINE_MODE
+        probe, self._probe = self._probe, b""
+        self._events.append(ev.TlsPlaintext(ts, side))
+        if probe:
+            self._client_bytes(probe, ts)
+
     def _start_tls(self, ts: int, implicit: bool) -> None:
         if self.encrypted:
             return
+        self._tls_wait = False
+        self._probe = b""
         self.encrypted = True
         self._close_current(ts, "STARTTLS")
         self._client_mode = _TLS
@@ -882,6 +1247,21 @@ class SmtpMachine:
     def _server_bytes(self, data: bytes, ts: int) -> None:
         if self.encrypted:
             return
+        if self._tls_wait and not self._server_line:
+            if data[0] == 0x16:
+                self._start_tls(ts, implicit=False)
+                return
+            if data[:1].isdigit():
+                self._plaintext(ts, SERVER)
+            else:
+                self._anomaly(
+                    ts,
+                    SERVER,
+                    "server bytes after STARTTLS are neither a TLS record nor an SMTP "
+                    f"reply ({text(data[:40])!r}); taken as encrypted, not decoded",
+                )
+                self._start_tls(ts, implicit=False)
+                return
         if not self._server_tls_checked and not self._server_line:
             self._server_tls_checked = True
             if is_tls_record(data) and not self.any_reply:
@@ -942,6 +1322,22 @@ class SmtpMachine:
     def _server_gap(self, length: int, ts: int) -> None:
         if self.encrypted:
             return
+        if self._client_mode == _DATA and self._gap_last:
+            # A server never speaks during DATA: bytes lost from it right after
+            # content was lost are its reply to an end of data lost in that gap.
+            transaction = self._data_transaction
+            assert transaction is not None
+            self._flush_hold(ts)
+            transaction.cut = True
+            message = (
+                f"transaction {transaction.number}: the server spoke ({length} bytes "
+                "lost) after content was lost: the end of data was in the lost "
+                "content; content ended there, the reply is missing"
+            )
+            transaction.warnings.append(message)
+            self._anomaly(ts, CLIENT, message, transaction)
+            self._end_content(ts, complete=False, reason="server reply lost")
+            self._maybe_end(transaction, ts)
         self._anomaly(
             ts,
             SERVER,
@@ -961,6 +1357,7 @@ class SmtpMachine:
         enhanced_match = _ENHANCED.match(first)
         enhanced = enhanced_match.group(1) if enhanced_match else None
         reply = ev.Reply(ts, code, enhanced, rendered_lines, "\n".join(texts), None)
+        refeed = b""
         rendered = reply.rendered
         head = self._pending[0] if self._pending else None
         if self._first_line is not None:
@@ -983,6 +1380,14 @@ class SmtpMachine:
         if code == 354 and head is not None and head.kind != "DATA":
             self._realign("DATA", ts)
             head = self._pending[0] if self._pending else None
+        if head is None and self._client_mode == _DATA and code not in (354, 421):
+            marker = self._held_marker()
+            if marker is not None:
+                self._odd_end(marker, ts)
+                head = self._pending[0]
+            elif self._candidates:
+                refeed = self._retract(ts)
+                head = self._pending[0]
         if head is None and self._client_mode == _DATA:
             transaction = self._data_transaction
             assert transaction is not None
@@ -1017,6 +1422,8 @@ class SmtpMachine:
         if transaction is not None:
             transaction.pending -= 1
             self._maybe_end(transaction, ts)
+        if refeed:
+            self._client_bytes(refeed, ts)
 
     def _realign(self, kind: str, ts: int) -> None:
         """A reply can only answer ``kind``: earlier commands lost their replies."""
@@ -1077,7 +1484,7 @@ class SmtpMachine:
             accepted = code == 220
             self._events.append(ev.StartTls(ts, accepted, reply.rendered))
             if accepted and not self.encrypted:
-                self._start_tls(ts, implicit=False)
+                self._await_tls(ts)
         elif kind == "AUTH" and self._auth is not None:
             self._finish_auth(ts, code, reply.rendered)
 
@@ -1196,7 +1603,10 @@ class SmtpMachine:
         else:
             reason = transaction.close_reason
         complete = not (
-            transaction.missing_bytes or transaction.missing_prefix or transaction.cut
+            transaction.missing_bytes
+            or transaction.missing_prefix
+            or transaction.cut
+            or transaction.dialogue_gap
         )
         self._events.append(
             ev.TransactionEnd(
@@ -1215,8 +1625,10 @@ class SmtpMachine:
                 complete=complete,
                 missing_bytes=transaction.missing_bytes,
                 missing_prefix=transaction.missing_prefix,
+                missing_end=transaction.cut,
                 reason=reason,
                 warnings=list(transaction.warnings),
+                smuggling=list(transaction.smuggling),
             )
         )
 

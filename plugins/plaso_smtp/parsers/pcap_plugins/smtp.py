@@ -41,10 +41,14 @@ class SMTPSessionEventData(events.EventData):
       session_identifier (str): identifier of the session, unique across captures
           (it starts with the capture's SHA-256) and shared with its authentication
           and email event data.
+      smuggling_suspected (bool): True if a message of the session holds a dot line
+          with non-standard line ends (possible SMTP smuggling).
       source_ip (str): IP address of the client.
       source_port (int): TCP port of the client.
       start_time (dfdatetime.DateTimeValues): date and time of the first packet.
       starttls (bool): True if the client asked for STARTTLS.
+      starttls_plaintext (bool): True if the dialogue after an accepted STARTTLS is
+          in clear in the capture (exported after TLS decryption) and was decoded.
       tls_server_name (str): server name the client asked for in its TLS hello.
       username (str): user of the last successful authentication.
       ja3 (str): JA3 fingerprint (MD5) of the client's TLS hello.
@@ -78,10 +82,12 @@ class SMTPSessionEventData(events.EventData):
         self.helo = None
         self.message_count = None
         self.session_identifier = None
+        self.smuggling_suspected = None
         self.source_ip = None
         self.source_port = None
         self.start_time = None
         self.starttls = None
+        self.starttls_plaintext = None
         self.tls_server_name = None
         self.username = None
         self.ja3 = None
@@ -203,6 +209,9 @@ class SMTPEmailEventData(events.EventData):
           sending the message, which the server then accepted or refused.
       session_identifier (str): identifier of the session, unique across captures.
       size (int): size of the message in bytes.
+      smuggling_indicators (list[str]): dot lines with non-standard line ends in
+          the content (possible SMTP smuggling), each as its bytes, its offset in
+          the message and whether the server took it as the end of the data.
       source_ip (str): IP address of the client.
       source_port (int): TCP port of the client.
       subject (str): Subject header, decoded.
@@ -248,6 +257,7 @@ class SMTPEmailEventData(events.EventData):
         self.sent_time = None
         self.session_identifier = None
         self.size = None
+        self.smuggling_indicators = None
         self.source_ip = None
         self.source_port = None
         self.subject = None
@@ -304,8 +314,10 @@ def CreateSessionEventData(session):
     event_data.helo = session.helo
     event_data.message_count = session.messages
     event_data.session_identifier = session.session_id
+    event_data.smuggling_suspected = session.smuggling_suspected
     event_data.start_time = _GetDateTime(session.start_ns)
     event_data.starttls = session.starttls
+    event_data.starttls_plaintext = session.starttls_plaintext
     event_data.tls_server_name = session.tls_server_name
     event_data.username = session.auth_user
     if session.encrypted:
@@ -470,6 +482,9 @@ def CreateEmailEventData(message):
     event_data.sender = message.mail_from
     event_data.sent_time = _GetDateTime(message.time_ns)
     event_data.session_identifier = message.session_id
+    event_data.smuggling_indicators = [
+        _DescribeIndicator(indicator) for indicator in message.smuggling_indicators
+    ] or None
     event_data.username = message.auth_user
 
     if message.data_sent:
@@ -546,6 +561,23 @@ def CreateEventDataList(item):
         if date_event_data is not None:
             event_data_list.append(date_event_data)
     return event_data_list
+
+
+def _DescribeIndicator(indicator):
+    """Describes a possible SMTP smuggling marker.
+
+    Args:
+      indicator (smtpcore.model.SmugglingIndicator): indicator.
+
+    Returns:
+      str: the marker bytes (escaped), offset and outcome, such as
+          "\\n.\\n at offset 175 (ended the data)".
+    """
+    marker = repr(indicator.marker)[2:-1]
+    outcome = {True: "ended the data", False: "did not end the data"}.get(
+        indicator.ended_data, "followed by the end of the connection"
+    )
+    return f"{marker} at offset {indicator.offset:d} ({outcome:s})"
 
 
 def CreateEventData(item):
