@@ -378,7 +378,12 @@ def _LoadKeyLogs(parser_mediator):
     try:
         file_entry = parser_mediator.GetFileEntry()
         parent = file_entry.GetParentFileEntry() if file_entry else None
-    except (IOError, OSError, RuntimeError):
+    except Exception as exception:  # pylint: disable=broad-except
+        # Back ends raise what they like (a zip member's folder: KeyError); the
+        # search for key logs is a help and must never stop the capture's parsing.
+        parser_mediator.ProduceWarning(
+            f"folder of the capture not searched for key logs: {exception!r}"
+        )
         parent = None
     if parent is None:
         return examiner
@@ -400,7 +405,10 @@ def _AddKeyLogsInFolder(parser_mediator, keys, parent, file_entry):
     """Adds the key logs among the files of one folder, found by content."""
     try:
         siblings = list(parent.sub_file_entries)
-    except (IOError, OSError, RuntimeError):
+    except Exception as exception:  # pylint: disable=broad-except
+        parser_mediator.ProduceWarning(
+            f"folder of the capture not searched for key logs: {exception!r}"
+        )
         siblings = []
     own = file_entry.path_spec.comparable
     for entry in siblings:
@@ -420,9 +428,9 @@ def _AddKeyLogsInFolder(parser_mediator, keys, parent, file_entry):
                 close = getattr(file_object, "close", None)
                 if close:
                     close()
-        except (IOError, OSError, RuntimeError) as exception:
+        except Exception as exception:  # pylint: disable=broad-except
             parser_mediator.ProduceWarning(
-                f"file beside the capture not checked for a key log: {exception!s}"
+                f"file beside the capture not checked for a key log: {exception!r}"
             )
 
 
