@@ -124,6 +124,8 @@ class Credential:
     aborted: bool = False
     reply: Optional[str] = None
     exchange: list[str] = dataclasses.field(default_factory=list)  # raw lines, C:/S:
+    protocol: str = "smtp"  # "smtp", "pop3", "imap"
+    command: str = "AUTH"  # how the login was made: AUTH, USER/PASS, APOP, LOGIN...
 
 
 @dataclasses.dataclass(slots=True)
@@ -137,7 +139,7 @@ class Message:
     auth_user: Optional[str]
     start_ns: int
     time_ns: int  # end of data (or of the transaction when no data was sent)
-    mail_from: str
+    mail_from: Optional[str]  # None: not an SMTP transaction (POP3, IMAP)
     mail_parameters: str = ""
     recipients: list[Recipient] = dataclasses.field(default_factory=list)
     accepted: Optional[bool] = None
@@ -155,6 +157,15 @@ class Message:
     mime: Optional[MimeInfo] = None
     eml_path: Optional[str] = None  # relative to the output folder, once written
     warnings: list[str] = dataclasses.field(default_factory=list)
+    protocol: str = "smtp"  # "smtp", "pop3", "imap"
+    kind: str = "sent"  # "sent" (SMTP), "retrieved" (POP3/IMAP fetch), "appended"
+    mailbox: Optional[str] = None  # IMAP folder
+    command: Optional[str] = None  # the POP3/IMAP command as sent
+    message_number: Optional[int] = None  # POP3 message number, IMAP sequence number
+    uid: Optional[int] = None  # IMAP UID
+    uidl: Optional[str] = None  # POP3 unique-id listing
+    partial: Optional[str] = None  # what a partial fetch (TOP, BODY[HEADER]...) took
+    same_bytes_as: Optional[str] = None  # id of an earlier record with identical bytes
 
     @property
     def rcpt_to(self) -> list[str]:
@@ -167,7 +178,7 @@ class Message:
 
 @dataclasses.dataclass(slots=True)
 class Session:
-    """One SMTP connection, from the first byte seen to the last."""
+    """One SMTP, POP3 or IMAP connection, from the first byte seen to the last."""
 
     session_id: str
     source: str
@@ -186,3 +197,11 @@ class Session:
     complete: bool = True  # greeting to QUIT/close seen with no gap
     close_reason: Optional[str] = None
     warnings: list[str] = dataclasses.field(default_factory=list)
+    protocol: str = "smtp"
+    capabilities: list[str] = dataclasses.field(default_factory=list)  # POP3/IMAP
+    # Mailbox-level facts (POP3/IMAP): each SELECT/EXAMINE, the last counts, deletions.
+    mailboxes: list[dict] = dataclasses.field(default_factory=list)
+    mailbox_messages: Optional[int] = None  # POP3 STAT / IMAP EXISTS, the last seen
+    mailbox_octets: Optional[int] = None  # POP3 STAT
+    deleted: list[dict] = dataclasses.field(default_factory=list)
+    deletions_committed: Optional[bool] = None  # POP3: QUIT +OK made DELE final

@@ -59,6 +59,7 @@ class OutputFolder:
         self.written: dict[str, str] = {}  # relative path -> SHA-256
         self.counts = collections.Counter()
         self._hashcat: dict[int, list[str]] = collections.defaultdict(list)
+        self._first_with_bytes: dict[str, str] = {}  # SHA-256 -> first message id
         self._report = ReportBuilder()
         self._jsonl = {
             name: self._open(name)
@@ -120,6 +121,10 @@ class OutputFolder:
     def record_message(self, message: Message, source: str) -> None:
         """The message's line in messages.jsonl and its place in the report."""
         self.counts["messages"] += 1
+        if message.data_sent and message.sha256 is not None:
+            first = self._first_with_bytes.setdefault(message.sha256, message.id)
+            if first != message.id:
+                message.same_bytes_as = first  # fetched (or sent) again: own file
         record = records.message_record(message, source)
         self._write_line("messages.jsonl", record)
         self._report.add_message(record, message.mime)

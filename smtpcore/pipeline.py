@@ -1,6 +1,7 @@
 """The one-way flow from a capture to model objects, as a generator.
 
-capture → packets → TCP streams → SMTP sessions → messages (+ MIME), credentials.
+capture → packets → TCP streams → SMTP, POP3 or IMAP sessions (classified by
+content) → messages (+ MIME), credentials.
 Objects are yielded as soon as they are complete, so nothing waits for the end of
 the capture and memory stays flat whatever its size.
 """
@@ -12,11 +13,14 @@ from typing import BinaryIO, Callable, Iterable, Iterator, Optional, Union
 from smtpcore import mime as mime_decoder
 from smtpcore.diagnostics import AggregatedWarnings
 from smtpcore.capture import CaptureReader
+from smtpcore.detect import SERVER_PORTS, Classifier
+from smtpcore.imap.machine import ImapMachine
+from smtpcore.mailbuilder import MailboxSessionBuilder
 from smtpcore.model import Credential, Endpoints, Message, Session
 from smtpcore.packets import PacketDecoder
+from smtpcore.pop3.machine import Pop3Machine
 from smtpcore.reassembly import Closed, Data, Gap, Opened, Reassembler
 from smtpcore.smtp.builder import SessionBuilder
-from smtpcore.smtp.detect import SMTP_PORTS, classify
 
 Item = Union[Session, Message, Credential]
 
@@ -67,8 +71,9 @@ def extract(
 def _extract(fileobj, source, warn, abort, mime, payloads, session_prefix, progress):
     reader = CaptureReader(fileobj, warn)
     decoder = PacketDecoder(warn)
-    reassembler = Reassembler(warn, classify=classify, server_ports=SMTP_PORTS)
-    streams = _Streams(source, session_prefix, warn)
+    classifier = Classifier()
+    reassembler = Reassembler(warn, classify=classifier, server_ports=SERVER_PORTS)
+    streams = _Streams(source, session_prefix, warn, classifier)
 
     decode = decoder.decode
     feed = reassembler.feed
@@ -91,13 +96,20 @@ def _extract(fileobj, source, warn, abort, mime, payloads, session_prefix, progr
 
 
 class _Streams:
-    """Routes reassembled stream events to one SessionBuilder per connection."""
+    """Routes reassembled stream events to one builder per connection, by protocol."""
 
-    def __init__(self, source: str, prefix: str, warn: Callable[[str], None]):
+    def __init__(
+        self,
+        source: str,
+        prefix: str,
+        warn: Callable[[str], None],
+        classifier: Optional[Classifier] = None,
+    ):
         self._source = source
         self._prefix = prefix
         self._warn = warn
-        self._builders: dict[int, SessionBuilder] = {}
+        self._classifier = classifier
+        self._builders: dict = {}
 
     def dispatch(self, events: Iterable) -> Iterator[Item]:
         builders = self._builders
@@ -113,21 +125,30 @@ class _Streams:
                     yield from builder.gap(event.direction, event.length, event.ts_ns)
             elif kind is Opened:
                 conn = event.conn
-                builders[conn.id] = SessionBuilder(
-                    f"{self._prefix}s{conn.id}",
-                    self._source,
-                    Endpoints(
-                        conn.client_ip,
-                        conn.client_port,
-                        conn.server_ip,
-                        conn.server_port,
-                    ),
-                    event.ts_ns,
-                )
+                builders[conn.id] = self._builder(conn, event.ts_ns)
             elif kind is Closed:
                 builder = builders.pop(event.conn.id, None)
                 if builder is not None:
                     yield from builder.close(event.ts_ns, event.reason)
+
+
+    def _builder(self, conn, ts_ns: int):
+        protocol = "smtp"
+        if self._classifier is not None:
+            protocol = self._classifier.take(conn.id)
+        session_id = f"{self._prefix}s{conn.id}"
+        endpoints = Endpoints(
+            conn.client_ip, conn.client_port, conn.server_ip, conn.server_port
+        )
+        if protocol == "pop3":
+            machine = Pop3Machine()
+        elif protocol == "imap":
+            machine = ImapMachine()
+        else:
+            return SessionBuilder(session_id, self._source, endpoints, ts_ns)
+        return MailboxSessionBuilder(
+            protocol, machine, session_id, self._source, endpoints, ts_ns
+        )
 
 
 def _finish(items: Iterable[Item], mime: bool, payloads: bool) -> Iterator[Item]:

@@ -69,6 +69,15 @@ def message_record(message: Message, source: str) -> dict[str, Any]:
             for a in (mime.attachments if mime else [])
         ],
         "warnings": message.warnings,
+        "protocol": message.protocol,
+        "kind": message.kind,
+        "mailbox": message.mailbox,
+        "command": message.command,
+        "message_number": message.message_number,
+        "uid": message.uid,
+        "uidl": message.uidl,
+        "partial": message.partial,
+        "same_bytes_as": message.same_bytes_as,
     }
     return record
 
@@ -92,6 +101,13 @@ def session_record(session: Session) -> dict[str, Any]:
         "complete": session.complete,
         "close_reason": session.close_reason,
         "warnings": session.warnings,
+        "protocol": session.protocol,
+        "capabilities": session.capabilities,
+        "mailboxes": session.mailboxes,
+        "mailbox_messages": session.mailbox_messages,
+        "mailbox_octets": session.mailbox_octets,
+        "deleted": session.deleted,
+        "deletions_committed": session.deletions_committed,
     }
 
 
@@ -121,4 +137,6 @@ def credential_record(credential: Credential) -> dict[str, Any]:
         "aborted": credential.aborted,
         "reply": credential.reply,
         "exchange": credential.exchange,
+        "protocol": credential.protocol,
+        "command": credential.command,
     }

@@ -91,12 +91,13 @@ def test_same_input_same_output(tmp_path):
     a, b = tree_digest(tmp_path / "a"), tree_digest(tmp_path / "b")
     assert a.pop("manifest.json") != "" and b.pop("manifest.json") != ""
     assert a == b
+    mailbox = json.loads((CAPTURES / "mailbox" / "MANIFEST.json").read_text("utf-8"))
     assert len([p for p in a if p.startswith("eml/")]) == sum(
         len(s["messages"])
         for c in MANIFEST["captures"]
         for s in c["sessions"]
         if not s["tls"]
-    )
+    ) + sum(len(s["messages"]) for c in mailbox["captures"] for s in c["sessions"])
 
 
 def test_folder_with_nested_gzip_and_renamed_captures(tmp_path):

@@ -156,6 +156,8 @@ def test_record_keys_are_exactly_the_credential_fields_and_build_one():
         "time_ns",
         "endpoints",
         "helo",  # the session's context, set by the builder
+        "protocol",
+        "command",
     }
     assert set(record) == wanted
     assert set(auth.CREDENTIAL_FIELDS) == wanted
