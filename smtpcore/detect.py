@@ -56,6 +56,7 @@ def detect(conn, direction: int, head: bytes):
                 return "pop3"
             if any(port in imap_detect.IMPLICIT_TLS_PORTS for port in ports):
                 return "imap"
+            return "smtp" if smtp_detect.classify(conn, direction, head) else False
     undecided = False
     for protocol, classify in _DETECTORS:
         verdict = classify(conn, direction, head)

@@ -127,6 +127,8 @@ class ImapMachine:
         literal = self._literals[direction]
         side = "client" if direction == ev.CLIENT else "server"
         if literal is not None and length <= literal.left:
+            if direction == ev.CLIENT:
+                self._start_literal(literal, ts)
             if literal.key is not None:
                 self._events.append(ev.ContentGap(ts, literal.key, length))
             literal.left -= length
@@ -143,6 +145,8 @@ class ImapMachine:
             + (f"; partial line of {len(dropped)} byte(s) dropped" if dropped else ""),
         )
         if literal is not None:  # the gap runs past the literal: framing lost
+            if direction == ev.CLIENT:
+                self._start_literal(literal, ts)
             if literal.key is not None:
                 self._events.append(ev.ContentGap(ts, literal.key, literal.left))
             self._literals[direction] = None
@@ -174,7 +178,15 @@ class ImapMachine:
         )
         return self._take()
 
+    def _start_literal(self, literal: _Literal, ts: int) -> None:
+        """An APPEND literal becomes a message once its first byte is on the wire."""
+        if literal.key is not None and literal.received == 0:
+            self._append_keys.append(literal.key)
+            self._events.append(ev.ContentStart(ts, literal.key))
+
     def _literal_bytes(self, direction, literal: _Literal, data, position, ts) -> int:
+        if direction == ev.CLIENT:
+            self._start_literal(literal, ts)
         piece = data[position : position + literal.left]
         literal.left -= len(piece)
         literal.received += len(piece)
@@ -210,9 +222,7 @@ class ImapMachine:
         first = self._parts[0][1].split(None, 2)
         if len(first) > 1 and first[1].upper() == b"APPEND":
             self._keys += 1
-            key = self._keys
-            self._append_keys.append(key)
-            self._events.append(ev.ContentStart(ts, key))
+            key = self._keys  # ContentStart waits for the first literal byte
         literal = _Literal(
             size, key, None if key is not None else bytearray(),
             synchronizing=match.group(2) == b"",
@@ -221,6 +231,8 @@ class ImapMachine:
             self._literals[ev.CLIENT] = literal
         elif key is None:
             self._parts.append((True, b""))
+        else:
+            self._start_literal(literal, ts)
 
     def _command(self, ts: int) -> None:
         parts, self._parts = self._parts, []
@@ -299,12 +311,9 @@ class ImapMachine:
             return
         tag, _, rest = head.partition(b" ")
         status, _, _ = rest.partition(b" ")
-        command = self._pending.pop(readable(tag), None)
-        if command is None:
-            self._anomaly(ts, ev.SERVER, f"response without a command: {readable(head[:80])!r}")
-            return
         self._greeting_seen = True
-        # A synchronising literal refused before it was sent: the client sends none.
+        # A synchronising literal refused before it was sent: the client sends none,
+        # and the command it began is over.
         literal = self._literals[ev.CLIENT]
         if (
             literal is not None
@@ -315,9 +324,17 @@ class ImapMachine:
         ):
             self._literals[ev.CLIENT] = None
             self._parts = []
+            self._append_keys = []
             if literal.key is not None:
-                command.keys = self._append_keys
-                self._append_keys = []
+                self._anomaly(
+                    ts, ev.SERVER,
+                    f"{readable(tag)} APPEND refused before its literal was sent: no message",
+                )
+            return
+        command = self._pending.pop(readable(tag), None)
+        if command is None:
+            self._anomaly(ts, ev.SERVER, f"response without a command: {readable(head[:80])!r}")
+            return
         self._finish(command, status.upper() == b"OK", readable(head), head, ts)
 
     def _continuation(self, head: bytes, ts: int) -> None:

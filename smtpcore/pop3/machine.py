@@ -74,6 +74,10 @@ class Pop3Machine:
     def data(self, direction: int, data: bytes, ts: int) -> list[ev.Event]:
         if self._encrypted:
             return self._take()
+        if not self._greeting_seen and not self._pending and data[:2] == b"\x16\x03":
+            self._encrypted = True  # implicit TLS (port 995): nothing more to read
+            self._events.append(ev.TlsStarted(ts, implicit=True))
+            return self._take()
         if direction == ev.CLIENT:
             self._client_bytes(data, ts)
         else:
