@@ -285,8 +285,16 @@ def _summary(args: argparse.Namespace, found: list[api.FoundCapture]) -> int:
                 (
                     iso_time(item.time_ns) or "",
                     endpoints(item),
-                    item.mail_from or "<>",
-                    (", ".join(item.rcpt_to) + rejected).strip(),
+                    (item.mail_from or "<>")
+                    if item.protocol == "smtp"
+                    else f"{item.protocol.upper()} {item.kind}: {mime.from_ or ''}"
+                    if mime
+                    else f"{item.protocol.upper()} {item.kind}",
+                    (
+                        (", ".join(item.rcpt_to) + rejected).strip()
+                        if item.protocol == "smtp"
+                        else (item.mailbox or "")
+                    ),
                     (mime.subject or "") if mime else "",
                     (
                         ", ".join(a.filename or "?" for a in mime.attachments)

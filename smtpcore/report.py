@@ -90,8 +90,8 @@ class ReportBuilder:
         self._counts["sessions"] += 1
         self._sections["sessions"].write(
             "<tr>"
-            f"<td>{_e(r['session_id'])}</td><td>{_e(r['start_time'])}</td>"
-            f"<td>{_e(r['end_time'])}</td>"
+            f"<td>{_e(r['session_id'])} ({_e(r.get('protocol', 'smtp')).upper()})</td>"
+            f"<td>{_e(r['start_time'])}</td><td>{_e(r['end_time'])}</td>"
             f"<td>{_e(r['client_ip'])}:{_e(r['client_port'])} → "
             f"{_e(r['server_ip'])}:{_e(r['server_port'])}</td>"
             f"<td>{_e(r['helo'])}</td><td>{_e(r['banner'])}</td>"
@@ -107,7 +107,8 @@ class ReportBuilder:
             "<tr>"
             f"<td>{_e(r['time'])}</td><td>{_e(r['session_id'])}</td>"
             f"<td>{_e(r['client_ip'])} → {_e(r['server_ip'])}:{_e(r['server_port'])}</td>"
-            f"<td>{_e(r['mechanism'])}</td><td>{_e(r['username'])}</td>"
+            f"<td>{_e(r.get('protocol', 'smtp')).upper()} {_e(r['mechanism'])}</td>"
+            f"<td>{_e(r['username'])}</td>"
             f"<td>{_e(r['password'])}</td><td>{_outcome(r['success'])}</td>"
             f"<td><code>{_e(r['hashcat'])}</code></td>"
             "</tr>\n"
@@ -115,8 +116,14 @@ class ReportBuilder:
 
     def add_message(self, r: dict[str, Any], mime: Optional[MimeInfo]) -> None:
         self._counts["messages"] += 1
+        protocol = r.get("protocol", "smtp")
         rows = [
             ("Time (UTC)", r["time"]),
+            ("Protocol", f"{protocol.upper()}, {r.get('kind', 'sent')}"),
+            ("Mailbox", r.get("mailbox")),
+            ("Command", r.get("command")),
+            ("Partial fetch", r.get("partial")),
+            ("Same bytes as", r.get("same_bytes_as")),
             (
                 "Client → server",
                 f"{r['client_ip']}:{r['client_port']} → "
@@ -128,7 +135,9 @@ class ReportBuilder:
                 "Rejected",
                 [f"{x['address']} ({x['reply']})" for x in r["rcpt_rejected"]],
             ),
-            ("Accepted", None),
+            ("Accepted", None)
+            if protocol == "smtp" or r.get("kind") == "appended"
+            else ("", None),
             ("Queue id", r["queue_id"]),
             ("Auth user", r["auth_user"]),
             ("From", r["from"]),
@@ -143,15 +152,17 @@ class ReportBuilder:
             (".eml", r["eml"]),
         ]
         out = self._sections["messages"]
+        label = f"{protocol.upper()} {r.get('kind', 'sent')}"
         out.write(
-            f'<div class="msg" id="{_e(r["id"])}"><h3>{_e(r["subject"]) or "(no subject)"}'
+            f'<div class="msg" id="{_e(r["id"])}"><h3>[{_e(label)}] '
+            f'{_e(r["subject"]) or "(no subject)"}'
             f' <small>{_e(r["id"])}</small></h3><table class="meta">'
         )
         for label, value in rows:
             shown = _outcome(r["accepted"]) if label == "Accepted" else _e(value)
             if label == "Accepted" or value:
                 out.write(f"<tr><td>{label}</td><td>{shown}</td></tr>")
-        if not r["complete"]:
+        if not r["complete"] and (r["missing_bytes"] or not r.get("partial")):
             out.write(
                 f'<tr><td>Incomplete</td><td class="bad">{_e(r["missing_bytes"])} bytes '
                 "missing from the capture</td></tr>"

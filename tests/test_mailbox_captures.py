@@ -199,3 +199,11 @@ def test_smtp_records_say_sent(out, tmp_path):
     assert (credential["protocol"], credential["command"]) == ("smtp", "AUTH")
     (session,) = _lines(folder / "sessions.jsonl")
     assert session["protocol"] == "smtp"
+
+
+def test_report_tells_received_from_sent(out):
+    page = (out / "report.html").read_text("utf-8")
+    assert "[POP3 retrieved] 测试邮件：收件箱" in page
+    assert "[IMAP appended] Re: Quarterly report (sent copy)" in page
+    assert "<td>Partial fetch</td><td>BODY[]&lt;0.200&gt;</td>" in page
+    assert "<td>POP3 APOP</td><td>bob</td>" in page
