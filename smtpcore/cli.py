@@ -285,11 +285,15 @@ def _summary(args: argparse.Namespace, found: list[api.FoundCapture]) -> int:
                 (
                     iso_time(item.time_ns) or "",
                     endpoints(item),
-                    (item.mail_from or "<>")
-                    if item.protocol == "smtp"
-                    else f"{item.protocol.upper()} {item.kind}: {mime.from_ or ''}"
-                    if mime
-                    else f"{item.protocol.upper()} {item.kind}",
+                    (
+                        (item.mail_from or "<>")
+                        if item.protocol == "smtp"
+                        else (
+                            f"{item.protocol.upper()} {item.kind}: {mime.from_ or ''}"
+                            if mime
+                            else f"{item.protocol.upper()} {item.kind}"
+                        )
+                    ),
                     (
                         (", ".join(item.rcpt_to) + rejected).strip()
                         if item.protocol == "smtp"

@@ -15,9 +15,7 @@ from smtpcore.imap import detect as imap_detect
 from smtpcore.pop3 import detect as pop3_detect
 from smtpcore.smtp import detect as smtp_detect
 
-SERVER_PORTS = (
-    smtp_detect.SMTP_PORTS | pop3_detect.POP3_PORTS | imap_detect.IMAP_PORTS
-)
+SERVER_PORTS = smtp_detect.SMTP_PORTS | pop3_detect.POP3_PORTS | imap_detect.IMAP_PORTS
 
 _DETECTORS = (
     ("imap", imap_detect.classify),
@@ -44,7 +42,7 @@ class Classifier:
 
 
 def detect(conn, direction: int, head: bytes):
-    """"smtp", "pop3" or "imap"; False when none; None when not yet decidable."""
+    """ "smtp", "pop3" or "imap"; False when none; None when not yet decidable."""
     if not head:
         return None
     if head[0] == 0x16:  # a TLS record from the start: implicit TLS, by port

@@ -30,7 +30,9 @@ class LineReader:
         self._partial.clear()
         return data
 
-    def next_line(self, data: bytes, position: int) -> tuple[Optional[bytes], int, bool]:
+    def next_line(
+        self, data: bytes, position: int
+    ) -> tuple[Optional[bytes], int, bool]:
         """The next complete line from ``data[position:]``.
 
         Returns (line or None, new position, overlong). A None line means all of

@@ -202,7 +202,11 @@ class MailboxSessionBuilder:
             self.session.mailbox_octets = event.octets
 
     def _deleted(self, event: ev.Deleted) -> None:
-        entry = {"mailbox": event.mailbox, "number": event.number, "command": event.command}
+        entry = {
+            "mailbox": event.mailbox,
+            "number": event.number,
+            "command": event.command,
+        }
         if self.protocol == "pop3":
             self._marked.append(entry)  # final only once QUIT is answered +OK
         else:
@@ -227,7 +231,9 @@ class MailboxSessionBuilder:
 
     def _anomaly(self, event: ev.Anomaly) -> None:
         side = {ev.CLIENT: " (client)", ev.SERVER: " (server)"}.get(event.direction, "")
-        self.session.warnings.append(f"session {self.session_id}{side}: {event.message}")
+        self.session.warnings.append(
+            f"session {self.session_id}{side}: {event.message}"
+        )
 
     def _closed_event(self, event: ev.Closed) -> None:
         self._closed = event

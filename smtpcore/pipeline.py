@@ -131,7 +131,6 @@ class _Streams:
                 if builder is not None:
                     yield from builder.close(event.ts_ns, event.reason)
 
-
     def _builder(self, conn, ts_ns: int):
         protocol = "smtp"
         if self._classifier is not None:

@@ -135,9 +135,11 @@ class ReportBuilder:
                 "Rejected",
                 [f"{x['address']} ({x['reply']})" for x in r["rcpt_rejected"]],
             ),
-            ("Accepted", None)
-            if protocol == "smtp" or r.get("kind") == "appended"
-            else ("", None),
+            (
+                ("Accepted", None)
+                if protocol == "smtp" or r.get("kind") == "appended"
+                else ("", None)
+            ),
             ("Queue id", r["queue_id"]),
             ("Auth user", r["auth_user"]),
             ("From", r["from"]),

@@ -82,8 +82,12 @@ def test_messages_byte_exact(out, capture, truth):
         else:
             assert record["kind"] == want["kind"]
             assert record["complete"] is True and record["partial"] is None
-        for field, key in (("number", "message_number"), ("uid", "uid"),
-                           ("uidl", "uidl"), ("mailbox", "mailbox")):
+        for field, key in (
+            ("number", "message_number"),
+            ("uid", "uid"),
+            ("uidl", "uidl"),
+            ("mailbox", "mailbox"),
+        ):
             if want.get(field) is not None:
                 assert record[key] == want[field], field
 
@@ -136,7 +140,9 @@ def test_repeated_fetch_keeps_one_file_each_and_links_them(out):
 
 
 def test_pop3_mailbox_facts(out):
-    capture = next(c for c in MANIFEST["captures"] if c["file"] == "pop3-user-pass.pcap")
+    capture = next(
+        c for c in MANIFEST["captures"] if c["file"] == "pop3-user-pass.pcap"
+    )
     truth = capture["sessions"][0]
     session, _, _ = _by_session(out, truth, capture)
     assert [session["mailbox_messages"], session["mailbox_octets"]] == truth["stat"]
@@ -152,8 +158,14 @@ def test_imap_mailbox_facts(out):
     )
     truth = capture["sessions"][0]
     session, messages, _ = _by_session(out, truth, capture)
-    assert [[m["mailbox"], m["exists"]] for m in session["mailboxes"]] == truth["selected"]
-    assert [m["command"] for m in session["mailboxes"]] == ["SELECT", "EXAMINE", "SELECT"]
+    assert [[m["mailbox"], m["exists"]] for m in session["mailboxes"]] == truth[
+        "selected"
+    ]
+    assert [m["command"] for m in session["mailboxes"]] == [
+        "SELECT",
+        "EXAMINE",
+        "SELECT",
+    ]
     # The message that arrived during IDLE raised EXISTS and was fetched.
     assert session["mailbox_messages"] == truth["idle_exists"] == 4
     assert messages[-1]["message_number"] == 4
@@ -184,7 +196,10 @@ def test_mime_of_retrieved_messages(out):
     assert attachment["filename"] == "report.pdf"
     assert attachment["detected_type"] == "application/pdf"
     data = (out / attachment["path"]).read_bytes()
-    assert data.startswith(b"%PDF-1.4") and hashlib.sha256(data).hexdigest() == attachment["sha256"]
+    assert (
+        data.startswith(b"%PDF-1.4")
+        and hashlib.sha256(data).hexdigest() == attachment["sha256"]
+    )
 
 
 def test_smtp_records_say_sent(out, tmp_path):
@@ -194,7 +209,11 @@ def test_smtp_records_say_sent(out, tmp_path):
         [str(COMMAND), "extract", "-q", str(smtp), "-o", str(folder)], check=True
     )
     (message,) = _lines(folder / "messages.jsonl")
-    assert (message["protocol"], message["kind"], message["mailbox"]) == ("smtp", "sent", None)
+    assert (message["protocol"], message["kind"], message["mailbox"]) == (
+        "smtp",
+        "sent",
+        None,
+    )
     (credential,) = _lines(folder / "credentials.jsonl")
     assert (credential["protocol"], credential["command"]) == ("smtp", "AUTH")
     (session,) = _lines(folder / "sessions.jsonl")

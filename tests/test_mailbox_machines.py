@@ -38,17 +38,43 @@ def run(protocol, steps, split=None):
     result = []
     for item in out:
         if isinstance(item, Message):
-            result.append(("message", item.command, item.content.open().read(),
-                           item.complete, item.partial, item.missing_ranges,
-                           item.message_number, item.uid, item.kind, item.accepted))
+            result.append(
+                (
+                    "message",
+                    item.command,
+                    item.content.open().read(),
+                    item.complete,
+                    item.partial,
+                    item.missing_ranges,
+                    item.message_number,
+                    item.uid,
+                    item.kind,
+                    item.accepted,
+                )
+            )
             item.content.release()
         elif isinstance(item, Credential):
-            result.append(("login", item.mechanism, item.username, item.password,
-                           item.success, item.hashcat))
+            result.append(
+                (
+                    "login",
+                    item.mechanism,
+                    item.username,
+                    item.password,
+                    item.success,
+                    item.hashcat,
+                )
+            )
         else:
             assert isinstance(item, Session)
-            result.append(("session", item.complete, item.mailbox_messages,
-                           [d["number"] for d in item.deleted], item.warnings))
+            result.append(
+                (
+                    "session",
+                    item.complete,
+                    item.mailbox_messages,
+                    [d["number"] for d in item.deleted],
+                    item.warnings,
+                )
+            )
     return result
 
 
@@ -61,8 +87,11 @@ POP3 = [
     (C, b"PASS pass word\r\n"),
     (S, b"+OK logged in\r\n"),
     (C, b"STAT\r\nRETR 1\r\nTOP 1 0\r\nDELE 1\r\nQUIT\r\n"),  # pipelined
-    (S, b"+OK 2 300\r\n+OK 40 octets\r\n" + STUFFED + b"+OK\r\nSubject: x\r\n\r\n.\r\n"
-        b"+OK deleted\r\n+OK bye\r\n"),
+    (
+        S,
+        b"+OK 2 300\r\n+OK 40 octets\r\n" + STUFFED + b"+OK\r\nSubject: x\r\n\r\n.\r\n"
+        b"+OK deleted\r\n+OK bye\r\n",
+    ),
 ]
 
 
@@ -82,8 +111,13 @@ def test_pop3_same_result_for_any_split(split):
     assert result == run("pop3", POP3)
     assert result[0] == ("login", "USER", "alice", "pass word", True, None)
     assert result[1][:5] == ("message", "RETR 1", BODY, True, None)
-    assert result[2][:5] == ("message", "TOP 1 0", b"Subject: x\r\n\r\n", False,
-                             "TOP: header and 0 body line(s)")
+    assert result[2][:5] == (
+        "message",
+        "TOP 1 0",
+        b"Subject: x\r\n\r\n",
+        False,
+        "TOP: header and 0 body line(s)",
+    )
     assert result[3] == ("session", True, 2, [1], [])
 
 
@@ -96,7 +130,9 @@ def test_pop3_gap_inside_retr_is_a_missing_range_not_invented_bytes():
     ]
     message = run("pop3", steps)[1]
     assert message[2] == b"Subject: x\r\n\r\nfirst\r\nrest\r\n"
-    assert message[3] is False and message[5] == [(len(b"Subject: x\r\n\r\nfirst\r\n"), 100)]
+    assert message[3] is False and message[5] == [
+        (len(b"Subject: x\r\n\r\nfirst\r\n"), 100)
+    ]
 
 
 def test_apop_hashcat_mode_20_line():
@@ -104,17 +140,30 @@ def test_apop_hashcat_mode_20_line():
     stamp = b"<1896.697170952@dbc.mtview.ca.us>"  # RFC 1939's example
     digest = hashlib.md5(stamp + secret).hexdigest()
     assert digest == "c4c9334bac560ecc979e58001b3e22fb"
-    steps = [(S, b"+OK POP3 server ready " + stamp + b"\r\n"),
-             (C, b"APOP mrose " + digest.encode() + b"\r\n"), (S, b"+OK\r\n")]
+    steps = [
+        (S, b"+OK POP3 server ready " + stamp + b"\r\n"),
+        (C, b"APOP mrose " + digest.encode() + b"\r\n"),
+        (S, b"+OK\r\n"),
+    ]
     assert run("pop3", steps)[0] == (
-        "login", "APOP", "mrose", None, True, f"{digest}:{stamp.decode()}"
+        "login",
+        "APOP",
+        "mrose",
+        None,
+        True,
+        f"{digest}:{stamp.decode()}",
     )
 
 
 def test_pop3_auth_plain_without_initial_response():
     token = base64.b64encode(b"\0bob\0s3cret")
-    steps = [(S, b"+OK hi\r\n"), (C, b"AUTH PLAIN\r\n"), (S, b"+ \r\n"),
-             (C, token + b"\r\n"), (S, b"-ERR no\r\n")]
+    steps = [
+        (S, b"+OK hi\r\n"),
+        (C, b"AUTH PLAIN\r\n"),
+        (S, b"+ \r\n"),
+        (C, token + b"\r\n"),
+        (S, b"-ERR no\r\n"),
+    ]
     assert run("pop3", steps)[0] == ("login", "PLAIN", "bob", "s3cret", False, None)
 
 
@@ -125,11 +174,14 @@ IMAP = [
     (S, b"+ go\r\n"),
     (C, b'alice "pa\\"ss\\\\"\r\n'),
     (S, b"a1 OK in\r\n"),
-    (C, b"a2 SELECT \"INBOX\"\r\n"),
+    (C, b'a2 SELECT "INBOX"\r\n'),
     (S, b"* 3 EXISTS\r\n* OK [UIDVALIDITY 9] x\r\na2 OK [READ-WRITE] done\r\n"),
     (C, b"a3 FETCH 2 (UID BODY.PEEK[])\r\na4 UID FETCH 7 (BODY[]<0.4>)\r\n"),
-    (S, b"* 2 FETCH (UID 7 BODY[] {%d}\r\n" % len(MESSAGE) + MESSAGE + b")\r\n"
-        b"* 2 FETCH (BODY[]<0> {4}\r\nSubj UID 7)\r\na4 OK\r\na3 OK\r\n"),
+    (
+        S,
+        b"* 2 FETCH (UID 7 BODY[] {%d}\r\n" % len(MESSAGE) + MESSAGE + b")\r\n"
+        b"* 2 FETCH (BODY[]<0> {4}\r\nSubj UID 7)\r\na4 OK\r\na3 OK\r\n",
+    ),
     (C, b"a5 APPEND Sent {%d+}\r\n" % len(MESSAGE) + MESSAGE + b"\r\n"),
     (S, b"a5 OK [APPENDUID 9 12] appended\r\n"),
     (C, b"a6 APPEND Nope {10}\r\n"),
@@ -144,12 +196,42 @@ def test_imap_same_result_for_any_split(split):
     result = run("imap", IMAP, split)
     assert result == run("imap", IMAP)
     assert result[0] == ("login", "LOGIN", "alice", 'pa"ss\\', True, None)
-    assert result[1] == ("message", "a3 FETCH 2 (UID BODY.PEEK[])", MESSAGE, True,
-                         None, [], 2, 7, "retrieved", True)
-    assert result[2] == ("message", "a4 UID FETCH 7 (BODY[]<0.4>)", b"Subj", False,
-                         "BODY[]<0.4>", [], 2, 7, "retrieved", True)
-    assert result[3] == ("message", "a5 APPEND Sent {%d+}" % len(MESSAGE), MESSAGE,
-                         True, None, [], None, 12, "appended", True)
+    assert result[1] == (
+        "message",
+        "a3 FETCH 2 (UID BODY.PEEK[])",
+        MESSAGE,
+        True,
+        None,
+        [],
+        2,
+        7,
+        "retrieved",
+        True,
+    )
+    assert result[2] == (
+        "message",
+        "a4 UID FETCH 7 (BODY[]<0.4>)",
+        b"Subj",
+        False,
+        "BODY[]<0.4>",
+        [],
+        2,
+        7,
+        "retrieved",
+        True,
+    )
+    assert result[3] == (
+        "message",
+        "a5 APPEND Sent {%d+}" % len(MESSAGE),
+        MESSAGE,
+        True,
+        None,
+        [],
+        None,
+        12,
+        "appended",
+        True,
+    )
     assert result[4][0] == "session" and result[4][1] is True
     assert result[4][4] == [
         "session s1 (server): a6 APPEND refused before its literal was sent: no message"
@@ -178,7 +260,9 @@ def _conn(port):
 
 def test_detection_by_content_on_any_port():
     assert detect.detect(_conn(2110), S, b"+OK Dovecot ready.\r\n") == "pop3"
-    assert detect.detect(_conn(8143), S, b"* OK [CAPABILITY IMAP4rev1] hi\r\n") == "imap"
+    assert (
+        detect.detect(_conn(8143), S, b"* OK [CAPABILITY IMAP4rev1] hi\r\n") == "imap"
+    )
     assert detect.detect(_conn(8143), C, b"a001 CAPABILITY\r\n") == "imap"
     assert detect.detect(_conn(2525), S, b"220 mail ESMTP\r\n") == "smtp"
     assert detect.detect(_conn(25), C, b"AUTH LOGIN\r\n") == "smtp"
@@ -205,3 +289,23 @@ def test_implicit_tls_is_recorded_as_encrypted(protocol, port):
     assert detect.detect(_conn(4443), C, hello) is False
     (session,) = run(protocol, [(C, hello), (S, b"\x16\x03\x03\x00\x02ok")])
     assert session[0] == "session" and session[4] == []
+
+
+@pytest.mark.parametrize("split", [1, 4])
+def test_pop3_uidl_listing_split_inside_lines(split):
+    steps = POP3[:5] + [
+        (C, b"UIDL\r\n"),
+        (S, b"+OK\r\n1 00000001abc\r\n2 00000002def\r\n.\r\n"),
+        (C, b"RETR 2\r\n"),
+        (S, b"+OK\r\nx\r\n.\r\n"),
+    ]
+    machine = Pop3Machine()
+    builder = MailboxSessionBuilder(
+        "pop3", machine, "s1", "t", Endpoints("a", 1, "b", 2), 0
+    )
+    out = []
+    for direction, data in steps:
+        for start in range(0, len(data), split):
+            out += builder.data(direction, data[start : start + split], 1)
+    (message,) = [item for item in out if isinstance(item, Message)]
+    assert message.uidl == "00000002def" and message.message_number == 2

@@ -50,21 +50,30 @@ class MailboxPlasoTest(plaso_test_lib.ParserTestCase):
         message, short = self._GetMessages(first)
         self.assertTrue(message.startswith("POP3 email retrieved command: RETR 1 "))
         self.assertIn("Subject: 测试邮件：收件箱", short)
-        self.assertIn("partial: TOP: header and 0 body line(s)", self._GetMessages(emails[3])[0])
+        self.assertIn(
+            "partial: TOP: header and 0 body line(s)", self._GetMessages(emails[3])[0]
+        )
         self.assertIn("(not the complete message)", self._GetMessages(emails[3])[0])
 
         logins = self._GetEventData(writer, "mailbox:authentication")
         self.assertEqual(
             [(l.mechanism, l.username, l.password, l.success) for l in logins],
-            [(w["mechanism"], w["username"], w["password"], w["success"])
-             for w in truth["logins"]],
+            [
+                (w["mechanism"], w["username"], w["password"], w["success"])
+                for w in truth["logins"]
+            ],
         )
         message, short = self._GetMessages(logins[0])
         self.assertEqual(short, "POP3 login failed user: alice")
         (session,) = self._GetEventData(writer, "mailbox:session")
         self.assertEqual(
-            (session.protocol, session.username, session.deleted_count,
-             session.mailbox_message_count, session.message_count),
+            (
+                session.protocol,
+                session.username,
+                session.deleted_count,
+                session.mailbox_message_count,
+                session.message_count,
+            ),
             ("pop3", "alice", 1, 3, 6),
         )
         self.assertEqual(self._GetEventData(writer, "smtp:email"), [])
@@ -75,8 +84,10 @@ class MailboxPlasoTest(plaso_test_lib.ParserTestCase):
         emails = self._GetEventData(writer, "mailbox:email")
         self.assertEqual(
             [(e.message_sha256_hash, e.kind) for e in emails],
-            [(m["sha256"], "retrieved" if m["kind"] == "partial" else m["kind"])
-             for m in truth["messages"]],
+            [
+                (m["sha256"], "retrieved" if m["kind"] == "partial" else m["kind"])
+                for m in truth["messages"]
+            ],
         )
         appended = [e for e in emails if e.kind == "appended"]
         (append,) = appended

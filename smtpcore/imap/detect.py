@@ -20,7 +20,9 @@ _COMMANDS = (
     b"FETCH|STORE|COPY|MOVE|UID|IDLE|ENABLE|ID|NAMESPACE|UNSELECT|GETQUOTAROOT|"
     b"GETQUOTA|SETQUOTA|GETACL|SETACL|MYRIGHTS|COMPRESS|XLIST|SORT|THREAD|GETMETADATA"
 )
-_CLIENT = re.compile(rb"[!#$&'*,./0-9:-Z^-z|~-]+ (?:" + _COMMANDS + rb")(?: |\r?\n)", re.I)
+_CLIENT = re.compile(
+    rb"[!#$&'*,./0-9:-Z^-z|~-]+ (?:" + _COMMANDS + rb")(?: |\r?\n)", re.I
+)
 _GREETING = re.compile(rb"\* (?:OK|PREAUTH|BYE)[ \[\r\n]", re.I)
 _SERVER = re.compile(
     rb"(?:\* (?:\d+ (?:EXISTS|RECENT|EXPUNGE|FETCH)|CAPABILITY|FLAGS|LIST|LSUB|STATUS|"

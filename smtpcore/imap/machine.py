@@ -38,6 +38,8 @@ _UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]", re.I)
 _TOKEN = re.compile(rb'"((?:[^"\\]|\\.)*)"|([^\s()]+|\([^)]*\))')
 _KEPT_LITERAL = 64 * 1024  # bytes of a non-message literal kept (LOGIN, names)
 _MAX_PENDING = 1000
+_MAX_PIECES = 256  # text lines and literals kept of one command or response
+_MAX_UIDS = 200_000  # sequence number -> UID pairs remembered
 
 
 @dataclasses.dataclass(slots=True)
@@ -109,7 +111,9 @@ class ImapMachine:
             if literal is not None:
                 position = self._literal_bytes(direction, literal, data, position, ts)
                 continue
-            line, position, overlong = self._readers[direction].next_line(data, position)
+            line, position, overlong = self._readers[direction].next_line(
+                data, position
+            )
             if line is None:
                 break
             if overlong:
@@ -133,7 +137,9 @@ class ImapMachine:
                 self._events.append(ev.ContentGap(ts, literal.key, length))
             literal.left -= length
             literal.received += length
-            self._anomaly(ts, direction, f"{length} {side} byte(s) lost inside a literal")
+            self._anomaly(
+                ts, direction, f"{length} {side} byte(s) lost inside a literal"
+            )
             if literal.left == 0:
                 self._literals[direction] = None
             return self._take()
@@ -173,7 +179,11 @@ class ImapMachine:
             self._finish_auth(ts, None, None)
         self._events.append(
             ev.Closed(
-                ts, self._greeting_seen, self._logout_seen, self._gap_seen, self._encrypted
+                ts,
+                self._greeting_seen,
+                self._logout_seen,
+                self._gap_seen,
+                self._encrypted,
             )
         )
         return self._take()
@@ -197,7 +207,7 @@ class ImapMachine:
         if literal.left == 0:
             self._literals[direction] = None
             if direction == ev.CLIENT and literal.kept is not None:
-                self._parts.append((True, bytes(literal.kept)))
+                self._keep_part((True, bytes(literal.kept)))
         return position + len(piece)
 
     # ------------------------------------------------------------------- client
@@ -212,7 +222,7 @@ class ImapMachine:
                     self._anomaly(ts, ev.CLIENT, "line other than DONE during IDLE")
                 self._idle = None
                 return
-        self._parts.append((False, line))
+        self._keep_part((False, line))
         match = _CLIENT_LITERAL.search(line)
         if match is None:
             self._command(ts)
@@ -224,15 +234,22 @@ class ImapMachine:
             self._keys += 1
             key = self._keys  # ContentStart waits for the first literal byte
         literal = _Literal(
-            size, key, None if key is not None else bytearray(),
+            size,
+            key,
+            None if key is not None else bytearray(),
             synchronizing=match.group(2) == b"",
         )
         if size:
             self._literals[ev.CLIENT] = literal
         elif key is None:
-            self._parts.append((True, b""))
+            self._keep_part((True, b""))
         else:
             self._start_literal(literal, ts)
+
+    def _keep_part(self, part: tuple[bool, bytes]) -> None:
+        """Keeps a piece of the command being read; the first ones are enough."""
+        if len(self._parts) < _MAX_PIECES:
+            self._parts.append(part)
 
     def _command(self, ts: int) -> None:
         parts, self._parts = self._parts, []
@@ -248,8 +265,13 @@ class ImapMachine:
             verb = "UID " + readable(arguments[0]).upper()
             arguments = arguments[1:]
         command = _Command(
-            tag, verb, readable(text.rstrip(b"\r\n")).replace("\r\n", " "),
-            arguments, ts, self._selected, keys,
+            tag,
+            verb,
+            readable(text.rstrip(b"\r\n")).replace("\r\n", " "),
+            arguments,
+            ts,
+            self._selected,
+            keys,
         )
         if verb in ("SELECT", "EXAMINE") and arguments:
             self._selected = readable(arguments[0])
@@ -259,8 +281,10 @@ class ImapMachine:
             self._auth = _Auth(
                 tag,
                 AuthExchange(
-                    readable(arguments[0]), initial,
-                    command=f"{tag} AUTHENTICATE", challenge="+",
+                    readable(arguments[0]),
+                    initial,
+                    command=f"{tag} AUTHENTICATE",
+                    challenge="+",
                 ),
                 ts,
             )
@@ -281,7 +305,8 @@ class ImapMachine:
     # ------------------------------------------------------------------- server
 
     def _server_line(self, line: bytes, ts: int) -> None:
-        self._response.append(line)
+        if len(self._response) < _MAX_PIECES:
+            self._response.append(line)
         match = _SERVER_LITERAL.search(line)
         if match is None:
             self._response_done(ts)
@@ -291,12 +316,18 @@ class ImapMachine:
         key = None
         item = _FETCH_ITEM.search(line)
         number = _UNTAGGED_NUMBER.match(head)
-        if item is not None and number is not None and number.group(2).upper() == b"FETCH":
+        if (
+            item is not None
+            and number is not None
+            and number.group(2).upper() == b"FETCH"
+        ):
             self._keys += 1
             key = self._keys
             self._events.append(ev.ContentStart(ts, key))
             partial = _partial(item, size)
-            self._response_keys.append((key, readable(item.group(0)).split("{")[0].strip(), partial, ts))
+            self._response_keys.append(
+                (key, readable(item.group(0)).split("{")[0].strip(), partial, ts)
+            )
         if size:
             self._literals[ev.SERVER] = _Literal(size, key, None)
 
@@ -327,13 +358,16 @@ class ImapMachine:
             self._append_keys = []
             if literal.key is not None:
                 self._anomaly(
-                    ts, ev.SERVER,
+                    ts,
+                    ev.SERVER,
                     f"{readable(tag)} APPEND refused before its literal was sent: no message",
                 )
             return
         command = self._pending.pop(readable(tag), None)
         if command is None:
-            self._anomaly(ts, ev.SERVER, f"response without a command: {readable(head[:80])!r}")
+            self._anomaly(
+                ts, ev.SERVER, f"response without a command: {readable(head[:80])!r}"
+            )
             return
         self._finish(command, status.upper() == b"OK", readable(head), head, ts)
 
@@ -394,7 +428,8 @@ class ImapMachine:
         uid = _UID.search(whole)  # literal bytes are not in ``whole``
         uid_value = int(uid.group(1)) if uid else None
         if uid_value is not None:
-            self._uids[number] = uid_value
+            if len(self._uids) < _MAX_UIDS or number in self._uids:
+                self._uids[number] = uid_value
         else:
             uid_value = self._uids.get(number)
         if not keys:
@@ -406,12 +441,20 @@ class ImapMachine:
                 warnings.append("FETCH response without a FETCH command in flight")
             self._events.append(
                 ev.ContentEnd(
-                    ts, key, start_ns=start, kind="retrieved",
+                    ts,
+                    key,
+                    start_ns=start,
+                    kind="retrieved",
                     command=command.text if command else item,
                     mailbox=command.mailbox if command else self._selected,
-                    number=number, uid=uid_value, uidl=None,
-                    partial=partial, complete=partial is None, accepted=True,
-                    reply=None, warnings=warnings,
+                    number=number,
+                    uid=uid_value,
+                    uidl=None,
+                    partial=partial,
+                    complete=partial is None,
+                    accepted=True,
+                    reply=None,
+                    warnings=warnings,
                 )
             )
 
@@ -445,25 +488,41 @@ class ImapMachine:
         for key, item, partial, start in keys:
             self._events.append(
                 ev.ContentEnd(
-                    ts, key, start_ns=start, kind="retrieved",
+                    ts,
+                    key,
+                    start_ns=start,
+                    kind="retrieved",
                     command=command.text if command else item,
                     mailbox=command.mailbox if command else self._selected,
-                    number=None, uid=None, uidl=None, partial=partial,
-                    complete=False, accepted=True, reply=None,
+                    number=None,
+                    uid=None,
+                    uidl=None,
+                    partial=partial,
+                    complete=False,
+                    accepted=True,
+                    reply=None,
                     warnings=["FETCH response cut: bytes missing from the capture"],
                 )
             )
 
-    def _finish(self, command: _Command, ok: Optional[bool], reply, head: bytes, ts) -> None:
+    def _finish(
+        self, command: _Command, ok: Optional[bool], reply, head: bytes, ts
+    ) -> None:
         verb = command.verb
         if verb == "LOGIN":
             self._login(command, ok, reply, ts)
-        elif verb == "AUTHENTICATE" and self._auth is not None and self._auth.tag == command.tag:
+        elif (
+            verb == "AUTHENTICATE"
+            and self._auth is not None
+            and self._auth.tag == command.tag
+        ):
             self._finish_auth(ts, ok, reply)
         elif verb in ("SELECT", "EXAMINE") and command.tokens:
             name = readable(command.tokens[0])
             self._events.append(
-                ev.MailboxOpened(ts, name, verb, ok, command.exists, command.uidvalidity)
+                ev.MailboxOpened(
+                    ts, name, verb, ok, command.exists, command.uidvalidity
+                )
             )
             if ok is False and self._selected == name:
                 self._selected = None
@@ -472,7 +531,13 @@ class ImapMachine:
             mailbox = readable(command.tokens[0]) if command.tokens else None
             for key in command.keys:
                 self._append_end(
-                    key, command, ts, ok, reply, complete=ok is not None, mailbox=mailbox,
+                    key,
+                    command,
+                    ts,
+                    ok,
+                    reply,
+                    complete=ok is not None,
+                    mailbox=mailbox,
                     uid=int(uid.group(1)) if uid and len(command.keys) == 1 else None,
                 )
         elif verb == "IDLE" and self._idle == command.tag:
@@ -487,11 +552,22 @@ class ImapMachine:
     def _append_end(self, key, command, ts, ok, reply, complete, mailbox, uid=None):
         self._events.append(
             ev.ContentEnd(
-                ts, key, start_ns=command.ts_ns if command else ts, kind="appended",
-                command=command.text if command else "APPEND", mailbox=mailbox,
-                number=None, uid=uid, uidl=None, partial=None,
-                complete=complete, accepted=ok, reply=reply,
-                warnings=[] if ok is not None else ["APPEND outcome not in the capture"],
+                ts,
+                key,
+                start_ns=command.ts_ns if command else ts,
+                kind="appended",
+                command=command.text if command else "APPEND",
+                mailbox=mailbox,
+                number=None,
+                uid=uid,
+                uidl=None,
+                partial=None,
+                complete=complete,
+                accepted=ok,
+                reply=reply,
+                warnings=(
+                    [] if ok is not None else ["APPEND outcome not in the capture"]
+                ),
             )
         )
 
@@ -534,7 +610,11 @@ def _partial(item: re.Match, size: int) -> Optional[str]:
     if item.group(4) is not None:
         name = readable(item.group(4)).upper()
         return None if name == "RFC822" else name
-    kind, section, origin = readable(item.group(1)).upper(), item.group(2), item.group(3)
+    kind, section, origin = (
+        readable(item.group(1)).upper(),
+        item.group(2),
+        item.group(3),
+    )
     section_text = readable(section)
     if kind == "BODY" and not section and origin is None:
         return None
@@ -546,7 +626,9 @@ def _partial(item: re.Match, size: int) -> Optional[str]:
 
 def _item_key(text: str) -> str:
     """A fetch item as comparable text: BODY.PEEK[x] and BODY[x] alike, upper case."""
-    text = text.upper().replace("BODY.PEEK[", "BODY[").replace("BINARY.PEEK[", "BINARY[")
+    text = (
+        text.upper().replace("BODY.PEEK[", "BODY[").replace("BINARY.PEEK[", "BINARY[")
+    )
     return re.sub(r"<(\d+)(?:\.\d+)?>", r"<\1", text)
 
 
@@ -578,4 +660,3 @@ def _tokens(parts: list[tuple[bool, bytes]]) -> list[bytes]:
             else:
                 tokens.append(match.group(2))
     return tokens
-

@@ -24,7 +24,7 @@ HASHCAT_APOP = 20  # md5($salt.$pass): APOP's digest is MD5(timestamp + secret)
 _MULTILINE_ALWAYS = frozenset({"CAPA", "RETR", "TOP"})
 _MULTILINE_WITHOUT_ARGUMENT = frozenset({"LIST", "UIDL", "AUTH"})
 _TIMESTAMP = re.compile(rb"<[^<>\s]*>")
-_MAX_LIST_LINES = 100_000
+_MAX_LIST_BYTES = 1 << 20  # of a CAPA/LIST/UIDL listing kept; its rest is skipped
 _MAX_PENDING = 1000
 
 
@@ -57,6 +57,7 @@ class Pop3Machine:
         self._body_start = 0
         self._body_missing = False
         self._list_lines: list[bytes] = []
+        self._list_bytes = 0
         self._auth: Optional[_Auth] = None
         self._user: Optional[tuple[bytes, int]] = None
         self._timestamp: Optional[bytes] = None
@@ -105,14 +106,20 @@ class Pop3Machine:
                 ts,
                 direction,
                 f"{length} {side} byte(s) lost"
-                + (f"; partial line of {len(dropped)} byte(s) dropped" if dropped else ""),
+                + (
+                    f"; partial line of {len(dropped)} byte(s) dropped"
+                    if dropped
+                    else ""
+                ),
             )
         return self._take()
 
     def close(self, ts: int) -> list[ev.Event]:
         if self._body is not None:
             self._end_body(ts, complete=False)
-            self._anomaly(ts, ev.SERVER, "connection closed inside a multi-line response")
+            self._anomaly(
+                ts, ev.SERVER, "connection closed inside a multi-line response"
+            )
         if self._auth is not None:
             self._finish_auth(ts, None, None)
         if self._user is not None:
@@ -206,18 +213,24 @@ class Pop3Machine:
             for piece in pieces:
                 self._events.append(ev.ContentData(ts, self._body_key, piece))
         else:
-            room = _MAX_LIST_LINES - len(self._list_lines)
-            if room > 0:
-                self._list_lines.extend(pieces[:room])
+            for piece in pieces:
+                if self._list_bytes + len(piece) > _MAX_LIST_BYTES:
+                    break
+                self._list_bytes += len(piece)
+                self._list_lines.append(piece)
 
     def _server_line(self, raw: bytes, ts: int) -> None:
         line = raw.rstrip(b"\r\n")
         if self._auth is not None and line[:1] == b"+" and not line.startswith(b"+OK"):
-            self._auth.exchange.server_challenge(line[2:] if line[1:2] == b" " else line[1:])
+            self._auth.exchange.server_challenge(
+                line[2:] if line[1:2] == b" " else line[1:]
+            )
             return
         positive = line.startswith(b"+OK")
         if not (positive or line.startswith(b"-ERR")):
-            self._anomaly(ts, ev.SERVER, f"unexpected server line: {readable(line[:80])!r}")
+            self._anomaly(
+                ts, ev.SERVER, f"unexpected server line: {readable(line[:80])!r}"
+            )
             return
         if not self._greeting_seen and not self._pending:
             self._greeting_seen = True
@@ -226,13 +239,17 @@ class Pop3Machine:
             self._events.append(ev.Greeting(ts, readable(line)))
             return
         if not self._pending:
-            self._anomaly(ts, ev.SERVER, f"reply without a command: {readable(line[:80])!r}")
+            self._anomaly(
+                ts, ev.SERVER, f"reply without a command: {readable(line[:80])!r}"
+            )
             return
         command = self._pending.popleft()
         self._greeting_seen = True
         self._answer(command, positive, readable(line), line, ts)
 
-    def _answer(self, command: _Pending, positive: bool, reply: str, line: bytes, ts: int) -> None:
+    def _answer(
+        self, command: _Pending, positive: bool, reply: str, line: bytes, ts: int
+    ) -> None:
         verb = command.verb
         multiline = verb in _MULTILINE_ALWAYS or (
             verb in _MULTILINE_WITHOUT_ARGUMENT and not command.argument.strip()
@@ -257,7 +274,9 @@ class Pop3Machine:
                     )
                 )
         elif verb == "DELE" and positive and command.argument.strip().isdigit():
-            self._events.append(ev.Deleted(ts, None, int(command.argument), command.line))
+            self._events.append(
+                ev.Deleted(ts, None, int(command.argument), command.line)
+            )
         elif verb == "RSET" and positive:
             self._events.append(ev.DeletionsUndone(ts))
         elif verb == "QUIT" and positive and self._logged_in:
@@ -277,6 +296,7 @@ class Pop3Machine:
         self._body_start = ts
         self._body_missing = False
         self._list_lines = []
+        self._list_bytes = 0
         if command.verb in ("RETR", "TOP"):
             self._keys += 1
             self._body_key = self._keys
@@ -319,7 +339,9 @@ class Pop3Machine:
         )
 
     def _list_done(self, command: _Pending, ts: int) -> None:
-        lines = [readable(line.rstrip(b"\r\n")) for line in self._list_lines]
+        # Pieces follow the segments, not the lines: join, then split.
+        listing = b"".join(self._list_lines).split(b"\n")
+        lines = [readable(line.rstrip(b"\r")) for line in listing if line.strip()]
         self._list_lines = []
         if command.verb == "CAPA":
             self._events.append(ev.Capabilities(ts, lines))
@@ -336,7 +358,15 @@ class Pop3Machine:
 
     # ------------------------------------------------------------------- logins
 
-    def _login(self, ts: int, start: int, command: str, result: dict, positive: Optional[bool], warnings=()) -> None:
+    def _login(
+        self,
+        ts: int,
+        start: int,
+        command: str,
+        result: dict,
+        positive: Optional[bool],
+        warnings=(),
+    ) -> None:
         if positive:
             self._logged_in = True
         self._events.append(ev.Login(ts, start, command, result, list(warnings)))
@@ -354,12 +384,14 @@ class Pop3Machine:
             "success": positive,
             "reply": reply,
             "exchange": [
-                *( [f"C: USER {readable(user)}"] if user is not None else []),
+                *([f"C: USER {readable(user)}"] if user is not None else []),
                 f"C: {command.line}",
                 f"S: {reply}",
             ],
         }
-        warnings = [] if user is not None else ["PASS without a captured USER; user unknown"]
+        warnings = (
+            [] if user is not None else ["PASS without a captured USER; user unknown"]
+        )
         self._login(ts, start, "USER/PASS", result, positive, warnings)
 
     def _user_without_pass(self, ts: int, reply: Optional[str] = None) -> None:
@@ -371,7 +403,8 @@ class Pop3Machine:
             "username_bytes": user,
             "success": False if reply is not None else None,
             "reply": reply,
-            "exchange": [f"C: USER {readable(user)}"] + ([f"S: {reply}"] if reply else []),
+            "exchange": [f"C: USER {readable(user)}"]
+            + ([f"S: {reply}"] if reply else []),
         }
         self._login(ts, start, "USER/PASS", result, False, ["USER without PASS"])
 
@@ -390,7 +423,9 @@ class Pop3Machine:
             "exchange": [f"C: {command.line}", f"S: {reply}"],
         }
         if self._timestamp is None:
-            warnings.append("APOP: greeting with its timestamp not captured; no hashcat line")
+            warnings.append(
+                "APOP: greeting with its timestamp not captured; no hashcat line"
+            )
         elif digest is None or not re.fullmatch(r"[0-9a-f]{32}", digest):
             warnings.append("APOP: digest is not 32 hex digits; no hashcat line")
         else:
@@ -398,11 +433,20 @@ class Pop3Machine:
             result["hashcat_mode"] = HASHCAT_APOP
         self._login(ts, command.ts_ns, "APOP", result, positive, warnings)
 
-    def _finish_auth(self, ts: int, positive: Optional[bool], reply: Optional[str]) -> None:
+    def _finish_auth(
+        self, ts: int, positive: Optional[bool], reply: Optional[str]
+    ) -> None:
         auth, self._auth = self._auth, None
         assert auth is not None
         result = auth.exchange.finish(None, reply, success=positive)
-        self._login(ts, auth.start_ns, "AUTH", result, result.get("success"), auth.exchange.warnings)
+        self._login(
+            ts,
+            auth.start_ns,
+            "AUTH",
+            result,
+            result.get("success"),
+            auth.exchange.warnings,
+        )
 
     # ------------------------------------------------------------------ helpers
 
@@ -412,4 +456,3 @@ class Pop3Machine:
     def _take(self) -> list[ev.Event]:
         events, self._events = self._events, []
         return events
-

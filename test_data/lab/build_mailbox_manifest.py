@@ -23,8 +23,21 @@ def run(*command: str) -> str:
 def streams(path: pathlib.Path) -> dict[int, tuple[bytes, bytes, int]]:
     """client port -> (client bytes, server bytes, server port), per TCP stream."""
     out = {}
-    fields = run("tshark", "-r", str(path), "-T", "fields", "-e", "tcp.stream",
-                 "-e", "tcp.srcport", "-e", "tcp.dstport", "-Y", "tcp.flags.syn==1 && tcp.flags.ack==0")
+    fields = run(
+        "tshark",
+        "-r",
+        str(path),
+        "-T",
+        "fields",
+        "-e",
+        "tcp.stream",
+        "-e",
+        "tcp.srcport",
+        "-e",
+        "tcp.dstport",
+        "-Y",
+        "tcp.flags.syn==1 && tcp.flags.ack==0",
+    )
     for line in fields.splitlines():
         index, client_port, server_port = (int(x) for x in line.split("\t"))
         text = run("tshark", "-r", str(path), "-q", "-z", f"follow,tcp,raw,{index}")
@@ -46,9 +59,21 @@ def stuffed(data: bytes) -> bytes:
 def check(path: pathlib.Path, truth: dict) -> list[str]:
     checks = []
     by_port = streams(path)
-    commands = run("tshark", "-r", str(path), "-d", "tcp.port==2110,pop",
-                   "-d", "tcp.port==1143,imap", "-T", "fields", "-e", "pop.request.command",
-                   "-e", "imap.request.command").split()
+    commands = run(
+        "tshark",
+        "-r",
+        str(path),
+        "-d",
+        "tcp.port==2110,pop",
+        "-d",
+        "tcp.port==1143,imap",
+        "-T",
+        "fields",
+        "-e",
+        "pop.request.command",
+        "-e",
+        "imap.request.command",
+    ).split()
     commands = {c.upper() for c in commands}
     for session in truth["sessions"]:
         client, server, port = by_port[session["client_port"]]
@@ -76,8 +101,12 @@ def check(path: pathlib.Path, truth: dict) -> list[str]:
                 f"client port {session['client_port']}: {len(session['messages'])} "
                 "message(s) found byte-exact in tshark's follow stream"
             )
-    checks.insert(0, "login commands seen by tshark's " + (
-        "pop" if "pop" in path.name else "imap") + " dissector")
+    checks.insert(
+        0,
+        "login commands seen by tshark's "
+        + ("pop" if "pop" in path.name else "imap")
+        + " dissector",
+    )
     return checks
 
 
@@ -113,13 +142,17 @@ def main() -> None:
             "file_size": path.stat().st_size,
             "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
             "capinfos_packets": int(
-                re.search(r"Number of packets:\s+(\d+)", run("capinfos", str(path))).group(1)
+                re.search(
+                    r"Number of packets:\s+(\d+)", run("capinfos", str(path))
+                ).group(1)
             ),
         }
         entry["checks"] = check(path, truth)
         entry["sessions"] = truth["sessions"]
         manifest["captures"].append(entry)
-    (out / "MANIFEST.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
+    (out / "MANIFEST.json").write_text(
+        json.dumps(manifest, indent=1, ensure_ascii=False) + "\n"
+    )
 
 
 if __name__ == "__main__":

@@ -111,12 +111,24 @@ def pop3_user_pass(args, truth):
         uidl[int(number)] = uid.decode()
     for number in (1, 2, 3):
         data = pop_body(pop.retr(number)[1])
-        message(session, "retrieved", f"RETR {number}", data, number=number,
-                uidl=uidl[number])
+        message(
+            session,
+            "retrieved",
+            f"RETR {number}",
+            data,
+            number=number,
+            uidl=uidl[number],
+        )
     for number, lines in ((1, 0), (2, 3)):
         data = pop_body(pop.top(number, lines)[1])
-        message(session, "partial", f"TOP {number} {lines}", data, number=number,
-                uidl=uidl[number])
+        message(
+            session,
+            "partial",
+            f"TOP {number} {lines}",
+            data,
+            number=number,
+            uidl=uidl[number],
+        )
     data = pop_body(pop.retr(2)[1])
     message(session, "retrieved", "RETR 2", data, number=2, uidl=uidl[2])
     pop.dele(3)
@@ -136,12 +148,24 @@ def pop3_apop(args, truth):
         pop.apop("bob", WRONG)
         raise SystemExit("wrong APOP accepted")
     except poplib.error_proto:
-        login(session, "APOP", "bob", None, False,
-              digest=hashlib.md5(timestamp + WRONG.encode()).hexdigest())
+        login(
+            session,
+            "APOP",
+            "bob",
+            None,
+            False,
+            digest=hashlib.md5(timestamp + WRONG.encode()).hexdigest(),
+        )
     pop.apop("bob", USERS["bob"])
-    login(session, "APOP", "bob", None, True,
-          digest=hashlib.md5(timestamp + USERS["bob"].encode()).hexdigest(),
-          secret=USERS["bob"])
+    login(
+        session,
+        "APOP",
+        "bob",
+        None,
+        True,
+        digest=hashlib.md5(timestamp + USERS["bob"].encode()).hexdigest(),
+        secret=USERS["bob"],
+    )
     session["stat"] = list(pop.stat())
     data = pop_body(pop.retr(1)[1])
     message(session, "retrieved", "RETR 1", data, number=1)
@@ -219,8 +243,15 @@ def pop3_sasl(args, truth):
     challenge = c.line()[2:]
     c.send(cram(challenge, "bob", USERS["bob"]) + b"\r\n")
     assert c.line().startswith(b"+OK")
-    login(session, "CRAM-MD5", "bob", None, True,
-          challenge=base64.b64decode(challenge).decode(), secret=USERS["bob"])
+    login(
+        session,
+        "CRAM-MD5",
+        "bob",
+        None,
+        True,
+        challenge=base64.b64decode(challenge).decode(),
+        secret=USERS["bob"],
+    )
     c.send(b"LIST\r\n")
     while c.line() != b".":
         pass
@@ -270,14 +301,22 @@ def pop3_stls(args, truth):
 def curl(args, truth, protocol, url_path, port, local_port, extra, out_name):
     out = pathlib.Path(args.work) / out_name
     command = [
-        "curl", "-sS", "--local-port", str(local_port), "-u",
-        "alice:" + USERS["alice"], *extra,
-        f"{protocol}://{args.server}:{port}/{url_path}", "-o", str(out),
+        "curl",
+        "-sS",
+        "--local-port",
+        str(local_port),
+        "-u",
+        "alice:" + USERS["alice"],
+        *extra,
+        f"{protocol}://{args.server}:{port}/{url_path}",
+        "-o",
+        str(out),
     ]
     subprocess.run(command, check=True, timeout=30)
     session = {
         "protocol": protocol,
-        "client_software": "curl " + subprocess.run(
+        "client_software": "curl "
+        + subprocess.run(
             ["curl", "--version"], capture_output=True, text=True
         ).stdout.split()[1],
         "client_ip": None,
@@ -286,8 +325,15 @@ def curl(args, truth, protocol, url_path, port, local_port, extra, out_name):
         "server_port": port,
         "command_line": command[1:],
         # curl picks the strongest mechanism Dovecot offers: CRAM-MD5.
-        "logins": [{"mechanism": "CRAM-MD5", "username": "alice", "password": None,
-                    "secret": USERS["alice"], "success": True}],
+        "logins": [
+            {
+                "mechanism": "CRAM-MD5",
+                "username": "alice",
+                "password": None,
+                "secret": USERS["alice"],
+                "success": True,
+            }
+        ],
         "messages": [],
     }
     truth.sessions.append(session)
@@ -300,10 +346,15 @@ def pop3_curl(args, truth):
     session, out = curl(
         args, truth, "pop3", "", 2110, 41111, ["-X", "TOP 3 2"], "curl-pop3-top"
     )
-    session["messages"].append({"kind": "partial", "command": "TOP 3 2",
-                                "note": "curl prints the TOP response body",
-                                **digest(out.read_bytes()),
-                                "hex": out.read_bytes().hex()})
+    session["messages"].append(
+        {
+            "kind": "partial",
+            "command": "TOP 3 2",
+            "note": "curl prints the TOP response body",
+            **digest(out.read_bytes()),
+            "hex": out.read_bytes().hex(),
+        }
+    )
 
 
 # -- IMAP ---------------------------------------------------------------------
@@ -362,7 +413,9 @@ def deliver(args, user, data):
     """Delivers through Dovecot's LDA, as a local delivery agent would."""
     subprocess.run(
         ["/usr/lib/dovecot/dovecot-lda", "-c", args.dovecot_conf, "-d", user],
-        input=data, check=True, timeout=30,
+        input=data,
+        check=True,
+        timeout=30,
     )
 
 
@@ -388,8 +441,16 @@ def imap_fetch(args, truth):
             typ, response = imap.fetch(str(number), item)
             command = f"FETCH {number} {item}"
         assert typ == "OK", response
-        message(session, kind, command, fetch_literal(response), mailbox="INBOX",
-                number=number, uid=uids[number], partial=partial)
+        message(
+            session,
+            kind,
+            command,
+            fetch_literal(response),
+            mailbox="INBOX",
+            number=number,
+            uid=uids[number],
+            partial=partial,
+        )
 
     fetch(1, "(BODY[])", "retrieved")
     fetch(2, "(RFC822)", "retrieved", uid=True)
@@ -400,7 +461,10 @@ def imap_fetch(args, truth):
     fetch(1, "(BODY.PEEK[2])", "partial", "2")
     fetch(1, "(BODY[])", "retrieved")  # the same message again
     # Pipelined: three commands in one write, answered in order.
-    imap.send(b"X1 NOOP\r\nX2 FETCH 2 (BODY.PEEK[])\r\nX3 UID FETCH %d (BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n" % uids[3])
+    imap.send(
+        b"X1 NOOP\r\nX2 FETCH 2 (BODY.PEEK[])\r\nX3 UID FETCH %d (BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n"
+        % uids[3]
+    )
     literals, done = [], 0
     while done < 3:
         line = imap.readline()
@@ -409,11 +473,27 @@ def imap_fetch(args, truth):
             literals.append(imap.read(int(match.group(1))))
         elif re.match(rb"X\d OK", line):
             done += 1
-    message(session, "retrieved", "FETCH 2 (BODY.PEEK[])", literals[0],
-            mailbox="INBOX", number=2, uid=uids[2], pipelined=True)
-    message(session, "partial", f"UID FETCH {uids[3]} (BODY.PEEK[HEADER.FIELDS (SUBJECT)])",
-            literals[1], mailbox="INBOX", number=3, uid=uids[3],
-            partial="HEADER.FIELDS (SUBJECT)", pipelined=True)
+    message(
+        session,
+        "retrieved",
+        "FETCH 2 (BODY.PEEK[])",
+        literals[0],
+        mailbox="INBOX",
+        number=2,
+        uid=uids[2],
+        pipelined=True,
+    )
+    message(
+        session,
+        "partial",
+        f"UID FETCH {uids[3]} (BODY.PEEK[HEADER.FIELDS (SUBJECT)])",
+        literals[1],
+        mailbox="INBOX",
+        number=3,
+        uid=uids[3],
+        partial="HEADER.FIELDS (SUBJECT)",
+        pipelined=True,
+    )
     typ, data = imap.select("Sent", readonly=True)
     session["selected"].append(["Sent", int(data[0])])
     sent = mailbox_messages.sent_copy()
@@ -439,8 +519,15 @@ def imap_fetch(args, truth):
     session["idle_exists"] = exists
     typ, response = imap.fetch(str(exists), "(UID BODY[])")
     uid = int(re.search(rb"UID (\d+)", response[0][0]).group(1))
-    message(session, "retrieved", f"FETCH {exists} (UID BODY[])",
-            fetch_literal(response), mailbox="INBOX", number=exists, uid=uid)
+    message(
+        session,
+        "retrieved",
+        f"FETCH {exists} (UID BODY[])",
+        fetch_literal(response),
+        mailbox="INBOX",
+        number=exists,
+        uid=uid,
+    )
     imap.logout()
 
 
@@ -466,7 +553,9 @@ def imap_sasl(args, truth):
     c = Lines(args.server, 143)
     session = truth.session("imap", c.sock, "raw socket")
     c.line()
-    c.send(b"S1 AUTHENTICATE PLAIN " + b64(f"\0carol\0{USERS['carol']}".encode()) + b"\r\n")
+    c.send(
+        b"S1 AUTHENTICATE PLAIN " + b64(f"\0carol\0{USERS['carol']}".encode()) + b"\r\n"
+    )
     while True:
         line = c.line()
         if line.startswith(b"S1 "):
@@ -490,19 +579,49 @@ def imap_starttls(args, truth):
 
 
 def imap_curl(args, truth):
-    session, out = curl(args, truth, "imap", "INBOX;UID=1", 1143, 41143, [],
-                        "curl-imap-1")
-    message(session, "retrieved", "UID FETCH 1 BODY[]", out.read_bytes(),
-            mailbox="INBOX", uid=1)
-    session, out = curl(args, truth, "imap", "INBOX;UID=3;SECTION=HEADER", 1143,
-                        41144, [], "curl-imap-header")
-    message(session, "partial", "UID FETCH 3 BODY[HEADER]", out.read_bytes(),
-            mailbox="INBOX", uid=3, partial="HEADER")
+    session, out = curl(
+        args, truth, "imap", "INBOX;UID=1", 1143, 41143, [], "curl-imap-1"
+    )
+    message(
+        session,
+        "retrieved",
+        "UID FETCH 1 BODY[]",
+        out.read_bytes(),
+        mailbox="INBOX",
+        uid=1,
+    )
+    session, out = curl(
+        args,
+        truth,
+        "imap",
+        "INBOX;UID=3;SECTION=HEADER",
+        1143,
+        41144,
+        [],
+        "curl-imap-header",
+    )
+    message(
+        session,
+        "partial",
+        "UID FETCH 3 BODY[HEADER]",
+        out.read_bytes(),
+        mailbox="INBOX",
+        uid=3,
+        partial="HEADER",
+    )
     upload = pathlib.Path(args.work) / "curl-append.eml"
     data = mailbox_messages.sent_copy().replace(b"sent copy", b"curl copy")
     upload.write_bytes(data)
-    session, _ = curl(args, truth, "imap", "Sent", 1143, 41145,
-                      ["-T", str(upload)], "curl-imap-append")
+    session, _ = curl(
+        args,
+        truth,
+        "imap",
+        "Sent",
+        1143,
+        41145,
+        ["-T", str(upload)],
+        "curl-imap-append",
+    )
     message(session, "appended", "APPEND Sent", data, mailbox="Sent")
 
 
