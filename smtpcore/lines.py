@@ -103,12 +103,15 @@ class DotBody:
                     return pieces, position + outcome[1]
                 position += outcome[1]
                 self._line_start = False
-            end = data.find(b"\n", position)
-            if end < 0:
-                pieces.append(data[position:])
+            # Copy in bulk up to the next line that starts with a dot (rare in mail).
+            dot = data.find(b"\n.", position)
+            if dot < 0:
+                if position < length:
+                    pieces.append(data[position:])
+                self._line_start = data.endswith(b"\n")
                 return pieces, None
-            pieces.append(data[position : end + 1])
-            position = end + 1
+            pieces.append(data[position : dot + 1])
+            position = dot + 1
             self._line_start = True
         return pieces, None
 
