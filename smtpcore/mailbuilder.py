@@ -17,6 +17,10 @@ from smtpcore.model import Credential, Endpoints, Message, Session
 
 Output = Union[Message, Credential, Session]
 
+# A session's warnings kept; a capture that starts inside a large response could
+# otherwise produce one per line.
+MAX_SESSION_WARNINGS = 100
+
 _CREDENTIAL_FIELDS = frozenset(Credential.__dataclass_fields__) - {
     "session_id",
     "time_ns",
@@ -60,6 +64,7 @@ class MailboxSessionBuilder:
         self._marked: list[dict] = []  # POP3 DELE not yet committed
         self._closed: Optional[ev.Closed] = None
         self._incomplete_messages = 0
+        self._unlisted_warnings = 0
 
     def data(self, direction: int, data: bytes, ts_ns: int) -> list[Output]:
         return self._handle(self.machine.data(direction, data, ts_ns))
@@ -76,6 +81,11 @@ class MailboxSessionBuilder:
         session.deleted.extend(self._marked)
         if self._marked and session.deletions_committed is None:
             session.deletions_committed = False
+        if self._unlisted_warnings:
+            session.warnings.append(
+                f"session {self.session_id}: {self._unlisted_warnings} more "
+                "warning(s) not listed"
+            )
         session.end_ns = max(ts_ns, session.start_ns)
         session.close_reason = reason
         closed = self._closed
@@ -171,9 +181,8 @@ class MailboxSessionBuilder:
         if credential.success and credential.username is not None:
             self._user = credential.username
             session.auth_user = credential.username
-        session.warnings.extend(
-            f"session {self.session_id}: {warning}" for warning in event.warnings
-        )
+        for warning in event.warnings:
+            self._warn(f"session {self.session_id}: {warning}")
         return credential
 
     def _greeting(self, event: ev.Greeting) -> None:
@@ -231,9 +240,13 @@ class MailboxSessionBuilder:
 
     def _anomaly(self, event: ev.Anomaly) -> None:
         side = {ev.CLIENT: " (client)", ev.SERVER: " (server)"}.get(event.direction, "")
-        self.session.warnings.append(
-            f"session {self.session_id}{side}: {event.message}"
-        )
+        self._warn(f"session {self.session_id}{side}: {event.message}")
+
+    def _warn(self, text: str) -> None:
+        if len(self.session.warnings) < MAX_SESSION_WARNINGS:
+            self.session.warnings.append(text)
+        else:
+            self._unlisted_warnings += 1
 
     def _closed_event(self, event: ev.Closed) -> None:
         self._closed = event

@@ -309,3 +309,13 @@ def test_pop3_uidl_listing_split_inside_lines(split):
             out += builder.data(direction, data[start : start + split], 1)
     (message,) = [item for item in out if isinstance(item, Message)]
     assert message.uidl == "00000002def" and message.message_number == 2
+
+
+def test_capture_starting_inside_a_response_keeps_warnings_bounded():
+    lines = b"".join(
+        b"line %d of a body whose command is not captured\r\n" % n for n in range(5000)
+    )
+    (session,) = run("pop3", [(S, lines)])
+    warnings = session[4]
+    assert len(warnings) == 101
+    assert warnings[-1] == "session s1: 4900 more warning(s) not listed"
