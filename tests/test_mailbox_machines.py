@@ -311,11 +311,28 @@ def test_pop3_uidl_listing_split_inside_lines(split):
     assert message.uidl == "00000002def" and message.message_number == 2
 
 
-def test_capture_starting_inside_a_response_keeps_warnings_bounded():
-    lines = b"".join(
-        b"line %d of a body whose command is not captured\r\n" % n for n in range(5000)
+def test_capture_starting_inside_a_response_keeps_its_bytes_flagged():
+    rest = b"To: a@b\r\n\r\n..dot\r\nend\r\n.\r\n"
+    message, session = run("pop3", [(S, rest + b"+OK bye\r\n"), (C, b"QUIT\r\n")])
+    assert message[:5] == (
+        "message",
+        "(not captured)",
+        b"To: a@b\r\n\r\n.dot\r\nend\r\n",
+        False,
+        "unknown: the capture began inside a multi-line response",
     )
-    (session,) = run("pop3", [(S, lines)])
+
+
+def test_unexpected_lines_keep_warnings_bounded():
+    lines = b"".join(b"line %d of nothing expected\r\n" % n for n in range(5000))
+    steps = [(S, b"+OK hi\r\n"), (C, b"NOOP\r\n"), (S, b"+OK\r\n" + lines)]
+    (session,) = run("pop3", steps)
     warnings = session[4]
     assert len(warnings) == 101
     assert warnings[-1] == "session s1: 4900 more warning(s) not listed"
+
+
+def test_capture_starting_at_the_status_line_of_a_retr():
+    rest = b"+OK 20 octets\r\nTo: a@b\r\n\r\nbody\r\n.\r\n"
+    message, session = run("pop3", [(S, rest)])
+    assert message[1:4] == ("(not captured)", b"To: a@b\r\n\r\nbody\r\n", False)

@@ -69,6 +69,9 @@ class Pop3Machine:
         self._gap_seen = False
         self._encrypted = False
         self._stls_sent = False
+        self._started = False  # a server line was read
+        self._only_greeting = False  # the greeting is the only server line so far
+        self._client_seen = False
 
     # ------------------------------------------------------------------ feeding
 
@@ -152,6 +155,7 @@ class Pop3Machine:
 
     def _client_line(self, raw: bytes, ts: int) -> None:
         line = raw.rstrip(b"\r\n")
+        self._client_seen = True
         if self._auth is not None:
             self._auth.exchange.client_response(line)
             return
@@ -221,6 +225,7 @@ class Pop3Machine:
 
     def _server_line(self, raw: bytes, ts: int) -> None:
         line = raw.rstrip(b"\r\n")
+        started, self._started = self._started, True
         if self._auth is not None and line[:1] == b"+" and not line.startswith(b"+OK"):
             self._auth.exchange.server_challenge(
                 line[2:] if line[1:2] == b" " else line[1:]
@@ -228,6 +233,14 @@ class Pop3Machine:
             return
         positive = line.startswith(b"+OK")
         if not (positive or line.startswith(b"-ERR")):
+            if not self._pending and (
+                not started or (self._only_greeting and not self._client_seen)
+            ):
+                # The capture began inside a multi-line response (the "greeting"
+                # may have been its status line): keep the rest, flagged.
+                self._only_greeting = False
+                self._orphan_body(raw, ts)
+                return
             self._anomaly(
                 ts, ev.SERVER, f"unexpected server line: {readable(line[:80])!r}"
             )
@@ -237,6 +250,7 @@ class Pop3Machine:
             match = _TIMESTAMP.search(line)
             self._timestamp = match.group(0) if match else None
             self._events.append(ev.Greeting(ts, readable(line)))
+            self._only_greeting = True
             return
         if not self._pending:
             self._anomaly(
@@ -245,6 +259,7 @@ class Pop3Machine:
             return
         command = self._pending.popleft()
         self._greeting_seen = True
+        self._only_greeting = False
         self._answer(command, positive, readable(line), line, ts)
 
     def _answer(
@@ -290,14 +305,27 @@ class Pop3Machine:
         if positive and multiline:
             self._start_body(command, ts)
 
-    def _start_body(self, command: _Pending, ts: int) -> None:
+    def _orphan_body(self, raw: bytes, ts: int) -> None:
+        """The capture began inside a multi-line response: keep what follows.
+
+        Its command was not captured, so it may be a message (RETR, TOP) or a
+        listing; it is kept as a partial, flagged record rather than dropped.
+        """
+        self._greeting_seen = True
+        self._start_body(_Pending("", "", "(not captured)", ts), ts, orphan=True)
+        pieces, end = self._body.feed(raw)
+        self._body_pieces(pieces, ts)
+        if end is not None:
+            self._end_body(ts, complete=False)
+
+    def _start_body(self, command: _Pending, ts: int, orphan: bool = False) -> None:
         self._body = DotBody()
         self._body_command = command
         self._body_start = ts
         self._body_missing = False
         self._list_lines = []
         self._list_bytes = 0
-        if command.verb in ("RETR", "TOP"):
+        if command.verb in ("RETR", "TOP") or orphan:
             self._keys += 1
             self._body_key = self._keys
             self._events.append(ev.ContentStart(ts, self._body_key))
@@ -316,7 +344,15 @@ class Pop3Machine:
         arguments = command.argument.split()
         number = int(arguments[0]) if arguments and arguments[0].isdigit() else None
         partial = None
-        if command.verb == "TOP":
+        warnings = [] if complete else ["message bytes missing from the capture"]
+        if not command.verb:
+            partial = "unknown: the capture began inside a multi-line response"
+            warnings = [
+                "the command was not captured: these bytes are the rest of a "
+                "multi-line response (a message, or a listing), from where the "
+                "capture began"
+            ]
+        elif command.verb == "TOP":
             lines = arguments[1] if len(arguments) > 1 else "?"
             partial = f"TOP: header and {lines} body line(s)"
         self._events.append(
@@ -334,7 +370,7 @@ class Pop3Machine:
                 complete=complete and partial is None,
                 accepted=True,
                 reply=None,
-                warnings=[] if complete else ["message bytes missing from the capture"],
+                warnings=warnings,
             )
         )
 
