@@ -336,3 +336,31 @@ def test_capture_starting_at_the_status_line_of_a_retr():
     rest = b"+OK 20 octets\r\nTo: a@b\r\n\r\nbody\r\n.\r\n"
     message, session = run("pop3", [(S, rest)])
     assert message[1:4] == ("(not captured)", b"To: a@b\r\n\r\nbody\r\n", False)
+
+
+def test_imap_fetch_item_as_a_quoted_string():
+    steps = IMAP[:7] + [
+        (C, b"a3 FETCH 1 (BODY[TEXT] BODY[1.MIME])\r\n"),
+        (
+            S,
+            b'* 1 FETCH (BODY[TEXT] "a \\"quoted\\" text" BODY[1.MIME] "")\r\na3 OK\r\n',
+        ),
+    ]
+    result = run("imap", steps)
+    assert [r[2] for r in result[1:3]] == [b'a "quoted" text', b""]
+    assert [r[4] for r in result[1:3]] == ["BODY[TEXT]", "BODY[1.MIME]"]
+
+
+def test_imap_compress_stops_decoding_with_a_warning():
+    steps = IMAP[:5] + [
+        (C, b"a2 COMPRESS DEFLATE\r\n"),
+        (S, b"a2 OK DEFLATE active\r\n"),
+        (C, b"\x8b\x01\x00garbage a3 FETCH 1 BODY[]\r\n"),
+        (S, b"* 1 FETCH (BODY[] {3}\r\nabc)\r\n"),
+    ]
+    result = run("imap", steps)
+    assert [r[0] for r in result] == ["login", "session"]
+    assert result[-1][4] == [
+        "session s1: COMPRESS accepted: the rest of the session is compressed "
+        "and not decoded"
+    ]

@@ -31,6 +31,12 @@ _FETCH_ITEM = re.compile(
     rb"|(RFC822(?:\.HEADER|\.TEXT)?)\s*\{\d+\}\r?\n\Z",
     re.I,
 )
+# A fetched item sent as a quoted string instead of a literal (small parts, "").
+_QUOTED_ITEM = re.compile(
+    rb"(?:(BODY|BINARY)\[([^\]]*)\](?:<(\d+)>)?|(RFC822(?:\.HEADER|\.TEXT)?))"
+    rb' "((?:[^"\\\r\n]|\\.)*)"',
+    re.I,
+)
 _UNTAGGED_NUMBER = re.compile(rb"\* (\d+) (EXISTS|EXPUNGE|FETCH|RECENT)\b", re.I)
 _UID = re.compile(rb"\bUID (\d+)", re.I)
 _APPENDUID = re.compile(rb"\[APPENDUID \d+ (\d+)\]", re.I)
@@ -432,6 +438,13 @@ class ImapMachine:
                 self._uids[number] = uid_value
         else:
             uid_value = self._uids.get(number)
+        for match in _QUOTED_ITEM.finditer(whole):
+            data = re.sub(rb"\\(.)", rb"\1", match.group(5))
+            self._keys += 1
+            self._events.append(ev.ContentStart(ts, self._keys))
+            self._events.append(ev.ContentData(ts, self._keys, data))
+            item = readable(match.group(0).split(b' "', 1)[0])
+            keys.append((self._keys, item, _partial(match, len(data)), ts))
         if not keys:
             return
         command = self._attribute(number, uid_value, [item for _, item, _, _ in keys])
@@ -542,6 +555,16 @@ class ImapMachine:
                 )
         elif verb == "IDLE" and self._idle == command.tag:
             self._idle = None
+        elif verb == "COMPRESS" and ok:
+            # RFC 4978: both directions are deflate streams from here on; they are
+            # not decoded, and nothing after this is read as IMAP.
+            self._encrypted = True
+            self._anomaly(
+                ts,
+                None,
+                "COMPRESS accepted: the rest of the session is compressed "
+                "and not decoded",
+            )
         elif verb == "STARTTLS":
             self._starttls = None
             self._events.append(ev.StartTls(ts, ok, reply))
