@@ -226,3 +226,52 @@ def test_report_tells_received_from_sent(out):
     assert "[IMAP appended] Re: Quarterly report (sent copy)" in page
     assert "<td>Partial fetch</td><td>BODY[]&lt;0.200&gt;</td>" in page
     assert "<td>POP3 APOP</td><td>bob</td>" in page
+
+
+def _without_frame(capture: pathlib.Path, marker: bytes, out: pathlib.Path) -> int:
+    """Copies a classic pcap without the first frame whose payload holds ``marker``."""
+    import struct
+
+    data = capture.read_bytes()
+    kept, position, dropped = [data[:24]], 24, 0
+    while position < len(data):
+        caplen = struct.unpack_from("<I", data, position + 8)[0]
+        record = data[position : position + 16 + caplen]
+        if not dropped and marker in record:
+            dropped = caplen
+        else:
+            kept.append(record)
+        position += 16 + caplen
+    out.write_bytes(b"".join(kept))
+    return dropped
+
+
+@pytest.mark.parametrize(
+    "name, marker, lost_command",
+    [
+        ("imap-fetch-append-idle.pcap", b"(BODY[] {1360}", "FETCH 3 (BODY.PEEK[])"),
+        ("pop3-user-pass.pcap", b"Quarterly report (PDF)\r\nDate", "RETR 3"),
+    ],
+)
+def test_a_lost_segment_loses_only_its_bytes(tmp_path, name, marker, lost_command):
+    """Real capture minus the server segment of one message: the rest stays exact."""
+    (tmp_path / "evidence").mkdir()
+    damaged = tmp_path / "evidence" / name
+    assert _without_frame(CAPTURES / name, marker, damaged)
+    folder = tmp_path / "out"
+    result = subprocess.run(
+        [str(COMMAND), "extract", "-q", str(damaged), "-o", str(folder)],
+        capture_output=True,
+    )
+    assert result.returncode in (0, 1), result.stderr
+    (truth,) = next(c for c in MANIFEST["captures"] if c["file"] == name)["sessions"]
+    messages = _lines(folder / "messages.jsonl")
+    exact = {m["sha256"] for m in messages if m["complete"] or m["partial"]}
+    for want in truth["messages"]:
+        if want["command"] == lost_command:
+            assert want["sha256"] not in exact
+        else:
+            assert want["sha256"] in exact, want["command"]
+    (session,) = _lines(folder / "sessions.jsonl")
+    assert session["complete"] is False
+    assert any("lost" in warning for warning in session["warnings"])

@@ -364,3 +364,18 @@ def test_imap_compress_stops_decoding_with_a_warning():
         "session s1: COMPRESS accepted: the rest of the session is compressed "
         "and not decoded"
     ]
+
+
+def test_pop3_terminator_lost_in_a_gap_does_not_run_into_the_next_message():
+    steps = POP3[:5] + [
+        (C, b"RETR 1\r\n"),
+        (S, b"+OK\r\nSubject: one\r\n\r\nfirst\r\n"),
+        ("gap", (S, 20)),  # the rest of message 1 and its ".", say
+        (C, b"RETR 2\r\n"),
+        (S, b"+OK\r\nSubject: two\r\n\r\nsecond\r\n.\r\n"),
+    ]
+    result = run("pop3", steps)
+    first, second = result[1], result[2]
+    assert first[1:4] == ("RETR 1", b"Subject: one\r\n\r\nfirst\r\n", False)
+    assert first[5] == [(len(b"Subject: one\r\n\r\nfirst\r\n"), 20)]
+    assert second[1:4] == ("RETR 2", b"Subject: two\r\n\r\nsecond\r\n", True)

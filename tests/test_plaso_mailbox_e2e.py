@@ -62,9 +62,7 @@ def testPstealMailboxTimeline(tmp_path):
             for s in sessions
             for w in s["logins"]
         ), name
-    appended = [
-        e["message"] for e in events if e["timestamp_desc"] == "Appended Time"
-    ]
+    appended = [e["message"] for e in events if e["timestamp_desc"] == "Appended Time"]
     assert len(appended) == 1
     assert appended[0].startswith(
         "IMAP email appended (stored by the client) mailbox: Sent command: "

@@ -72,6 +72,7 @@ class Pop3Machine:
         self._started = False  # a server line was read
         self._only_greeting = False  # the greeting is the only server line so far
         self._client_seen = False
+        self._resync = False  # after a server gap: unmatched lines are an orphan body
 
     # ------------------------------------------------------------------ feeding
 
@@ -115,7 +116,33 @@ class Pop3Machine:
                     else ""
                 ),
             )
+            if direction == ev.SERVER:
+                self._server_gap(ts)
         return self._take()
+
+    def _server_gap(self, ts: int) -> None:
+        """Responses were lost: which pending command the next one answers is unknown.
+
+        The reassembler delivers a client command only after the server bytes it
+        acknowledges, so the commands pending now are those whose responses may be
+        in the gap. They are given up rather than matched to a later response (that
+        would put one message's bytes under another's command); what follows the
+        gap without a command is kept as a flagged orphan body.
+        """
+        lost = [command.line for command in self._pending]
+        self._pending.clear()
+        if self._auth is not None:
+            self._finish_auth(ts, None, None)
+        if lost:
+            self._anomaly(
+                ts,
+                ev.SERVER,
+                "response(s) to "
+                + ", ".join(lost[:5])
+                + (" ..." if len(lost) > 5 else "")
+                + " lost in the gap; not matched to later responses",
+            )
+        self._resync = True
 
     def close(self, ts: int) -> list[ev.Event]:
         if self._body is not None:
@@ -195,6 +222,9 @@ class Pop3Machine:
         position = 0
         length = len(data)
         while position < length:
+            if self._body is not None and self._body_missing:
+                position = self._body_after_gap(data, position, ts)
+                continue
             if self._body is not None:
                 pieces, end = self._body.feed(data, position)
                 self._body_pieces(pieces, ts)
@@ -211,6 +241,34 @@ class Pop3Machine:
             self._server_line(line, ts)
             if self._encrypted:
                 return
+
+    def _body_after_gap(self, data: bytes, position: int, ts: int) -> int:
+        """A body that lost bytes is read line by line: its terminator may be lost.
+
+        A line that starts with ``+OK``/``-ERR`` then ends the body (incomplete) and
+        is read as the next response, so a later message's bytes do not run on into
+        this one. Message lines rarely start so; such a line is then a status line
+        by a wide margin.
+        """
+        reader = self._readers[ev.SERVER]
+        line, position, _ = reader.next_line(data, position)
+        if line is None:
+            return position
+        if line.startswith((b"+OK", b"-ERR")):
+            self._anomaly(
+                ts,
+                ev.SERVER,
+                "end of a multi-line response lost; it ends at the next status line",
+            )
+            self._end_body(ts, complete=False)
+            self._server_line(line, ts)
+            return position
+        if line.rstrip(b"\r\n") == b".":
+            self._end_body(ts, complete=False)
+            return position
+        piece = line[1:] if line.startswith(b".") else line
+        self._body_pieces([piece], ts)
+        return position
 
     def _body_pieces(self, pieces: list[bytes], ts: int) -> None:
         if self._body_key is not None:
@@ -234,11 +292,14 @@ class Pop3Machine:
         positive = line.startswith(b"+OK")
         if not (positive or line.startswith(b"-ERR")):
             if not self._pending and (
-                not started or (self._only_greeting and not self._client_seen)
+                not started
+                or self._resync
+                or (self._only_greeting and not self._client_seen)
             ):
                 # The capture began inside a multi-line response (the "greeting"
                 # may have been its status line): keep the rest, flagged.
                 self._only_greeting = False
+                self._resync = False
                 self._orphan_body(raw, ts)
                 return
             self._anomaly(
@@ -258,6 +319,7 @@ class Pop3Machine:
             )
             return
         command = self._pending.popleft()
+        self._resync = False
         self._greeting_seen = True
         self._only_greeting = False
         self._answer(command, positive, readable(line), line, ts)
