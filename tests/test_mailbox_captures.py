@@ -275,3 +275,13 @@ def test_a_lost_segment_loses_only_its_bytes(tmp_path, name, marker, lost_comman
     (session,) = _lines(folder / "sessions.jsonl")
     assert session["complete"] is False
     assert any("lost" in warning for warning in session["warnings"])
+
+
+def test_hashcat_file_has_the_apop_lines_under_mode_20(out):
+    text = (out / "credentials.hashcat").read_text("utf-8")
+    section = text.split("# hashcat -m 20\n", 1)[1].split("# hashcat", 1)[0]
+    capture = next(c for c in MANIFEST["captures"] if c["file"] == "pop3-apop.pcap")
+    (truth,) = capture["sessions"]
+    assert section.splitlines() == [
+        f"{login['digest']}:{truth['apop_timestamp']}" for login in truth["logins"]
+    ]

@@ -379,3 +379,23 @@ def test_pop3_terminator_lost_in_a_gap_does_not_run_into_the_next_message():
     assert first[1:4] == ("RETR 1", b"Subject: one\r\n\r\nfirst\r\n", False)
     assert first[5] == [(len(b"Subject: one\r\n\r\nfirst\r\n"), 20)]
     assert second[1:4] == ("RETR 2", b"Subject: two\r\n\r\nsecond\r\n", True)
+
+
+def test_imap_expunge_is_a_deletion_in_the_selected_mailbox():
+    steps = IMAP[:7] + [
+        (C, b"a3 STORE 2 +FLAGS (\\Deleted)\r\n"),
+        (S, b"* 2 FETCH (FLAGS (\\Deleted))\r\na3 OK\r\n"),
+        (C, b"a4 EXPUNGE\r\n"),
+        (S, b"* 2 EXPUNGE\r\n* 2 EXISTS\r\na4 OK\r\n"),
+    ]
+    machine = ImapMachine()
+    builder = MailboxSessionBuilder(
+        "imap", machine, "s1", "t", Endpoints("a", 1, "b", 2), 0
+    )
+    for ts, (direction, data) in enumerate(steps):
+        builder.data(direction, data, ts)
+    (session,) = builder.close(99, "fin")
+    assert session.deleted == [
+        {"mailbox": "INBOX", "number": 2, "command": "a4 EXPUNGE"}
+    ]
+    assert session.mailbox_messages == 2
