@@ -6,12 +6,15 @@ a command or response ends at a line without a literal. Literal counts are exact
 a gap inside a literal is accounted byte for byte and the framing survives it.
 
 Matching: commands wait by tag; a tagged response completes its command. Untagged
-data belongs to the command in flight: ``* n FETCH`` to the oldest unanswered
-FETCH/UID FETCH (pipelined fetches are answered in order), EXISTS/EXPUNGE to the
-mailbox selected when the command was sent. Message bytes are streamed: FETCH body
-literals (BODY[...], BINARY[...], RFC822...) as retrieved content, APPEND literals
-as appended content. During AUTHENTICATE every client line is a SASL response, during
-IDLE only ``DONE`` is expected. After an accepted STARTTLS the rest is TLS.
+data belongs to a command in flight: ``* n FETCH`` to the oldest unanswered FETCH/UID
+FETCH that asked for the items returned and includes the message (servers answer
+pipelined commands out of order), EXISTS/EXPUNGE to the mailbox selected when the
+command was sent. Message bytes are streamed: FETCH body literals (BODY[...],
+BINARY[...], RFC822...) as retrieved content (quoted-string items too), APPEND
+literals as appended content once their first byte is sent (a synchronising literal
+refused by the server never is). During AUTHENTICATE every client line is a SASL
+response, during IDLE only ``DONE`` is expected. After an accepted STARTTLS (or
+COMPRESS, not decoded) nothing more is read.
 """
 
 from __future__ import annotations
