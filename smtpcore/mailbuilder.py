@@ -9,6 +9,8 @@ every login attempt, and the `Session` last.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from typing import Callable, Optional, Union
 
 from smtpcore import mailevents as ev
@@ -20,6 +22,23 @@ Output = Union[Message, Credential, Session]
 # A session's warnings kept; a capture that starts inside a large response could
 # otherwise produce one per line.
 MAX_SESSION_WARNINGS = 100
+
+# Messages being rebuilt from consecutive partial fetches, per session.
+MAX_JOINS = 16
+_CHUNK = re.compile(r"BODY\[\]<(\d+)\.(\d+)>")
+
+
+@dataclasses.dataclass(slots=True)
+class _Join:
+    """Consecutive BODY[]<o.n> fetches of one message, joined as they arrive."""
+
+    content: MessageContent
+    start_ns: int
+    total: Optional[int]
+    next_offset: int = 0
+    ids: list[str] = dataclasses.field(default_factory=list)
+    commands: list[str] = dataclasses.field(default_factory=list)
+
 
 _CREDENTIAL_FIELDS = frozenset(Credential.__dataclass_fields__) - {
     "session_id",
@@ -65,6 +84,7 @@ class MailboxSessionBuilder:
         self._closed: Optional[ev.Closed] = None
         self._incomplete_messages = 0
         self._unlisted_warnings = 0
+        self._joins: dict[tuple, _Join] = {}
 
     def data(self, direction: int, data: bytes, ts_ns: int) -> list[Output]:
         return self._handle(self.machine.data(direction, data, ts_ns))
@@ -77,6 +97,9 @@ class MailboxSessionBuilder:
         for content in self._contents.values():  # only left by a machine bug
             content.release()
         self._contents.clear()
+        for join in self._joins.values():  # never reached the end: the parts stay
+            join.content.release()
+        self._joins.clear()
         session = self.session
         session.deleted.extend(self._marked)
         if self._marked and session.deletions_committed is None:
@@ -107,7 +130,9 @@ class MailboxSessionBuilder:
             handler = handlers.get(type(event))
             if handler is not None:
                 result = handler(self, event)
-                if result is not None:
+                if isinstance(result, list):
+                    output.extend(result)
+                elif result is not None:
                     output.append(result)
             session.end_ns = max(session.end_ns, event.ts_ns)
         return output
@@ -127,7 +152,12 @@ class MailboxSessionBuilder:
         if content is not None:
             content.gap(event.length)
 
-    def _content_end(self, event: ev.ContentEnd) -> Message:
+    def _content_end(self, event: ev.ContentEnd) -> list[Message]:
+        message = self._message(event)
+        joined = self._join(event, message)
+        return [message] if joined is None else [message, joined]
+
+    def _message(self, event: ev.ContentEnd) -> Message:
         session = self.session
         session.messages += 1
         content = self._contents.pop(event.key, None) or MessageContent()
@@ -164,6 +194,91 @@ class MailboxSessionBuilder:
         message.sha256 = content.sha256
         message.missing_ranges = list(content.missing_ranges)
         message.missing_bytes = content.missing_bytes
+        return message
+
+    def _join(self, event: ev.ContentEnd, part: Message) -> Optional[Message]:
+        """The whole message once consecutive partial fetches have covered it.
+
+        Clients such as Thunderbird fetch a message in chunks (``BODY[]<0.65536>``,
+        ``<65536.65536>``...). Each chunk stays a partial record with its exact bytes;
+        when the chunks run from offset 0 without a hole to the message's end (its
+        RFC822.SIZE, or a chunk shorter than asked for), their bytes in order are
+        also the whole message, recorded once more as retrieved and complete, with
+        ``joined_from`` naming the parts.
+        """
+        match = _CHUNK.fullmatch(event.partial or "")
+        if match is None or event.uid is None:
+            return None
+        where = (event.mailbox, event.uid)
+        origin, size = int(match.group(1)), int(match.group(2))
+        join = self._joins.get(where)
+        if origin == 0:
+            if join is not None:
+                join.content.release()
+            if len(self._joins) >= MAX_JOINS:
+                oldest = next(iter(self._joins))
+                self._joins.pop(oldest).content.release()
+            join = self._joins[where] = _Join(
+                MessageContent(), event.start_ns, event.total_size
+            )
+        if join is None:
+            return None
+        if (
+            origin != join.next_offset
+            or part.missing_ranges
+            or part.content is None
+            or part.size != size
+        ):
+            join.content.release()
+            del self._joins[where]
+            return None
+        for block in part.content.chunks():
+            join.content.write(block)
+        join.next_offset += size
+        join.ids.append(part.id)
+        join.commands.append(event.command)
+        join.total = join.total if join.total is not None else event.total_size
+        asked = re.search(rf"<{origin}\.(\d+)>", event.command)
+        if join.total is not None:
+            done = join.next_offset >= join.total
+        else:
+            done = asked is not None and size < int(asked.group(1))
+        if not done:
+            return None
+        del self._joins[where]
+        session = self.session
+        session.messages += 1
+        content = join.content
+        message = Message(
+            id=f"{self.session_id}-{session.messages}",
+            session_id=self.session_id,
+            endpoints=session.endpoints,
+            helo=None,
+            auth_user=self._user,
+            start_ns=join.start_ns,
+            time_ns=event.ts_ns,
+            mail_from=None,
+            accepted=True,
+            data_sent=True,
+            complete=join.total is None or content.size == join.total,
+            warnings=[
+                f"joined from {len(join.ids)} partial fetches: "
+                + "; ".join(join.commands[:8])
+                + (" ..." if len(join.commands) > 8 else "")
+            ],
+            protocol=self.protocol,
+            kind="retrieved",
+            mailbox=event.mailbox,
+            command=join.commands[0],
+            message_number=event.number,
+            uid=event.uid,
+            joined_from=list(join.ids),
+        )
+        message.content = content
+        message.size = content.size
+        message.md5 = content.md5
+        message.sha1 = content.sha1
+        message.sha256 = content.sha256
         return message
 
     def _login(self, event: ev.Login) -> Credential:

@@ -74,6 +74,7 @@ class ContentEnd(Event):
     accepted: Optional[bool]  # APPEND: the server's verdict
     reply: Optional[str]
     warnings: list[str] = dataclasses.field(default_factory=list)
+    total_size: Optional[int] = None  # IMAP RFC822.SIZE of the message, when sent
 
 
 @dataclasses.dataclass(slots=True)

@@ -166,6 +166,9 @@ class Message:
     uidl: Optional[str] = None  # POP3 unique-id listing
     partial: Optional[str] = None  # what a partial fetch (TOP, BODY[HEADER]...) took
     same_bytes_as: Optional[str] = None  # id of an earlier record with identical bytes
+    # A message rebuilt from consecutive partial fetches (IMAP BODY[]<o.n>, as
+    # Thunderbird fetches): the ids of those partial records, in order.
+    joined_from: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def rcpt_to(self) -> list[str]:

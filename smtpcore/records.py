@@ -78,6 +78,7 @@ def message_record(message: Message, source: str) -> dict[str, Any]:
         "uidl": message.uidl,
         "partial": message.partial,
         "same_bytes_as": message.same_bytes_as,
+        "joined_from": message.joined_from,
     }
     return record
 

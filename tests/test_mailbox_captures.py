@@ -285,3 +285,20 @@ def test_hashcat_file_has_the_apop_lines_under_mode_20(out):
     assert section.splitlines() == [
         f"{login['digest']}:{truth['apop_timestamp']}" for login in truth["logins"]
     ]
+
+
+def test_chunked_fetch_is_joined_into_the_whole_message(out):
+    capture = next(
+        c for c in MANIFEST["captures"] if c["file"] == "imap-chunked-fetch.pcap"
+    )
+    (truth,) = capture["sessions"]
+    _, messages, _ = _by_session(out, truth, capture)
+    *chunks, joined = messages
+    assert [m["partial"] for m in chunks] == [
+        m["partial"] for m in truth["messages"][:-1]
+    ]
+    assert joined["joined_from"] == [m["id"] for m in chunks]
+    assert joined["sha256"] == truth["messages"][-1]["sha256"]
+    assert (joined["complete"], joined["partial"], joined["uid"]) == (True, None, 3)
+    data = b"".join((out / m["eml"]).read_bytes() for m in chunks)
+    assert (out / joined["eml"]).read_bytes() == data

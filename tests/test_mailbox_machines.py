@@ -399,3 +399,52 @@ def test_imap_expunge_is_a_deletion_in_the_selected_mailbox():
         {"mailbox": "INBOX", "number": 2, "command": "a4 EXPUNGE"}
     ]
     assert session.mailbox_messages == 2
+
+
+def _chunked(sizes_known: bool):
+    whole = MESSAGE * 3  # 75 bytes
+    size = b" RFC822.SIZE %d" % len(whole) if sizes_known else b""
+    steps = IMAP[:7]
+    for tag, origin in ((b"c1", 0), (b"c2", 30), (b"c3", 60)):
+        chunk = whole[origin : origin + 30]
+        steps += [
+            (
+                C,
+                tag + b" UID FETCH 7 (UID RFC822.SIZE BODY.PEEK[]<%d.30>)\r\n" % origin,
+            ),
+            (
+                S,
+                b"* 2 FETCH (UID 7%s BODY[]<%d> {%d}\r\n" % (size, origin, len(chunk))
+                + chunk
+                + b")\r\n"
+                + tag
+                + b" OK\r\n",
+            ),
+        ]
+    return whole, steps
+
+
+@pytest.mark.parametrize("sizes_known", [True, False])
+def test_imap_chunked_fetches_are_joined_into_the_whole_message(sizes_known):
+    whole, steps = _chunked(sizes_known)
+    result = run("imap", steps)
+    chunks = [r for r in result if r[0] == "message" and r[4]]
+    assert [r[4] for r in chunks] == ["BODY[]<0.30>", "BODY[]<30.30>", "BODY[]<60.15>"]
+    (joined,) = [r for r in result if r[0] == "message" and not r[4]]
+    assert joined[2] == whole and joined[3] is True and joined[7] == 7
+
+
+def test_imap_chunks_with_a_hole_are_not_joined():
+    whole, steps = _chunked(True)
+    del steps[-4:-2]  # the middle chunk's command and response
+    result = run("imap", steps)
+    assert all(r[4] for r in result if r[0] == "message")  # only the partial records
+
+
+def test_imap_connection_cut_inside_a_literal_says_how_much_is_missing():
+    steps = IMAP[:7] + [
+        (C, b"a3 FETCH 1 BODY[]\r\n"),
+        (S, b"* 1 FETCH (BODY[] {100}\r\n" + b"x" * 60),
+    ]
+    message = run("imap", steps)[1]
+    assert message[2] == b"x" * 60 and message[5] == [(60, 40)] and message[3] is False

@@ -42,6 +42,7 @@ _QUOTED_ITEM = re.compile(
 )
 _UNTAGGED_NUMBER = re.compile(rb"\* (\d+) (EXISTS|EXPUNGE|FETCH|RECENT)\b", re.I)
 _UID = re.compile(rb"\bUID (\d+)", re.I)
+_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)", re.I)
 _APPENDUID = re.compile(rb"\[APPENDUID \d+ (\d+)\]", re.I)
 _UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]", re.I)
 _TOKEN = re.compile(rb'"((?:[^"\\]|\\.)*)"|([^\s()]+|\([^)]*\))')
@@ -98,6 +99,7 @@ class ImapMachine:
         self._idle: Optional[str] = None
         self._selected: Optional[str] = None
         self._uids: dict[int, int] = {}  # sequence number -> UID, selected mailbox
+        self._sizes: dict[int, int] = {}  # UID -> RFC822.SIZE, selected mailbox
         self._keys = 0
         self._greeting_seen = False
         self._logout_seen = False
@@ -174,8 +176,12 @@ class ImapMachine:
 
     def close(self, ts: int) -> list[ev.Event]:
         for direction in (ev.CLIENT, ev.SERVER):
-            if self._literals[direction] is not None:
+            literal = self._literals[direction]
+            if literal is not None:
                 self._anomaly(ts, direction, "connection closed inside a literal")
+                if literal.key is not None and literal.left:
+                    # The literal's size says how many bytes never came.
+                    self._events.append(ev.ContentGap(ts, literal.key, literal.left))
                 self._literals[direction] = None
         self._end_response_keys(ts, complete=False)
         for key in self._append_keys:
@@ -285,6 +291,7 @@ class ImapMachine:
         if verb in ("SELECT", "EXAMINE") and arguments:
             self._selected = readable(arguments[0])
             self._uids = {}
+            self._sizes = {}
         elif verb == "AUTHENTICATE" and arguments:
             initial = arguments[1] if len(arguments) > 1 else None
             self._auth = _Auth(
@@ -448,6 +455,11 @@ class ImapMachine:
             self._events.append(ev.ContentData(ts, self._keys, data))
             item = readable(match.group(0).split(b' "', 1)[0])
             keys.append((self._keys, item, _partial(match, len(data)), ts))
+        size = _SIZE.search(whole)
+        if size is not None and uid_value is not None:
+            if len(self._sizes) < _MAX_UIDS or uid_value in self._sizes:
+                self._sizes[uid_value] = int(size.group(1))
+        total = self._sizes.get(uid_value) if uid_value is not None else None
         if not keys:
             return
         command = self._attribute(number, uid_value, [item for _, item, _, _ in keys])
@@ -471,6 +483,7 @@ class ImapMachine:
                     accepted=True,
                     reply=None,
                     warnings=warnings,
+                    total_size=total,
                 )
             )
 

@@ -531,6 +531,38 @@ def imap_fetch(args, truth):
     imap.logout()
 
 
+def imap_chunked(args, truth):
+    """Thunderbird-style: one message fetched in 500-byte chunks with its size."""
+    imap = imaplib.IMAP4(args.server, 143, timeout=20)
+    session = truth.session("imap", imap.sock, "Python imaplib")
+    imap.login("alice", USERS["alice"])
+    login(session, "LOGIN", "alice", USERS["alice"], True)
+    imap.select("INBOX")
+    joined, first = b"", None
+    for origin in range(0, 2000, 500):
+        item = f"(UID RFC822.SIZE BODY.PEEK[]<{origin}.500>)"
+        typ, response = imap.uid("FETCH", "3", item)
+        assert typ == "OK", response
+        size = int(re.search(rb"RFC822.SIZE (\d+)", response[0][0]).group(1))
+        chunk = fetch_literal(response)
+        first = first or f"UID FETCH 3 {item}"
+        message(
+            session,
+            "partial",
+            f"UID FETCH 3 {item}",
+            chunk,
+            mailbox="INBOX",
+            uid=3,
+            partial=f"BODY[]<{origin}.{len(chunk)}>",
+        )
+        joined += chunk
+        if origin + len(chunk) >= size:
+            break
+    # The whole message, from the chunks in order (what the client itself keeps).
+    message(session, "retrieved", first, joined, mailbox="INBOX", uid=3, joined=True)
+    imap.logout()
+
+
 def imap_sasl(args, truth):
     # PLAIN without an initial response (imaplib), after a failed one.
     imap = imaplib.IMAP4(args.server, 143, timeout=20)
@@ -633,6 +665,7 @@ SCENARIOS = {
     "pop3-curl": pop3_curl,
     "imap-login": imap_login,
     "imap-fetch": imap_fetch,
+    "imap-chunked": imap_chunked,
     "imap-sasl": imap_sasl,
     "imap-starttls": imap_starttls,
     "imap-curl": imap_curl,

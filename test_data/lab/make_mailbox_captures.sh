@@ -187,6 +187,7 @@ main() {
     capture pop3-curl-port-2110.pcap "$pop" pop3-curl
     capture imap-login.pcap "$imap" imap-login
     capture imap-fetch-append-idle.pcap "$imap" imap-fetch
+    capture imap-chunked-fetch.pcap "$imap" imap-chunked
     capture imap-sasl.pcap "$imap" imap-sasl
     capture imap-starttls.pcap "$imap" imap-starttls
     capture imap-curl-port-1143.pcap "$imap" imap-curl
