@@ -448,3 +448,18 @@ def test_imap_connection_cut_inside_a_literal_says_how_much_is_missing():
     ]
     message = run("imap", steps)[1]
     assert message[2] == b"x" * 60 and message[5] == [(60, 40)] and message[3] is False
+
+
+def test_pop3_login_whose_answer_is_lost_stays_with_unknown_outcome():
+    steps = [
+        (S, b"+OK hi\r\n"),
+        (C, b"USER alice\r\n"),
+        (S, b"+OK\r\n"),
+        (C, b"PASS secret\r\n"),
+        ("gap", (S, 17)),
+        (C, b"STAT\r\n"),
+        (S, b"+OK 1 10\r\n"),
+    ]
+    result = run("pop3", steps)
+    assert result[0] == ("login", "USER", "alice", "secret", None, None)
+    assert result[1][2] == 1  # STAT after the gap still counted

@@ -130,7 +130,12 @@ class Pop3Machine:
         gap without a command is kept as a flagged orphan body.
         """
         lost = [command.line for command in self._pending]
-        self._pending.clear()
+        pending, self._pending = self._pending, collections.deque()
+        for command in pending:  # a login stays evidence, its outcome unknown
+            if command.verb == "PASS":
+                self._pass(command, None, None, ts)
+            elif command.verb == "APOP":
+                self._apop(command, None, None, ts)
         if self._auth is not None:
             self._finish_auth(ts, None, None)
         if lost:
@@ -484,7 +489,7 @@ class Pop3Machine:
             "exchange": [
                 *([f"C: USER {readable(user)}"] if user is not None else []),
                 f"C: {command.line}",
-                f"S: {reply}",
+                *([f"S: {reply}"] if reply is not None else []),
             ],
         }
         warnings = (
@@ -518,7 +523,8 @@ class Pop3Machine:
             "username_bytes": raw_name,
             "success": positive,
             "reply": reply,
-            "exchange": [f"C: {command.line}", f"S: {reply}"],
+            "exchange": [f"C: {command.line}"]
+            + ([f"S: {reply}"] if reply is not None else []),
         }
         if self._timestamp is None:
             warnings.append(
