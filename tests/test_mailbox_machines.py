@@ -280,6 +280,8 @@ def test_ftp_and_smtp_are_not_pop3_or_imap():
     assert imap_detect.classify(_conn(25), S, b"250 OK\r\n") is False
     assert imap_detect.classify(_conn(25), C, b"AUTH LOGIN\r\n") is False
     assert imap_detect.classify(_conn(25), C, b"MAIL FROM:<a@b>\r\n") is False
+    redis = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n"  # answered "+OK": not POP3 either
+    assert detect.detect(_conn(6379), C, redis) is False
 
 
 @pytest.mark.parametrize("protocol, port", [("pop3", 995), ("imap", 993)])

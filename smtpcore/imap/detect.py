@@ -21,13 +21,13 @@ _COMMANDS = (
     b"GETQUOTA|SETQUOTA|GETACL|SETACL|MYRIGHTS|COMPRESS|XLIST|SORT|THREAD|GETMETADATA"
 )
 _CLIENT = re.compile(
-    rb"[!#$&'*,./0-9:-Z^-z|~-]+ (?:" + _COMMANDS + rb")(?: |\r?\n)", re.I
+    rb"[!#$&',./0-9:-Z^-z|~-]+ (?:" + _COMMANDS + rb")(?: |\r?\n)", re.I
 )
 _GREETING = re.compile(rb"\* (?:OK|PREAUTH|BYE)[ \[\r\n]", re.I)
 _SERVER = re.compile(
     rb"(?:\* (?:\d+ (?:EXISTS|RECENT|EXPUNGE|FETCH)|CAPABILITY|FLAGS|LIST|LSUB|STATUS|"
     rb"SEARCH|ESEARCH|NAMESPACE|ENABLED|ID|OK|NO|BAD)"
-    rb"|[!#$&'*,./0-9:-Z^-z|~-]+ (?:OK|NO|BAD))[ \[\r\n]",
+    rb"|[!#$&',./0-9:-Z^-z|~-]+ (?:OK|NO|BAD))[ \[\r\n]",
     re.I,
 )
 
