@@ -36,6 +36,9 @@ _SERVER = re.compile(
 # "AUTH LOGIN", SMTP replies such as "250 OK".
 _NOT_TAGS = frozenset({b"AUTH", b"MAIL", b"RCPT", b"HELO", b"EHLO", b"USER", b"PASS"})
 _REPLY_CODE = re.compile(rb"\d{3} ")
+_LATER_RESPONSE = re.compile(
+    rb"\n(?:\* \d+ (?:FETCH|EXISTS|EXPUNGE)|[A-Za-z0-9.]+ (?:OK|NO|BAD)) ", re.I
+)
 
 
 def classify(conn, direction: int, head: bytes) -> Optional[bool]:
@@ -46,6 +49,9 @@ def classify(conn, direction: int, head: bytes) -> Optional[bool]:
             _SERVER.match(head) and not _REPLY_CODE.match(head)
         ):
             return True
+        if conn.server_port in IMAP_PORTS and not _REPLY_CODE.match(head):
+            # A capture that began inside a literal: a response line further on.
+            return True if _LATER_RESPONSE.search(head) else None
         return None if newline < 0 and len(head) < 16 else False
     if _CLIENT.match(head) and head.split(b" ", 1)[0].upper() not in _NOT_TAGS:
         return True
