@@ -526,3 +526,23 @@ def test_ftp_on_the_pop3_port_is_not_pop3():
     # business: h-smtp's change to smtp/detect.py).
     assert [item for item in _extract(frames) if item[0] != "session"] == []
     assert ("session", "pop3") not in _extract(frames)
+
+
+def test_imap_capture_starting_inside_a_literal_on_port_143():
+    import pcapgen
+
+    frames = pcapgen.tcp_conversation(
+        server=("10.0.0.2", 143),
+        handshake=False,
+        exchanges=[
+            (1, b"rest of a message\r\n* a bullet line\r\n)\r\n"),
+            (1, b"a7 OK Fetch completed\r\n"),
+            (0, b"a8 FETCH 2 BODY[]\r\n"),
+            (1, b"* 2 FETCH (BODY[] {6}\r\nwhole!)\r\na8 OK\r\n"),
+        ],
+    )
+    assert _extract(frames) == [
+        ("message", "(not captured)", b"rest of a message\r\n* a bullet line\r\n)\r\n"),
+        ("message", "a8 FETCH 2 BODY[]", b"whole!"),
+        ("session", "imap"),
+    ]

@@ -42,6 +42,13 @@ _QUOTED_ITEM = re.compile(
 )
 _UNTAGGED_NUMBER = re.compile(rb"\* (\d+) (EXISTS|EXPUNGE|FETCH|RECENT)\b", re.I)
 _UID = re.compile(rb"\bUID (\d+)", re.I)
+# A line that starts a response, strictly (a cut literal's own lines must not match):
+# a known untagged response, a continuation, or a tag with a digit and a status.
+_RESPONSE_START = re.compile(
+    rb"\* (?:\d+ [A-Z]+|OK|NO|BAD|BYE|PREAUTH|CAPABILITY|FLAGS|LIST|LSUB|STATUS|"
+    rb"SEARCH|ESEARCH|NAMESPACE|ENABLED|ID)\b"
+    rb"|\+(?: |\r?\n)|[A-Za-z.]*\d[A-Za-z0-9.]* (?:OK|NO|BAD)[ \[\r\n]"
+)
 _SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)", re.I)
 _APPENDUID = re.compile(rb"\[APPENDUID \d+ (\d+)\]", re.I)
 _UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]", re.I)
@@ -99,6 +106,8 @@ class ImapMachine:
         self._idle: Optional[str] = None
         self._selected: Optional[str] = None
         self._uids: dict[int, int] = {}  # sequence number -> UID, selected mailbox
+        self._server_started = False
+        self._orphan: Optional[tuple[int, int]] = None  # (key, start) of a cut literal
         self._sizes: dict[int, int] = {}  # UID -> RFC822.SIZE, selected mailbox
         self._keys = 0
         self._greeting_seen = False
@@ -183,6 +192,8 @@ class ImapMachine:
                     # The literal's size says how many bytes never came.
                     self._events.append(ev.ContentGap(ts, literal.key, literal.left))
                 self._literals[direction] = None
+        if self._orphan is not None:
+            self._orphan_line(b"* ", ts)  # ends it
         self._end_response_keys(ts, complete=False)
         for key in self._append_keys:
             self._append_end(key, None, ts, None, None, complete=False, mailbox=None)
@@ -321,6 +332,12 @@ class ImapMachine:
     # ------------------------------------------------------------------- server
 
     def _server_line(self, line: bytes, ts: int) -> None:
+        started, self._server_started = self._server_started, True
+        if self._orphan is not None or (
+            not started and not _RESPONSE_START.match(line)
+        ):
+            if self._orphan_line(line, ts):
+                return
         if len(self._response) < _MAX_PIECES:
             self._response.append(line)
         match = _SERVER_LITERAL.search(line)
@@ -346,6 +363,42 @@ class ImapMachine:
             )
         if size:
             self._literals[ev.SERVER] = _Literal(size, key, None)
+
+    def _orphan_line(self, line: bytes, ts: int) -> bool:
+        """The capture began inside a literal: its rest is kept, flagged, up to the
+        first line that starts a response. True when the line was taken."""
+        if self._orphan is None:
+            self._keys += 1
+            self._orphan = (self._keys, ts)
+            self._events.append(ev.ContentStart(ts, self._keys))
+        key, start = self._orphan
+        if not _RESPONSE_START.match(line):
+            self._events.append(ev.ContentData(ts, key, line))
+            return True
+        self._orphan = None
+        self._events.append(
+            ev.ContentEnd(
+                ts,
+                key,
+                start_ns=start,
+                kind="retrieved",
+                command="(not captured)",
+                mailbox=None,
+                number=None,
+                uid=None,
+                uidl=None,
+                partial="unknown: the capture began inside a literal",
+                complete=False,
+                accepted=None,
+                reply=None,
+                warnings=[
+                    "the command was not captured: these bytes are the rest of a "
+                    "literal (a message or part of one) from where the capture began; "
+                    "its last line may hold the closing FETCH syntax"
+                ],
+            )
+        )
+        return False
 
     def _response_done(self, ts: int) -> None:
         lines, self._response = self._response, []
