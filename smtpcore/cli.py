@@ -575,8 +575,20 @@ def _summary(
                     _short_time(item.time_ns),
                     source,
                     endpoints(item),
-                    item.mail_from or "<>",
-                    (", ".join(item.rcpt_to) + rejected).strip(),
+                    (
+                        (item.mail_from or "<>")
+                        if item.protocol == "smtp"
+                        else (
+                            f"{item.protocol.upper()} {item.kind}: {mime.from_ or ''}"
+                            if mime
+                            else f"{item.protocol.upper()} {item.kind}"
+                        )
+                    ),
+                    (
+                        (", ".join(item.rcpt_to) + rejected).strip()
+                        if item.protocol == "smtp"
+                        else (item.mailbox or "")
+                    ),
                     (mime.subject or "") if mime else "",
                     (
                         ", ".join(a.filename or "?" for a in mime.attachments)

@@ -103,6 +103,8 @@ def incomplete(item: Union[Session, Message, Credential]) -> Optional[str]:
     if isinstance(item, Message):
         if item.complete:
             return None
+        if item.partial and not item.missing_bytes:
+            return None  # a partial fetch: what the client asked for, all captured
         parts = []
         if item.missing_bytes:
             ranges = ", ".join(f"{o}+{n}" for o, n in item.missing_ranges[:3])

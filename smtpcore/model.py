@@ -128,6 +128,8 @@ class Credential:
     # Mechanism-specific decoded fields (NTLM challenge, DIGEST-MD5 directives, ...).
     details: dict = dataclasses.field(default_factory=dict)
     id: Optional[str] = None  # <session id>-a<n>: the n-th AUTH attempt of the session
+    protocol: str = "smtp"  # "smtp", "pop3", "imap"
+    command: str = "AUTH"  # how the login was made: AUTH, USER/PASS, APOP, LOGIN...
 
 
 @dataclasses.dataclass(slots=True, frozen=True)
@@ -157,7 +159,7 @@ class Message:
     auth_user: Optional[str]
     start_ns: int
     time_ns: int  # end of data (or of the transaction when no data was sent)
-    mail_from: str
+    mail_from: Optional[str]  # None: not an SMTP transaction (POP3, IMAP)
     mail_parameters: str = ""
     recipients: list[Recipient] = dataclasses.field(default_factory=list)
     accepted: Optional[bool] = None
@@ -180,6 +182,18 @@ class Message:
     smuggling_indicators: list[SmugglingIndicator] = dataclasses.field(
         default_factory=list
     )
+    protocol: str = "smtp"  # "smtp", "pop3", "imap"
+    kind: str = "sent"  # "sent" (SMTP), "retrieved" (POP3/IMAP fetch), "appended"
+    mailbox: Optional[str] = None  # IMAP folder
+    command: Optional[str] = None  # the POP3/IMAP command as sent
+    message_number: Optional[int] = None  # POP3 message number, IMAP sequence number
+    uid: Optional[int] = None  # IMAP UID
+    uidl: Optional[str] = None  # POP3 unique-id listing
+    partial: Optional[str] = None  # what a partial fetch (TOP, BODY[HEADER]...) took
+    same_bytes_as: Optional[str] = None  # id of an earlier record with identical bytes
+    # A message rebuilt from consecutive partial fetches (IMAP BODY[]<o.n>, as
+    # Thunderbird fetches): the ids of those partial records, in order.
+    joined_from: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def rcpt_to(self) -> list[str]:
@@ -192,7 +206,7 @@ class Message:
 
 @dataclasses.dataclass(slots=True)
 class Session:
-    """One SMTP connection, from the first byte seen to the last."""
+    """One SMTP, POP3 or IMAP connection, from the first byte seen to the last."""
 
     session_id: str
     source: str
@@ -232,3 +246,11 @@ class Session:
     ja4: Optional[str] = None
     decrypted: bool = False
     tls_undecrypted_reason: Optional[str] = None
+    protocol: str = "smtp"
+    capabilities: list[str] = dataclasses.field(default_factory=list)  # POP3/IMAP
+    # Mailbox-level facts (POP3/IMAP): each SELECT/EXAMINE, the last counts, deletions.
+    mailboxes: list[dict] = dataclasses.field(default_factory=list)
+    mailbox_messages: Optional[int] = None  # POP3 STAT / IMAP EXISTS, the last seen
+    mailbox_octets: Optional[int] = None  # POP3 STAT
+    deleted: list[dict] = dataclasses.field(default_factory=list)
+    deletions_committed: Optional[bool] = None  # POP3: QUIT +OK made DELE final

@@ -86,6 +86,7 @@ class OutputFolder:
         self.counts = collections.Counter()
         self._hashcat: dict[int, list[str]] = collections.defaultdict(list)
         self._john: dict[str, list[str]] = collections.defaultdict(list)
+        self._first_with_bytes: dict[str, str] = {}  # SHA-256 -> first message id
         self._report = ReportBuilder(self.root, self._open, self._finish_file)
         self._jsonl = {
             name: self._open(name)
@@ -170,6 +171,10 @@ class OutputFolder:
     def record_message(self, message: Message, source: str) -> None:
         """The message's line in messages.jsonl and its place in the report."""
         self.counts["messages"] += 1
+        if message.data_sent and message.sha256 is not None:
+            first = self._first_with_bytes.setdefault(message.sha256, message.id)
+            if first != message.id:
+                message.same_bytes_as = first  # fetched (or sent) again: own file
         record = records.message_record(message, source)
         self._write_line("messages.jsonl", record)
         self._write_row("messages.csv", tables.message_row(record))

@@ -1,6 +1,7 @@
 """The one-way flow from a capture to model objects, as a generator.
 
-capture → packets → TCP streams → SMTP sessions → messages (+ MIME), credentials.
+capture → packets → TCP streams → SMTP, POP3 or IMAP sessions (classified by
+content) → messages (+ MIME), credentials.
 Objects are yielded as soon as they are complete, so nothing waits for the end of
 the capture and memory stays flat whatever its size.
 """
@@ -12,12 +13,15 @@ from typing import BinaryIO, Callable, Iterable, Iterator, Optional, Union
 from smtpcore import flowskip
 from smtpcore import mime as mime_decoder
 from smtpcore.capture import DSB_TLS_KEY_LOG, CaptureReader
+from smtpcore.detect import SERVER_PORTS, Classifier
 from smtpcore.diagnostics import AggregatedWarnings, incomplete
+from smtpcore.imap.machine import ImapMachine
+from smtpcore.mailbuilder import MailboxSessionBuilder
 from smtpcore.model import Credential, Endpoints, Message, Session
 from smtpcore.packets import PacketDecoder
+from smtpcore.pop3.machine import Pop3Machine
 from smtpcore.reassembly import Closed, Data, Gap, Opened, Reassembler
 from smtpcore.smtp.builder import SessionBuilder
-from smtpcore.smtp.detect import SMTP_PORTS, classify
 from smtpcore.tls.keylog import KeyLog
 
 Item = Union[Session, Message, Credential]
@@ -89,8 +93,9 @@ def _extract(
 
     reader = CaptureReader(fileobj, warn, secrets=secrets)
     decoder = PacketDecoder(warn)
-    reassembler = Reassembler(warn, classify=classify, server_ports=SMTP_PORTS)
-    streams = _Streams(source, session_prefix, warn, keys)
+    classifier = Classifier()
+    reassembler = Reassembler(warn, classify=classifier, server_ports=SERVER_PORTS)
+    streams = _Streams(source, session_prefix, warn, keys, classifier)
 
     decode = decoder.decode
     feed = reassembler.feed
@@ -121,16 +126,22 @@ def _extract(
 
 
 class _Streams:
-    """Routes reassembled stream events to one SessionBuilder per connection."""
+    """Routes reassembled stream events to one builder per connection, by protocol."""
 
     def __init__(
-        self, source: str, prefix: str, warn: Callable[[str], None], keylog: KeyLog
+        self,
+        source: str,
+        prefix: str,
+        warn: Callable[[str], None],
+        keylog: KeyLog,
+        classifier: Optional[Classifier] = None,
     ):
         self._keylog = keylog
         self._source = source
         self._prefix = prefix
         self._warn = warn
-        self._builders: dict[int, SessionBuilder] = {}
+        self._classifier = classifier
+        self._builders: dict = {}
 
     def dispatch(self, events: Iterable) -> Iterator[Item]:
         builders = self._builders
@@ -146,22 +157,31 @@ class _Streams:
                     yield from builder.gap(event.direction, event.length, event.ts_ns)
             elif kind is Opened:
                 conn = event.conn
-                builders[conn.id] = SessionBuilder(
-                    f"{self._prefix}s{conn.id}",
-                    self._source,
-                    Endpoints(
-                        conn.client_ip,
-                        conn.client_port,
-                        conn.server_ip,
-                        conn.server_port,
-                    ),
-                    event.ts_ns,
-                    self._keylog,
-                )
+                builders[conn.id] = self._builder(conn, event.ts_ns)
             elif kind is Closed:
                 builder = builders.pop(event.conn.id, None)
                 if builder is not None:
                     yield from builder.close(event.ts_ns, event.reason)
+
+    def _builder(self, conn, ts_ns: int):
+        protocol = "smtp"
+        if self._classifier is not None:
+            protocol = self._classifier.take(conn.id)
+        session_id = f"{self._prefix}s{conn.id}"
+        endpoints = Endpoints(
+            conn.client_ip, conn.client_port, conn.server_ip, conn.server_port
+        )
+        if protocol == "pop3":
+            machine = Pop3Machine()
+        elif protocol == "imap":
+            machine = ImapMachine()
+        else:
+            return SessionBuilder(
+                session_id, self._source, endpoints, ts_ns, self._keylog
+            )
+        return MailboxSessionBuilder(
+            protocol, machine, session_id, self._source, endpoints, ts_ns
+        )
 
 
 def _finish(

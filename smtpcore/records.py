@@ -80,6 +80,16 @@ def message_record(message: Message, source: str) -> dict[str, Any]:
             }
             for i in message.smuggling_indicators
         ],
+        "protocol": message.protocol,
+        "kind": message.kind,
+        "mailbox": message.mailbox,
+        "command": message.command,
+        "message_number": message.message_number,
+        "uid": message.uid,
+        "uidl": message.uidl,
+        "partial": message.partial,
+        "same_bytes_as": message.same_bytes_as,
+        "joined_from": message.joined_from,
     }
     record.update(headers.pivot_fields(mime, message.mail_from))
     return record
@@ -123,6 +133,13 @@ def session_record(session: Session) -> dict[str, Any]:
         "ja4": session.ja4,
         "decrypted": session.decrypted,
         "tls_undecrypted_reason": session.tls_undecrypted_reason,
+        "protocol": session.protocol,
+        "capabilities": session.capabilities,
+        "mailboxes": session.mailboxes,
+        "mailbox_messages": session.mailbox_messages,
+        "mailbox_octets": session.mailbox_octets,
+        "deleted": session.deleted,
+        "deletions_committed": session.deletions_committed,
     }
 
 
@@ -158,4 +175,6 @@ def credential_record(credential: Credential) -> dict[str, Any]:
         "details": credential.details,
         "john": john,
         "john_format": crack.JOHN_DIGEST_MD5 if john else None,
+        "protocol": credential.protocol,
+        "command": credential.command,
     }

@@ -441,16 +441,16 @@ def lab_out(tmp_path_factory):
 def test_hashcat_files_hold_one_mode_and_no_comments(lab_out):
     credentials = lines(lab_out / "credentials.jsonl")
     modes = {c["hashcat_mode"] for c in credentials if c["hashcat"]}
-    assert modes == {10200}
-    text = (lab_out / "credentials.10200.hashcat").read_text()
-    assert text == "".join(
-        c["hashcat"] + "\n" for c in credentials if c["hashcat_mode"] == 10200
-    )
-    assert "#" not in text
+    assert modes == {10200, 20}  # SMTP CRAM-MD5; POP3 APOP (test_data/captures/mailbox)
+    for mode in modes:
+        text = (lab_out / f"credentials.{mode}.hashcat").read_text()
+        assert text == "".join(
+            c["hashcat"] + "\n" for c in credentials if c["hashcat_mode"] == mode
+        )
+        assert "#" not in text
     # the combined file stays, with its comment lines, for earlier readers
-    assert (
-        (lab_out / "credentials.hashcat").read_text().startswith("# hashcat -m 10200\n")
-    )
+    combined = (lab_out / "credentials.hashcat").read_text()
+    assert combined.startswith("# hashcat -m 20\n") and "# hashcat -m 10200\n" in combined
 
 
 @pytest.mark.skipif(shutil.which("hashcat") is None, reason="hashcat not installed")

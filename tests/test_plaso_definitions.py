@@ -9,11 +9,15 @@ from plaso.formatters import yaml_formatters_file
 
 from plaso_smtp import data_files
 from plaso_smtp import integration
+from plaso_smtp.parsers.pcap_plugins import mailbox
 from plaso_smtp.parsers.pcap_plugins import smtp
 
 import plaso_test_lib
 
 EVENT_DATA_CLASSES = (
+    mailbox.MailboxAuthenticationEventData,
+    mailbox.MailboxEmailEventData,
+    mailbox.MailboxSessionEventData,
     smtp.SMTPAuthenticationEventData,
     smtp.SMTPEmailEventData,
     smtp.SMTPSessionEventData,

@@ -157,6 +157,8 @@ def test_record_keys_are_exactly_the_credential_fields_and_build_one():
         "endpoints",
         "helo",  # the session's context, set by the builder
         "id",  # numbered by the builder
+        "protocol",
+        "command",
     }
     assert set(record) == wanted
     assert set(auth.CREDENTIAL_FIELDS) == wanted

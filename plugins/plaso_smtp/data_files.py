@@ -10,4 +10,11 @@ FORMATTERS_PATH = os.path.join(DATA_DIRECTORY, "formatters.yaml")
 
 # The event data types the pcap parser produces; every one needs a timeliner and a
 # formatter definition.
-DATA_TYPES = ("smtp:authentication", "smtp:email", "smtp:session")
+DATA_TYPES = (
+    "mailbox:authentication",
+    "mailbox:email",
+    "mailbox:session",
+    "smtp:authentication",
+    "smtp:email",
+    "smtp:session",
+)

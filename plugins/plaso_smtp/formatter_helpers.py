@@ -19,6 +19,7 @@ class SMTPValuesFormatterHelper(interface.CustomEventFormatterHelper):
     _LIST_ATTRIBUTES = (
         "attachment_names",
         "attachment_sha256_hashes",
+        "mailboxes",
         "recipients",
         "rejected_recipients",
         "tls_alpn",

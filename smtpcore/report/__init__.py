@@ -146,6 +146,10 @@ def message_row(r: dict[str, Any], page: Optional[str], source: int) -> dict[str
         "cc": r.get("cc"),
         "sub": r.get("subject"),
         "rto": r.get("reply_to"),
+        "pr": r.get("protocol") or "smtp",
+        "kd": r.get("kind") or "sent",
+        "mb": r.get("mailbox"),
+        "pa": r.get("partial"),
         "at": [
             {
                 "n": a.get("filename"),
@@ -168,6 +172,7 @@ def message_row(r: dict[str, Any], page: Optional[str], source: int) -> dict[str
 
 def credential_row(r: dict[str, Any]) -> dict[str, Any]:
     return {
+        "pr": r.get("protocol") or "smtp",
         "t": r.get("time"),
         "sid": r.get("session_id"),
         "c": _endpoint(r.get("client_ip"), r.get("client_port")),
@@ -194,6 +199,7 @@ def credential_row(r: dict[str, Any]) -> dict[str, Any]:
 
 def session_row(r: dict[str, Any], source: int) -> dict[str, Any]:
     return {
+        "pr": r.get("protocol") or "smtp",
         "sid": r.get("session_id"),
         "si": source,
         "c": _endpoint(r.get("client_ip"), r.get("client_port")),

@@ -143,7 +143,19 @@ class AuthExchange:
         directives, SCRAM salt and iterations, OAuth error JSON...), filled by finish().
     """
 
-    def __init__(self, mechanism: str, initial_response: bytes | None):
+    def __init__(
+        self,
+        mechanism: str,
+        initial_response: bytes | None,
+        *,
+        command: str = "AUTH",
+        challenge: str = "334",
+    ):
+        """``command`` and ``challenge`` only shape the ``exchange`` lines: POP3 and
+        IMAP (RFC 5034, 3501) send ``AUTH``/``tag AUTHENTICATE`` and ``+`` challenges.
+        """
+        self._command = command
+        self._challenge = challenge
         if isinstance(mechanism, bytes):
             mechanism = mechanism.decode("latin-1")
         self._mechanism_sent = mechanism or ""
@@ -188,8 +200,14 @@ class AuthExchange:
 
     # -- the record -----------------------------------------------------------
 
-    def finish(self, code: int | None, reply: str | None) -> dict:
-        """Decode everything kept into a dict of Credential fields; never raises."""
+    def finish(
+        self, code: int | None, reply: str | None, success: bool | None = None
+    ) -> dict:
+        """Decode everything kept into a dict of Credential fields; never raises.
+
+        ``success``: the outcome when the protocol has no SMTP reply code (POP3
+        ``+OK``/``-ERR``, IMAP ``OK``/``NO``); ``code`` is then None.
+        """
         self.warnings = []
         self.details = {}
         record: dict = dict.fromkeys(CREDENTIAL_FIELDS)
@@ -210,7 +228,7 @@ class AuthExchange:
         if self.aborted:
             record["success"] = False
         elif code is None:
-            record["success"] = None
+            record["success"] = success
         else:
             record["success"] = 200 <= code < 300
         record["details"] = dict(self.details)
@@ -275,7 +293,7 @@ class AuthExchange:
         self, turns: list[_Turn], code: int | None, reply: str | None
     ) -> list[str]:
         lines = []
-        auth = f"C: AUTH {self._mechanism_sent}"
+        auth = f"C: {self._command} {self._mechanism_sent}"
         first = 0
         if self._initial is not None:
             auth += " " + readable(self._initial) + _annotation(turns[0])
@@ -284,7 +302,8 @@ class AuthExchange:
         for turn in turns[first:]:
             if turn.side == "S":
                 text = readable(turn.raw)
-                shown = f"S: 334 {text}" if text else "S: 334"
+                prefix = self._challenge
+                shown = f"S: {prefix} {text}" if text else f"S: {prefix}"
                 lines.append(shown + _annotation(turn))
             else:
                 lines.append(f"C: {readable(turn.raw)}" + _annotation(turn))

@@ -142,6 +142,11 @@
         { key: "to", label: "To", cell: function (td, r) { cut(td, r.to); } },
         { key: "sub", label: "Subject", cell: function (td, r) {
             td.className = "wide";
+            // Received mail told apart from sent at a glance (sent mail carries no tag).
+            if (r.pr !== "smtp") {
+              td.appendChild(tag(r.pr.toUpperCase() + " " + r.kd, "warn"));
+              if (r.mb) td.appendChild(el("span", "muted", " " + r.mb + " "));
+            }
             if (r.p) td.appendChild(link(r.p, r.sub === null ? "(no subject)" : r.sub, "subj"));
             else put(td, r.sub);
           } },
@@ -168,6 +173,7 @@
           cell: function (td, r) { td.appendChild(yesno(r.acc)); } },
         { key: "cmp", label: "Complete", sortv: function (r) { return r.cmp ? 1 : 0; }, cell: function (td, r) {
             if (r.cmp) td.appendChild(tag("yes", "ok"));
+            else if (r.pa && !r.miss) { td.appendChild(tag("partial")); td.appendChild(el("div", "muted nowrap", r.pa)); }
             else { td.appendChild(tag("no", "bad")); td.appendChild(el("div", "muted nowrap", r.miss + " B missing")); }
           } },
         { key: "al", label: "Flags", cls: "flags", sortv: function (r) { return r.al.length + r.w; }, cell: function (td, r) {
@@ -178,7 +184,7 @@
           } }
       ],
       text: function (r) {
-        return [r.id, r.t, SRC[r.si].src, r.sid, r.c, r.s, r.mf, r.rt.join(" "), r.rj.join(" "), r.f, r.to, r.cc, r.sub, r.rto,
+        return [r.id, r.t, SRC[r.si].src, r.sid, r.c, r.s, r.pr, r.kd, r.mb, r.pa, r.mf, r.rt.join(" "), r.rj.join(" "), r.f, r.to, r.cc, r.sub, r.rto,
           r.au, r.at.map(function (a) { return [a.n, a.ct, a.dt].concat(a.fl).join(" "); }).join(" "), r.al.join(" ")];
       },
       filters: [
@@ -187,6 +193,11 @@
           test: function (r, v) { return has([r.mf, r.f], v); } },
         { name: "recipient", label: "Recipient (envelope, To, Cc)", type: "text",
           test: function (r, v) { return has(r.rt.concat(r.rj, [r.to, r.cc]), v); } },
+        { name: "protocol", label: "Protocol", type: "select",
+          options: [["", "all"], ["smtp", "SMTP (sent)"], ["pop3", "POP3"], ["imap", "IMAP"], ["received", "received (POP3, IMAP)"]],
+          test: function (r, v) { return v === "received" ? r.pr !== "smtp" : r.pr === v; } },
+        { name: "mailbox", label: "Mailbox", type: "text",
+          test: function (r, v) { return has([r.mb], v); } },
         { name: "attachment", label: "Attachments", type: "select", options: attachmentOptions,
           test: function (r, v) {
             if (v === "any") return r.at.length > 0;
@@ -221,7 +232,10 @@
         { key: "sid", label: "Session", cls: "nowrap", cell: function (td, r) { sessionLinks(td, r.sid); } },
         { key: "c", label: "Client \u2192 server", cell: endpoints },
         { key: "helo", label: "HELO", cell: function (td, r) { cut(td, r.helo); } },
-        { key: "mech", label: "Mechanism", cell: function (td, r) { put(td, r.mech); } },
+        { key: "mech", label: "Mechanism", cell: function (td, r) {
+            if (r.pr !== "smtp") td.appendChild(tag(r.pr.toUpperCase(), "warn"));
+            put(td, r.mech);
+          } },
         { key: "user", label: "User", cell: function (td, r) { td.className = "wide"; put(td, r.user); } },
         { key: "pw", label: "Password", cell: function (td, r) { td.className = "wide mono"; put(td, r.pw); } },
         { key: "az", label: "Other", cls: "other", sortv: function (r) { return r.az || r.dom || r.realm || r.ws || r.tok; }, cell: function (td, r) {
@@ -269,7 +283,10 @@
     sessions: {
       rows: S, sort: "st", noun: "sessions",
       cols: [
-        { key: "sid", label: "Session", cls: "nowrap", cell: function (td, r) { sessionLinks(td, r.sid); } },
+        { key: "sid", label: "Session", cls: "nowrap", cell: function (td, r) {
+            sessionLinks(td, r.sid);
+            if (r.pr !== "smtp") td.appendChild(tag(r.pr.toUpperCase(), "warn"));
+          } },
         { key: "st", label: "Start (UTC)", cell: function (td, r) { when(td, r.st); } },
         { key: "et", label: "End (UTC)", cell: function (td, r) { when(td, r.et); } },
         { key: "si", label: "Source", cls: "src", sortv: function (r) { return SRC[r.si].src; }, cell: sourceCell },

@@ -1,4 +1,4 @@
-"""pcap parser plugin for SMTP: sessions, authentication attempts and emails.
+"""pcap parser plugin for mail: SMTP, POP3 and IMAP sessions, logins and emails.
 
 smtpcore does the work (frames, TCP reassembly, SMTP, MIME); this plugin turns each
 object it yields into event data at once, so nothing of a capture is collected first.
@@ -21,6 +21,7 @@ from smtpcore.tls import keylog as tls_keylog
 
 from plaso_smtp.parsers import pcap
 from plaso_smtp.parsers.pcap_plugins import interface
+from plaso_smtp.parsers.pcap_plugins import mailbox
 
 
 class SMTPSessionEventData(events.EventData):
@@ -564,7 +565,8 @@ def CreateEventDataList(item):
       list[EventData]: event data; an email with a Date header has two.
     """
     event_data_list = [CreateEventData(item)]
-    if isinstance(item, model.Message):
+    if isinstance(item, model.Message) and item.protocol == "smtp":
+        # POP3/IMAP email event data carry their Date header themselves.
         date_event_data = CreateDateHeaderEventData(item)
         if date_event_data is not None:
             event_data_list.append(date_event_data)
@@ -600,6 +602,16 @@ def CreateEventData(item):
     Raises:
       TypeError: if the object is of an unsupported type.
     """
+    if getattr(item, "protocol", "smtp") != "smtp":
+        if isinstance(item, model.Message):
+            return mailbox.CreateEmailEventData(item)
+
+        if isinstance(item, model.Credential):
+            return mailbox.CreateAuthenticationEventData(item)
+
+        if isinstance(item, model.Session):
+            return mailbox.CreateSessionEventData(item)
+
     if isinstance(item, model.Message):
         return CreateEmailEventData(item)
 
@@ -613,7 +625,11 @@ def CreateEventData(item):
 
 
 class SMTPPcapPlugin(interface.PcapPlugin):
-    """pcap parser plugin for SMTP sessions, authentications and emails."""
+    """pcap parser plugin for SMTP, POP3 and IMAP sessions, logins and emails.
+
+    POP3 and IMAP objects become mailbox:* event data (see mailbox.py); the plugin
+    keeps its name so that existing --parsers expressions keep working.
+    """
 
     NAME = "smtp"
     DATA_FORMAT = "SMTP sessions, authentications and emails in a packet capture"
