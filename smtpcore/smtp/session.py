@@ -236,6 +236,10 @@ def _sni_from_hello(body: bytes) -> Optional[str]:
     return None
 
 
+# Replies that never answer AUTH: success, 251/252 and 354 belong to other commands.
+_NOT_AUTH_REPLIES = frozenset({250, 251, 252, 354})
+
+
 @dataclasses.dataclass(slots=True, eq=False)
 class _Transaction:
     number: int
@@ -1414,6 +1418,23 @@ class SmtpMachine:
                 self._auth.challenges += 1
                 self._auth.exchange.server_challenge(lines[0][2].lstrip(b" "))
             return
+        if head.kind == "AUTH" and code in _NOT_AUTH_REPLIES:
+            # AUTH ends in 235 or an error (RFC 4954): a 250 or 354 answers a later
+            # command, so AUTH's own reply was not captured. Its outcome stays
+            # unknown rather than taken from another command's reply.
+            self._pending.popleft()
+            if self._auth is not None:
+                self._finish_auth(ts, None, None)
+            self._anomaly(
+                ts,
+                SERVER,
+                f"reply to AUTH not captured ({code} answers a later command)",
+            )
+            head = self._pending[0] if self._pending else None
+            if head is None:
+                self._events.append(reply)
+                self._anomaly(ts, SERVER, f"reply without a command: {rendered!r}")
+                return
         self._pending.popleft()
         reply.command = head.verb
         self._events.append(reply)
