@@ -31,6 +31,21 @@ def _ProduceWarning(self, message, path_spec=None, recovered=False):
         self.ProduceExtractionWarning(message, path_spec=path_spec)
 
 
+def AddProduceWarning(mediator_class):
+    """Gives a parser mediator class without ProduceWarning one.
+
+    Args:
+      mediator_class (type): parser mediator class.
+
+    Returns:
+      bool: True if the method was added, False if the class had it.
+    """
+    if hasattr(mediator_class, "ProduceWarning"):
+        return False
+    mediator_class.ProduceWarning = _ProduceWarning
+    return True
+
+
 def Install():
     """Adds what the parser needs and this plaso lacks; calling it twice is harmless.
 
@@ -38,8 +53,6 @@ def Install():
       list[str]: names of the methods added, empty with a current plaso.
     """
     added = []
-    mediator_class = parsers_mediator.ParserMediator
-    if not hasattr(mediator_class, "ProduceWarning"):
-        mediator_class.ProduceWarning = _ProduceWarning
+    if AddProduceWarning(parsers_mediator.ParserMediator):
         added.append("ParserMediator.ProduceWarning")
     return added
