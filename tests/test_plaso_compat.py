@@ -61,9 +61,9 @@ def testWarningsReachStorageOnThisPlaso():
     mediator_class = parsers_mediator.ParserMediator
     # Bridged exactly where plaso has the older methods (20240308), not on the newest.
     bridged = vars(mediator_class)["ProduceWarning"] is compat._ProduceWarning
-    assert bridged == hasattr(mediator_class, "ProduceExtractionWarning"), (
-        plaso.__version__
-    )
+    assert bridged == hasattr(
+        mediator_class, "ProduceExtractionWarning"
+    ), plaso.__version__
 
     storage_writer = fake_writer.FakeStorageWriter()
     storage_writer.Open()
