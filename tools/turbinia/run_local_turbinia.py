@@ -156,6 +156,8 @@ class Processes:
             stderr=subprocess.STDOUT,
             env=environment,
             start_new_session=True,
+            # plaso tools (Turbinia's pinfo check) write their log files here.
+            cwd=self._log_directory,
         )
         log_file.close()
         self._started.append((name, process))
@@ -260,10 +262,12 @@ def _WaitFor(description, condition, timeout, processes):
     raise Failure(f"timed out waiting for {description}")
 
 
-def _Run(command, environment, timeout=900):
+def _Run(command, environment, cwd, timeout=900):
+    """Runs a command in cwd (plaso tools write their log files there)."""
     result = subprocess.run(
         command,
         capture_output=True,
+        cwd=cwd,
         env=environment,
         text=True,
         timeout=timeout,
@@ -470,6 +474,7 @@ class Lab:
                 os.fspath(storage_path),
             ],
             self.plaso_environment,
+            self.work / "log",
         )  # fmt: skip
         records = []
         with open(output_path, encoding="utf-8") as file_object:
@@ -494,6 +499,7 @@ class Lab:
                     os.fspath(storage_path),
                 ],
                 self.plaso_environment,
+                self.work / "log",
             )  # fmt: skip
         )
         counters = information["storage_counters"]
@@ -631,6 +637,7 @@ class Lab:
                 [os.fspath(self.plaso_bin / "python"), "-c", RAW_COPY_SCRIPT]
                 + [os.fspath(IMAGES_PATH / image_name), os.fspath(target)],
                 self.plaso_environment,
+                self.work / "log",
             )
             self.raw_copies[image_name] = target
             Log(
@@ -732,6 +739,7 @@ def main():
         arguments.work_directory or tempfile.mkdtemp(prefix="plaso-smtp-turbinia-")
     ).resolve()
     work.mkdir(parents=True, exist_ok=True)
+    (work / "log").mkdir(exist_ok=True)
     Log(f"work folder: {work}")
     lab = Lab(arguments, work)
     image_names = arguments.images.split(",")
@@ -745,10 +753,12 @@ def main():
                 "import plaso; print(plaso.__version__)",
             ],
             lab.plaso_environment,
+            work / "log",
         ).strip()
         listed = _Run(
             [os.fspath(lab.plaso_bin / "log2timeline"), "--parsers", "list"],
             lab.plaso_environment,
+            work / "log",
         )
         lab.checks.Check(
             any(line.split()[:1] == ["pcap"] for line in listed.splitlines()),
@@ -759,6 +769,7 @@ def main():
                 [os.fspath(lab.plaso_bin / "python"), os.fspath(EXPECTED_SCRIPT),
                  os.fspath(IMAGES_PATH), os.fspath(CAPTURES_PATH)] + all_names,
                 lab.plaso_environment,
+                work / "log",
             )  # fmt: skip
         )
         for name in all_names:
