@@ -319,6 +319,8 @@ class Lab:
         if worker:
             # Turbinia runs log2timeline, pinfo and psort from PATH.
             path.insert(0, os.fspath(self.plaso_bin))
+            if self.arguments.control_without_hook:
+                environment["PLASO_SMTP_DISABLE"] = "1"
         environment["PATH"] = os.pathsep.join(path)
         return environment
 
@@ -733,6 +735,11 @@ def main():
     )
     parser.add_argument("--work-directory", help="default: a new folder in /tmp")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument(
+        "--control-without-hook",
+        action="store_true",
+        help="negative control: PLASO_SMTP_DISABLE=1 in the workers; must fail",
+    )
     arguments = parser.parse_args()
 
     work = Path(
