@@ -520,7 +520,7 @@ class Lab:
         }
         return counts, versions
 
-    def CheckRequest(self, request_id, status, image_name, expected):
+    def CheckRequest(self, status, image_name, expected):
         """Checks one finished request against the records expected of its image."""
         check = self.checks.Check
         tasks = status["tasks"]
@@ -677,9 +677,7 @@ class Lab:
         results = {}
         for request_id, (status, seconds) in finished.items():
             image_name = images[request_id]
-            figures = self.CheckRequest(
-                request_id, status, image_name, expected[image_name]
-            )
+            figures = self.CheckRequest(status, image_name, expected[image_name])
             figures["seconds"] = round(seconds)
             results[image_name] = figures
         for image_name in image_names:
