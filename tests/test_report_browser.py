@@ -132,6 +132,8 @@ def open_index(page, case, fragment="messages"):
 
 def column(page, key):
     """The displayed text of one column of the table on screen, row by row."""
+    # After a click the view is redrawn a moment later: wait for its columns.
+    page.wait_for_selector(f'#grid thead th[data-key="{key}"]')
     keys = page.eval_on_selector_all(
         "#grid thead th", "ths => ths.map(th => th.dataset.key)"
     )
