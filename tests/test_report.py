@@ -238,3 +238,33 @@ def test_message_pages_are_written_hashed_and_script_free(out):
     assert "&lt;/script&gt;&lt;script&gt;document.title=" in page
     gap = (out / f"report/{gappy}.html").read_text()
     assert "no — 100 bytes missing from the capture" in gap
+
+
+def test_visible_escapes_printable_runs_whole_and_hidden_ones_by_code_point():
+    """The fast path (whole printable runs) gives what character by character gives."""
+    import re
+
+    from smtpcore.report import display
+
+    def per_char(text, keep):  # the definition: each character on its own
+        out = []
+        for char in text:
+            if char not in keep and display.hidden_char(char):
+                out.append(display.code_point(char))
+            else:
+                out.append(str(display.escape(char)))
+        return "".join(out)
+
+    samples = [
+        "plain <b>&amp;</b> 'quoted' \"text\"",
+        "line one\nline\ttwo\r\nthree",
+        "invoice\u202efdp.exe and zero\u200bwidth, nbsp\u00a0here",
+        "中文 测试\x00\x1b[31m\u2028end",
+    ]
+    for text in samples:
+        for keep, render in (("", display.visible), ("\n\t", display.visible_block)):
+            shown = str(render(text))
+            flat = re.sub(
+                r'<span class="cp" title="[^"]*">(⟨U\+[0-9A-F]+⟩)</span>', r"\1", shown
+            )
+            assert flat == per_char(text, keep), text

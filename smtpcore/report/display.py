@@ -32,22 +32,32 @@ def has_hidden(text: Optional[str], keep: str = "") -> bool:
     return bool(text) and any(c not in keep and hidden_char(c) for c in text)
 
 
+_KEPT = re.compile(r"([\n\t])")
+
+
 def _visible(text: Any, keep: str) -> Markup:
     if text is None:
         return Markup("")
     if not isinstance(text, str):
         text = str(text)
     parts = []
-    for char in text:
-        if char not in keep and hidden_char(char):
-            name = unicodedata.name(char, "control or unassigned character")
-            parts.append(
-                Markup('<span class="cp" title="{}">{}</span>').format(
-                    name, code_point(char)
+    for piece in _KEPT.split(text) if keep else (text,):
+        # str.isprintable is False for every category in _HIDDEN (and for a few
+        # harmless ones, such as no-break space): printable runs, nearly all of a
+        # message body, are escaped whole; only the others go character by character.
+        if piece in keep or piece.isprintable():
+            parts.append(escape(piece))
+            continue
+        for char in piece:
+            if char not in keep and hidden_char(char):
+                name = unicodedata.name(char, "control or unassigned character")
+                parts.append(
+                    Markup('<span class="cp" title="{}">{}</span>').format(
+                        name, code_point(char)
+                    )
                 )
-            )
-        else:
-            parts.append(escape(char))
+            else:
+                parts.append(escape(char))
     return Markup("").join(parts)
 
 
