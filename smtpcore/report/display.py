@@ -29,7 +29,9 @@ def code_point(char: str) -> str:
 
 
 def has_hidden(text: Optional[str], keep: str = "") -> bool:
-    return bool(text) and any(c not in keep and hidden_char(c) for c in text)
+    if not text or text.isprintable():  # isprintable: none of _HIDDEN in it
+        return False
+    return any(c not in keep and hidden_char(c) for c in text)
 
 
 _KEPT = re.compile(r"([\n\t])")
