@@ -291,12 +291,22 @@ class ReportBuilder:
                 self._stylesheet = True
             page = page_name(r["id"])
             writer = self._create(page)
+            # The template yields a few hundred small pieces a page: written (and
+            # hashed) in blocks of 64 KiB, still streamed for pages with big bodies.
+            block: list[str] = []
+            size = 0
             for chunk in (
                 _environment()
                 .get_template("message.html")
                 .generate(**self._message_context(r, mime))
             ):
-                writer.write(chunk.encode("utf-8"))
+                block.append(chunk)
+                size += len(chunk)
+                if size >= 1 << 16:
+                    writer.write("".join(block).encode("utf-8"))
+                    block, size = [], 0
+            if block:
+                writer.write("".join(block).encode("utf-8"))
             self._finish(page, writer)
         self._spools["m"].add(message_row(r, page, self._source(r.get("source"))))
 
