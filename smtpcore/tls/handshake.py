@@ -285,7 +285,9 @@ def parse_certificate(body: bytes, tls13: bool) -> Optional[CertificateInfo]:
             sha256=digest,
             serial=f"{cert.serial_number:x}",
         )
-    except (ValueError, TypeError, UnicodeError):  # unparsable: the hash still counts
+    # Unparsable: the hash still counts. InvalidVersion (a version field other than
+    # v1 or v3) is no ValueError; a fuzzed certificate showed it.
+    except (ValueError, TypeError, UnicodeError, x509.InvalidVersion):
         return CertificateInfo("", "", "", "", digest, "")
 
 

@@ -1,0 +1,181 @@
+"""Writes seed corpora for every fuzz target into a folder: `make_seeds.py OUT`.
+
+Seeds come from the committed test captures and messages (test_data/captures,
+artifacts, quirks, tls, lab/foxmail.eml), turned into each target's record format
+(_common.encode), so fuzzing starts from real sessions. OUT/<target>/ is created;
+nothing under test_data is written.
+"""
+
+import collections
+import glob
+import gzip
+import hashlib
+import io
+import os
+import sys
+
+import _common
+from smtpcore.capture import CaptureReader
+from smtpcore.model import Message
+from smtpcore.packets import PacketDecoder
+from smtpcore.pipeline import extract
+from smtpcore.reassembly import Data, Gap, Reassembler
+
+from fuzz_packets import LINKTYPES
+
+LIMIT = 64 * 1024  # bytes per seed: small seeds keep executions fast
+SOURCES = ("captures/**/*.pcap*", "artifacts/**/*.pcap*", "quirks/*.pcap*", "tls/*.pcap*")
+MESSAGES = ("lab/foxmail.eml", "pivot/bec.eml")
+SERVER_PORTS = {25, 465, 587, 2525, 110, 995, 143, 993, 1143, 2110, 24}
+
+AUTH_SEEDS = [
+    (0, [(0, b"PLAIN"), (0, b"AGFsaWNlAHNlY3JldA==")]),
+    (1, [(1, b"LOGIN"), (1, b""), (0, b"VXNlcm5hbWU6"), (1, b"YWxpY2U="),
+         (0, b"UGFzc3dvcmQ6"), (1, b"c2VjcmV0")]),
+    (2, [(2, b"CRAM-MD5"), (1, b""), (0, b"PDEyMzQ1QGV4YW1wbGUub3JnPg=="),
+         (1, b"YWxpY2UgYjkxM2E2MDJjN2VkYTdhNDk1YjRlNmU3MzM0ZDM4OTA=")]),
+    (3, [(3, b"DIGEST-MD5"), (1, b""),
+         (0, b"cmVhbG09ImV4YW1wbGUub3JnIixub25jZT0iT0E2TUc5dEVRR20yaGgiLHFvcD0iYXV0aCIsYWxnb3JpdGhtPW1kNS1zZXNz"),
+         (1, b"dXNlcm5hbWU9ImFsaWNlIixyZWFsbT0iZXhhbXBsZS5vcmciLG5vbmNlPSJPQTZNRzl0RVFHbTJoaCIsY25vbmNlPSJPQTZNSFhoNlZxVHJSayIsbmM9MDAwMDAwMDEscW9wPWF1dGgsZGlnZXN0LXVyaT0ic210cC9leGFtcGxlLm9yZyIscmVzcG9uc2U9ZDM4OGRhZDkwZDRiYmQ3NjBhMTUyMzIxZjIxNDNhZjc=")]),
+    (4, [(4, b"NTLM"), (0, b"TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAKAGFKAAAADw==")]),
+    (5, [(5, b"XOAUTH2"), (0, b"dXNlcj1hbGljZUBleGFtcGxlLm9yZwFhdXRoPUJlYXJlciB5YTI5LnZGOWRmdDRxbVRjMk52YjNSbGNrQmhkSFJoZG1semRHRXVZMjl0Q2c9PQEB")]),
+    (7, [(7, b"SCRAM-SHA-1"), (0, b"biwsbj11c2VyLHI9ZnlrbytkMmxiYkZnT05Sdjlxa3hkYXdM"),
+         (0, b"cj1meWtvK2QybGJiRmdPTlJ2OXFreGRhd0wzcmZjTkhZSlkxWlZ2V1ZzN2oscz1RU1hDUitRNnNlazhiZjkyLGk9NDA5Ng=="),
+         (1, b"Yz1iaXdzLHI9ZnlrbytkMmxiYkZnT05Sdjlxa3hkYXdMM3JmY05IWUpZMVpWdldWczdqLHA9djBYOHYzQnoyVDBDSkdiSlF5RjBYK0hJNFRzPQ==")]),
+    (9, [(9, b"ANONYMOUS"), (0, b"dHJhY2U=")]),
+]
+NAME_SEEDS = [
+    "../../etc/passwd", "C:\\Windows\\system32\\cmd.exe", "\\\\?\\C:\\x", "CON.txt",
+    "report\u202egpj.exe", "a\x00b.txt", "  ..  ", "LPT1", "\udcff\udcfe.pdf",
+    "x" * 300 + ".docx", "résumé .pdf", "nul.tar.gz", "/abs/path", "COM¹.txt",
+]
+
+
+def frames(path):
+    with open(path, "rb") as handle:
+        yield from CaptureReader(handle, lambda message: None)
+
+
+def connections(path):
+    """{connection id: [(direction, Data or Gap)...]} of one capture."""
+    decoder = PacketDecoder(lambda message: None)
+    reassembler = Reassembler(lambda message: None)
+    streams = collections.defaultdict(list)
+    events = []
+    for frame in frames(path):
+        segment = decoder.decode(frame)
+        if segment is not None:
+            events += reassembler.feed(segment)
+    events += reassembler.finish()
+    for event in events:
+        if type(event) in (Data, Gap):
+            streams[event.conn.id].append(event)
+    return streams
+
+
+def limited(items):
+    out, size = [], 0
+    for op, piece in items:
+        size += 3 + len(piece)
+        if size > LIMIT:
+            break
+        out.append((op, piece))
+    return _common.encode(out)
+
+
+def frame_seed(path):
+    items = []
+    for frame in frames(path):
+        if frame.linktype in LINKTYPES:
+            items.append((LINKTYPES.index(frame.linktype) | 0x10, frame.data))
+    return limited(items)
+
+
+def segment_seed(path):
+    decoder = PacketDecoder(lambda message: None)
+    items = []
+    for frame in frames(path):
+        segment = decoder.decode(frame)
+        if segment is None:
+            continue
+        direction = 0 if segment.dport in SERVER_PORTS else 1
+        head = bytes((segment.flags,)) + segment.seq.to_bytes(4, "big")
+        head += segment.ack.to_bytes(4, "big")
+        items.append((direction, head + segment.payload))
+    return limited(items)
+
+
+def stream_seed(events, start=None):
+    items = []
+    for event in events:
+        skip = start[event.direction] if start else 0
+        if type(event) is Data:
+            data = event.data
+            if event.offset + len(data) <= skip:
+                continue
+            data = data[max(0, skip - event.offset):]
+            for at in range(0, len(data), 0xFFFF):
+                items.append((event.direction, data[at:at + 0xFFFF]))
+        elif not start or event.offset >= skip:
+            items.append((event.direction | 2, b"\0" * min(event.length, 0xFFFF)))
+    return limited(items)
+
+
+def tls_start(events):
+    """Where each direction's TLS records start, or None when one has none."""
+    streams = [b"", b""]
+    for event in events:
+        if type(event) is Data and event.offset == len(streams[event.direction]):
+            streams[event.direction] += event.data
+    starts = [stream.find(b"\x16\x03") for stream in streams]
+    return starts if min(starts) >= 0 else None
+
+
+def main(out):
+    seeds = collections.defaultdict(dict)
+
+    def add(target, data):
+        if data:
+            seeds[target][hashlib.sha1(data).hexdigest()] = data
+
+    root = os.path.join(_common.ROOT, "test_data")
+    paths = sorted(
+        {p for pattern in SOURCES for p in glob.glob(os.path.join(root, pattern), recursive=True)}
+    )
+    for path in paths:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+        add("capture", raw[:LIMIT])
+        add("capture", gzip.compress(raw[:16384], mtime=0))
+        add("packets", frame_seed(path))
+        add("pipeline", frame_seed(path))
+        add("reassembly", segment_seed(path))
+        name = os.path.basename(path)
+        protocol = "pop3" if "pop3" in name else "imap" if "imap" in name else "smtp"
+        for events in connections(path).values():
+            add(protocol, stream_seed(events))
+            start = tls_start(events)
+            if start is not None:
+                add("tls", stream_seed(events, start))
+        with open(path, "rb") as handle:
+            for item in extract(handle, source=path, warn=lambda m: None, mime=False):
+                if type(item) is Message and item.content is not None:
+                    add("mime", b"".join(item.content.chunks())[:LIMIT])
+    for message in MESSAGES:
+        with open(os.path.join(root, message), "rb") as handle:
+            add("mime", handle.read()[:LIMIT])
+    for op, items in AUTH_SEEDS:
+        add("auth", _common.encode([(op, items[0][1])] + items[1:]))
+    for number, name in enumerate(NAME_SEEDS):
+        add("safenames", bytes((200 - number,)) + name.encode("utf-8", "surrogateescape"))
+    for target, found in sorted(seeds.items()):
+        folder = os.path.join(out, target)
+        os.makedirs(folder, exist_ok=True)
+        for digest, data in found.items():
+            with open(os.path.join(folder, digest), "wb") as handle:
+                handle.write(data)
+        print(f"{target}: {len(found)} seeds")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,79 @@
+"""Runs every fuzz target for N seconds each: `run.py SECONDS [TARGET...]`.
+
+Each target gets a work folder under /dev/shm (seeds from make_seeds.py, the corpus
+it grows, and any crash-, timeout- or oom- input). Prints one line per target, and
+last the executions and findings of every target; exits 1 when anything was found.
+"""
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import _common
+
+TARGETS = (
+    "capture", "packets", "reassembly", "smtp", "pop3", "imap", "tls", "auth",
+    "mime", "safenames", "pipeline",
+)
+_STATUS = re.compile(rb"^#(\d+)\s+\w+\s+cov: (\d+) ft: (\d+)", re.M)
+_DONE = re.compile(rb"^Done (\d+) runs", re.M)
+
+
+def run(target, seconds, work):
+    seeds = os.path.join(work, "seeds")
+    corpus = os.path.join(work, "corpus", target)
+    os.makedirs(corpus, exist_ok=True)
+    findings = os.path.join(work, "findings", target)
+    os.makedirs(findings, exist_ok=True)
+    command = [
+        sys.executable, os.path.join(_common.HERE, f"fuzz_{target}.py"),
+        f"-max_total_time={seconds}", "-timeout=20", "-rss_limit_mb=2048",
+        "-max_len=65536", "-print_final_stats=1",
+        f"-artifact_prefix={findings}/", corpus, os.path.join(seeds, target),
+    ]
+    log = os.path.join(work, f"{target}.log")
+    with open(log, "wb") as handle:
+        code = subprocess.call(command, stdout=handle, stderr=subprocess.STDOUT, cwd=work)
+    with open(log, "rb") as handle:
+        text = handle.read()
+    status = _STATUS.findall(text)
+    done = _DONE.findall(text)
+    runs = int(done[-1]) if done else int(status[-1][0]) if status else 0
+    cov = int(status[-1][1]) if status else 0
+    ft = int(status[-1][2]) if status else 0
+    found = sorted(glob.glob(os.path.join(findings, "*")))
+    if code != 0 and not found:
+        found = [f"exit status {code} (see {log})"]
+    return runs, cov, ft, found
+
+
+def main():
+    seconds = int(sys.argv[1])
+    targets = sys.argv[2:] or TARGETS
+    work = tempfile.mkdtemp(prefix="smtpcore-fuzz-", dir="/dev/shm")
+    subprocess.check_call(
+        [sys.executable, os.path.join(_common.HERE, "make_seeds.py"),
+         os.path.join(work, "seeds")],
+        stdout=subprocess.DEVNULL,
+    )
+    summary = []
+    total = 0
+    for target in targets:
+        runs, cov, ft, found = run(target, seconds, work)
+        total += len(found)
+        print(f"{target}: {runs} executions, cov {cov}, ft {ft}, {len(found)} findings",
+              flush=True)
+        for path in found:
+            print(f"  {path}", flush=True)
+        summary.append(f"{target} {runs} execs/{len(found)} found")
+    print(f"work folder: {work}")
+    print("fuzz: " + "; ".join(summary))
+    return 1 if total else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
