@@ -382,6 +382,25 @@ class PcapParserTest(plaso_test_lib.ParserTestCase):
         self.CheckEventData(first_email, {"complete": True, "subject": "SMTP"})
         self.assertFalse(cut_email.complete)
 
+    def testRepeatedWarningsAreAggregatedInTheStorage(self):
+        """A flood of one anomaly is stored five times and once counted, not 400 times."""
+        session = (REPOSITORY_CAPTURES_PATH / "postfix-auth-plain.pcap").read_bytes()
+        # 400 frames cut inside their TCP header (captured length = original length).
+        header = bytearray(session[24:40])
+        header[8:12] = (40).to_bytes(4, "little")
+        header[12:16] = (40).to_bytes(4, "little")
+        broken = bytes(header) + session[40:80]
+        path_spec = self._CreatePathSpec("flood.pcap", session + broken * 400)
+        storage_writer = self._ParseFileByPathSpec(path_spec, self._CreateParser())
+
+        messages = self._GetWarningMessages(storage_writer)
+        self.assertLess(len(messages), 15)
+        examples = [m for m in messages if m.startswith("frame ")]
+        self.assertEqual(len(examples), 5)  # then counted, once
+        self.assertTrue(all(m.endswith("TCP header incomplete") for m in examples))
+        self.assertTrue(any("(400 in total)" in m for m in messages), messages)
+        self.assertEqual(len(self._SentEmails(storage_writer)), 1)
+
     def testStreamingWarningsAbort(self):
         """Event data is stored as objects arrive, warnings pass through, abort stops."""
         parser_mediator = parsers_mediator.ParserMediator()
