@@ -7,9 +7,9 @@ fetch it") is the same for both. The SMTP plugin produces these for the POP3 and
 objects smtpcore yields from the same capture, so a capture is read once.
 """
 
-from dfdatetime import posix_time as dfdatetime_posix_time
-
 from plaso.containers import events
+
+from plaso_smtp.parsers.pcap_plugins import event_helpers
 
 
 class MailboxSessionEventData(events.EventData):
@@ -181,22 +181,6 @@ class MailboxEmailEventData(events.EventData):
         self.username = None
 
 
-def _GetDateTime(timestamp):
-    """Converts an smtpcore timestamp (nanoseconds since the epoch) or None."""
-    if timestamp is None:
-        return None
-
-    return dfdatetime_posix_time.PosixTimeInNanoseconds(timestamp=timestamp)
-
-
-def _SetEndpoints(event_data, endpoints):
-    """Copies the endpoints of a connection; the client is the source."""
-    event_data.destination_ip = endpoints.server_ip
-    event_data.destination_port = endpoints.server_port
-    event_data.source_ip = endpoints.client_ip
-    event_data.source_port = endpoints.client_port
-
-
 def CreateSessionEventData(session):
     """Creates event data for a POP3 or IMAP session.
 
@@ -207,19 +191,19 @@ def CreateSessionEventData(session):
       MailboxSessionEventData: event data.
     """
     event_data = MailboxSessionEventData()
-    _SetEndpoints(event_data, session.endpoints)
+    event_helpers.SetEndpoints(event_data, session.endpoints)
     event_data.authentication_count = session.auth_attempts
     event_data.banner = session.banner
     event_data.complete = session.complete
     event_data.deleted_count = len(session.deleted)
     event_data.encrypted = session.encrypted
-    event_data.end_time = _GetDateTime(session.end_ns)
+    event_data.end_time = event_helpers.GetDateTime(session.end_ns)
     event_data.mailbox_message_count = session.mailbox_messages
     event_data.mailboxes = [entry["mailbox"] for entry in session.mailboxes] or None
     event_data.message_count = session.messages
     event_data.protocol = session.protocol
     event_data.session_identifier = session.session_id
-    event_data.start_time = _GetDateTime(session.start_ns)
+    event_data.start_time = event_helpers.GetDateTime(session.start_ns)
     event_data.starttls = session.starttls
     event_data.username = session.auth_user
     return event_data
@@ -235,8 +219,8 @@ def CreateAuthenticationEventData(credential):
       MailboxAuthenticationEventData: event data.
     """
     event_data = MailboxAuthenticationEventData()
-    _SetEndpoints(event_data, credential.endpoints)
-    event_data.authentication_time = _GetDateTime(credential.time_ns)
+    event_helpers.SetEndpoints(event_data, credential.endpoints)
+    event_data.authentication_time = event_helpers.GetDateTime(credential.time_ns)
     event_data.command = credential.command
     event_data.hashcat = credential.hashcat
     event_data.hashcat_mode = credential.hashcat_mode
@@ -259,11 +243,11 @@ def CreateEmailEventData(message):
       MailboxEmailEventData: event data.
     """
     event_data = MailboxEmailEventData()
-    _SetEndpoints(event_data, message.endpoints)
+    event_helpers.SetEndpoints(event_data, message.endpoints)
     if message.kind == "appended":
-        event_data.appended_time = _GetDateTime(message.time_ns)
+        event_data.appended_time = event_helpers.GetDateTime(message.time_ns)
     else:
-        event_data.retrieved_time = _GetDateTime(message.time_ns)
+        event_data.retrieved_time = event_helpers.GetDateTime(message.time_ns)
     event_data.command = message.command
     event_data.complete = message.complete
     event_data.kind = message.kind
@@ -280,7 +264,7 @@ def CreateEmailEventData(message):
 
     mime = message.mime
     if mime is not None:
-        event_data.creation_time = _GetDateTime(mime.date_ns)
+        event_data.creation_time = event_helpers.GetDateTime(mime.date_ns)
         event_data.message_identifier = mime.message_id
         event_data.recipients = mime.to
         event_data.sender = mime.from_

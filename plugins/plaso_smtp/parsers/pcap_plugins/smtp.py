@@ -8,7 +8,6 @@ import hashlib
 import os
 import time
 
-from dfdatetime import posix_time as dfdatetime_posix_time
 
 from plaso.containers import events
 
@@ -20,6 +19,7 @@ from smtpcore import pipeline
 from smtpcore.tls import keylog as tls_keylog
 
 from plaso_smtp.parsers import pcap
+from plaso_smtp.parsers.pcap_plugins import event_helpers
 from plaso_smtp.parsers.pcap_plugins import interface
 from plaso_smtp.parsers.pcap_plugins import mailbox
 
@@ -268,34 +268,6 @@ class SMTPEmailEventData(events.EventData):
         self.x_originating_ip = None
 
 
-def _GetDateTime(timestamp):
-    """Converts an smtpcore timestamp.
-
-    Args:
-      timestamp (int): number of nanoseconds since the epoch, or None.
-
-    Returns:
-      dfdatetime.PosixTimeInNanoseconds: date and time or None if not available.
-    """
-    if timestamp is None:
-        return None
-
-    return dfdatetime_posix_time.PosixTimeInNanoseconds(timestamp=timestamp)
-
-
-def _SetEndpoints(event_data, endpoints):
-    """Copies the endpoints of a connection; the client is the source.
-
-    Args:
-      event_data (EventData): event data.
-      endpoints (smtpcore.model.Endpoints): endpoints.
-    """
-    event_data.destination_ip = endpoints.server_ip
-    event_data.destination_port = endpoints.server_port
-    event_data.source_ip = endpoints.client_ip
-    event_data.source_port = endpoints.client_port
-
-
 def CreateSessionEventData(session):
     """Creates event data for a session.
 
@@ -306,17 +278,17 @@ def CreateSessionEventData(session):
       SMTPSessionEventData: event data.
     """
     event_data = SMTPSessionEventData()
-    _SetEndpoints(event_data, session.endpoints)
+    event_helpers.SetEndpoints(event_data, session.endpoints)
     event_data.authentication_count = session.auth_attempts
     event_data.banner = session.banner
     event_data.complete = session.complete
     event_data.encrypted = session.encrypted
-    event_data.end_time = _GetDateTime(session.end_ns)
+    event_data.end_time = event_helpers.GetDateTime(session.end_ns)
     event_data.helo = session.helo
     event_data.message_count = session.messages
     event_data.session_identifier = session.session_id
     event_data.smuggling_suspected = session.smuggling_suspected
-    event_data.start_time = _GetDateTime(session.start_ns)
+    event_data.start_time = event_helpers.GetDateTime(session.start_ns)
     event_data.starttls = session.starttls
     event_data.starttls_plaintext = session.starttls_plaintext
     event_data.tls_server_name = session.tls_server_name
@@ -445,9 +417,9 @@ def CreateAuthenticationEventData(credential):
       SMTPAuthenticationEventData: event data.
     """
     event_data = SMTPAuthenticationEventData()
-    _SetEndpoints(event_data, credential.endpoints)
+    event_helpers.SetEndpoints(event_data, credential.endpoints)
     event_data.authentication_identifier = credential.id
-    event_data.authentication_time = _GetDateTime(credential.time_ns)
+    event_data.authentication_time = event_helpers.GetDateTime(credential.time_ns)
     event_data.authorization_identity = credential.authzid
     event_data.complete = credential.success is not None
     event_data.domain = credential.domain
@@ -477,7 +449,7 @@ def CreateEmailEventData(message):
       SMTPEmailEventData: event data.
     """
     event_data = SMTPEmailEventData()
-    _SetEndpoints(event_data, message.endpoints)
+    event_helpers.SetEndpoints(event_data, message.endpoints)
     event_data.accepted = message.accepted
     event_data.complete = message.complete
     event_data.email_identifier = message.id
@@ -489,7 +461,7 @@ def CreateEmailEventData(message):
         recipient.address for recipient in message.rcpt_rejected
     ] or None
     event_data.sender = message.mail_from
-    event_data.sent_time = _GetDateTime(message.time_ns)
+    event_data.sent_time = event_helpers.GetDateTime(message.time_ns)
     event_data.session_identifier = message.session_id
     event_data.smuggling_indicators = [
         _DescribeIndicator(indicator) for indicator in message.smuggling_indicators
@@ -550,7 +522,7 @@ def CreateDateHeaderEventData(message):
 
     event_data = CreateEmailEventData(message)
     event_data.sent_time = None
-    event_data.creation_time = _GetDateTime(mime.date_ns)
+    event_data.creation_time = event_helpers.GetDateTime(mime.date_ns)
     event_data.date_header = mime.date
     return event_data
 
