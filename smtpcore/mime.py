@@ -614,24 +614,36 @@ def _even_crlf_lines(piece: bytes) -> bool:
     )
 
 
-def _pieces(payload: bytes, at_line_ends: bool) -> Iterator[bytes]:
-    """The payload in bounded pieces.
+Payload = "bytes | mimebody.BodyRange"
+
+
+def _span(payload: Payload) -> tuple[object, int, int]:
+    """(buffer, start, end) of a payload: a part's range stays in its buffer."""
+    if isinstance(payload, mimebody.BodyRange):
+        if not payload.prefix:
+            return payload.buffer, payload.start, payload.end
+        payload = payload.tobytes()
+    return payload, 0, len(payload)
+
+
+def _pieces(payload: Payload, at_line_ends: bool) -> Iterator[bytes]:
+    """The payload in bounded pieces, copied out of its buffer one at a time.
 
     With at_line_ends (quoted-printable), a piece ends after a line end, or at least
     never inside an "=XX" escape or soft line break.
     """
-    start = 0
-    while start < len(payload):
-        end = start + DECODE_CHUNK
-        if at_line_ends and end < len(payload):
-            newline = payload.rfind(b"\n", start, end)
+    buffer, start, stop = _span(payload)
+    while start < stop:
+        end = min(start + DECODE_CHUNK, stop)
+        if at_line_ends and end < stop:
+            newline = buffer.rfind(b"\n", start, end)
             if newline > start:
                 end = newline + 1
             else:
-                escape = payload.rfind(b"=", max(start, end - 2), end)
+                escape = buffer.rfind(b"=", max(start, end - 2), end)
                 if escape > start:
                     end = escape
-        yield payload[start:end]
+        yield buffer[start:end]
         start = end
 
 
@@ -647,42 +659,48 @@ def _uudecode_line(line: bytes) -> tuple[bytes, bool]:
             return b"", False
 
 
-def _transfer_decode(payload: bytes, encoding: str, warn: Warn) -> bytes:
+def _transfer_decode(payload: Payload, encoding: str, warn: Warn) -> bytes:
+    """The payload's bytes after transfer decoding; problems are warnings."""
+    return b"".join(_decoded_pieces(payload, encoding, warn))
+
+
+def _decoded_pieces(payload: Payload, encoding: str, warn: Warn) -> Iterator[bytes]:
+    """Transfer decoding, a piece at a time; the warnings come once it is exhausted."""
     encoding = encoding.strip().lower()
     if encoding in ("", "7bit", "8bit", "binary"):
-        return payload
+        yield from _pieces(payload, at_line_ends=False)
+        return
     if encoding == "base64" or (
         encoding not in ("quoted-printable",) and "base64" in encoding
     ):
         decoder = _Base64Decoder()
-        chunks = []
         long_lines = False
         for piece in _pieces(payload, at_line_ends=False):
             long_lines = long_lines or _has_long_line(piece)
-            chunks.append(decoder.feed(piece))
-        chunks.append(decoder.close())
+            yield decoder.feed(piece)
+        yield decoder.close()
         if decoder.invalid:
             warn(f"base64: {decoder.invalid} characters outside the alphabet ignored")
         for problem in decoder.problems:
             warn(f"base64: {problem}")
         if long_lines:
             warn("base64: lines longer than 76 characters")
-        return b"".join(chunks)
+        return
     if encoding == "quoted-printable" or "quoted" in encoding:
-        chunks = []
         bad = 0
         long_lines = False
         for piece in _pieces(payload, at_line_ends=True):
             bad += len(_QP_BAD_ESCAPE.findall(piece))
             long_lines = long_lines or _has_long_line(piece)
-            chunks.append(binascii.a2b_qp(piece))
+            yield binascii.a2b_qp(piece)
         if bad:
             warn(f"quoted-printable: {bad} invalid escape sequences kept as they are")
         if long_lines:
             warn("quoted-printable: lines longer than 76 characters")
-        return b"".join(chunks)
+        return
     if encoding in ("x-uuencode", "uuencode", "x-uue", "uue"):
-        lines = payload.splitlines()
+        buffer, start, end = _span(payload)
+        lines = buffer[start:end].splitlines()
         if lines and lines[0].startswith(b"begin"):
             lines = lines[1:]
         out = []
@@ -697,9 +715,10 @@ def _transfer_decode(payload: bytes, encoding: str, warn: Warn) -> bytes:
             dirty += not clean
         if dirty:
             warn(f"uuencode: {dirty} damaged lines")
-        return b"".join(out)
+        yield b"".join(out)
+        return
     warn(f"unknown Content-Transfer-Encoding {encoding!r}; content taken as it is")
-    return payload
+    yield from _pieces(payload, at_line_ends=False)
 
 
 # ---------------------------------------------------------------------------
@@ -1239,19 +1258,33 @@ class _Analyser:
             content_id = _decode_header(content_id).strip().strip("<>").strip() or None
         encoding = _raw_header(part, "content-transfer-encoding") or ""
 
-        data = _transfer_decode(_undecoded(part), encoding, warn)
+        raw = part.body if part.body is not None else _undecoded(part)
         part.set_payload("")  # the decoded copy is all we need from here on
         part.body = None
+        pieces = _decoded_pieces(raw, encoding, warn)
 
         maintype, _, subtype = ctype.partition("/")
-        if maintype == "message" and subtype in ("rfc822", "global", "news"):
-            self.embedded_message(part, data, filename, label, where)
-            return
+        embedded = maintype == "message" and subtype in ("rfc822", "global", "news")
         is_body = (
             ctype in ("text/plain", "text/html")
             and disposition != "attachment"
             and filename is None
         )
+        is_tnef = ctype in ("application/ms-tnef", "application/vnd.ms-tnef") or (
+            (filename or "").strip().lower() == "winmail.dat"
+        )
+        inline = disposition == "inline" or (
+            disposition is None and content_id is not None
+        )
+        if not (embedded or is_body or is_tnef or self.keep_payloads):
+            # Only the hashes are kept: decode straight into them, a piece at a time.
+            self.add_attachment(pieces, filename, ctype, inline, content_id)
+            return
+        data = b"".join(pieces)
+        del raw, pieces
+        if embedded:
+            self.embedded_message(part, data, filename, label, where)
+            return
         if is_body:
             declared = type_params.get("charset")
             text, used = _decode_text(data, declared, warn)
@@ -1266,36 +1299,42 @@ class _Analyser:
             if ctype == "text/plain":
                 self.uuencoded(data, where)
             return
-        inline = disposition == "inline" or (
-            disposition is None and content_id is not None
-        )
         self.add_attachment(data, filename, ctype, inline, content_id)
-        is_tnef = ctype in ("application/ms-tnef", "application/vnd.ms-tnef") or (
-            (filename or "").strip().lower() == "winmail.dat"
-        )
         if is_tnef:
             self.tnef(data, where)
 
     def add_attachment(
         self,
-        data: bytes,
+        data: bytes | Iterator[bytes],
         filename: Optional[str],
         content_type: str,
         inline: bool,
         content_id: Optional[str],
     ) -> None:
+        """Records an attachment: its bytes, or pieces of them hashed as they come."""
+        md5, sha1, sha256 = hashlib.md5(), hashlib.sha1(), hashlib.sha256()
+        head = b""
+        size = 0
+        for piece in (data,) if isinstance(data, bytes) else data:
+            md5.update(piece)
+            sha1.update(piece)
+            sha256.update(piece)
+            size += len(piece)
+            if len(head) < MAGIC_BYTES:
+                head += piece[: MAGIC_BYTES - len(head)]
+        keep = self.keep_payloads and isinstance(data, bytes)
         self.info.attachments.append(
             Attachment(
                 filename=filename,
                 content_type=content_type,
-                detected_type=detect_type(data[:MAGIC_BYTES]),
-                size=len(data),
-                md5=hashlib.md5(data).hexdigest(),
-                sha1=hashlib.sha1(data).hexdigest(),
-                sha256=hashlib.sha256(data).hexdigest(),
+                detected_type=detect_type(head),
+                size=size,
+                md5=md5.hexdigest(),
+                sha1=sha1.hexdigest(),
+                sha256=sha256.hexdigest(),
                 inline=inline,
                 content_id=content_id,
-                payload=data if self.keep_payloads else None,
+                payload=data if keep else None,
             )
         )
 

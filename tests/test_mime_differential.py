@@ -84,7 +84,12 @@ def outcome(message: bytes, engine: str, **limits) -> dict:
 
 def assert_same(message: bytes, **limits) -> None:
     assert tree(message, "fast", **limits) == tree(message, "email", **limits)
-    assert outcome(message, "fast", **limits) == outcome(message, "email", **limits)
+    reference = outcome(message, "email", **limits)
+    assert outcome(message, "fast", **limits) == reference
+    # Without payloads, attachments are hashed as they are decoded: same records.
+    for attachment in reference["attachments"]:
+        attachment["payload"] = None
+    assert outcome(message, "fast", keep_payloads=False, **limits) == reference
 
 
 # ---------------------------------------------------------------------------
@@ -270,7 +275,7 @@ _TOKENS = [
 
 
 @settings(
-    max_examples=400 * _SCALE,
+    max_examples=300 * _SCALE,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
@@ -295,7 +300,7 @@ def test_generated_trees_truncated(top, cut):
 
 
 @settings(
-    max_examples=500 * _SCALE,
+    max_examples=300 * _SCALE,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
@@ -318,10 +323,10 @@ def test_part_limit_cut_where_the_feed_stops(monkeypatch):
     """Over the part limit, both stop at the same feed chunk, with the same warning."""
     parts = "".join(
         f"--b\r\nContent-Type: application/octet-stream; name=f{n}\r\n\r\npart {n}\r\n"
-        for n in range(3000)
+        for n in range(1000)
     )
     message = f"Content-Type: multipart/mixed; boundary=b\r\n\r\n{parts}--b--\r\n"
-    for chunk in (97, 512, 4096):
+    for chunk in (97, 4096):
         monkeypatch.setattr(mime, "FEED_CHUNK", chunk)
         assert_same(message.encode(), max_parts=10)
         assert_same(message.replace("\r\n", "\r").encode(), max_parts=10)
@@ -357,7 +362,7 @@ _HEADER_PARAM = st.tuples(
 ).map(lambda t: f"{t[0]};{t[1]}{t[2]}{t[3]}={t[4]}{t[5]}{t[6]}")
 
 
-@settings(max_examples=3000 * _SCALE, deadline=None)
+@settings(max_examples=1000 * _SCALE, deadline=None)
 @given(
     name=st.sampled_from(
         ["content-type", "content-disposition", "content-transfer-encoding"]

@@ -3,14 +3,22 @@
 
 Usage: .venv/bin/python tests/benchmarks/bench_mime.py [--messages 300] [--rounds 5]
            [--work /dev/shm/bench_mime]
+       .venv/bin/python tests/benchmarks/bench_mime.py --capture SMTP.pcap
+           --truth SMTP.truth.jsonl [--before /path/to/old/checkout] [--jobs 1,2]
 
 Builds messages exactly as ../shared/bench/make_smtp_pcap.py does (a text part and a
 base64 attachment each), writes them as .eml files under --work (the worker's case:
 ``mime.analyse`` on an open file) and decodes all of them with each engine in turn,
 alternating, --rounds times. Prints each engine's median seconds per round and the
 median of the paired ratios (fast / email, both measured in the same round), and
-checks that both engines gave equal results. Speed is measured here, never asserted
-in the test suite.
+checks that both engines gave equal results.
+
+With --capture, ``smtpcore extract -q -jN`` runs on the capture instead, alternating
+between variants: this tree with each engine (SMTPCORE_MIME_ENGINE), and with
+--before another checkout (e.g. main before the splitter) on PYTHONPATH. Each run
+writes a fresh folder under --work and is checked against the generator's truth
+(every message byte-exact, as bench_compare.py checks). Speed is measured here,
+never asserted in the test suite.
 """
 
 from __future__ import annotations
@@ -18,10 +26,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib.util
+import os
 import pathlib
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 
@@ -66,12 +76,57 @@ def decode_all(paths: list[pathlib.Path], engine: str) -> tuple[float, list]:
     return time.perf_counter() - start, results
 
 
+def extract_rounds(args: argparse.Namespace) -> None:
+    """smtpcore extract on a capture, variants alternating, checked against truth."""
+    sys.path.insert(0, str(ROOT / "tests" / "benchmarks"))
+    from bench_compare import check_smtpcore
+
+    variants = {"fast": (ROOT, "fast"), "email": (ROOT, "email")}
+    if args.before:
+        variants["before"] = (pathlib.Path(args.before).resolve(), "email")
+    work = pathlib.Path(args.work)
+    for jobs in args.jobs.split(","):
+        times: dict[str, list[float]] = {name: [] for name in variants}
+        for round_ in range(args.rounds):
+            names = list(variants)
+            names = names[round_ % len(names) :] + names[: round_ % len(names)]
+            for name in names:
+                tree, engine = variants[name]
+                out = work / f"out-{name}-{jobs}"
+                shutil.rmtree(out, ignore_errors=True)
+                env = dict(os.environ, SMTPCORE_MIME_ENGINE=engine)
+                env["PYTHONPATH"] = os.pathsep.join([str(tree), str(tree / "plugins")])
+                command = [sys.executable, "-m", "smtpcore.cli", "extract", "-q"]
+                command += ["-j", jobs, args.capture, "-o", str(out)]
+                start = time.perf_counter()
+                subprocess.run(command, env=env, check=False, cwd=work)
+                times[name].append(time.perf_counter() - start)
+                check = check_smtpcore(out, pathlib.Path(args.truth))
+                if "MISMATCH" in check:
+                    sys.exit(f"{name} -j{jobs}: {check}")
+                shutil.rmtree(out)
+        print(f"-j{jobs}, {args.rounds} rounds, every run {check}")
+        for name, values in times.items():
+            ratios = [a / b for a, b in zip(values, times["fast"])]
+            print(
+                f"  {name:7} median {statistics.median(values):.2f} s, "
+                f"÷ fast (paired) {statistics.median(ratios):.3f}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--work", default="/dev/shm/bench_mime")
+    parser.add_argument("--capture", help="run smtpcore extract on this capture")
+    parser.add_argument("--truth", help="the capture's truth (with --capture)")
+    parser.add_argument("--before", help="another checkout to compare (--capture)")
+    parser.add_argument("--jobs", default="1,2", help="-j values (with --capture)")
     args = parser.parse_args()
+    if args.capture:
+        extract_rounds(args)
+        return
     work = pathlib.Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     paths = []
