@@ -17,7 +17,9 @@ With --capture, ``smtpcore extract -q -jN`` runs on the capture instead, alterna
 between variants: this tree with each engine (SMTPCORE_MIME_ENGINE), and with
 --before another checkout (e.g. main before the splitter) on PYTHONPATH. Each run
 writes a fresh folder under --work and is checked against the generator's truth
-(every message byte-exact, as bench_compare.py checks). Speed is measured here,
+(every message byte-exact, as bench_compare.py checks); printed are the median
+time, the median of the ratios to the first variant paired within each round, and
+the peak RSS of the process tree. Speed is measured here,
 never asserted in the test suite.
 """
 
@@ -79,14 +81,18 @@ def decode_all(paths: list[pathlib.Path], engine: str) -> tuple[float, list]:
 def extract_rounds(args: argparse.Namespace) -> None:
     """smtpcore extract on a capture, variants alternating, checked against truth."""
     sys.path.insert(0, str(ROOT / "tests" / "benchmarks"))
-    from bench_compare import check_smtpcore
+    from bench_compare import check_smtpcore, run_measured
 
-    variants = {"fast": (ROOT, "fast"), "email": (ROOT, "email")}
+    variants = {engine: (ROOT, engine) for engine in args.engines.split(",")}
     if args.before:
         variants["before"] = (pathlib.Path(args.before).resolve(), "email")
     work = pathlib.Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    saved = dict(os.environ)
+    reference = next(iter(variants))
     for jobs in args.jobs.split(","):
         times: dict[str, list[float]] = {name: [] for name in variants}
+        peaks: dict[str, list[int]] = {name: [] for name in variants}
         for round_ in range(args.rounds):
             names = list(variants)
             names = names[round_ % len(names) :] + names[: round_ % len(names)]
@@ -94,23 +100,30 @@ def extract_rounds(args: argparse.Namespace) -> None:
                 tree, engine = variants[name]
                 out = work / f"out-{name}-{jobs}"
                 shutil.rmtree(out, ignore_errors=True)
-                env = dict(os.environ, SMTPCORE_MIME_ENGINE=engine)
-                env["PYTHONPATH"] = os.pathsep.join([str(tree), str(tree / "plugins")])
+                os.environ["SMTPCORE_MIME_ENGINE"] = engine
+                os.environ["PYTHONPATH"] = os.pathsep.join(
+                    [str(tree), str(tree / "plugins")]
+                )
                 command = [sys.executable, "-m", "smtpcore.cli", "extract", "-q"]
                 command += ["-j", jobs, args.capture, "-o", str(out)]
-                start = time.perf_counter()
-                subprocess.run(command, env=env, check=False, cwd=work)
-                times[name].append(time.perf_counter() - start)
+                try:
+                    seconds, peak, _ = run_measured(command, work)
+                finally:
+                    os.environ.clear()
+                    os.environ.update(saved)
+                times[name].append(seconds)
+                peaks[name].append(peak)
                 check = check_smtpcore(out, pathlib.Path(args.truth))
                 if "MISMATCH" in check:
                     sys.exit(f"{name} -j{jobs}: {check}")
                 shutil.rmtree(out)
         print(f"-j{jobs}, {args.rounds} rounds, every run {check}")
         for name, values in times.items():
-            ratios = [a / b for a, b in zip(values, times["fast"])]
+            ratios = [a / b for a, b in zip(values, times[reference])]
             print(
                 f"  {name:7} median {statistics.median(values):.2f} s, "
-                f"÷ fast (paired) {statistics.median(ratios):.3f}"
+                f"÷ {reference} (paired) {statistics.median(ratios):.3f}, "
+                f"peak RSS {max(peaks[name]) / 2**20:.0f} MiB"
             )
 
 
@@ -123,6 +136,9 @@ def main() -> None:
     parser.add_argument("--truth", help="the capture's truth (with --capture)")
     parser.add_argument("--before", help="another checkout to compare (--capture)")
     parser.add_argument("--jobs", default="1,2", help="-j values (with --capture)")
+    parser.add_argument(
+        "--engines", default="fast,email", help="engines of this tree (--capture)"
+    )
     args = parser.parse_args()
     if args.capture:
         extract_rounds(args)
