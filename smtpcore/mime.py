@@ -918,19 +918,23 @@ def _undecoded(part: _Part) -> bytes:
     return _str_to_bytes(payload)
 
 
-def _body_buffer(source: BinaryIO, start: int, tail: bytes) -> tuple[object, int]:
+def _body_buffer(
+    source: BinaryIO, start: Optional[int], consumed: int, tail: bytes
+) -> tuple[object, int]:
     """The message as a buffer, and the buffer position of the message's first byte.
 
-    The body starts with ``tail``, what the header parser read past the headers. A
-    message on disk is mapped, not read: the splitter finds boundaries in the mapping
-    and only the parts' own bytes are copied out. Anything else is read.
+    The body starts with ``tail``, what the header parser read past the headers, and
+    goes on at ``consumed`` bytes from the message's start. A message in a file is
+    mapped, not read: the splitter finds boundaries in the mapping and only the
+    parts' own bytes are copied out. Anything else is read.
     """
     fileobj = source
     if getattr(source, "_rolled", False):  # a SpooledTemporaryFile gone to disk
         fileobj = source._file  # type: ignore[attr-defined]
-    if isinstance(fileobj, (io.BufferedReader, io.BufferedRandom, io.FileIO)):
+    mappable = (io.BufferedReader, io.BufferedRandom, io.FileIO)
+    if start is not None and isinstance(fileobj, mappable):
+        end = start + consumed
         try:
-            end = fileobj.tell()
             mapped = mmap.mmap(fileobj.fileno(), 0, access=mmap.ACCESS_READ)
         except (OSError, ValueError):  # not mappable (a pipe, an empty file)
             pass
@@ -938,7 +942,6 @@ def _body_buffer(source: BinaryIO, start: int, tail: bytes) -> tuple[object, int
             if end - len(tail) >= start and mapped[end - len(tail) : end] == tail:
                 return mapped, start
             mapped.close()
-    consumed = source.tell() - start
     return tail + source.read(), len(tail) - consumed
 
 
@@ -1010,7 +1013,7 @@ class _Analyser:
                 offset = self._feed_headers(source, parser, where)
                 root = parser.close()
                 tail = _str_to_bytes(root._payload or "")
-                buffer, shift = _body_buffer(source, start or 0, tail)
+                buffer, shift = _body_buffer(source, start, offset, tail)
                 splitter = mimebody.Splitter(
                     buffer,
                     len(buffer) if stop is None else stop,

@@ -391,3 +391,31 @@ def test_registry_text_is_used_for_common_values():
         'multipart/mixed; boundary="b1"'
     )
     assert mime._registry_text("content-type", "text/plain; name*=x") is None
+
+
+class _Stream(io.RawIOBase):
+    """A source that cannot tell or seek, like a pipe."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        chunk = self._data.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+    def tell(self) -> int:
+        raise OSError("not seekable")
+
+
+def test_unseekable_source():
+    message = _bench_messages(1)[0] if BENCH_GENERATOR.exists() else b""
+    message = message or (
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n\r\nhi\r\n--b--\r\n'
+    )
+    for engine in ("fast", "email"):
+        info = mime.analyse(io.BufferedReader(_Stream(message)), engine=engine)
+        assert dataclasses.asdict(info) == outcome(message, "email")
