@@ -164,6 +164,8 @@ def main(out):
     for message in MESSAGES:
         with open(os.path.join(root, message), "rb") as handle:
             add("mime", handle.read()[:LIMIT])
+    for data in list(seeds["mime"].values()):
+        add("mime", b"\x01" + data)  # decoded by both MIME engines, which must agree
     for op, items in AUTH_SEEDS:
         add("auth", _common.encode([(op, items[0][1])] + items[1:]))
     for number, name in enumerate(NAME_SEEDS):
