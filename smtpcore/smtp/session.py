@@ -312,6 +312,7 @@ class SmtpMachine:
         self._server_line = bytearray()
         self._server_skip = False
         self._reply_lines: list[tuple[int, bytes, bytes]] = []  # code, line, text
+        self._long_reply_reported = False
         self._server_tls_checked = False
         self._pending: collections.deque[_Pending] = collections.deque()
         self._transactions: list[_Transaction] = []  # not ended yet
@@ -1320,7 +1321,17 @@ class SmtpMachine:
             )
             self._finish_reply(ts)
         self._reply_lines.append((code, line, match.group(3)))
-        if match.group(2) != b"-" or len(self._reply_lines) >= MAX_REPLY_LINES:
+        if match.group(2) != b"-":
+            self._finish_reply(ts)
+        elif len(self._reply_lines) >= MAX_REPLY_LINES:
+            if not self._long_reply_reported:  # once per session
+                self._long_reply_reported = True
+                self._anomaly(
+                    ts,
+                    SERVER,
+                    f"multi-line {code} reply of more than {MAX_REPLY_LINES} lines; "
+                    f"taken as one reply per {MAX_REPLY_LINES} lines",
+                )
             self._finish_reply(ts)
 
     def _server_gap(self, length: int, ts: int) -> None:

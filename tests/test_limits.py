@@ -1,0 +1,223 @@
+"""Each limit of docs/LIMITS.md that no other test covers: reached, it is reported,
+and data within it is kept. Limits are lowered with monkeypatch where the input that
+reaches the real one would be large.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+
+import pcapgen
+import report_fixtures
+from pcapgen import ACK
+from smtpcore import cli, packets, report
+from smtpcore.capture import Frame
+from smtpcore.mailbuilder import MailboxSessionBuilder
+from smtpcore.model import Endpoints
+from smtpcore.packets import PacketDecoder
+from smtpcore.pop3 import machine as pop3_machine
+from smtpcore.smtp import events as ev
+from smtpcore.smtp import session as smtp_session
+from smtpcore.smtp.session import SmtpMachine
+from smtpcore.tls.keylog import KeyLog
+
+sys.path.insert(
+    0, str(pathlib.Path(__file__).resolve().parents[1] / "test_data" / "adversarial")
+)
+import make_mime_cases as cases  # noqa: E402
+
+C, S = 0, 1
+TS = 1_700_000_000_000_000_000
+
+
+def smtp(conversation):
+    machine = SmtpMachine()
+    out = []
+    for direction, data in conversation:
+        out += machine.data(direction, data, TS)
+    out += machine.close(TS)
+    return [e.message for e in out if isinstance(e, ev.Anomaly)], out
+
+
+GREETING = [(S, b"220 mx ESMTP\r\n"), (C, b"EHLO c\r\n"), (S, b"250 mx\r\n")]
+
+
+# -- packets -------------------------------------------------------------------
+
+
+def test_too_many_fragments_reported(monkeypatch):
+    monkeypatch.setattr(packets, "MAX_FRAGMENTS", 4)
+    payload = bytes(range(256)) * 8
+    packet = pcapgen.ipv4_tcp(
+        "192.0.2.1", "198.51.100.7", 40001, 25, 7, 9, ACK, payload, ident=7
+    )
+    pieces = pcapgen.ipv4_fragments(packet, 200)
+    warnings: list[str] = []
+    decoder = PacketDecoder(warnings.append)
+    for index, piece in enumerate(pieces[:-1], 1):
+        assert decoder.decode(Frame(index, TS, 101, piece, len(piece))) is None
+    # Dropped at the fifth fragment; the later ones start over and are dropped too.
+    assert decoder.stats["fragments_dropped"] == 2
+    assert [w.split(": ", 1)[1] for w in warnings] == [
+        "fragmented IPv4 datagram 192.0.2.1 -> 198.51.100.7 id 0x7 dropped: "
+        "too many fragments (5 fragments)"
+    ] * 2
+    warnings.clear()
+    # Within the limit the datagram is reassembled.
+    monkeypatch.setattr(packets, "MAX_FRAGMENTS", len(pieces))
+    decoder = PacketDecoder(warnings.append)
+    results = [decoder.decode(Frame(1, TS, 101, p, len(p))) for p in pieces]
+    assert results[-1].payload == payload
+
+
+# -- SMTP ----------------------------------------------------------------------
+
+
+def test_data_without_354_reported():
+    content = b"Subject: x\r\n\r\n" + b"y" * 70_000 + b"\r\n.\r\n"
+    anomalies, events = smtp(
+        GREETING
+        + [
+            (C, b"MAIL FROM:<a@b>\r\n"),
+            (S, b"250 ok\r\n"),
+            (C, b"RCPT TO:<c@d>\r\n"),
+            (S, b"250 ok\r\n"),
+            (C, b"DATA\r\n" + content),
+        ]
+    )
+    assert any(
+        f"more than {smtp_session.MAX_DATA_WAIT} client bytes after DATA without a 354"
+        in a
+        for a in anomalies
+    ), anomalies
+    data = b"".join(e.data for e in events if isinstance(e, ev.MessageData))
+    assert data == content[: -len(b".\r\n")]  # every byte kept as content
+
+
+def test_smtp_pending_commands_reported(monkeypatch):
+    monkeypatch.setattr(smtp_session, "MAX_PENDING", 10)
+    anomalies, _ = smtp(GREETING + [(C, b"NOOP\r\n" * 12)])
+    assert (
+        "more than 10 commands without replies; the oldest are no longer matched"
+        in anomalies
+    )
+    anomalies, _ = smtp(GREETING + [(C, b"NOOP\r\n" * 10)])
+    assert not any("without replies" in a for a in anomalies)
+
+
+def test_long_multiline_reply_reported(monkeypatch):
+    monkeypatch.setattr(smtp_session, "MAX_REPLY_LINES", 5)
+    lines = b"".join(b"250-line %d\r\n" % n for n in range(11)) + b"250 end\r\n"
+    anomalies, events = smtp([(S, b"220 mx\r\n"), (C, b"EHLO c\r\n"), (S, lines)])
+    # The pieces after the first are replies no command waits for: said too.
+    assert anomalies[0] == (
+        "multi-line 250 reply of more than 5 lines; taken as one reply per 5 lines"
+    )
+    assert sum("multi-line" in a for a in anomalies) == 1  # once per session
+    replies = [e for e in events if isinstance(e, ev.Reply) and e.code == 250]
+    assert sum(len(r.lines) for r in replies) == 12  # every line kept
+    within = b"".join(b"250-line %d\r\n" % n for n in range(4)) + b"250 end\r\n"
+    anomalies, _ = smtp([(S, b"220 mx\r\n"), (C, b"EHLO c\r\n"), (S, within)])
+    assert anomalies == []
+
+
+def test_smtp_anomaly_cap_reported(monkeypatch):
+    monkeypatch.setattr(smtp_session, "MAX_ANOMALIES", 3)
+    anomalies, _ = smtp(GREETING + [(S, b"junk\r\n" * 10)])
+    assert len(anomalies) == 3
+    assert anomalies[-1] == "more than 3 anomalies; further ones not reported"
+
+
+# -- POP3 ----------------------------------------------------------------------
+
+
+def pop3(steps):
+    machine = pop3_machine.Pop3Machine()
+    builder = MailboxSessionBuilder(
+        "pop3", machine, "s1", "t", Endpoints("10.0.0.2", 40000, "10.0.0.1", 110), 0
+    )
+    out = []
+    for ts, (direction, data) in enumerate(steps, 1):
+        out += builder.data(direction, data, ts)
+    out += builder.close(len(steps) + 1, "fin")
+    return builder.session.warnings, out
+
+
+def test_pop3_pending_commands_reported(monkeypatch):
+    monkeypatch.setattr(pop3_machine, "_MAX_PENDING", 5)
+    warnings, _ = pop3([(S, b"+OK ready\r\n"), (C, b"NOOP\r\n" * 7)])
+    assert any("more than 1000 unanswered commands" in w for w in warnings), warnings
+
+
+def test_pop3_listing_limit_reported(monkeypatch):
+    monkeypatch.setattr(pop3_machine, "_MAX_LIST_BYTES", 100)
+    listing = b"".join(b"%d %032d\r\n" % (n, n) for n in range(1, 11))
+    steps = [(S, b"+OK ready\r\n"), (C, b"UIDL\r\n"), (S, b"+OK\r\n" + listing + b".\r\n")]
+    warnings, _ = pop3(steps)
+    assert any(
+        "UIDL listing longer than 100 bytes; the rest of it is not read" in w
+        for w in warnings
+    ), warnings
+    monkeypatch.setattr(pop3_machine, "_MAX_LIST_BYTES", len(listing))
+    warnings, _ = pop3(steps)
+    assert not any("listing longer" in w for w in warnings)
+
+
+# -- key logs ------------------------------------------------------------------
+
+
+def _keylog_line(number: int) -> bytes:
+    return b"CLIENT_RANDOM %064x %096x" % (number, number)
+
+
+def test_keylog_session_limit_reported():
+    warnings: list[str] = []
+    keylog = KeyLog(warnings.append, max_sessions=3)
+    keylog.add_lines([_keylog_line(n) for n in range(5)], "keys.log")
+    assert warnings == [
+        "keys.log: 2 key log lines not indexed: more than 3 sessions held"
+    ]
+    assert len(keylog) == 3
+    warnings.clear()
+    KeyLog(warnings.append, max_sessions=5).add_lines(
+        [_keylog_line(n) for n in range(5)], "keys.log"
+    )
+    assert warnings == []
+
+
+def test_keylog_long_line_reported():
+    warnings: list[str] = []
+    keylog = KeyLog(warnings.append)
+    keylog.add_lines([_keylog_line(1), b"CLIENT_RANDOM " + b"a" * 5000], "keys.log")
+    assert warnings == ["keys.log: 1 key log lines not understood, ignored"]
+    assert len(keylog) == 1
+
+
+# -- report --------------------------------------------------------------------
+
+
+def test_report_header_limit_said(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "_HEADER_LIMIT", 1000)
+    message = cases.long_header(5000)
+    capture = tmp_path / "long-header.pcap"
+    pcapgen.write_pcap(
+        capture,
+        pcapgen.tcp_conversation(
+            client=("192.0.2.70", 41000),
+            server=("198.51.100.25", 25),
+            exchanges=report_fixtures._session(message, b"250 ok\r\n", "a@b.example"),
+        ),
+    )
+    out = tmp_path / "out"
+    cli.main(["extract", "-q", str(capture), "-o", str(out)])
+    (record,) = [
+        json.loads(line)
+        for line in (out / "messages.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    page = (out / "report" / f"{record['id']}.html").read_text(encoding="utf-8")
+    assert "[... header section longer than 1000 bytes: the rest is in the .eml]" in (
+        page
+    )
+    assert "x" * 900 in page
