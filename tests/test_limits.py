@@ -221,3 +221,146 @@ def test_report_header_limit_said(tmp_path, monkeypatch):
         page
     )
     assert "x" * 900 in page
+
+
+# -- capture -------------------------------------------------------------------
+
+
+def test_packet_beyond_max_packet_reported_and_the_next_kept():
+    import io
+
+    from smtpcore.capture import MAX_PACKET, CaptureReader
+
+    good = b"G" * 60
+    data = pcapgen.pcap_bytes(
+        [(TS, b"B" * (MAX_PACKET + 1)), (TS + 1000, good)], snaplen=MAX_PACKET * 2
+    )
+    warnings: list[str] = []
+    frames = list(CaptureReader(io.BytesIO(data), warnings.append))
+    assert [f.data for f in frames] == [good]
+    assert warnings == [
+        "frame 1, offset 0x18: implausible record length 262145; skipped 262161 "
+        "damaged bytes, resuming at offset 0x40029"
+    ]
+    # A packet of exactly MAX_PACKET bytes is read.
+    data = pcapgen.pcap_bytes([(TS, b"B" * MAX_PACKET)], snaplen=MAX_PACKET)
+    warnings.clear()
+    frames = list(CaptureReader(io.BytesIO(data), warnings.append))
+    assert [len(f.data) for f in frames] == [MAX_PACKET] and warnings == []
+
+
+# -- mailbox sessions -----------------------------------------------------------
+
+
+def test_mailbox_session_warnings_beyond_the_limit_are_counted(monkeypatch):
+    from smtpcore import mailbuilder
+
+    monkeypatch.setattr(mailbuilder, "MAX_SESSION_WARNINGS", 3)
+    monkeypatch.setattr(pop3_machine, "_MAX_PENDING", 1)
+    warnings, _ = pop3([(S, b"+OK ready\r\n"), (C, b"NOOP\r\n" * 8)])
+    assert len(warnings) == 4
+    assert warnings[-1] == "session s1: 4 more warning(s) not listed"
+
+
+# -- report body ----------------------------------------------------------------
+
+
+def test_report_body_limit_said(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "_BODY_LIMIT", 100)
+    message = b"Subject: long body\r\n\r\n" + b"z" * 500 + b"\r\n"
+    capture = tmp_path / "long-body.pcap"
+    pcapgen.write_pcap(
+        capture,
+        pcapgen.tcp_conversation(
+            exchanges=report_fixtures._session(message, b"250 ok\r\n", "a@b.example")
+        ),
+    )
+    out = tmp_path / "out"
+    cli.main(["extract", "-q", str(capture), "-o", str(out)])
+    (page,) = (out / "report").glob("*.html")
+    text = page.read_text(encoding="utf-8")
+    assert "first 200,000 shown" in text  # the template's words for the cut
+    assert "z" * 100 in text and "z" * 101 not in text
+
+
+# -- TLS -----------------------------------------------------------------------
+
+
+def test_tls_handshake_message_over_the_limit_reported():
+    from smtpcore.tls.handshake import HandshakeBuffer
+    from smtpcore.tls.layer import TlsConnection
+
+    def record(body: bytes) -> bytes:
+        return b"\x16\x03\x03" + len(body).to_bytes(2, "big") + body
+
+    huge = HandshakeBuffer.MAX_MESSAGE + 1
+    connection = TlsConnection(None)
+    connection.data(C, record(b"\x01" + huge.to_bytes(3, "big") + b"\x03\x03"), TS)
+    assert connection.info.warnings == [
+        "client: handshake message larger than 262144 bytes; the rest of the "
+        "handshake is not read"
+    ]
+    # A message within the limit, split over records, raises no such warning.
+    connection = TlsConnection(None)
+    body = b"\x0b" + (1000).to_bytes(3, "big") + b"\x00" * 1000
+    connection.data(S, record(body[:500]) + record(body[500:]), TS)
+    assert not any("larger than" in w for w in connection.info.warnings)
+
+
+# -- IMAP ----------------------------------------------------------------------
+
+
+def imap(steps):
+    from smtpcore.imap.machine import ImapMachine
+
+    builder = MailboxSessionBuilder(
+        "imap", ImapMachine(), "s1", "t", Endpoints("10.0.0.2", 40000, "10.0.0.1", 143), 0
+    )
+    out = []
+    for ts, (direction, data) in enumerate(steps, 1):
+        out += builder.data(direction, data, ts)
+    out += builder.close(len(steps) + 1, "fin")
+    return builder.session.warnings, out
+
+
+def test_imap_kept_literal_limit_reported(monkeypatch):
+    from smtpcore.imap import machine as imap_machine
+
+    monkeypatch.setattr(imap_machine, "_KEPT_LITERAL", 8)
+    steps = [
+        (S, b"* OK IMAP ready\r\n"),
+        (C, b"a1 LOGIN {20}\r\n"),
+        (S, b"+ go\r\n"),
+        (C, b"alice-with-long-name"),
+        (C, b" secret\r\n"),
+        (S, b"a1 OK in\r\n"),
+    ]
+    warnings, _ = imap(steps)
+    assert [w for w in warnings if "literal" in w] == [
+        "session s1 (client): literal of 20 bytes: only its first 8 are kept"
+    ]
+    monkeypatch.setattr(imap_machine, "_KEPT_LITERAL", 20)
+    warnings, _ = imap(steps)
+    assert not any("literal" in w for w in warnings)
+
+
+def test_imap_uid_table_limit_reported(monkeypatch):
+    from smtpcore.imap import machine as imap_machine
+
+    monkeypatch.setattr(imap_machine, "_MAX_UIDS", 2)
+    flags = b"".join(b"* %d FETCH (UID %d FLAGS ())\r\n" % (n, 100 + n) for n in (1, 2, 3))
+    steps = [
+        (S, b"* OK IMAP ready\r\n"),
+        (C, b'a1 SELECT "INBOX"\r\n'),
+        (S, b"* 3 EXISTS\r\na1 OK done\r\n"),
+        (C, b"a2 FETCH 1:3 (UID FLAGS)\r\n"),
+        (S, flags + b"a2 OK done\r\n"),
+    ]
+    warnings, _ = imap(steps)
+    assert [w for w in warnings if "sequence numbers" in w] == [
+        "session s1 (server): more than 2 sequence numbers with a UID in one "
+        "mailbox; messages fetched by number alone later may lack their UID"
+    ]
+    monkeypatch.setattr(imap_machine, "_MAX_UIDS", 3)
+    warnings, _ = imap(steps)
+    assert not any("sequence numbers" in w for w in warnings)

@@ -106,6 +106,7 @@ class ImapMachine:
         self._idle: Optional[str] = None
         self._selected: Optional[str] = None
         self._uids: dict[int, int] = {}  # sequence number -> UID, selected mailbox
+        self._uids_full_reported = False
         self._server_started = False
         self._orphan: Optional[tuple[int, int]] = None  # (key, start) of a cut literal
         self._sizes: dict[int, int] = {}  # UID -> RFC822.SIZE, selected mailbox
@@ -229,6 +230,13 @@ class ImapMachine:
         if literal.key is not None:
             self._events.append(ev.ContentData(ts, literal.key, piece))
         elif literal.kept is not None:
+            if literal.received - len(piece) <= _KEPT_LITERAL < literal.received:
+                self._anomaly(  # once: the piece that crosses the limit
+                    ts,
+                    direction,
+                    f"literal of {literal.received + literal.left} bytes: only its "
+                    f"first {_KEPT_LITERAL} are kept",
+                )
             literal.kept += piece[: _KEPT_LITERAL - len(literal.kept)]
         if literal.left == 0:
             self._literals[direction] = None
@@ -499,6 +507,15 @@ class ImapMachine:
         if uid_value is not None:
             if len(self._uids) < _MAX_UIDS or number in self._uids:
                 self._uids[number] = uid_value
+            elif not self._uids_full_reported:
+                self._uids_full_reported = True
+                self._anomaly(
+                    ts,
+                    ev.SERVER,
+                    f"more than {_MAX_UIDS} sequence numbers with a UID in one "
+                    "mailbox; messages fetched by number alone later may lack "
+                    "their UID",
+                )
         else:
             uid_value = self._uids.get(number)
         for match in _QUOTED_ITEM.finditer(whole):
