@@ -364,3 +364,84 @@ def test_imap_uid_table_limit_reported(monkeypatch):
     monkeypatch.setattr(imap_machine, "_MAX_UIDS", 3)
     warnings, _ = imap(steps)
     assert not any("sequence numbers" in w for w in warnings)
+
+
+def test_imap_chunk_joins_beyond_the_limit_reported(monkeypatch):
+    from smtpcore import mailbuilder
+
+    monkeypatch.setattr(mailbuilder, "MAX_JOINS", 1)
+    message = b"Subject: s\r\n\r\n" + b"b" * 46 + b"\r\n"  # 62 bytes
+    steps = [(S, b"* OK IMAP ready\r\n"), (C, b'a1 SELECT "INBOX"\r\n')]
+    steps.append((S, b"* 2 EXISTS\r\na1 OK done\r\n"))
+    # The first chunks of UID 7 and UID 8, then their second chunks.
+    for tag, (uid, origin) in enumerate(((7, 0), (8, 0), (7, 40), (8, 40))):
+        chunk = message[origin : origin + 40]
+        steps += [
+            (C, b"c%d UID FETCH %d (UID RFC822.SIZE BODY.PEEK[]<%d.40>)\r\n" % (tag, uid, origin)),
+            (
+                S,
+                b"* %d FETCH (UID %d RFC822.SIZE 62 BODY[]<%d> {%d}\r\n"
+                % (uid - 6, uid, origin, len(chunk))
+                + chunk
+                + b")\r\nc%d OK\r\n" % tag,
+            ),
+        ]
+    warnings, out = imap(steps)
+    assert [w for w in warnings if "in chunks" in w] == [
+        "session s1: more than 1 messages fetched in chunks at once; UID 7 is not "
+        "joined into a whole message (its chunks are kept as partial messages)"
+    ]
+    from smtpcore.model import Message
+
+    messages = [item for item in out if isinstance(item, Message)]
+    assert sorted((m.uid, m.partial is not None and m.partial != "") for m in messages) == [
+        (7, True), (7, True), (8, False), (8, True), (8, True)
+    ]
+
+
+# -- plaso: key logs beside a capture --------------------------------------------
+
+
+class _Entry:
+    """The part of a dfVFS file entry that the key log search uses."""
+
+    def __init__(self, name: str, data: bytes):
+        import io
+        import types
+
+        self.name = name
+        self.size = len(data)
+        self._data = data
+        self.path_spec = types.SimpleNamespace(comparable=name, location=f"/{name}")
+        self._io = io
+
+    def IsFile(self):  # noqa: N802 - dfVFS API
+        return True
+
+    def GetFileObject(self):  # noqa: N802 - dfVFS API
+        return self._io.BytesIO(self._data)
+
+
+def test_plaso_keylog_beside_the_capture_over_the_size_limit_reported(monkeypatch):
+    import types
+
+    from plaso_smtp.parsers.pcap_plugins import smtp as plugin
+
+    lines = b"\n".join(_keylog_line(n) for n in range(3)) + b"\n"
+    monkeypatch.setattr(plugin, "_MAXIMUM_KEYLOG_SIZE", len(lines) - 1)
+    capture = _Entry("trace.pcap", b"\xd4\xc3\xb2\xa1")
+    parent = types.SimpleNamespace(
+        sub_file_entries=[capture, _Entry("keys.log", lines), _Entry("notes", b"x")]
+    )
+    warnings: list[str] = []
+    mediator = types.SimpleNamespace(ProduceWarning=warnings.append)
+    keys = KeyLog(warnings.append)
+    plugin._AddKeyLogsInFolder(mediator, keys, parent, capture)
+    assert warnings == [
+        f"key log /keys.log not read: {len(lines)} bytes, more than {len(lines) - 1}"
+    ]
+    assert len(keys) == 0
+    monkeypatch.setattr(plugin, "_MAXIMUM_KEYLOG_SIZE", len(lines))
+    warnings.clear()
+    plugin._AddKeyLogsInFolder(mediator, keys, parent, capture)
+    assert warnings == [] and len(keys) == 3
