@@ -445,3 +445,20 @@ def test_plaso_keylog_beside_the_capture_over_the_size_limit_reported(monkeypatc
     warnings.clear()
     plugin._AddKeyLogsInFolder(mediator, keys, parent, capture)
     assert warnings == [] and len(keys) == 3
+
+
+def test_smtp_client_hello_over_the_limit_reported(monkeypatch):
+    monkeypatch.setattr(smtp_session, "MAX_CLIENT_HELLO", 64)
+    # A ClientHello record announcing 1,000 bytes, sent whole: past 64 bytes kept.
+    hello = b"\x16\x03\x01\x03\xec" + b"\x01\x00\x03\xe8" + b"\x00" * 1000
+    steps = GREETING + [(C, b"STARTTLS\r\n"), (S, b"220 go\r\n"), (C, hello)]
+    anomalies, events = smtp(steps)
+    assert (
+        "TLS ClientHello not complete in its first 64 bytes; its server name was "
+        "not looked for further"
+    ) in anomalies
+    assert [e.server_name for e in events if isinstance(e, ev.TlsHello)] == [None]
+    monkeypatch.setattr(smtp_session, "MAX_CLIENT_HELLO", 2000)
+    anomalies, _ = smtp(steps)
+    assert not any("ClientHello" in a for a in anomalies)
+

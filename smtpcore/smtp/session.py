@@ -1243,6 +1243,13 @@ class SmtpMachine:
     def _emit_hello(self, ts: int, force: bool) -> None:
         done, name = client_hello_server_name(bytes(self._hello))
         if done or force:
+            if not done and len(self._hello) >= MAX_CLIENT_HELLO:
+                self._anomaly(
+                    ts,
+                    CLIENT,
+                    f"TLS ClientHello not complete in its first {MAX_CLIENT_HELLO} "
+                    "bytes; its server name was not looked for further",
+                )
             self._hello_done = True
             self._hello = bytearray()
             self._events.append(ev.TlsHello(ts, name))
@@ -1555,6 +1562,12 @@ class SmtpMachine:
         transaction = _Transaction(self._count, start_ns=ts if with_mail else None)
         waiting = [t for t in self._transactions if t.closed and not t.in_data]
         if len(waiting) >= MAX_WAITING_TRANSACTIONS:
+            message = (
+                f"transaction {waiting[0].number}: ended unanswered, more than "
+                f"{MAX_WAITING_TRANSACTIONS} transactions waiting for replies"
+            )
+            waiting[0].warnings.append(message)
+            self._anomaly(ts, SERVER, message, waiting[0])
             self._end_transaction(waiting[0], ts, "unanswered")
         self._transactions.append(transaction)
         self._current = transaction
