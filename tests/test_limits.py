@@ -462,3 +462,18 @@ def test_smtp_client_hello_over_the_limit_reported(monkeypatch):
     anomalies, _ = smtp(steps)
     assert not any("ClientHello" in a for a in anomalies)
 
+
+
+# -- AUTH ----------------------------------------------------------------------
+
+
+def test_auth_line_over_the_limit_is_cut_and_reported(monkeypatch):
+    from smtpcore.smtp import auth
+    from smtpcore.smtp.auth import AuthExchange
+
+    monkeypatch.setattr(auth, "MAX_LINE_BYTES", 8)
+    exchange = AuthExchange("X-LONG", None)
+    exchange.client_response(b"QUFBQUFBQUFBQUFB")  # 16 bytes
+    exchange.client_response(b"QUFB")  # within the limit
+    exchange.finish(None, None)
+    assert exchange.warnings == ["AUTH X-LONG: 1 line(s) cut at 8 bytes"]
