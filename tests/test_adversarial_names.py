@@ -114,9 +114,9 @@ def test_every_hostile_attachment_written_with_its_bytes_and_sent_name(extracted
     out, messages = extracted
     hostile = messages[0]
     expected = cases.hostile_cases()
-    assert [
-        (a["filename"], a["sha256"]) for a in hostile["attachments"]
-    ] == [(name, sha256(cases.payload(case))) for case, name, _ in expected]
+    assert [(a["filename"], a["sha256"]) for a in hostile["attachments"]] == [
+        (name, sha256(cases.payload(case))) for case, name, _ in expected
+    ]
     paths = [a["path"] for a in hostile["attachments"]]
     assert len(set(paths)) == len(paths)  # 59 files, none replaced another
     folder = f"attachments/{hostile['id']}/"
@@ -215,9 +215,9 @@ def _extract(folder: pathlib.Path, messages: list[bytes]) -> list[dict]:
     for record in records:
         for attachment in record["attachments"]:
             assert (out / attachment["path"]).resolve().is_relative_to(out.resolve())
-            assert sha256((out / attachment["path"]).read_bytes()) == attachment[
-                "sha256"
-            ]
+            assert (
+                sha256((out / attachment["path"]).read_bytes()) == attachment["sha256"]
+            )
         eml = (out / record["eml"]).read_bytes()
         assert sha256(eml) == record["sha256"]  # every byte kept, limits or not
     return records

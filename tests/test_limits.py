@@ -154,7 +154,11 @@ def test_pop3_pending_commands_reported(monkeypatch):
 def test_pop3_listing_limit_reported(monkeypatch):
     monkeypatch.setattr(pop3_machine, "_MAX_LIST_BYTES", 100)
     listing = b"".join(b"%d %032d\r\n" % (n, n) for n in range(1, 11))
-    steps = [(S, b"+OK ready\r\n"), (C, b"UIDL\r\n"), (S, b"+OK\r\n" + listing + b".\r\n")]
+    steps = [
+        (S, b"+OK ready\r\n"),
+        (C, b"UIDL\r\n"),
+        (S, b"+OK\r\n" + listing + b".\r\n"),
+    ]
     warnings, _ = pop3(steps)
     assert any(
         "UIDL listing longer than 100 bytes; the rest of it is not read" in w
@@ -314,7 +318,12 @@ def imap(steps):
     from smtpcore.imap.machine import ImapMachine
 
     builder = MailboxSessionBuilder(
-        "imap", ImapMachine(), "s1", "t", Endpoints("10.0.0.2", 40000, "10.0.0.1", 143), 0
+        "imap",
+        ImapMachine(),
+        "s1",
+        "t",
+        Endpoints("10.0.0.2", 40000, "10.0.0.1", 143),
+        0,
     )
     out = []
     for ts, (direction, data) in enumerate(steps, 1):
@@ -348,7 +357,9 @@ def test_imap_uid_table_limit_reported(monkeypatch):
     from smtpcore.imap import machine as imap_machine
 
     monkeypatch.setattr(imap_machine, "_MAX_UIDS", 2)
-    flags = b"".join(b"* %d FETCH (UID %d FLAGS ())\r\n" % (n, 100 + n) for n in (1, 2, 3))
+    flags = b"".join(
+        b"* %d FETCH (UID %d FLAGS ())\r\n" % (n, 100 + n) for n in (1, 2, 3)
+    )
     steps = [
         (S, b"* OK IMAP ready\r\n"),
         (C, b'a1 SELECT "INBOX"\r\n'),
@@ -377,7 +388,11 @@ def test_imap_chunk_joins_beyond_the_limit_reported(monkeypatch):
     for tag, (uid, origin) in enumerate(((7, 0), (8, 0), (7, 40), (8, 40))):
         chunk = message[origin : origin + 40]
         steps += [
-            (C, b"c%d UID FETCH %d (UID RFC822.SIZE BODY.PEEK[]<%d.40>)\r\n" % (tag, uid, origin)),
+            (
+                C,
+                b"c%d UID FETCH %d (UID RFC822.SIZE BODY.PEEK[]<%d.40>)\r\n"
+                % (tag, uid, origin),
+            ),
             (
                 S,
                 b"* %d FETCH (UID %d RFC822.SIZE 62 BODY[]<%d> {%d}\r\n"
@@ -394,9 +409,9 @@ def test_imap_chunk_joins_beyond_the_limit_reported(monkeypatch):
     from smtpcore.model import Message
 
     messages = [item for item in out if isinstance(item, Message)]
-    assert sorted((m.uid, m.partial is not None and m.partial != "") for m in messages) == [
-        (7, True), (7, True), (8, False), (8, True), (8, True)
-    ]
+    assert sorted(
+        (m.uid, m.partial is not None and m.partial != "") for m in messages
+    ) == [(7, True), (7, True), (8, False), (8, True), (8, True)]
 
 
 # -- plaso: key logs beside a capture --------------------------------------------
@@ -463,7 +478,6 @@ def test_smtp_client_hello_over_the_limit_reported(monkeypatch):
     assert not any("ClientHello" in a for a in anomalies)
 
 
-
 # -- AUTH ----------------------------------------------------------------------
 
 
@@ -477,3 +491,23 @@ def test_auth_line_over_the_limit_is_cut_and_reported(monkeypatch):
     exchange.client_response(b"QUFB")  # within the limit
     exchange.finish(None, None)
     assert exchange.warnings == ["AUTH X-LONG: 1 line(s) cut at 8 bytes"]
+
+
+def test_imap_pieces_of_one_response_beyond_the_limit_reported(monkeypatch):
+    from smtpcore.imap import machine as imap_machine
+
+    monkeypatch.setattr(imap_machine, "_MAX_PIECES", 2)
+    literals = b"".join(b"{3}\r\nabc" for _ in range(4))
+    steps = [
+        (S, b"* OK IMAP ready\r\n"),
+        (C, b'a1 LIST "" *\r\n'),
+        (S, b'* LIST () "/" ' + literals + b"\r\na1 OK done\r\n"),
+    ]
+    warnings, _ = imap(steps)
+    assert [w for w in warnings if "lines and literals" in w] == [
+        "session s1 (server): response of more than 2 lines and literals: 3 not kept "
+        "in its record"
+    ]
+    monkeypatch.setattr(imap_machine, "_MAX_PIECES", 256)
+    warnings, _ = imap(steps)
+    assert not any("lines and literals" in w for w in warnings)

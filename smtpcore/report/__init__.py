@@ -394,10 +394,10 @@ class ReportBuilder:
                 break
         else:
             if len(head) > _HEADER_LIMIT:  # the section goes on: say it is cut
-                head = head[:_HEADER_LIMIT] + (
-                    f"\n[... header section longer than {_HEADER_LIMIT} bytes: "
-                    "the rest is in the .eml]"
-                ).encode()
+                note = f"\n[... header section longer than {_HEADER_LIMIT} bytes: "
+                head = (
+                    head[:_HEADER_LIMIT] + (note + "the rest is in the .eml]").encode()
+                )
         text = head.decode("utf-8", "backslashreplace").replace("\r\n", "\n")
         return text
 

@@ -60,7 +60,9 @@ def many_parts(count: int) -> bytes:
         f"--b\nContent-Type: application/octet-stream; name=f{n}.bin\n\npart {n}\n"
         for n in range(count)
     )
-    return crlf(f'Subject: parts\nContent-Type: multipart/mixed; boundary="b"\n\n{parts}--b--\n')
+    return crlf(
+        f'Subject: parts\nContent-Type: multipart/mixed; boundary="b"\n\n{parts}--b--\n'
+    )
 
 
 def long_header(size: int) -> bytes:
@@ -246,7 +248,7 @@ def hostile_names() -> bytes:
             f"{b64_lines(payload(case))}\n"
         )
     return crlf(
-        'Subject: =?utf-8?B?'
+        "Subject: =?utf-8?B?"
         + base64.b64encode("<script>alert(1)</script> \u202eevil".encode()).decode()
         + '?=\nContent-Type: multipart/mixed; boundary="b"\n\n'
         "--b\nContent-Type: text/plain\n\nnames\n" + "".join(parts) + "--b--\n"
