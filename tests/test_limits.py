@@ -511,3 +511,53 @@ def test_imap_pieces_of_one_response_beyond_the_limit_reported(monkeypatch):
     monkeypatch.setattr(imap_machine, "_MAX_PIECES", 256)
     warnings, _ = imap(steps)
     assert not any("lines and literals" in w for w in warnings)
+
+
+# -- evidence ------------------------------------------------------------------
+
+
+def test_file_below_the_image_size_is_listed_as_skipped(tmp_path):
+    from smtpcore import api, evidence
+
+    small = tmp_path / "small.bin"
+    small.write_bytes(bytes(range(256)) + bytes(evidence.MIN_IMAGE_SIZE - 257))
+    skipped = []
+    found = api.find([str(tmp_path)], skipped=lambda path, why: skipped.append(why))
+    assert found == []
+    assert skipped == ["not a packet capture, archive or disk image"]
+
+
+# -- report: inline pictures ----------------------------------------------------
+
+
+def test_inline_picture_over_the_limit_is_linked_not_embedded(tmp_path, monkeypatch):
+    import base64
+
+    monkeypatch.setattr(report, "_INLINE_IMAGE_LIMIT", 100)
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+    encoded = base64.b64encode(png).decode()
+    message = (
+        'Subject: pic\r\nContent-Type: multipart/related; boundary="b"\r\n\r\n'
+        '--b\r\nContent-Type: text/html\r\n\r\n<p><img src="cid:p1"></p>\r\n'
+        "--b\r\nContent-Type: image/png\r\nContent-ID: <p1>\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n" + encoded + "\r\n--b--\r\n"
+    ).encode()
+    capture = tmp_path / "pic.pcap"
+    pcapgen.write_pcap(
+        capture,
+        pcapgen.tcp_conversation(
+            exchanges=report_fixtures._session(message, b"250 ok\r\n", "a@b.example")
+        ),
+    )
+    out = tmp_path / "out"
+    cli.main(["extract", "-q", str(capture), "-o", str(out)])
+    (record,) = [
+        json.loads(line)
+        for line in (out / "messages.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    (attachment,) = record["attachments"]
+    page = (out / "report" / f"{record['id']}.html").read_text(encoding="utf-8")
+    assert encoded[:40] not in page  # not embedded
+    link = "../" + attachment["path"]
+    assert f'href="{link}"' in page  # linked
+    assert (out / attachment["path"]).read_bytes() == png
