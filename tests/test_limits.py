@@ -561,3 +561,32 @@ def test_inline_picture_over_the_limit_is_linked_not_embedded(tmp_path, monkeypa
     link = "../" + attachment["path"]
     assert f'href="{link}"' in page  # linked
     assert (out / attachment["path"]).read_bytes() == png
+
+
+def test_smtp_smuggling_markers_beyond_the_limits_reported(monkeypatch):
+    monkeypatch.setattr(smtp_session, "MAX_INDICATORS", 6)
+    content = b"Subject: x\r\n\r\n" + b"a\n.\nb\r\n" * 8
+    anomalies, events = smtp(
+        GREETING
+        + [
+            (C, b"MAIL FROM:<a@b>\r\n"),
+            (S, b"250 ok\r\n"),
+            (C, b"RCPT TO:<c@d>\r\n"),
+            (S, b"250 ok\r\n"),
+            (C, b"DATA\r\n"),
+            (S, b"354 go\r\n"),
+            (C, content + b".\r\n"),
+            (S, b"250 queued\r\n"),
+        ]
+    )
+    smuggling = [a for a in anomalies if "smuggling" in a]
+    assert len(smuggling) == 6  # five worded, then the list bound
+    assert smuggling[4].endswith("; further ones in this message are not listed here")
+    assert smuggling[5] == (
+        "transaction 1: more than 6 possible SMTP smuggling markers; the first 6 "
+        "are listed"
+    )
+    (end,) = [e for e in events if isinstance(e, ev.TransactionEnd)]
+    assert len(end.smuggling) == 6
+    data = b"".join(e.data for e in events if isinstance(e, ev.MessageData))
+    assert data == content  # every byte kept

@@ -976,6 +976,13 @@ class SmtpMachine:
             transaction.smuggling.append(
                 SmugglingIndicator(bytes(marker), offset, ended)
             )
+        if transaction.indicators == MAX_INDICATORS + 1:
+            message = (
+                f"transaction {transaction.number}: more than {MAX_INDICATORS} "
+                f"possible SMTP smuggling markers; the first {MAX_INDICATORS} are listed"
+            )
+            transaction.warnings.append(message)
+            self._anomaly(ts, CLIENT, message, transaction)
         if transaction.indicators > MAX_INDICATOR_WARNINGS:
             return
         shown = repr(marker)[1:]
