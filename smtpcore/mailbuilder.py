@@ -218,6 +218,11 @@ class MailboxSessionBuilder:
             if len(self._joins) >= MAX_JOINS:
                 oldest = next(iter(self._joins))
                 self._joins.pop(oldest).content.release()
+                self._warn(
+                    f"session {self.session_id}: more than {MAX_JOINS} messages "
+                    f"fetched in chunks at once; UID {oldest[1]} is not joined into "
+                    "a whole message (its chunks are kept as partial messages)"
+                )
             join = self._joins[where] = _Join(
                 MessageContent(), event.start_ns, event.total_size
             )

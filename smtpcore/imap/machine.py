@@ -101,11 +101,13 @@ class ImapMachine:
         self._literals: list[Optional[_Literal]] = [None, None]
         # Server response being read.
         self._response: list[bytes] = []
+        self._pieces_dropped = [0, 0]  # by direction: pieces past _MAX_PIECES
         self._response_keys: list[tuple[int, str, Optional[str], int]] = []
         self._auth: Optional[_Auth] = None
         self._idle: Optional[str] = None
         self._selected: Optional[str] = None
         self._uids: dict[int, int] = {}  # sequence number -> UID, selected mailbox
+        self._uids_full_reported = False
         self._server_started = False
         self._orphan: Optional[tuple[int, int]] = None  # (key, start) of a cut literal
         self._sizes: dict[int, int] = {}  # UID -> RFC822.SIZE, selected mailbox
@@ -176,6 +178,7 @@ class ImapMachine:
             if literal.key is not None:
                 self._events.append(ev.ContentGap(ts, literal.key, literal.left))
             self._literals[direction] = None
+        self._report_dropped_pieces(direction, "command or response cut by the gap", ts)
         if direction == ev.CLIENT:
             self._parts = []
         else:
@@ -229,6 +232,13 @@ class ImapMachine:
         if literal.key is not None:
             self._events.append(ev.ContentData(ts, literal.key, piece))
         elif literal.kept is not None:
+            if literal.received - len(piece) <= _KEPT_LITERAL < literal.received:
+                self._anomaly(  # once: the piece that crosses the limit
+                    ts,
+                    direction,
+                    f"literal of {literal.received + literal.left} bytes: only its "
+                    f"first {_KEPT_LITERAL} are kept",
+                )
             literal.kept += piece[: _KEPT_LITERAL - len(literal.kept)]
         if literal.left == 0:
             self._literals[direction] = None
@@ -276,9 +286,12 @@ class ImapMachine:
         """Keeps a piece of the command being read; the first ones are enough."""
         if len(self._parts) < _MAX_PIECES:
             self._parts.append(part)
+        else:
+            self._pieces_dropped[ev.CLIENT] += 1
 
     def _command(self, ts: int) -> None:
         parts, self._parts = self._parts, []
+        self._report_dropped_pieces(ev.CLIENT, "command", ts)
         keys, self._append_keys = self._append_keys, []
         text = b"".join(piece for is_literal, piece in parts if not is_literal)
         tokens = _tokens(parts)
@@ -340,6 +353,8 @@ class ImapMachine:
                 return
         if len(self._response) < _MAX_PIECES:
             self._response.append(line)
+        else:
+            self._pieces_dropped[ev.SERVER] += 1
         match = _SERVER_LITERAL.search(line)
         if match is None:
             self._response_done(ts)
@@ -400,8 +415,20 @@ class ImapMachine:
         )
         return False
 
+    def _report_dropped_pieces(self, direction: int, what: str, ts: int) -> None:
+        dropped = self._pieces_dropped[direction]
+        if dropped:
+            self._pieces_dropped[direction] = 0
+            self._anomaly(
+                ts,
+                direction,
+                f"{what} of more than {_MAX_PIECES} lines and literals: "
+                f"{dropped} not kept in its record",
+            )
+
     def _response_done(self, ts: int) -> None:
         lines, self._response = self._response, []
+        self._report_dropped_pieces(ev.SERVER, "response", ts)
         head = lines[0].rstrip(b"\r\n")
         if head.startswith(b"+"):
             self._continuation(head, ts)
@@ -499,6 +526,15 @@ class ImapMachine:
         if uid_value is not None:
             if len(self._uids) < _MAX_UIDS or number in self._uids:
                 self._uids[number] = uid_value
+            elif not self._uids_full_reported:
+                self._uids_full_reported = True
+                self._anomaly(
+                    ts,
+                    ev.SERVER,
+                    f"more than {_MAX_UIDS} sequence numbers with a UID in one "
+                    "mailbox; messages fetched by number alone later may lack "
+                    "their UID",
+                )
         else:
             uid_value = self._uids.get(number)
         for match in _QUOTED_ITEM.finditer(whole):

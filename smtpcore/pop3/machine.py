@@ -282,6 +282,15 @@ class Pop3Machine:
         else:
             for piece in pieces:
                 if self._list_bytes + len(piece) > _MAX_LIST_BYTES:
+                    if self._list_bytes <= _MAX_LIST_BYTES:
+                        self._list_bytes = _MAX_LIST_BYTES + 1  # said once
+                        verb = self._body_command.verb if self._body_command else ""
+                        self._anomaly(
+                            ts,
+                            ev.SERVER,
+                            f"{verb} listing longer than {_MAX_LIST_BYTES} bytes; "
+                            "the rest of it is not read",
+                        )
                     break
                 self._list_bytes += len(piece)
                 self._list_lines.append(piece)

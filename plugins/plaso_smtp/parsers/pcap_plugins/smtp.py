@@ -388,15 +388,23 @@ def _AddKeyLogsInFolder(parser_mediator, keys, parent, file_entry):
         try:
             if entry.path_spec.comparable == own:
                 continue
-            if not entry.IsFile() or (entry.size or 0) > _MAXIMUM_KEYLOG_SIZE:
+            if not entry.IsFile():
                 continue
             file_object = entry.GetFileObject()
             if file_object is None:
                 continue
             try:
-                if tls_keylog.looks_like_keylog(file_object.read(8192)):
-                    file_object.seek(0, os.SEEK_SET)
-                    keys.add_file(file_object, entry.path_spec.location or entry.name)
+                if not tls_keylog.looks_like_keylog(file_object.read(8192)):
+                    continue
+                name = entry.path_spec.location or entry.name
+                if (entry.size or 0) > _MAXIMUM_KEYLOG_SIZE:
+                    parser_mediator.ProduceWarning(
+                        f"key log {name} not read: {entry.size} bytes, more than "
+                        f"{_MAXIMUM_KEYLOG_SIZE}"
+                    )
+                    continue
+                file_object.seek(0, os.SEEK_SET)
+                keys.add_file(file_object, name)
             finally:
                 close = getattr(file_object, "close", None)
                 if close:
