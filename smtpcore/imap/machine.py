@@ -14,7 +14,8 @@ BINARY[...], RFC822...) as retrieved content (quoted-string items too), APPEND
 literals as appended content once their first byte is sent (a synchronising literal
 refused by the server never is). During AUTHENTICATE every client line is a SASL
 response, during IDLE only ``DONE`` is expected. After an accepted STARTTLS (or
-COMPRESS, not decoded) nothing more is read.
+COMPRESS, not decoded) nothing more is read; the plaintext inside TLS, when a key
+log decrypts it, goes to a second machine (`inside_tls`).
 """
 
 from __future__ import annotations
@@ -115,6 +116,15 @@ class ImapMachine:
         self._gap_seen = False
         self._encrypted = False
         self._starttls: Optional[str] = None
+
+    def inside_tls(self) -> "ImapMachine":
+        """A machine for the plaintext inside this connection's TLS.
+
+        After STARTTLS the server does not greet again (RFC 3501 section 6.2.1).
+        """
+        inner = ImapMachine()
+        inner._greeting_seen = inner._server_started = self._greeting_seen
+        return inner
 
     # ------------------------------------------------------------------ feeding
 
