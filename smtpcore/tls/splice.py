@@ -195,3 +195,8 @@ class TlsSplice:
         session.warnings.extend(
             f"session {session_id} (TLS): {warning}" for warning in info.warnings
         )
+        if not info.decrypted and self._keylog is not None and len(self._keylog):
+            # A key log was given: that it did not open this session is news.
+            session.warnings.append(
+                f"session {session_id} (TLS): not decrypted: {info.undecrypted_reason}"
+            )
