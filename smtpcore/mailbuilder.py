@@ -17,6 +17,7 @@ from typing import Callable, Optional, Union
 
 from smtpcore import mailevents as ev
 from smtpcore.content import MessageContent
+from smtpcore.imap import utf7
 from smtpcore.model import Credential, Endpoints, Message, Session
 from smtpcore.tls.keylog import KeyLog
 from smtpcore.tls.splice import REPLY_END, TlsSplice
@@ -95,6 +96,7 @@ class MailboxSessionBuilder:
         self._unlisted_warnings = 0
         self._joins: dict[tuple, _Join] = {}
         self._inner_closed: Optional[ev.Closed] = None
+        self._bad_names: set[str] = set()  # mailbox names warned about
         self._splice = TlsSplice(
             keylog,
             machine.inside_tls,
@@ -236,7 +238,8 @@ class MailboxSessionBuilder:
             warnings=list(event.warnings),
             protocol=self.protocol,
             kind=event.kind,
-            mailbox=event.mailbox,
+            mailbox=self._name(event.mailbox),
+            mailbox_raw=event.mailbox,
             command=event.command,
             message_number=event.number,
             uid=event.uid,
@@ -324,7 +327,8 @@ class MailboxSessionBuilder:
             ],
             protocol=self.protocol,
             kind="retrieved",
-            mailbox=event.mailbox,
+            mailbox=self._name(event.mailbox),
+            mailbox_raw=event.mailbox,
             command=join.commands[0],
             message_number=event.number,
             uid=event.uid,
@@ -366,7 +370,8 @@ class MailboxSessionBuilder:
     def _mailbox(self, event: ev.MailboxOpened) -> None:
         self.session.mailboxes.append(
             {
-                "mailbox": event.mailbox,
+                "mailbox": self._name(event.mailbox),
+                "mailbox_raw": event.mailbox,
                 "command": event.command,
                 "accepted": event.accepted,
                 "exists": event.exists,
@@ -383,7 +388,8 @@ class MailboxSessionBuilder:
 
     def _deleted(self, event: ev.Deleted) -> None:
         entry = {
-            "mailbox": event.mailbox,
+            "mailbox": self._name(event.mailbox),
+            "mailbox_raw": event.mailbox,
             "number": event.number,
             "command": event.command,
         }
@@ -412,6 +418,22 @@ class MailboxSessionBuilder:
     def _anomaly(self, event: ev.Anomaly) -> None:
         side = {ev.CLIENT: " (client)", ev.SERVER: " (server)"}.get(event.direction, "")
         self._warn(f"session {self.session_id}{side}: {event.message}")
+
+    def _name(self, raw: Optional[str]) -> Optional[str]:
+        """An IMAP mailbox name decoded from modified UTF-7; as sent if it is not."""
+        if raw is None or self.protocol != "imap":
+            return raw
+        name = utf7.decode(raw)
+        if name is None:
+            if raw in self._bad_names:
+                return raw
+            self._bad_names.add(raw)
+            self._warn(
+                f"session {self.session_id}: mailbox name {raw!r} is not valid "
+                "modified UTF-7; kept as sent"
+            )
+            return raw
+        return name
 
     def _warn(self, text: str) -> None:
         if len(self.session.warnings) < MAX_SESSION_WARNINGS:

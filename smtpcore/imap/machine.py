@@ -432,6 +432,7 @@ class ImapMachine:
             and self._parts
             and self._parts[0][1].split(b" ", 1)[0] == tag
         ):
+            parts = self._parts
             self._literals[ev.CLIENT] = None
             self._parts = []
             self._append_keys = []
@@ -441,6 +442,10 @@ class ImapMachine:
                     ev.SERVER,
                     f"{readable(tag)} APPEND refused before its literal was sent: no message",
                 )
+            else:
+                tokens = _tokens(parts)
+                if len(tokens) > 1 and tokens[1].upper() == b"LOGIN":
+                    self._login_refused(parts, tokens, readable(head), ts)
             return
         command = self._pending.pop(readable(tag), None)
         if command is None:
@@ -690,6 +695,31 @@ class ImapMachine:
             "exchange": [f"C: {command.text}"] + ([f"S: {reply}"] if reply else []),
         }
         self._events.append(ev.Login(ts, command.ts_ns, "LOGIN", result, []))
+
+    def _login_refused(self, parts, tokens, reply: str, ts: int) -> None:
+        """A LOGIN whose synchronising literal the server refused with NO or BAD.
+
+        The client then sends no literal: the attempt is over, refused, and what it
+        would have carried (the user name or the password) never left the client.
+        """
+        user = tokens[2] if len(tokens) > 2 else None
+        text = readable(b"".join(piece for is_literal, piece in parts if not is_literal))
+        missing = "password" if user is not None else "user name and password"
+        result = {
+            "mechanism": "LOGIN",
+            "username": readable(user) if user is not None else None,
+            "username_bytes": user,
+            "password": None,
+            "password_bytes": None,
+            "success": False,
+            "reply": reply,
+            "exchange": [f"C: {text.rstrip()}", f"S: {reply}"],
+        }
+        warning = (
+            f"LOGIN refused before its literal was sent ({reply!r} in place of the "
+            f"continuation): the {missing} never sent"
+        )
+        self._events.append(ev.Login(ts, ts, "LOGIN", result, [warning]))
 
     def _finish_auth(self, ts: int, ok: Optional[bool], reply: Optional[str]) -> None:
         auth, self._auth = self._auth, None

@@ -156,7 +156,9 @@ class MailboxEmailEventData(events.EventData):
       destination_ip (str): IP address of the server.
       destination_port (int): TCP port of the server.
       kind (str): "retrieved" or "appended".
-      mailbox (str): IMAP mailbox the message was fetched from or appended to.
+      mailbox (str): IMAP mailbox the message was fetched from or appended to,
+          decoded from modified UTF-7.
+      mailbox_raw (str): the IMAP mailbox name as sent (modified UTF-7).
       message_identifier (str): Message-ID header.
       message_md5_hash (str): MD5 of the bytes transferred (the .eml bytes).
       message_number (int): POP3 message number or IMAP sequence number.
@@ -191,6 +193,7 @@ class MailboxEmailEventData(events.EventData):
         self.destination_port = None
         self.kind = None
         self.mailbox = None
+        self.mailbox_raw = None
         self.message_identifier = None
         self.message_md5_hash = None
         self.message_number = None
@@ -281,6 +284,8 @@ def CreateEmailEventData(message):
     event_data.complete = message.complete
     event_data.kind = message.kind
     event_data.mailbox = message.mailbox
+    if message.mailbox_raw != message.mailbox:
+        event_data.mailbox_raw = message.mailbox_raw
     event_data.message_md5_hash = message.md5
     event_data.message_number = message.message_number
     event_data.message_sha256_hash = message.sha256
