@@ -85,7 +85,9 @@ class TlsFirstBuilder:
             if type(event) is Plaintext:
                 head = self._heads[event.direction]
                 if len(head) < _HEAD:
-                    self._heads[event.direction] = head + event.data[: _HEAD - len(head)]
+                    self._heads[event.direction] = (
+                        head + event.data[: _HEAD - len(head)]
+                    )
         server, client = self._heads[1], self._heads[0]
         verdict = None
         if server:

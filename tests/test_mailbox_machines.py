@@ -401,7 +401,12 @@ def test_imap_expunge_is_a_deletion_in_the_selected_mailbox():
         builder.data(direction, data, ts)
     (session,) = builder.close(99, "fin")
     assert session.deleted == [
-        {"mailbox": "INBOX", "mailbox_raw": "INBOX", "number": 2, "command": "a4 EXPUNGE"}
+        {
+            "mailbox": "INBOX",
+            "mailbox_raw": "INBOX",
+            "number": 2,
+            "command": "a4 EXPUNGE",
+        }
     ]
     assert session.mailbox_messages == 2
 

@@ -19,7 +19,9 @@ import pytest
 from smtpcore import api
 from smtpcore.tls.keylog import KeyLog
 
-DIRECTORY = pathlib.Path(__file__).resolve().parents[1] / "test_data/captures/mailbox-tls"
+DIRECTORY = (
+    pathlib.Path(__file__).resolve().parents[1] / "test_data/captures/mailbox-tls"
+)
 MANIFEST = json.loads((DIRECTORY / "MANIFEST.json").read_text(encoding="utf-8"))
 CAPTURES = MANIFEST["captures"]
 COMMAND = pathlib.Path(sys.executable).with_name("smtpcore")
@@ -82,7 +84,9 @@ def test_decrypted_sessions_match_the_clients(name):
         assert session.tls_cert_sha256 == FINGERPRINT.lower()
         assert session.tls_cert_subject == "CN=mail.example.org,O=Mailbox TLS Lab,C=XX"
         # The greeting: clear before STLS/STARTTLS, decrypted on implicit TLS.
-        greeting = "+OK Dovecot (Debian) ready." if truth["protocol"] == "pop3" else "* OK"
+        greeting = (
+            "+OK Dovecot (Debian) ready." if truth["protocol"] == "pop3" else "* OK"
+        )
         assert session.banner.startswith(greeting)
 
         credentials = _by_port(found["credentials"], port)
@@ -90,7 +94,13 @@ def test_decrypted_sessions_match_the_clients(name):
             (c.protocol, c.mechanism, c.username, c.password, c.success)
             for c in credentials
         ] == [
-            (truth["protocol"], w["mechanism"], w["username"], w["password"], w["success"])
+            (
+                truth["protocol"],
+                w["mechanism"],
+                w["username"],
+                w["password"],
+                w["success"],
+            )
             for w in truth["logins"]
         ]
         messages = _by_port([m for m, _ in found["messages"]], port)
@@ -217,9 +227,9 @@ def test_cli_jsonl_of_decrypted_mailbox_sessions(tmp_path):
         "complete": True,
     }  # fmt: skip
     messages = [json.loads(line) for line in (out / "messages.jsonl").open()]
-    assert [(m["protocol"], m["kind"], m["mailbox"], m["sha256"]) for m in messages] == [
-        ("imap", e["kind"], e["mailbox"], e["sha256"]) for e in truth["messages"]
-    ]
+    assert [
+        (m["protocol"], m["kind"], m["mailbox"], m["sha256"]) for m in messages
+    ] == [("imap", e["kind"], e["mailbox"], e["sha256"]) for e in truth["messages"]]
     for record, expected in zip(messages, truth["messages"]):
         eml = out / "eml" / f"{record['id']}.eml"
         assert eml.read_bytes() == bytes.fromhex(expected["hex"])

@@ -13,7 +13,9 @@ from plaso.parsers import manager
 
 import plaso_test_lib
 
-CAPTURES = Path(__file__).resolve().parents[1] / "test_data" / "captures" / "mailbox-tls"
+CAPTURES = (
+    Path(__file__).resolve().parents[1] / "test_data" / "captures" / "mailbox-tls"
+)
 MANIFEST = json.loads((CAPTURES / "MANIFEST.json").read_text(encoding="utf-8"))
 FINGERPRINT = MANIFEST["server_certificate"][-1].split("=", 1)[1].replace(":", "")
 

@@ -703,7 +703,9 @@ class ImapMachine:
         would have carried (the user name or the password) never left the client.
         """
         user = tokens[2] if len(tokens) > 2 else None
-        text = readable(b"".join(piece for is_literal, piece in parts if not is_literal))
+        text = readable(
+            b"".join(piece for is_literal, piece in parts if not is_literal)
+        )
         missing = "password" if user is not None else "user name and password"
         result = {
             "mechanism": "LOGIN",

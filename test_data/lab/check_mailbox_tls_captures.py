@@ -38,27 +38,35 @@ def stream_ports(capture: pathlib.Path) -> dict[int, int]:
         "-r", str(capture), "-Y", "tcp.flags.syn==1 && tcp.flags.ack==0",
         "-T", "fields", "-e", "tcp.stream", "-e", "tcp.srcport",
     )  # fmt: skip
-    return {int(port): int(index) for index, port in (l.split() for l in out.splitlines())}
+    return {
+        int(port): int(index) for index, port in (l.split() for l in out.splitlines())
+    }
 
 
 def follow(capture, stream: int, server_port: int, keylog=None, kind="tls"):
     """(client bytes, server bytes) of one TCP stream, decrypted when kind is tls."""
     options = ["-o", f"tls.keylog_file:{keylog}"] if keylog else []
-    out = tshark("-r", str(capture), *options, "-q", "-z", f"follow,{kind},raw,{stream}")
+    out = tshark(
+        "-r", str(capture), *options, "-q", "-z", f"follow,{kind},raw,{stream}"
+    )
     first, second = bytearray(), bytearray()
     node0_is_server = False
     for line in out.splitlines():
         if line.startswith("Node 0: "):
             node0_is_server = line.rsplit(":", 1)[1].strip() == str(server_port)
         if re.fullmatch(r"\t?[0-9a-f]+", line):
-            (second if line.startswith("\t") else first).extend(bytes.fromhex(line.strip()))
+            (second if line.startswith("\t") else first).extend(
+                bytes.fromhex(line.strip())
+            )
     client, server = (second, first) if node0_is_server else (first, second)
     return bytes(client), bytes(server)
 
 
 def stuffed(data: bytes) -> bytes:
     lines = data.split(b"\r\n")
-    return b"\r\n".join(b"." + line if line.startswith(b".") else line for line in lines)
+    return b"\r\n".join(
+        b"." + line if line.startswith(b".") else line for line in lines
+    )
 
 
 def handshakes(capture, keylog) -> dict[int, dict]:
@@ -79,9 +87,13 @@ def handshakes(capture, keylog) -> dict[int, dict]:
         entry = view.setdefault(int(stream), {})
         kinds = kinds.split(",")
         if "1" in kinds:
-            entry.update(client_random=random.split(",")[0], ja3=ja3, server_name=sni or None)
+            entry.update(
+                client_random=random.split(",")[0], ja3=ja3, server_name=sni or None
+            )
         if "2" in kinds:
-            entry["cipher_suite"] = int(suite, 16) if suite.startswith("0x") else int(suite)
+            entry["cipher_suite"] = (
+                int(suite, 16) if suite.startswith("0x") else int(suite)
+            )
             chosen = versions.split(",")[-1] if versions else ""
             entry["version"] = VERSIONS.get(chosen, "TLSv1.2" if not chosen else chosen)
     return view
@@ -104,14 +116,22 @@ def check(directory: pathlib.Path, name: str, truth: dict) -> dict:
             needle = stuffed(data) if session["protocol"] == "pop3" else data
             haystack = client if message["kind"] == "appended" else server
             if needle not in haystack:
-                sys.exit(f"{name}: {message['command']} not byte-exact in tshark's plaintext")
+                sys.exit(
+                    f"{name}: {message['command']} not byte-exact in tshark's plaintext"
+                )
         for login in session["logins"]:
             secret = login.get("password")
-            quoted = '"%s"' % secret.replace("\\", "\\\\").replace('"', '\\"') if secret else None
+            quoted = (
+                '"%s"' % secret.replace("\\", "\\\\").replace('"', '\\"')
+                if secret
+                else None
+            )
             if secret is not None and not (
                 secret.encode() in client or quoted.encode() in client
             ):
-                sys.exit(f"{name}: password of {login['username']} not in the plaintext")
+                sys.exit(
+                    f"{name}: password of {login['username']} not in the plaintext"
+                )
         plain_client, plain_server = follow(capture, stream, port, None)
         raw_client, raw_server = follow(capture, stream, port, None, kind="tcp")
         if plain_client or plain_server:
@@ -121,8 +141,13 @@ def check(directory: pathlib.Path, name: str, truth: dict) -> dict:
             if secret and secret.encode() in raw_client:
                 sys.exit(f"{name}: a password in clear in stream {stream}")
         session["tshark"] = view.get(stream, {})
-        if session.get("tls_version") and session["tshark"].get("version") != session["tls_version"]:
-            sys.exit(f"{name}: tshark says {session['tshark']} for {session['tls_version']}")
+        if (
+            session.get("tls_version")
+            and session["tshark"].get("version") != session["tls_version"]
+        ):
+            sys.exit(
+                f"{name}: tshark says {session['tshark']} for {session['tls_version']}"
+            )
         checks.append(
             f"client port {session['client_port']}: {len(session['messages'])} message(s) "
             f"and {len(session['logins'])} login(s) byte-exact in tshark's decrypted "

@@ -102,7 +102,12 @@ def pop3_implicit(args, truth, port: int, version: str):
     for number in (1, 3):
         data = pop_body(pop.retr(number)[1])
         message(
-            session, "retrieved", f"RETR {number}", data, number=number, uidl=uids[number]
+            session,
+            "retrieved",
+            f"RETR {number}",
+            data,
+            number=number,
+            uidl=uids[number],
         )
     pop.quit()
 
@@ -167,7 +172,9 @@ def imap_starttls_tls12(args, truth):
 
 
 def imaps_993_tls13(args, truth):
-    imap = imaplib.IMAP4_SSL(args.server, 993, ssl_context=context(args, "1.3"), timeout=20)
+    imap = imaplib.IMAP4_SSL(
+        args.server, 993, ssl_context=context(args, "1.3"), timeout=20
+    )
     session = truth.session("imap", imap.sock, "Python imaplib")
     describe(session, imap.sock, implicit=True)
     imap.login("carol", USERS["carol"])
@@ -205,7 +212,9 @@ def curl_implicit(args, truth):
             argv, check=True, timeout=30, env=env, capture_output=True, text=True
         )
         # curl's own trace says which SASL mechanism it chose and what was accepted.
-        sent = [line[2:] for line in result.stderr.splitlines() if line.startswith("> ")]
+        sent = [
+            line[2:] for line in result.stderr.splitlines() if line.startswith("> ")
+        ]
         auth = [line for line in sent if re.match(r"(?:[A-Z0-9]+ )?AUTH", line)]
         mechanism = auth[0].split()[-1] if auth else None
         session = {
