@@ -238,3 +238,39 @@ def test_cli_jsonl_of_decrypted_mailbox_sessions(tmp_path):
         "imap", "carol", 'Qu"o\\te-7 x'
     )  # fmt: skip
     assert credential["success"] is True
+
+
+def test_tls_record_lost_inside_a_retr_is_told_and_nothing_invented():
+    """The server segment holding RETR 3's one TLS record is dropped from the capture."""
+    entry = CAPTURES["pop3s-995-tls12"]
+    (truth,) = entry["sessions"]
+    frames = list(dpkt.pcap.Reader(open(DIRECTORY / entry["file"], "rb")))
+    server = [
+        index
+        for index, (_, frame) in enumerate(frames)
+        if dpkt.ethernet.Ethernet(frame).data.data.sport == 995
+        and len(dpkt.ethernet.Ethernet(frame).data.data.data) > 1400
+    ]
+    assert len(server) == 1  # the RETR 3 response: 1380 bytes in one record
+    out = io.BytesIO()
+    writer = dpkt.pcap.Writer(out)
+    for index, (ts, frame) in enumerate(frames):
+        if index != server[0]:
+            writer.writepkt(frame, ts)
+    found = extract(io.BytesIO(out.getvalue()), keylog(entry["keylog"]))
+    ((message, data),) = found["messages"]  # RETR 1 only
+    assert message.command == "RETR 1" and message.complete
+    assert hashlib.sha256(data).hexdigest() == truth["messages"][0]["sha256"]
+    assert [(c.username, c.success) for c in found["credentials"]] == [("bob", True)]
+    (session,) = found["sessions"]
+    assert session.decrypted and not session.complete
+    prefix = f"session {session.session_id}"
+    assert session.warnings == [
+        f"{prefix} (server): 1380 server byte(s) lost",
+        f"{prefix} (server): response(s) to RETR 3 lost in the gap; not matched to "
+        "later responses",
+        f"{prefix} (TLS): 1409 bytes of the server TLS stream lost; looking for the "
+        "next record that authenticates",
+        f"{prefix} (TLS): server: 1 TLS records lost in a gap (1409 bytes, about 1380 "
+        "bytes of plaintext)",
+    ]
