@@ -52,9 +52,7 @@ class TlsFirstBuilder:
             return []
         self._held.append((True, direction, data, ts_ns))
         self._held_bytes += len(data)
-        protocol = None
-        if self._probe is not None:
-            protocol = self._look(self._probe.data(direction, data, ts_ns))
+        protocol = self._look(self._call("data", direction, data, ts_ns))
         if protocol is None and not self._hopeless():
             return []
         return self._become(protocol)
@@ -65,11 +63,8 @@ class TlsFirstBuilder:
         if self._dropped:
             return []
         self._held.append((False, direction, length, ts_ns))
-        if self._probe is not None:
-            protocol = self._look(self._probe.gap(direction, length, ts_ns))
-            if protocol is not None:
-                return self._become(protocol)
-        return []
+        protocol = self._look(self._call("gap", direction, length, ts_ns))
+        return [] if protocol is None else self._become(protocol)
 
     def close(self, ts_ns: int, reason: str) -> list:
         output = []
@@ -78,6 +73,16 @@ class TlsFirstBuilder:
         if self._builder is None:
             return output
         return output + self._builder.close(ts_ns, reason)
+
+    def _call(self, name: str, *args) -> list:
+        """Feeds the probe; an internal error leaves the decision to the port."""
+        if self._probe is None:
+            return []
+        try:
+            return getattr(self._probe, name)(*args)
+        except Exception:  # noqa: BLE001 - the builder made next reports it
+            self._probe = None
+            return []
 
     def _look(self, events: list):
         """The protocol the first plaintext shows; False: not mail; None: not yet."""
