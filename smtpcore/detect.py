@@ -84,6 +84,18 @@ def implicit_tls_protocol(conn) -> Optional[str]:
     return None
 
 
+def port_protocol(conn) -> Optional[str]:
+    """The protocol whose well-known port the connection uses, if any."""
+    for protocol, ports in (
+        ("pop3", pop3_detect.POP3_PORTS),
+        ("imap", imap_detect.IMAP_PORTS),
+        ("smtp", smtp_detect.SMTP_PORTS),
+    ):
+        if conn.server_port in ports or conn.client_port in ports:
+            return protocol
+    return None
+
+
 # A ClientHello's random: record header (5), handshake header (4), version (2).
 _RANDOM = slice(11, 43)
 

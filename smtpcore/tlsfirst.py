@@ -9,7 +9,8 @@ protocol and replays what it held, so that builder sees the connection from its
 first byte. When nothing can be decrypted (no key log, no keys for this client
 random, records that do not authenticate) the implicit-TLS port decides, as it
 did before decryption existed: 995 POP3, 993 IMAP, 465 SMTP; on another port the
-connection is not mail evidence and nothing is made of it.
+connection is not mail evidence and nothing is made of it, unless it was decrypted on
+a mail port (then that port's protocol, whose machine warns about what it reads).
 """
 
 from __future__ import annotations
@@ -117,6 +118,11 @@ class TlsFirstBuilder:
         """Makes the protocol's builder and replays the held bytes into it."""
         if protocol in (None, "none"):
             protocol = detect.implicit_tls_protocol(self._conn)
+            probe = self._probe
+            if protocol is None and probe is not None and probe.info.decrypted:
+                # Decrypted, yet its first words are no known greeting: on a mail
+                # port it is kept as that port's protocol, for its warnings to tell.
+                protocol = detect.port_protocol(self._conn)
         held, self._held, self._probe = self._held, [], None
         if protocol is None:
             self._dropped = True

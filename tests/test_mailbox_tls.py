@@ -176,31 +176,54 @@ def test_wrong_key_log_encrypted_with_a_warning():
     assert session.tls_cert_sha256 == FINGERPRINT.lower()  # clear in TLS 1.2
 
 
-def test_implicit_tls_on_a_port_no_mail_protocol_uses(tmp_path):
-    """Found by its client random in the key log, named by its decrypted greeting."""
-    entry = CAPTURES["imaps-993-tls13"]
-    (truth,) = entry["sessions"]
-    moved = tmp_path / "imaps-10993.pcap"
-    with open(DIRECTORY / entry["file"], "rb") as source, open(moved, "wb") as out:
+def _moved(tmp_path, name, old, new):
+    """The capture with the server's port changed (TCP checksums recomputed)."""
+    moved = tmp_path / f"{name}-{new}.pcap"
+    with open(DIRECTORY / f"{name}.pcap", "rb") as source, open(moved, "wb") as out:
         writer = dpkt.pcap.Writer(out, linktype=dpkt.pcap.DLT_EN10MB)
         for ts, frame in dpkt.pcap.Reader(source):
             ethernet = dpkt.ethernet.Ethernet(frame)
             tcp = ethernet.data.data
-            tcp.sport = 10993 if tcp.sport == 993 else tcp.sport
-            tcp.dport = 10993 if tcp.dport == 993 else tcp.dport
+            tcp.sport = new if tcp.sport == old else tcp.sport
+            tcp.dport = new if tcp.dport == old else tcp.dport
             tcp.sum = 0
             ethernet.data.sum = 0
             writer.writepkt(bytes(ethernet), ts)
+    return moved
+
+
+@pytest.mark.parametrize(
+    "name, old, new, without_key",
+    [
+        ("imaps-993-tls13", 993, 10993, None),  # no mail port: found by its random
+        ("pop3s-995-tls12", 995, 143, None),  # IMAP's port, POP3 inside
+        ("imaps-993-tls13", 993, 995, "pop3"),  # POP3's implicit-TLS port, IMAP inside
+    ],
+)
+def test_the_decrypted_greeting_names_the_protocol_not_the_port(
+    tmp_path, name, old, new, without_key
+):
+    entry = CAPTURES[name]
+    (truth,) = entry["sessions"]
+    moved = _moved(tmp_path, name, old, new)
     found = extract(moved, keylog(entry["keylog"]))
     (session,) = found["sessions"]
-    assert session.protocol == "imap" and session.endpoints.server_port == 10993
-    assert session.decrypted and session.complete
+    assert session.protocol == truth["protocol"]
+    assert session.endpoints.server_port == new
+    assert session.decrypted and session.complete and session.warnings == []
     assert [hashlib.sha256(d).hexdigest() for _, d in found["messages"]] == [
         m["sha256"] for m in truth["messages"]
     ]
-    # Without the key log a TLS connection on port 10993 is no mail evidence.
-    assert extract(moved)["sessions"] == []
-    assert extract(moved, keylog("pop3s-995-tls12.keylog"))["sessions"] == []
+    assert [(c.username, c.success) for c in found["credentials"]] == [
+        (w["username"], w["success"]) for w in truth["logins"]
+    ]
+    # Without a key that opens it, only an implicit-TLS port keeps it, as before.
+    for keys in (None, keylog("pop3-stls-tls13.keylog")):
+        found = extract(moved, keys)
+        assert found["messages"] == [] and found["credentials"] == []
+        assert [s.protocol for s in found["sessions"]] == (
+            [without_key] if without_key else []
+        )
 
 
 @pytest.mark.skipif(not COMMAND.exists(), reason="smtpcore command not installed")
