@@ -7,8 +7,8 @@ an SMTP port. The verdict is remembered by connection id for the pipeline, which
 routes each connection to the builder of its protocol.
 
 A connection that starts with a TLS ClientHello says nothing in clear: it is kept
-as ``"tls"`` on a mail port, or on any port when the key log holds its client
-random, and `smtpcore.tlsfirst` lets its decrypted greeting say which protocol it
+as ``"tls"`` on an implicit-TLS port (465, 995, 993), or on any port when the key log
+holds its client random, and `smtpcore.tlsfirst` lets its decrypted greeting say which protocol it
 carries (by port only when nothing can be decrypted).
 """
 
@@ -102,7 +102,7 @@ _RANDOM = slice(11, 43)
 
 def _tls_first(conn, direction: int, head: bytes, keylog: Optional[KeyLog]):
     """ "tls" for a TLS-first connection worth decrypting, else False or None."""
-    if conn.server_port in SERVER_PORTS or conn.client_port in SERVER_PORTS:
+    if implicit_tls_protocol(conn) is not None:
         return "tls"
     if keylog is None or not len(keylog):
         return False
