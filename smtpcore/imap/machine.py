@@ -417,35 +417,14 @@ class ImapMachine:
             self._continuation(head, ts)
             return
         if head.startswith(b"* "):
+            if head[2:5].upper() == b"BYE":
+                self._refused_literal(head, None, ts)
             self._untagged(head, b"".join(lines), ts)
             return
         tag, _, rest = head.partition(b" ")
         status, _, _ = rest.partition(b" ")
         self._greeting_seen = True
-        # A synchronising literal refused before it was sent: the client sends none,
-        # and the command it began is over.
-        literal = self._literals[ev.CLIENT]
-        if (
-            literal is not None
-            and literal.received == 0
-            and literal.synchronizing
-            and self._parts
-            and self._parts[0][1].split(b" ", 1)[0] == tag
-        ):
-            parts = self._parts
-            self._literals[ev.CLIENT] = None
-            self._parts = []
-            self._append_keys = []
-            if literal.key is not None:
-                self._anomaly(
-                    ts,
-                    ev.SERVER,
-                    f"{readable(tag)} APPEND refused before its literal was sent: no message",
-                )
-            else:
-                tokens = _tokens(parts)
-                if len(tokens) > 1 and tokens[1].upper() == b"LOGIN":
-                    self._login_refused(parts, tokens, readable(head), ts)
+        if self._refused_literal(head, tag, ts):
             return
         command = self._pending.pop(readable(tag), None)
         if command is None:
@@ -696,8 +675,39 @@ class ImapMachine:
         }
         self._events.append(ev.Login(ts, command.ts_ns, "LOGIN", result, []))
 
+    def _refused_literal(self, head: bytes, tag: Optional[bytes], ts: int) -> bool:
+        """A synchronising literal refused before it was sent (tagged NO/BAD or BYE).
+
+        The client then sends none, and the command it began is over: an APPEND
+        stored nothing, a LOGIN is a refused attempt.
+        """
+        literal = self._literals[ev.CLIENT]
+        if not (
+            literal is not None
+            and literal.received == 0
+            and literal.synchronizing
+            and self._parts
+            and (tag is None or self._parts[0][1].split(b" ", 1)[0] == tag)
+        ):
+            return False
+        parts = self._parts
+        self._literals[ev.CLIENT] = None
+        self._parts = []
+        self._append_keys = []
+        tokens = _tokens(parts)
+        if literal.key is not None:
+            self._anomaly(
+                ts,
+                ev.SERVER,
+                f"{readable(tokens[0]) if tokens else ''} APPEND refused before its "
+                "literal was sent: no message",
+            )
+        elif len(tokens) > 1 and tokens[1].upper() == b"LOGIN":
+            self._login_refused(parts, tokens, readable(head), ts)
+        return True
+
     def _login_refused(self, parts, tokens, reply: str, ts: int) -> None:
-        """A LOGIN whose synchronising literal the server refused with NO or BAD.
+        """A LOGIN whose synchronising literal the server refused (NO, BAD or BYE).
 
         The client then sends no literal: the attempt is over, refused, and what it
         would have carried (the user name or the password) never left the client.

@@ -29,6 +29,7 @@ import mailbox_messages  # noqa: E402
 from mailbox_clients import (  # noqa: E402
     USERS,
     WRONG,
+    Lines,
     Truth,
     fetch_literal,
     login,
@@ -187,6 +188,34 @@ def imaps_993_tls13(args, truth):
     imap.logout()
 
 
+def imaps_993_literal_refused(args, truth):
+    """A LOGIN literal too large for Dovecot, refused in place of the continuation.
+
+    Dovecot 2.3 answers ``* BYE Literal size too large`` and closes: the password
+    is never sent.
+    """
+    c = Lines(args.server, 993)
+    c.sock = context(args, "1.3").wrap_socket(c.sock)
+    session = truth.session("imap", c.sock, "raw socket")
+    describe(session, c.sock, implicit=True)
+    c.line()
+    c.send(b"R1 LOGIN alice {%d}\r\n" % (10 << 20))
+    reply = c.line()
+    if reply.startswith(b"+"):
+        raise SystemExit(f"the literal was not refused: {reply!r}")
+    session["refusal"] = reply.decode()
+    login(
+        session, "LOGIN", "alice", None, False, encrypted=True,
+        form="literal refused before it was sent",
+    )  # fmt: skip
+    try:  # Dovecot closes; read to the end so that the close is a FIN, not a reset
+        while c.sock.recv(65536):
+            pass
+    except (ssl.SSLError, OSError):
+        pass
+    c.close()
+
+
 # -- curl ---------------------------------------------------------------------
 
 
@@ -250,6 +279,7 @@ SCENARIOS = {
     "pop3s-port-465": pop3s_port_465,
     "imap-starttls-tls12": imap_starttls_tls12,
     "imaps-993-tls13": imaps_993_tls13,
+    "imaps-993-literal-refused": imaps_993_literal_refused,
     "curl-implicit-tls": curl_implicit,
 }
 

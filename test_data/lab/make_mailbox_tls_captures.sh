@@ -197,6 +197,7 @@ main() {
     capture pop3s-port-465 "tcp port 465"
     capture imap-starttls-tls12 "tcp port 143"
     capture imaps-993-tls13 "tcp port 993"
+    capture imaps-993-literal-refused "tcp port 993"
     capture curl-implicit-tls "tcp port 993 or tcp port 995"
     stop_pid "$DOVECOT_PID" dovecot
     DOVECOT_PID=
