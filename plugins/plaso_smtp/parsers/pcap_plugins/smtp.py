@@ -291,21 +291,8 @@ def CreateSessionEventData(session):
     event_data.start_time = event_helpers.GetDateTime(session.start_ns)
     event_data.starttls = session.starttls
     event_data.starttls_plaintext = session.starttls_plaintext
-    event_data.tls_server_name = session.tls_server_name
     event_data.username = session.auth_user
-    if session.encrypted:
-        event_data.ja3 = session.ja3
-        event_data.ja4 = session.ja4
-        event_data.tls_alpn = list(session.tls_alpn) or None
-        event_data.tls_certificate_issuer = session.tls_cert_issuer
-        event_data.tls_certificate_not_after = session.tls_cert_not_after
-        event_data.tls_certificate_not_before = session.tls_cert_not_before
-        event_data.tls_certificate_sha256 = session.tls_cert_sha256
-        event_data.tls_certificate_subject = session.tls_cert_subject
-        event_data.tls_cipher = session.tls_cipher
-        event_data.tls_decrypted = session.decrypted
-        event_data.tls_undecrypted_reason = session.tls_undecrypted_reason
-        event_data.tls_version = session.tls_version
+    event_helpers.SetTls(event_data, session)
     return event_data
 
 
