@@ -73,6 +73,16 @@ class BodyRange:
             self.end -= 1
 
 
+def last_line_start(buffer, end: int) -> int:
+    """Where the line starts that a feed of ``buffer[:end]`` has not completed.
+
+    A line is complete after its LF, or after its CR once a later byte has come.
+    """
+    newline = buffer.rfind(b"\n", 0, end)
+    carriage = buffer.rfind(b"\r", 0, end - 1)
+    return max(newline, carriage) + 1
+
+
 def _delimiter(separator: Optional[bytes], line: bytes) -> Optional[bool]:
     """Whether line is a delimiter (False) or close delimiter (True) of separator.
 
@@ -100,6 +110,9 @@ class Splitter:
         chunk_base: where the stdlib's chunked feed of the body starts.
         chunk: the feed's chunk size, to know where the part limit would stop it.
         budget: parts allowed before the feed stops; None for no limit.
+        cut: for a parse of the data up to the part-limit cut, where the first line
+            starts that the stdlib had not received whole when it stopped: the
+            parts open there get ``cut_by_limit``.
     """
 
     def __init__(
@@ -110,8 +123,11 @@ class Splitter:
         chunk_base: int,
         chunk: int,
         budget: Optional[int],
+        cut: Optional[int] = None,
     ) -> None:
         self.buffer = buffer
+        self._cut = cut
+        self._open: list[email.message.Message] = []  # the parser's message stack
         self.end = end
         self.pos = 0
         self._last = 0
@@ -170,9 +186,17 @@ class Splitter:
     def _ends_part(self, line: bytes) -> bool:
         return any(_delimiter(sep, line) is not None for sep in self._matchers)
 
+    def _reached(self, position: int) -> None:
+        """Marks the open parts when the parse gets to where the stdlib stopped."""
+        if self._cut is not None and position >= self._cut:
+            for part in self._open:
+                part.cut_by_limit = True
+            self._cut = None
+
     def readline(self) -> Optional[bytes]:
         """The next line, or None at the end of the data or of the current part."""
         position = self.pos
+        self._reached(position)
         if position >= self.end:
             return None
         end = self.line_end(position)
@@ -194,6 +218,11 @@ class Splitter:
         This is the hot loop: a base64 body holds no "--" at all, so one
         ``find`` crosses it; only lines that start with "--" are looked at.
         """
+        found = self._scan(own)
+        self._reached(found)
+        return found
+
+    def _scan(self, own: Optional[bytes]) -> int:
         buffer, end = self.buffer, self.end
         start = self.pos
         position = start
@@ -259,6 +288,7 @@ class Splitter:
         """Parses root's body from start; root's headers are already parsed."""
         self.pos = start
         root._payload = None  # the header parser's view of the body; ours replaces it
+        self._open.append(root)
         self._body(root, prefix)
         if root.get_content_maintype() == "multipart" and not root.is_multipart():
             _POLICY.handle_defect(
@@ -362,7 +392,9 @@ class Splitter:
                     break
             self._matchers.append(own)
             child = self._attach(part)
+            self._open.append(child)
             self._part(child)
+            self._open.pop()
             if child.get_content_maintype() != "multipart" and child.body is not None:
                 child.body.strip_eol()
             self._matchers.pop()

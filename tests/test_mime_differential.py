@@ -419,3 +419,42 @@ def test_unseekable_source():
     for engine in ("fast", "email"):
         info = mime.analyse(io.BufferedReader(_Stream(message)), engine=engine)
         assert dataclasses.asdict(info) == outcome(message, "email")
+
+
+def _adversarial():
+    import sys
+
+    sys.path.insert(0, str(TEST_DATA / "adversarial"))
+    import make_mime_cases
+
+    return make_mime_cases
+
+
+@pytest.mark.parametrize(
+    "make, limits",
+    [
+        (lambda cases: cases.nested(30), {}),
+        (lambda cases: cases.nested(300), {"max_depth": 305}),
+        (lambda cases: cases.many_parts(1500), {}),
+        (lambda cases: cases.many_parts(900), {}),
+        (lambda cases: cases.long_header(2 * 2**20), {}),
+        (lambda cases: cases.unclosed(), {}),
+        (lambda cases: cases.base64_garbage()[0], {}),
+        (lambda cases: cases.hostile_names(), {}),
+        (lambda cases: cases.duplicate_names(), {}),
+    ],
+    ids=[
+        "nested-30",
+        "nested-300",
+        "parts-1500",
+        "parts-900",
+        "header-2MB",
+        "unclosed",
+        "base64-garbage",
+        "hostile-names",
+        "duplicate-names",
+    ],
+)
+def test_adversarial_cases(make, limits):
+    """The hostile shapes of test_data/adversarial, at sizes the email engine takes."""
+    assert_same(make(_adversarial()), **limits)
