@@ -967,6 +967,7 @@ class _Analyser:
         if engine not in ENGINES:
             raise ValueError(f"unknown MIME engine {engine!r}; use one of {ENGINES}")
         self.engine = engine
+        self.mapped: list[mmap.mmap] = []  # messages mapped by the fast engine
         self.max_depth = max_depth
         self.max_parts = max_parts
         self.max_header_bytes = max_header_bytes
@@ -1014,10 +1015,15 @@ class _Analyser:
             parser._set_headersonly()
             offset = 0
             try:
+                said = len(self.info.warnings)
                 offset = self._feed_headers(source, parser, where)
+                if stop is not None:  # the second pass: its warnings are said
+                    del self.info.warnings[said:]
                 root = parser.close()
                 tail = _str_to_bytes(root._payload or "")
                 buffer, shift = _body_buffer(source, start, offset, tail)
+                if isinstance(buffer, mmap.mmap):
+                    self.mapped.append(buffer)
                 splitter = mimebody.Splitter(
                     buffer,
                     len(buffer) if stop is None else stop,
@@ -1560,4 +1566,7 @@ def analyse(
                 analyser.walk_message(root, "")
     except Exception as error:  # last resort: keep what was decoded so far
         analyser.warn("message", f"decoding stopped ({type(error).__name__}: {error})")
+    finally:
+        for mapped in analyser.mapped:  # every part is decoded: unmap at once
+            mapped.close()
     return analyser.info

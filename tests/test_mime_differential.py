@@ -332,6 +332,15 @@ def test_part_limit_cut_where_the_feed_stops(monkeypatch):
         assert_same(message.replace("\r\n", "\r").encode(), max_parts=10)
     fast = outcome(message.encode(), "fast", max_parts=10)
     assert "the rest of the message was not parsed" in fast["warnings"][0]
+    # Cut and parsed again: the header section's warnings are said once.
+    big_header = "X-Big: " + "x" * (2 << 20) + "\r\n"
+    assert_same((big_header + message).encode(), max_parts=10)
+    fast = outcome((big_header + message).encode(), "fast", max_parts=10)
+    assert [w.split(": ", 2)[-1][:24] for w in fast["warnings"][:3]] == [
+        "1 header field(s) larger",
+        "more than 10 parts; the ",
+        "part limit (10) reached;",
+    ]
 
 
 def test_nested_beyond_the_depth_limit():
