@@ -289,6 +289,8 @@ def _has_surrogates(value: str) -> bool:
 
 
 def _unfold(value: str) -> str:
+    if "\n" not in value and "\r" not in value:
+        return value  # the usual one-line value: no regex needed
     return _LINE_BREAK.sub("", _FOLD.sub("", value))
 
 
@@ -904,7 +906,7 @@ class _DelimiterInput(email.feedparser.BufferedSubFile):
 
 def _raw_header(part: email.message.Message, name: str) -> Optional[str]:
     wanted = name.lower()
-    for key, value in part.raw_items():
+    for key, value in part._headers:  # raw_items() copies the list on every call
         if key.lower() == wanted:
             return _unfold(value) if isinstance(value, str) else str(value)
     return None
