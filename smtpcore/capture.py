@@ -109,16 +109,18 @@ def identify(head: bytes) -> str | None:
     capture: four magic bytes alone would claim too many unrelated files.
 
     Args:
-        head: the first bytes of the file (24 or more).
+        head: the first bytes of the file (24 or more, unless the file is shorter).
 
     Returns:
-        'pcap' (full header, version 2), 'pcapng' (section header with its
+        'pcap' (version 2, also in a file cut inside its header), 'pcapng' (section header with its
         byte-order magic), 'gzip' (the caller looks inside) or None.
     """
     kind = sniff(head)
     if kind == "pcap":
-        if len(head) < 24:
-            return None
+        # A file shorter than its header is a capture cut short, which the reader
+        # reports as damage, not a file of another kind.
+        if len(head) < 6:
+            return "pcap"
         order = _PCAP_MAGICS[bytes(head[:4])][0]
         (major,) = struct.unpack_from(order + "H", head, 4)
         return "pcap" if major == 2 else None
@@ -469,6 +471,7 @@ class CaptureReader:
         unpack = record.unpack_from
         size = record.size
         frac_ns = self._frac_ns
+        max_frac = self._max_frac
         linktype = self._linktype
         index = self._frames
         last_sec = None
@@ -527,6 +530,12 @@ class CaptureReader:
                 continue
             index += 1
             last_sec = sec
+            if frac >= max_frac:
+                self._damage(
+                    f"frame {index}, {self._where(s.base + pos)}: fraction of a "
+                    f"second {frac} {'ns' if frac_ns == 1 else 'µs'} is a second or "
+                    "more; the time is taken as written, that much later"
+                )
             yield Frame(
                 index,
                 sec * 1_000_000_000 + frac * frac_ns,

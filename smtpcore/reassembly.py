@@ -146,6 +146,13 @@ up, doubling); ten seconds covers both with room to spare. Waiting costs only
 buffered bytes, and those are bounded anyway.
 """
 
+MAX_PIECES = 65_536
+"""Out-of-order pieces held per direction. Each lands in a sorted list, so a flood
+of tiny segments (one byte each, sent in reverse) would cost quadratic time: past
+this, adjacent pieces are joined, and if they still are too many (tiny pieces with
+holes between them) the first hole is declared a gap, with a warning. Full-size
+segments reach ``max_buffered_bytes`` long before this."""
+
 MAX_EMBRYOS = 50_000
 """Handshakes without data remembered at once (a SYN flood makes many).
 
@@ -969,6 +976,8 @@ class Reassembler:
             self.stats["out_of_order_segments"] += 1
         self._insert(half, off, data, ts, need)
         self._drain(half, out)
+        if len(half.pending) > MAX_PIECES:
+            self._too_many_pieces(half, ts, out)
         if half.conn.buffered > self._max_buffered:
             self._overflow(half, ts, out)
         if self._total_buffered > self._max_total_buffered:
@@ -1054,6 +1063,31 @@ class Reassembler:
             bisect.insort(pending, piece, key=_piece_offset)
             half.conn.buffered += len(piece[1])
             self._total_buffered += len(piece[1])
+
+    def _too_many_pieces(self, half: _Half, ts: int, out: list) -> None:
+        """Joins adjacent pieces; declares holes gaps while still too many remain."""
+        joined: list = []
+        for piece in half.pending:
+            last = joined[-1] if joined else None
+            if last is not None and last[0] + len(last[1]) == piece[0]:
+                joined[-1] = (
+                    last[0],
+                    last[1] + piece[1],
+                    max(last[2], piece[2]),
+                    max(last[3], piece[3]),
+                )
+            else:
+                joined.append(piece)
+        half.pending = joined
+        while len(half.pending) > MAX_PIECES // 2 and not half.conn.gone:
+            self.stats["buffer_overflows"] += 1
+            hole = half.pending[0][0] - half.next_off
+            self._warn(
+                f"connection {half.conn.public.id} {_DIRECTION_TEXT[half.direction]}: "
+                f"more than {MAX_PIECES // 2} separate pieces held out of order; gap "
+                f"of {hole} bytes declared at offset {half.next_off}"
+            )
+            self._skip_to(half, half.pending[0][0], ts, out)
 
     def _drain(self, half: _Half, out: list) -> None:
         """Deliver buffered pieces that are now in order, each with its own time."""

@@ -522,6 +522,85 @@ def write_auth_attempts(out: BinaryIO, count: int, batch: int = 1000) -> None:
     _end(w)
 
 
+def _message_start(w: Writer) -> None:
+    w.send(0, ENVELOPE + b"DATA\r\n")
+    w.send(1, ENVELOPE_REPLY + b"354 go ahead\r\n")
+
+
+def tiny_message(count: int) -> bytes:
+    """A message of ``count`` bytes ending in CRLF, for one-byte segments."""
+    header = b"Subject: tiny\r\n\r\n"
+    body = (
+        b"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_-\r\n"
+        * (count // 66 + 1)
+    )[: count - len(header) - 2]
+    return header + body + b"\r\n"
+
+
+def write_tiny_segments(
+    out: BinaryIO, count: int, reverse: bool = True, holes: bool = False
+) -> None:
+    """A message sent one byte a segment, all of them captured in reverse order
+    (every segment lands at the front of the reassembler's out-of-order buffer);
+    with ``holes``, every other byte is missing from the capture."""
+    w = _start(out)
+    _message_start(w)
+    data = tiny_message(count)
+    base = w.seq[0]
+    order = range(count - 1, -1, -1) if reverse else range(count)
+    for at in order:
+        if holes and at % 2 and at != count - 1:
+            continue
+        w.seq[0] = (base + at) & 0xFFFFFFFF
+        w.segment(0, ACK, data[at : at + 1])
+    w.seq[0] = (base + count) & 0xFFFFFFFF
+    w.send(0, b".\r\n")
+    w.send(1, b"250 2.0.0 Ok: queued as TINY\r\n")
+    _end(w)
+
+
+OVERLAP_SEGMENT = 200
+
+
+def overlap_message(count: int) -> bytes:
+    return tiny_message(count * OVERLAP_SEGMENT)
+
+
+def write_overlapping(out: BinaryIO, count: int) -> None:
+    """A message in ``count`` 200-byte segments, each followed by a copy of its
+    second half with other bytes (every copy conflicts; the first copy wins)."""
+    w = _start(out)
+    _message_start(w)
+    data = overlap_message(count)
+    half = OVERLAP_SEGMENT // 2
+    for at in range(0, len(data), OVERLAP_SEGMENT):
+        piece = data[at : at + OVERLAP_SEGMENT]
+        w.segment(0, ACK, piece)
+        end = w.seq[0]
+        w.seq[0] = (end - half) & 0xFFFFFFFF
+        w.segment(0, ACK, piece[half:].swapcase().replace(b"_", b"#"))
+        w.seq[0] = end
+    w.send(0, b".\r\n")
+    w.send(1, b"250 2.0.0 Ok: queued as OVERLAP\r\n")
+    _end(w)
+
+
+def write_flows(out: BinaryIO, count: int) -> None:
+    """``count`` connections one after another, each one short message."""
+    w = Writer(out)
+    for n in range(count):
+        w.ends[0] = (bytes([10, 14, 1 + n // 60000 % 200, 1]), 1024 + n % 60000)
+        w.seq = [1_000_000 + n * 7, 2_000_000 + n * 11]
+        w.open()
+        w.send(1, GREETING)
+        w.send(0, EHLO)
+        w.send(1, EHLO_REPLY)
+        _message_start(w)
+        w.send(0, transaction_message(n) + b".\r\n")
+        w.send(1, b"250 2.0.0 Ok: queued as F%d\r\n" % n)
+        _end(w)
+
+
 def bdat_beyond_capture() -> bytes:
     """BDAT announces 1,000,000,000 bytes LAST; the capture holds 4,000 of them."""
     import io
