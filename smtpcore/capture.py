@@ -117,10 +117,11 @@ def identify(head: bytes) -> str | None:
     """
     kind = sniff(head)
     if kind == "pcap":
-        # A file shorter than its header is a capture cut short, which the reader
-        # reports as damage, not a file of another kind.
+        # A file shorter than its header, with the magic and version 2, is a
+        # capture cut short, which the reader reports as damage; a magic alone
+        # is not a capture.
         if len(head) < 6:
-            return "pcap"
+            return None
         order = _PCAP_MAGICS[bytes(head[:4])][0]
         (major,) = struct.unpack_from(order + "H", head, 4)
         return "pcap" if major == 2 else None
