@@ -109,18 +109,15 @@ def identify(head: bytes) -> str | None:
     capture: four magic bytes alone would claim too many unrelated files.
 
     Args:
-        head: the first bytes of the file (24 or more, unless the file is shorter).
+        head: the first bytes of the file (24 or more).
 
     Returns:
-        'pcap' (version 2, also in a file cut inside its header), 'pcapng' (section header with its
+        'pcap' (full header, version 2), 'pcapng' (section header with its
         byte-order magic), 'gzip' (the caller looks inside) or None.
     """
     kind = sniff(head)
     if kind == "pcap":
-        # A file shorter than its header, with the magic and version 2, is a
-        # capture cut short, which the reader reports as damage; a magic alone
-        # is not a capture.
-        if len(head) < 6:
+        if len(head) < 24:
             return None
         order = _PCAP_MAGICS[bytes(head[:4])][0]
         (major,) = struct.unpack_from(order + "H", head, 4)
