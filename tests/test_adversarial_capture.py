@@ -472,7 +472,7 @@ def test_data_after_a_reset_from_the_other_side_stays_ignored(tmp_path):
     path = tmp_path / "rst-then-reply.pcap"
     path.write_bytes(out.getvalue())
     result = Result(path)
-    assert result.warnings == []  # no second connection, nothing lost
+    assert result.warnings == []  # no second connection from the late reply
     assert result.session_states == [(True, "rst", 0, 0)]
 
 
