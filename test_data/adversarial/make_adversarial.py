@@ -635,6 +635,7 @@ SMALL = {
     "pcapng-mid-block.pcapng": pcapng_mid_block,
     "pcap-caplen-beyond-snaplen.pcap": pcap_caplen_beyond_snaplen,
     "pcap-caplen-beyond-256k.pcap": pcap_caplen_beyond_256k,
+    "pcap-jumbo-record.pcap": pcap_jumbo_record,
     "pcapng-length-too-short.pcapng": pcapng_length_too_short,
     "pcapng-length-too-long.pcapng": pcapng_length_too_long,
     "pcapng-length-not-multiple-of-4.pcapng": pcapng_length_not_multiple_of_4,
