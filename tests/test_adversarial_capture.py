@@ -19,6 +19,7 @@ import re
 import subprocess
 import sys
 import time
+import zlib
 
 import pytest
 
@@ -213,6 +214,30 @@ def test_pcapng_cut_inside_the_content_block_keeps_its_bytes(tmp_path, original_
     assert result.contents == [original_ng[:100]]
     assert result.messages[0].missing_ranges == [(100, 225)]
     assert result.logins == [BOB]
+    assert result.session_states == [(False, "end", 1, 1)]
+
+
+def test_gzip_capture_cut_short_keeps_what_decompresses(tmp_path):
+    data = adv.gzip_cut_short()
+    inflated = zlib.decompressobj(31).decompress(data)  # all the cut stream holds
+    _, records = adv.read_pcap(adv.PLAIN)
+    content = adv.frame_with(adv.PLAIN, b"Subject:")
+    start = 24 + sum(16 + r[2] for r in records[:content])
+    assert start < len(inflated) < start + 16  # it ends in the content's record header
+    result = case(tmp_path, "gzip-cut-short.pcap.gz")
+    assert result.warnings == [
+        f"compressed offset 0x{len(data):x}: compressed stream ends early; frames "
+        "read so far are kept",
+        f"frame {content + 1}, offset 0x{start:x} (uncompressed): capture ends inside "
+        f"a record header ({len(inflated) - start} bytes)",
+        "message C-s1-1: incomplete; transaction 1: connection closed before the "
+        "end-of-data marker; message incomplete",
+        "session C-s1: incomplete (the capture ends first); session C-s1 (client): "
+        "transaction 1: connection closed before the end-of-data marker; message "
+        "incomplete",
+    ]
+    assert result.contents == [b""] and result.messages[0].missing_end
+    assert result.logins == [ALICE]
     assert result.session_states == [(False, "end", 1, 1)]
 
 

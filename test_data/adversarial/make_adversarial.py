@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import array
 import base64
+import gzip
 import pathlib
 import struct
 import sys
@@ -109,6 +110,11 @@ def pcap_mid_data_record() -> bytes:
     index = frame_with(PLAIN, b"Subject:")
     start = _offset_of(records, index)
     return (LAB / PLAIN).read_bytes()[: start + 16 + 66 + 100]
+
+
+def gzip_cut_short() -> bytes:
+    """The lab capture gzip-compressed (mtime 0), cut after 900 compressed bytes."""
+    return gzip.compress((LAB / PLAIN).read_bytes(), mtime=0)[:900]
 
 
 def pcapng_mid_section_header() -> bytes:
@@ -631,6 +637,7 @@ SMALL = {
     "pcap-header-only.pcap": pcap_header_only,
     "pcap-mid-record-header.pcap": pcap_mid_record_header,
     "pcap-mid-data-record.pcap": pcap_mid_data_record,
+    "gzip-cut-short.pcap.gz": gzip_cut_short,
     "pcapng-mid-section-header.pcapng": pcapng_mid_section_header,
     "pcapng-mid-block.pcapng": pcapng_mid_block,
     "pcap-caplen-beyond-snaplen.pcap": pcap_caplen_beyond_snaplen,
