@@ -560,6 +560,20 @@ def test_auth_attempts_sent_without_waiting_each_get_their_reply(tmp_path):
     _assert_failed_logins(_auth_session(tmp_path, 3000), 3000)
 
 
+def test_the_one_good_password_among_pipelined_guesses_is_the_right_one(tmp_path):
+    path = tmp_path / "auth-success.pcap"
+    with open(path, "wb") as out:
+        adv.write_auth_attempts(out, 2500, succeed_last=True)
+    result = Result(path, keep=False)
+    assert result.warnings == []
+    assert [(c.password, c.success) for c in result.credentials[-2:]] == [
+        (adv.auth_password(2498).decode(), False),
+        (adv.auth_password(2499).decode(), True),
+    ]
+    assert [c.success for c in result.credentials].count(True) == 1
+    assert result.sessions[0].auth_user == "mallory"
+
+
 @pytest.mark.slow
 def test_a_million_auth_attempts(tmp_path):
     count = 1_000_000

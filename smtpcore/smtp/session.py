@@ -1354,6 +1354,9 @@ class SmtpMachine:
             self._maybe_end(transaction, ts)
         if self._auth is not None:
             self._auth.can_wait = False
+        for entry in self._pending:  # lost replies would shift theirs: unknown
+            if entry.auth is not None and entry.auth is not self._auth:
+                self._finish_auth(ts, None, None, entry.auth)
         self._anomaly(
             ts,
             SERVER,

@@ -509,22 +509,30 @@ def auth_password(n: int) -> bytes:
     return b"guess-%07d" % n
 
 
-def write_auth_attempts(out: BinaryIO, count: int, batch: int = 1000) -> None:
-    """One session with ``count`` failed AUTH PLAIN attempts, ``batch`` a segment.
+AUTH_FAILED = b"535 5.7.8 Error: authentication failed\r\n"
+AUTH_OK = b"235 2.7.0 Authentication successful\r\n"
+
+
+def write_auth_attempts(
+    out: BinaryIO, count: int, batch: int = 1000, succeed_last: bool = False
+) -> None:
+    """One session with ``count`` AUTH PLAIN attempts, ``batch`` a segment, all
+    failed (or all but the last).
 
     Each attempt is one line (the initial response on the AUTH line); the client
     does not wait for each 535 (a guessing tool pipelining), the server answers
     each, in order, ``batch`` replies a segment.
     """
     w = _start(out)
-    reply = b"535 5.7.8 Error: authentication failed\r\n"
     for first in range(0, count, batch):
-        lines = []
+        lines, replies = [], []
         for n in range(first, min(first + batch, count)):
             token = base64.b64encode(b"\0mallory\0" + auth_password(n))
             lines.append(b"AUTH PLAIN " + token + b"\r\n")
+            last = succeed_last and n == count - 1
+            replies.append(AUTH_OK if last else AUTH_FAILED)
         w.send(0, b"".join(lines), 65_000)
-        w.send(1, reply * len(lines), 65_000)
+        w.send(1, b"".join(replies), 65_000)
     _end(w)
 
 
