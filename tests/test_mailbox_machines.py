@@ -287,7 +287,8 @@ def test_ftp_and_smtp_are_not_pop3_or_imap():
 
 @pytest.mark.parametrize("protocol, port", [("pop3", 995), ("imap", 993)])
 def test_implicit_tls_is_recorded_as_encrypted(protocol, port):
-    hello = b"\x16\x03\x01\x00\x05hello"
+    # A ClientHello record whose handshake message (4 of 36 bytes) goes on later.
+    hello = b"\x16\x03\x01\x00\x08\x01\x00\x00\x20\x03\x03\x00\x00"
     # Kept as TLS-first; without keys the implicit-TLS port names the protocol.
     assert detect.detect(_conn(port), C, hello) == "tls"
     assert detect.implicit_tls_protocol(_conn(port)) == protocol
