@@ -1008,6 +1008,7 @@ class _Analyser:
             start = None
         budget = max(self.max_parts - self.parts_seen, 1)
         stop = None
+        entry = len(self.info.warnings)
         while True:
             state = _ParseState(base_depth, self.max_depth)
             factory = self._factory(state)
@@ -1050,13 +1051,26 @@ class _Analyser:
                     source.seek(start)
                     continue
                 return root
-            except Exception as error:  # e.g. RecursionError with an absurd max_depth
+            except Exception as error:
+                # A RecursionError (an absurd max_depth) defeats the email package
+                # too; anything else is a fault of ours, and the reference parser
+                # must not lose the parts because of it.
+                if isinstance(error, RecursionError) or start is None:
+                    self.warn(
+                        where,
+                        f"offset 0x{offset:x}: MIME parser failed "
+                        f"({type(error).__name__}: {error}); only the headers were "
+                        "decoded",
+                    )
+                    break
+                del self.info.warnings[entry:]
                 self.warn(
                     where,
-                    f"offset 0x{offset:x}: MIME parser failed "
-                    f"({type(error).__name__}: {error}); only the headers were decoded",
+                    f"MIME splitter failed ({type(error).__name__}: {error}); "
+                    "decoded by the email package instead",
                 )
-                break
+                source.seek(start)
+                return self.parse_email(source, where, base_depth)
         return self._headers_only(source, start, where)
 
     def _headers_only(
