@@ -1557,15 +1557,13 @@ def analyse(
             the parser holds a whole message in memory.
         engine: ``"fast"`` (mimebody's splitter) or ``"email"`` (the stdlib feed
             parser, the reference it is tested against); by default the
-            ``SMTPCORE_MIME_ENGINE`` environment variable, else ``"fast"``.
+            ``SMTPCORE_MIME_ENGINE`` environment variable, else (or when that
+            names no engine) ``"fast"``. An unknown ``engine`` is a ValueError.
     """
-    analyser = _Analyser(
-        max_depth,
-        max_parts,
-        max_header_bytes,
-        keep_payloads,
-        engine or os.environ.get("SMTPCORE_MIME_ENGINE") or "fast",
-    )
+    chosen = engine or os.environ.get("SMTPCORE_MIME_ENGINE") or "fast"
+    if engine is None and chosen not in ENGINES:
+        chosen = "fast"  # a mistyped variable must not stop every decode
+    analyser = _Analyser(max_depth, max_parts, max_header_bytes, keep_payloads, chosen)
     headers_only = size is not None and size > max_size
     if headers_only:
         source = _header_section(source, max_header_bytes)

@@ -495,3 +495,11 @@ def test_a_splitter_fault_falls_back_to_the_email_package(monkeypatch):
     fallen_back["warnings"] = reference["warnings"]
     assert fallen_back == reference
     assert [a["filename"] for a in reference["attachments"]] == ["file0.bin"]
+
+
+def test_engine_choice(monkeypatch):
+    message = b"Subject: x\r\n\r\nbody\r\n"
+    monkeypatch.setenv("SMTPCORE_MIME_ENGINE", "Email-typo")
+    assert [b.text for b in mime.analyse(io.BytesIO(message)).bodies] == ["body\n"]
+    with pytest.raises(ValueError):
+        mime.analyse(io.BytesIO(message), engine="typo")
