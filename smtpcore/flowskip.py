@@ -15,6 +15,7 @@ its reference and the fallback (``SMTPCORE_PURE=1`` selects it).
 
 from __future__ import annotations
 
+import importlib
 import os
 from typing import Callable, Optional
 
@@ -147,15 +148,19 @@ def skip_pcap_records(
     return pos, skipped, last_sec
 
 
-def _select(name: str):
-    pure = globals()[name]
+def compiled(module: str):
+    """The compiled module ``smtpcore.<module>``; None when not built or SMTPCORE_PURE=1."""
     if os.environ.get("SMTPCORE_PURE", "") not in ("", "0"):
-        return pure
+        return None
     try:
-        from smtpcore import _flowskip
+        return importlib.import_module(f"smtpcore.{module}")
     except ImportError:
-        return pure
-    return getattr(_flowskip, name)
+        return None
+
+
+def _select(name: str):
+    module = compiled("_flowskip")
+    return globals()[name] if module is None else getattr(module, name)
 
 
 skippable: Callable[[bytes, int, int, int, dict], bool] = _select("is_skippable")

@@ -16,7 +16,11 @@ import socket
 import struct
 from typing import Callable
 
+from smtpcore import flowskip
 from smtpcore.capture import Frame
+
+_fastpath = flowskip.compiled("_fastpath")
+"""The compiled plain-case decoder (smtpcore/_fastpath.pyx), or None: pure Python."""
 
 MAX_PENDING_DATAGRAMS = 1024
 """Fragmented datagrams held at once; the oldest is dropped beyond that."""
@@ -113,6 +117,9 @@ class PacketDecoder:
         self._warnings: dict[str, int] = {}
         self._unknown_linktypes: set[int] = set()
         self._pending: dict[tuple, _Datagram] = {}
+        if _fastpath is not None:
+            # The plain case of every frame compiled; the rest falls back here.
+            self.decode = _fastpath.FastDecoder(Segment, self.stats, self.decode).decode
 
     # -- public ----------------------------------------------------------------
 
