@@ -17,11 +17,179 @@ memoryviews stays on as a second guard (``boundscheck=True`` above).
 
 from smtpcore._flowskip cimport _skippable
 
+cdef object _FALLBACK = object()  # not the plain case: the reference decodes it
+
 
 cdef inline unsigned long long _u32(const unsigned char[:] v, Py_ssize_t p, bint big):
     if big:
         return (<unsigned long long> v[p] << 24) | (v[p + 1] << 16) | (v[p + 2] << 8) | v[p + 3]
     return (<unsigned long long> v[p + 3] << 24) | (v[p + 2] << 16) | (v[p + 1] << 8) | v[p]
+
+
+cdef bint _vlan(unsigned int ethertype):
+    return ethertype == 0x8100 or ethertype == 0x88A8 or ethertype == 0x9100 or ethertype == 0x9200
+
+
+cdef bint _ipv6_not_last(unsigned int h):
+    # packets._IPV6_NOT_LAST: extension headers the reference walks through.
+    return h in (0, 43, 60, 135, 139, 140, 253, 254, 44, 51)
+
+
+cdef class FastDecoder:
+    """``decode(frame)``: the plain case here, everything else by ``fallback``.
+
+    ``stats`` is the reference decoder's own counter dict, so the counts stay
+    those of one decoder whichever path a frame took.
+    """
+
+    cdef object segment_type
+    cdef dict stats
+    cdef object fallback
+
+    def __init__(self, segment_type, dict stats, fallback):
+        self.segment_type = segment_type
+        self.stats = stats
+        self.fallback = fallback
+
+    def decode(self, frame):
+        segment = self._plain(
+            frame.data, frame.orig_len, frame.linktype, frame.ts_ns, frame.index, False
+        )
+        if segment is _FALLBACK:
+            return self.fallback(frame)
+        return segment
+
+    cdef object _plain(self, bytes data, long long orig_len, int linktype,
+                       object ts_ns, object index, bint tcp_only):
+        """The segment, None (not TCP, counted) or _FALLBACK: not the plain case.
+
+        With ``tcp_only`` a frame that is not TCP is left to ``decode`` too.
+        """
+        cdef Py_ssize_t caplen = len(data)
+        cdef Py_ssize_t off
+        cdef unsigned int ethertype, version
+        cdef const unsigned char[:] v
+        if caplen < 1:
+            return _FALLBACK
+        v = data
+        if linktype == 1:
+            if caplen < 14:
+                return _FALLBACK
+            ethertype = (v[12] << 8) | v[13]
+            off = 14
+            while _vlan(ethertype):
+                if caplen < off + 4:
+                    return _FALLBACK
+                ethertype = (v[off + 2] << 8) | v[off + 3]
+                off += 4
+        elif linktype == 113:
+            if caplen < 16:
+                return _FALLBACK
+            ethertype = (v[14] << 8) | v[15]
+            off = 16
+        elif linktype == 276:
+            if caplen < 20:
+                return _FALLBACK
+            ethertype = (v[0] << 8) | v[1]
+            off = 20
+        elif linktype in (12, 14, 101, 228, 229):
+            version = v[0] >> 4
+            if version == 4:
+                ethertype = 0x0800
+            elif version == 6:
+                ethertype = 0x86DD
+            else:
+                return _FALLBACK
+            off = 0
+        else:
+            return _FALLBACK
+        if ethertype == 0x0800:
+            return self._ipv4(data, v, off, caplen, orig_len, ts_ns, index, tcp_only)
+        if ethertype == 0x86DD:
+            return self._ipv6(data, v, off, caplen, orig_len, ts_ns, index, tcp_only)
+        return _FALLBACK
+
+    cdef object _non_tcp(self, bint tcp_only):
+        if tcp_only:
+            return _FALLBACK
+        self.stats["frames"] += 1
+        self.stats["non_tcp"] += 1
+        return None
+
+    cdef object _ipv4(self, bytes data, const unsigned char[:] v, Py_ssize_t off,
+                      Py_ssize_t caplen, long long orig_len, object ts_ns, object index,
+                      bint tcp_only):
+        cdef Py_ssize_t header, total, end, start
+        cdef unsigned char version_ihl
+        if caplen - off < 20:
+            return _FALLBACK
+        version_ihl = v[off]
+        header = (version_ihl & 15) * 4
+        if version_ihl >> 4 != 4 or header < 20:
+            return _FALLBACK
+        if v[off + 9] != 6:
+            return self._non_tcp(tcp_only)
+        total = (v[off + 2] << 8) | v[off + 3]
+        if total == 0 or total < header:
+            return _FALLBACK
+        end = off + total
+        if end > caplen:
+            end = caplen
+        if caplen < orig_len and end == caplen:
+            return _FALLBACK  # cut by the snapshot length
+        start = off + header
+        if start > end or ((v[off + 6] << 8) | v[off + 7]) & 0x3FFF:
+            return _FALLBACK  # options past the end, or a fragment
+        return self._tcp(data, v, start, end, off + 12, 4, ts_ns, index)
+
+    cdef object _ipv6(self, bytes data, const unsigned char[:] v, Py_ssize_t off,
+                      Py_ssize_t caplen, long long orig_len, object ts_ns, object index,
+                      bint tcp_only):
+        cdef Py_ssize_t length, start, end
+        cdef unsigned int next_header
+        if caplen - off < 40 or v[off] >> 4 != 6:
+            return _FALLBACK
+        length = (v[off + 4] << 8) | v[off + 5]
+        next_header = v[off + 6]
+        if length == 0:
+            return _FALLBACK
+        start = off + 40
+        end = start + length
+        if end > caplen:
+            end = caplen
+        if caplen < orig_len and end == caplen:
+            return _FALLBACK
+        if next_header != 6:
+            if _ipv6_not_last(next_header):
+                return _FALLBACK
+            return self._non_tcp(tcp_only)
+        return self._tcp(data, v, start, end, off + 8, 16, ts_ns, index)
+
+    cdef object _tcp(self, bytes data, const unsigned char[:] v, Py_ssize_t off,
+                     Py_ssize_t end, Py_ssize_t addr, Py_ssize_t addr_len,
+                     object ts_ns, object index):
+        """The segment at data[off:end]; addresses at data[addr:], src then dst."""
+        cdef Py_ssize_t start
+        if end - off < 20:
+            return _FALLBACK
+        start = off + (v[off + 12] >> 4) * 4
+        if start < off + 20 or start > end:
+            return _FALLBACK
+        self.stats["frames"] += 1
+        self.stats["tcp"] += 1
+        return self.segment_type(
+            ts_ns,
+            index,
+            data[addr : addr + addr_len],
+            data[addr + addr_len : addr + 2 * addr_len],
+            (v[off] << 8) | v[off + 1],
+            (v[off + 2] << 8) | v[off + 3],
+            _u32(v, off + 4, True),
+            _u32(v, off + 8, True),
+            v[off + 13],
+            data[start:end],
+            0,
+        )
 
 
 cdef class PcapCursor:
@@ -42,10 +210,11 @@ cdef class PcapCursor:
     cdef Py_ssize_t size
     cdef dict rejected
     cdef object frame_type
+    cdef FastDecoder decoder
 
     def __init__(self, frame_type, Py_ssize_t pos, long long index, bint big_endian,
                  long long frac_ns, int linktype, long long max_packet,
-                 Py_ssize_t record_size, dict rejected):
+                 Py_ssize_t record_size, dict rejected, FastDecoder decoder=None):
         if record_size < 16:
             raise ValueError("pcap records have 16 bytes of header or more")
         self.frame_type = frame_type
@@ -58,6 +227,7 @@ cdef class PcapCursor:
         self.max_packet = max_packet
         self.size = record_size
         self.rejected = rejected
+        self.decoder = decoder
 
     def next(self, bytes buf):
         cdef Py_ssize_t end = len(buf)
@@ -65,6 +235,7 @@ cdef class PcapCursor:
         cdef Py_ssize_t size = self.size
         cdef Py_ssize_t stop
         cdef unsigned long long sec, frac, incl, orig, skipped_sec = 0
+        cdef long long ts_ns
         cdef long long skipped = 0
         cdef const unsigned char[:] view
         if end - pos < size:
@@ -111,160 +282,13 @@ cdef class PcapCursor:
         self.index += 1
         self.last_sec = sec
         self.pos = stop
-        return self.frame_type(
-            self.index,
-            <long long> (sec * 1000000000ULL + frac * <unsigned long long> self.frac_ns),
-            self.linktype,
-            buf[pos + size : stop],
-            orig,
-        )
+        ts_ns = <long long> (sec * 1000000000ULL + frac * <unsigned long long> self.frac_ns)
+        data = buf[pos + size : stop]
+        if self.decoder is not None:
+            # With a decoder, a plain TCP frame comes out as its segment at once.
+            segment = self.decoder._plain(data, orig, self.linktype, ts_ns, self.index, True)
+            if segment is not _FALLBACK:
+                return segment
+        return self.frame_type(self.index, ts_ns, self.linktype, data, orig)
 
 
-cdef bint _vlan(unsigned int ethertype):
-    return ethertype == 0x8100 or ethertype == 0x88A8 or ethertype == 0x9100 or ethertype == 0x9200
-
-
-cdef bint _ipv6_not_last(unsigned int h):
-    # packets._IPV6_NOT_LAST: extension headers the reference walks through.
-    return h in (0, 43, 60, 135, 139, 140, 253, 254, 44, 51)
-
-
-cdef class FastDecoder:
-    """``decode(frame)``: the plain case here, everything else by ``fallback``.
-
-    ``stats`` is the reference decoder's own counter dict, so the counts stay
-    those of one decoder whichever path a frame took.
-    """
-
-    cdef object segment_type
-    cdef dict stats
-    cdef object fallback
-
-    def __init__(self, segment_type, dict stats, fallback):
-        self.segment_type = segment_type
-        self.stats = stats
-        self.fallback = fallback
-
-    def decode(self, frame):
-        cdef bytes data = frame.data
-        cdef long long orig_len = frame.orig_len
-        cdef int linktype = frame.linktype
-        cdef Py_ssize_t caplen = len(data)
-        cdef Py_ssize_t off
-        cdef unsigned int ethertype, version
-        cdef const unsigned char[:] v
-        if caplen < 1:
-            return self.fallback(frame)
-        v = data
-        if linktype == 1:
-            if caplen < 14:
-                return self.fallback(frame)
-            ethertype = (v[12] << 8) | v[13]
-            off = 14
-            while _vlan(ethertype):
-                if caplen < off + 4:
-                    return self.fallback(frame)
-                ethertype = (v[off + 2] << 8) | v[off + 3]
-                off += 4
-        elif linktype == 113:
-            if caplen < 16:
-                return self.fallback(frame)
-            ethertype = (v[14] << 8) | v[15]
-            off = 16
-        elif linktype == 276:
-            if caplen < 20:
-                return self.fallback(frame)
-            ethertype = (v[0] << 8) | v[1]
-            off = 20
-        elif linktype in (12, 14, 101, 228, 229):
-            version = v[0] >> 4
-            if version == 4:
-                ethertype = 0x0800
-            elif version == 6:
-                ethertype = 0x86DD
-            else:
-                return self.fallback(frame)
-            off = 0
-        else:
-            return self.fallback(frame)
-        if ethertype == 0x0800:
-            return self._ipv4(frame, data, v, off, caplen, orig_len)
-        if ethertype == 0x86DD:
-            return self._ipv6(frame, data, v, off, caplen, orig_len)
-        return self.fallback(frame)
-
-    cdef object _ipv4(self, frame, bytes data, const unsigned char[:] v,
-                      Py_ssize_t off, Py_ssize_t caplen, long long orig_len):
-        cdef Py_ssize_t header, total, end, start
-        cdef unsigned char version_ihl
-        if caplen - off < 20:
-            return self.fallback(frame)
-        version_ihl = v[off]
-        header = (version_ihl & 15) * 4
-        if version_ihl >> 4 != 4 or header < 20:
-            return self.fallback(frame)
-        if v[off + 9] != 6:
-            self.stats["frames"] += 1
-            self.stats["non_tcp"] += 1
-            return None
-        total = (v[off + 2] << 8) | v[off + 3]
-        if total == 0 or total < header:
-            return self.fallback(frame)
-        end = off + total
-        if end > caplen:
-            end = caplen
-        if caplen < orig_len and end == caplen:
-            return self.fallback(frame)  # cut by the snapshot length
-        start = off + header
-        if start > end or ((v[off + 6] << 8) | v[off + 7]) & 0x3FFF:
-            return self.fallback(frame)  # options past the end, or a fragment
-        return self._tcp(frame, data, v, start, end, off + 12, 4)
-
-    cdef object _ipv6(self, frame, bytes data, const unsigned char[:] v,
-                      Py_ssize_t off, Py_ssize_t caplen, long long orig_len):
-        cdef Py_ssize_t length, start, end
-        cdef unsigned int next_header
-        if caplen - off < 40 or v[off] >> 4 != 6:
-            return self.fallback(frame)
-        length = (v[off + 4] << 8) | v[off + 5]
-        next_header = v[off + 6]
-        if length == 0:
-            return self.fallback(frame)
-        start = off + 40
-        end = start + length
-        if end > caplen:
-            end = caplen
-        if caplen < orig_len and end == caplen:
-            return self.fallback(frame)
-        if next_header != 6:
-            if _ipv6_not_last(next_header):
-                return self.fallback(frame)
-            self.stats["frames"] += 1
-            self.stats["non_tcp"] += 1
-            return None
-        return self._tcp(frame, data, v, start, end, off + 8, 16)
-
-    cdef object _tcp(self, frame, bytes data, const unsigned char[:] v,
-                     Py_ssize_t off, Py_ssize_t end, Py_ssize_t addr, Py_ssize_t addr_len):
-        """The segment at data[off:end]; addresses at data[addr:], src then dst."""
-        cdef Py_ssize_t start
-        if end - off < 20:
-            return self.fallback(frame)
-        start = off + (v[off + 12] >> 4) * 4
-        if start < off + 20 or start > end:
-            return self.fallback(frame)
-        self.stats["frames"] += 1
-        self.stats["tcp"] += 1
-        return self.segment_type(
-            frame.ts_ns,
-            frame.index,
-            data[addr : addr + addr_len],
-            data[addr + addr_len : addr + 2 * addr_len],
-            (v[off] << 8) | v[off + 1],
-            (v[off + 2] << 8) | v[off + 3],
-            _u32(v, off + 4, True),
-            _u32(v, off + 8, True),
-            v[off + 13],
-            data[start:end],
-            0,
-        )

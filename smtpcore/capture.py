@@ -439,8 +439,18 @@ class CaptureReader:
 
     def __iter__(self) -> Iterator[Frame]:
         """Yields the frames once; the file object is consumed as they come."""
+        return self.items()
+
+    def items(self, decoder=None) -> Iterator:
+        """Yields the frames once, or with ``decoder`` some of them decoded.
+
+        ``decoder`` is the compiled plain-case decoder (``PacketDecoder.fast``):
+        the compiled pcap reader then hands out the TCP segment of each plain
+        frame instead of the frame, and saves making an object for it; every
+        other frame comes as a Frame, to be decoded by the caller.
+        """
         if self.format == "pcap":
-            frames = self._pcap_frames()
+            frames = self._pcap_frames(decoder)
         else:
             frames = self._pcapng_frames()
         yield from frames
@@ -528,10 +538,9 @@ class CaptureReader:
         self._max_frac = 1_000_000_000 // self._frac_ns
         self._plausible_len = snaplen if 0 < snaplen <= MAX_PACKET else MAX_PACKET
 
-    def _pcap_frames(self) -> Iterator[Frame]:
+    def _pcap_frames(self, decoder=None) -> Iterator:
         s = self._stream
-        cursor_type = _PcapCursor if _fastpath is None else _fastpath.PcapCursor
-        cursor = cursor_type(
+        arguments = (
             Frame,
             s.pos,
             self._frames,
@@ -542,6 +551,10 @@ class CaptureReader:
             self._record.size,
             self.rejected,
         )
+        if _fastpath is None:
+            cursor = _PcapCursor(*arguments)
+        else:
+            cursor = _fastpath.PcapCursor(*arguments, decoder)
         step = cursor.next
         while True:
             frame = step(s.buf)

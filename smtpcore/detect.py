@@ -17,6 +17,8 @@ from smtpcore.smtp import detect as smtp_detect
 
 SERVER_PORTS = smtp_detect.SMTP_PORTS | pop3_detect.POP3_PORTS | imap_detect.IMAP_PORTS
 
+_POP3S = pop3_detect.IMPLICIT_TLS_PORTS
+_IMAPS = imap_detect.IMPLICIT_TLS_PORTS
 _DETECTORS = (
     ("imap", imap_detect.classify),
     ("pop3", pop3_detect.classify),
@@ -49,10 +51,10 @@ def detect(conn, direction: int, head: bytes):
         if len(head) < 2:
             return None
         if head[1] == 0x03:
-            ports = (conn.server_port, conn.client_port)
-            if any(port in pop3_detect.IMPLICIT_TLS_PORTS for port in ports):
+            server, client = conn.server_port, conn.client_port
+            if server in _POP3S or client in _POP3S:
                 return "pop3"
-            if any(port in imap_detect.IMPLICIT_TLS_PORTS for port in ports):
+            if server in _IMAPS or client in _IMAPS:
                 return "imap"
             return "smtp" if smtp_detect.classify(conn, direction, head) else False
     undecided = False

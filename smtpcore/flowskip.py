@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import struct
 from typing import Callable, Optional
 
 _ETHERNET, _RAW, _RAW_IPV4, _LINUX_SLL, _LINUX_SLL2 = 1, 101, 228, 113, 276
@@ -24,9 +25,12 @@ _VLAN_TAGS = (0x8100, 0x88A8, 0x9100)
 _SYN = 0x02
 
 
+_PORTS = struct.Struct(">HH").pack
+
+
 def flow_key(src: bytes, sport: int, dst: bytes, dport: int) -> bytes:
     """The key of one direction of a connection, as ``is_skippable`` computes it."""
-    return src + dst + sport.to_bytes(2, "big") + dport.to_bytes(2, "big")
+    return src + dst + _PORTS(sport, dport)
 
 
 def is_skippable(

@@ -117,9 +117,12 @@ class PacketDecoder:
         self._warnings: dict[str, int] = {}
         self._unknown_linktypes: set[int] = set()
         self._pending: dict[tuple, _Datagram] = {}
+        # The plain case of every frame compiled (the rest falls back here); the
+        # compiled pcap reader uses it too (CaptureReader.items).
+        self.fast = None
         if _fastpath is not None:
-            # The plain case of every frame compiled; the rest falls back here.
-            self.decode = _fastpath.FastDecoder(Segment, self.stats, self.decode).decode
+            self.fast = _fastpath.FastDecoder(Segment, self.stats, self.decode)
+            self.decode = self.fast.decode
 
     # -- public ----------------------------------------------------------------
 

@@ -31,6 +31,11 @@ def _is_capture(path: pathlib.Path) -> bool:
 
 
 CAPTURES = sorted(p for p in (ROOT / "test_data").rglob("*") if _is_capture(p))
+# The external corpus next to the checkout (or next to the worktrees' folder).
+for _shared in (ROOT.parent / "shared", ROOT.parent.parent / "shared"):
+    if (_shared / "corpus" / "external").is_dir():
+        CAPTURES += sorted((_shared / "corpus" / "external").glob("*.pcap*"))
+        break
 
 _fastpath = flowskip.compiled("_fastpath")
 pytestmark = pytest.mark.skipif(
@@ -60,6 +65,24 @@ def _read(data: bytes, compiled: bool, monkeypatch, rejected=None):
     return frames, segments, dict(decoder.stats), warnings
 
 
+def _read_items(data: bytes, monkeypatch, rejected=None):
+    """The compiled reader decoding on the way (as the pipeline reads), pure-shaped."""
+    monkeypatch.setattr(capture, "_fastpath", _fastpath)
+    monkeypatch.setattr(packets, "_fastpath", _fastpath)
+    warnings = []
+    reader = capture.CaptureReader(io.BytesIO(data), warnings.append)
+    if rejected is not None:
+        reader.rejected = rejected
+    decoder = packets.PacketDecoder(warnings.append)
+    segments = []
+    for item in reader.items(decoder.fast):
+        if type(item) is capture.Frame:
+            item = decoder.decode(item)
+        segments.append(None if item is None else dataclasses.astuple(item))
+    decoder.finish()
+    return [s for s in segments if s is not None], dict(decoder.stats), warnings
+
+
 def _tombstones(segments):
     """A tombstone for every flow (and its last timestamp kept by the skipper)."""
     return {
@@ -79,7 +102,7 @@ def _damaged(data: bytes, seed: int) -> bytes:
     return bytes(copy[: rng.randrange(len(copy) // 2, len(copy))])
 
 
-@pytest.mark.parametrize("path", CAPTURES, ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.name)
 def test_frames_and_segments_are_identical(path, monkeypatch):
     data = path.read_bytes()
     pure = _read(data, False, monkeypatch)
@@ -94,6 +117,14 @@ def test_frames_and_segments_are_identical(path, monkeypatch):
     for seed in range(3):
         broken = _damaged(data, seed)
         assert _read(broken, True, monkeypatch) == _read(broken, False, monkeypatch)
+        _, segments, stats, warnings = _read(broken, False, monkeypatch)
+        expected = [s for s in segments if s is not None], stats, warnings
+        assert _read_items(broken, monkeypatch) == expected
+    # Segments straight from the compiled reader: the same, in the same order.
+    for reference, rejected in ((pure, None), (pure_skip, _tombstones(pure[1]))):
+        _, segments, stats, warnings = reference
+        expected = [s for s in segments if s is not None], stats, warnings
+        assert _read_items(data, monkeypatch, rejected) == expected
 
 
 def test_some_frames_take_each_path(monkeypatch):

@@ -165,15 +165,15 @@ def test_mostly_web_capture_same_items_with_and_without_skipping(tmp_path, monke
         json.loads(line)["sha256"] for line in truth.read_text().splitlines()
     )
     seen = {"frames": 0, "last": 0}
-    real = capture.CaptureReader.__iter__
+    real = capture.CaptureReader.items
 
-    def counting(self):
-        for frame in real(self):
+    def counting(self, *args):
+        for item in real(self, *args):  # frames, or segments decoded on the way
             seen["frames"] += 1
-            seen["last"] = frame.index
-            yield frame
+            seen["last"] = item.index if type(item) is capture.Frame else item.frame
+            yield item
 
-    monkeypatch.setattr(capture.CaptureReader, "__iter__", counting)
+    monkeypatch.setattr(capture.CaptureReader, "items", counting)
 
     def run():
         with open(capture_path, "rb") as fh:
