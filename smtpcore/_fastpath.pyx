@@ -292,3 +292,101 @@ cdef class PcapCursor:
         return self.frame_type(self.index, ts_ns, self.linktype, data, orig)
 
 
+
+
+cdef long long _LLONG_MAX = 9223372036854775807
+
+
+cdef class PcapngCursor:
+    """The run of plain Enhanced Packet Blocks at ``pos``, for ``_pcapng_frames``.
+
+    ``next(buf)`` returns the next frame (or, with a decoder, its segment) while
+    the block at ``pos`` is a whole, consistent EPB of a described interface,
+    stepping over those ``smtpcore.flowskip`` rejects, else None: every other
+    block, and every doubt, is the reference loop's, which then calls ``sync``.
+    """
+
+    cdef public Py_ssize_t pos
+    cdef public object index
+    cdef public object last_ts
+    cdef bint big
+    cdef list interfaces
+    cdef dict rejected
+    cdef object frame_type
+    cdef FastDecoder decoder
+    cdef Py_ssize_t bound
+
+    def __init__(self, frame_type, Py_ssize_t bound, dict rejected,
+                 FastDecoder decoder=None):
+        self.frame_type = frame_type
+        self.bound = bound
+        self.rejected = rejected
+        self.decoder = decoder
+        self.interfaces = []
+
+    def sync(self, Py_ssize_t pos, index, last_ts, bint big_endian, list interfaces):
+        self.pos = pos
+        self.index = index
+        self.last_ts = last_ts
+        self.big = big_endian
+        self.interfaces = interfaces
+
+    def next(self, bytes buf):
+        cdef Py_ssize_t end = len(buf)
+        cdef Py_ssize_t pos, length, caplen
+        cdef unsigned long long iface_id, high, low, orig, value
+        cdef long long mul
+        cdef int linktype
+        cdef const unsigned char[:] view
+        cdef tuple interface
+        if end - self.pos < 8:
+            return None
+        view = buf
+        while True:
+            pos = self.pos
+            if end - pos < 8 or _u32(view, pos, self.big) != 6:
+                return None
+            length = <Py_ssize_t> _u32(view, pos + 4, self.big)
+            if length < 32 or length > self.bound or length & 3 or end - pos < length:
+                return None
+            iface_id = _u32(view, pos + 8, self.big)
+            high = _u32(view, pos + 12, self.big)
+            low = _u32(view, pos + 16, self.big)
+            caplen = <Py_ssize_t> _u32(view, pos + 20, self.big)
+            orig = _u32(view, pos + 24, self.big)
+            if (
+                iface_id >= <unsigned long long> len(self.interfaces)
+                or caplen > length - 32
+                or _u32(view, pos + length - 4, self.big) != <unsigned long long> length
+            ):
+                return None
+            interface = self.interfaces[iface_id]
+            linktype = interface[0]
+            value = (high << 32) | low
+            if (
+                interface[3] == 0 and interface[4] == 1 and interface[5] == 0
+                and 0 < interface[2] <= 1000000000
+            ):
+                mul = interface[2]
+                if value > <unsigned long long> (_LLONG_MAX // mul):
+                    ts_ns = ((value * interface[2]) >> interface[3]) // interface[4] + interface[5]
+                else:
+                    ts_ns = <long long> value * mul
+            else:  # exact Python arithmetic, as the reference
+                ts_ns = (((<object> value) * interface[2]) >> interface[3]) // interface[4] + interface[5]
+            self.pos = pos + length
+            self.index += 1
+            self.last_ts = ts_ns
+            if (
+                self.rejected
+                and -(1 << 62) < ts_ns < (1 << 62)
+                and _skippable(view, pos + 28, caplen, <long long> orig, linktype,
+                               <long long> ts_ns, self.rejected)
+            ):
+                continue  # a frame the reassembler would only ignore
+            data = buf[pos + 28 : pos + 28 + caplen]
+            if self.decoder is not None:
+                segment = self.decoder._plain(data, orig, linktype, ts_ns, self.index, True)
+                if segment is not _FALLBACK:
+                    return segment
+            return self.frame_type(self.index, ts_ns, linktype, data, orig)

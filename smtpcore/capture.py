@@ -452,7 +452,7 @@ class CaptureReader:
         if self.format == "pcap":
             frames = self._pcap_frames(decoder)
         else:
-            frames = self._pcapng_frames()
+            frames = self._pcapng_frames(decoder)
         yield from frames
         hidden = self._damage_count - MAX_DAMAGE_WARNINGS
         if hidden > 0:
@@ -709,9 +709,27 @@ class CaptureReader:
         self._interfaces: list[tuple] = []
         self._missing_interfaces: set[int] = set()
 
-    def _pcapng_frames(self) -> Iterator[Frame]:
+    def _pcapng_frames(self, decoder=None) -> Iterator:
         s = self._stream
+        cursor = None
+        if _fastpath is not None:
+            cursor = _fastpath.PcapngCursor(
+                Frame, _PACKET_BLOCK_BOUND, self.rejected, decoder
+            )
         while True:
+            if cursor is not None:
+                # Runs of plain packet blocks compiled; this loop does the rest.
+                cursor.sync(
+                    s.pos, self._frames, self._last_ts, self._order == ">",
+                    self._interfaces,
+                )  # fmt: skip
+                item = cursor.next(s.buf)
+                while item is not None:
+                    yield item
+                    item = cursor.next(s.buf)
+                s.pos = cursor.pos
+                self._frames = cursor.index
+                self._last_ts = cursor.last_ts
             if not s.fill(8):
                 if s.available:
                     self._damage(

@@ -42,8 +42,8 @@ def is_skippable(
     whose ``last_ns`` is kept up to date as if the frame had been fed.
     """
     caplen = len(data)
-    if caplen != orig_len:
-        return False
+    if caplen != orig_len or not -(1 << 62) < ts_ns < (1 << 62):
+        return False  # a timestamp beyond 64 bits: the compiled twin's limit
     if linktype == _ETHERNET:
         if caplen < 14:
             return False

@@ -20,6 +20,9 @@ import pytest
 
 from smtpcore import capture, flowskip, packets
 
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+import pcapgen  # noqa: E402
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -38,6 +41,7 @@ for _shared in (ROOT.parent / "shared", ROOT.parent.parent / "shared"):
         break
 
 _fastpath = flowskip.compiled("_fastpath")
+_flowskip = flowskip.compiled("_flowskip")
 pytestmark = pytest.mark.skipif(
     _fastpath is None, reason="compiled hot path not built (or SMTPCORE_PURE=1)"
 )
@@ -56,8 +60,13 @@ def _read(data: bytes, compiled: bool, monkeypatch, rejected=None):
     if rejected is not None:
         reader.rejected = rejected
     decoder = packets.PacketDecoder(warnings.append)
+    skippable = (_flowskip if compiled else flowskip).is_skippable
     frames, segments = [], []
     for frame in reader:
+        if rejected and skippable(
+            frame.data, frame.orig_len, frame.linktype, frame.ts_ns, rejected
+        ):
+            continue  # as the pipeline does (the pure pcapng reader never skips)
         frames.append(dataclasses.astuple(frame))
         segment = decoder.decode(frame)
         segments.append(None if segment is None else dataclasses.astuple(segment))
@@ -77,6 +86,10 @@ def _read_items(data: bytes, monkeypatch, rejected=None):
     segments = []
     for item in reader.items(decoder.fast):
         if type(item) is capture.Frame:
+            if rejected and _flowskip.is_skippable(
+                item.data, item.orig_len, item.linktype, item.ts_ns, rejected
+            ):
+                continue
             item = decoder.decode(item)
         segments.append(None if item is None else dataclasses.astuple(item))
     decoder.finish()
@@ -131,6 +144,62 @@ def test_frames_and_segments_are_identical(path, monkeypatch):
         _, segments, stats, warnings = reference
         expected = [s for s in segments if s is not None], stats, warnings
         assert _read_items(data, monkeypatch, rejected) == expected
+
+
+# if_tsresol / if_tsoffset / byte order: the fixed-point fast case, powers of two,
+# values past 64 bits (computed exactly, never skipped) and big-endian sections.
+# (interface, nanoseconds added to every timestamp)
+_VARIANTS = [
+    (pcapgen.Interface(), 0),
+    (pcapgen.Interface(tsresol=9, tsoffset=-5), 0),
+    (pcapgen.Interface(tsresol=0x80 | 20), 0),
+    (pcapgen.Interface(tsresol=0x80 | 30), 0),
+    (pcapgen.Interface(tsresol=3, tsoffset=10**12), 0),
+    (pcapgen.Interface(), 10**19),  # microseconds beyond 2**63 nanoseconds
+]
+
+
+def _as_pcapng(data: bytes, variant: int) -> bytes:
+    """The frames of a pcap capture rewritten as pcapng, one variant of the header."""
+    frames = list(capture.CaptureReader(io.BytesIO(data), lambda _: None))
+    template, shift = _VARIANTS[variant]
+    interface = dataclasses.replace(template, linktype=frames[0].linktype)
+    offset = (template.tsoffset or 0) * 10**9
+    blocks = [
+        pcapgen.EPB(0, max(f.ts_ns + shift, offset), f.data, f.orig_len)
+        for f in frames
+        if f.linktype == interface.linktype
+    ]
+    half = len(blocks) // 2
+    out = io.BytesIO()
+    pcapgen.write_pcapng(
+        out,
+        [
+            pcapgen.Section([interface], blocks[:half]),
+            pcapgen.Section([interface], blocks[half:], big_endian=True),
+        ],
+    )
+    return out.getvalue()
+
+
+PCAPS = [p for p in CAPTURES if p.read_bytes()[:4] == b"\xd4\xc3\xb2\xa1"][::3]
+
+
+@pytest.mark.parametrize("path", PCAPS, ids=lambda p: p.name)
+def test_pcapng_variants_are_identical(path, monkeypatch):
+    for variant in range(len(_VARIANTS)):
+        data = _as_pcapng(path.read_bytes(), variant)
+        pure = _read(data, False, monkeypatch)
+        assert pure[0]
+        assert _read(data, True, monkeypatch) == pure
+        tombs = _tombstones(pure[1])
+        pure_skip = _read(data, False, monkeypatch, tombs)
+        assert _read(data, True, monkeypatch, _tombstones(pure[1])) == pure_skip
+        _, segments, stats, warnings = pure_skip
+        expected = [s for s in segments if s is not None], stats, warnings
+        assert _read_items(data, monkeypatch, _tombstones(pure[1])) == expected
+        broken = _damaged(data, variant)
+        assert _read(broken, True, monkeypatch) == _read(broken, False, monkeypatch)
 
 
 def test_some_frames_take_each_path(monkeypatch):
