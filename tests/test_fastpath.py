@@ -242,3 +242,52 @@ def test_pure_and_compiled_write_the_same_files(tmp_path):
     compiled = _extract_all(paths, tmp_path / "compiled", {})
     pure = _extract_all(paths, tmp_path / "pure", {"SMTPCORE_PURE": "1"})
     assert compiled == pure and len(compiled) > 100
+
+
+def _web_flow_pcapng(interface: "pcapgen.Interface") -> bytes:
+    """An HTTP connection (rejected at its first byte) and its later frames."""
+    c, s = "192.0.2.10", "198.51.100.20"
+
+    def frame(src, dst, sport, dport, seq, ack, flags, payload=b""):
+        return pcapgen.ethernet(
+            pcapgen.ipv4_tcp(src, dst, sport, dport, seq, ack, flags, payload)
+        )
+
+    request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    frames = [
+        frame(c, s, 40000, 80, 100, 0, 0x02),
+        frame(s, c, 80, 40000, 500, 101, 0x12),
+        frame(c, s, 40000, 80, 101, 501, 0x10),
+        frame(c, s, 40000, 80, 101, 501, 0x18, request),
+        frame(s, c, 80, 40000, 501, 101 + len(request), 0x18, b"HTTP/1.1 200 OK\r\n"),
+        frame(c, s, 40000, 80, 101 + len(request), 519, 0x11),
+    ]
+    start = (interface.tsoffset or 0) * 10**9 + 10**9
+    blocks = [pcapgen.EPB(0, start + i * 1000, f) for i, f in enumerate(frames)]
+    out = io.BytesIO()
+    pcapgen.write_pcapng(out, [pcapgen.Section([interface], blocks)])
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_timestamps_beyond_64_bits_are_no_crash(compiled, monkeypatch):
+    """if_tsoffset of 10**12 s: the frames of a rejected flow are decoded, not skipped.
+
+    The compiled skip test took the timestamp as a C long long and raised
+    OverflowError out of the pipeline (a plaso worker's crash).
+    """
+    from smtpcore import pipeline
+
+    monkeypatch.setattr(capture, "_fastpath", _fastpath if compiled else None)
+    monkeypatch.setattr(packets, "_fastpath", _fastpath if compiled else None)
+    monkeypatch.setattr(
+        flowskip, "skippable", (_flowskip if compiled else flowskip).is_skippable
+    )
+    data = _web_flow_pcapng(pcapgen.Interface(tsresol=9, tsoffset=10**12))
+    warnings = []
+    items = list(
+        pipeline.extract(io.BytesIO(data), source="x", warn=warnings.append, mime=False)
+    )
+    assert items == [] and warnings == []
+    frames = list(capture.CaptureReader(io.BytesIO(data), lambda _: None))
+    assert len(frames) == 6 and frames[0].ts_ns == 10**21 + 10**9
