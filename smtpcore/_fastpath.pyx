@@ -52,26 +52,31 @@ cdef class FastDecoder:
         self.fallback = fallback
 
     def decode(self, frame):
+        cdef bytes data = frame.data
+        if not data:
+            return self.fallback(frame)
         segment = self._plain(
-            frame.data, frame.orig_len, frame.linktype, frame.ts_ns, frame.index, False
+            data, 0, data, frame.orig_len, frame.linktype, frame.ts_ns, frame.index, False
         )
         if segment is _FALLBACK:
             return self.fallback(frame)
         return segment
 
-    cdef object _plain(self, bytes data, long long orig_len, int linktype,
-                       object ts_ns, object index, bint tcp_only):
+    cdef object _plain(self, bytes buf, Py_ssize_t base, const unsigned char[:] v,
+                       long long orig_len, int linktype, object ts_ns, object index,
+                       bint tcp_only):
         """The segment, None (not TCP, counted) or _FALLBACK: not the plain case.
 
-        With ``tcp_only`` a frame that is not TCP is left to ``decode`` too.
+        The frame is ``v``, which is ``buf[base:base + len(v)]``: the bytes the
+        segment keeps are sliced from ``buf``, so a frame read from a capture's
+        buffer is copied once, not twice. With ``tcp_only`` a frame that is not
+        TCP is left to ``decode`` too.
         """
-        cdef Py_ssize_t caplen = len(data)
+        cdef Py_ssize_t caplen = v.shape[0]
         cdef Py_ssize_t off
         cdef unsigned int ethertype, version
-        cdef const unsigned char[:] v
         if caplen < 1:
             return _FALLBACK
-        v = data
         if linktype == 1:
             if caplen < 14:
                 return _FALLBACK
@@ -104,9 +109,9 @@ cdef class FastDecoder:
         else:
             return _FALLBACK
         if ethertype == 0x0800:
-            return self._ipv4(data, v, off, caplen, orig_len, ts_ns, index, tcp_only)
+            return self._ipv4(buf, base, v, off, caplen, orig_len, ts_ns, index, tcp_only)
         if ethertype == 0x86DD:
-            return self._ipv6(data, v, off, caplen, orig_len, ts_ns, index, tcp_only)
+            return self._ipv6(buf, base, v, off, caplen, orig_len, ts_ns, index, tcp_only)
         return _FALLBACK
 
     cdef object _non_tcp(self, bint tcp_only):
@@ -116,7 +121,7 @@ cdef class FastDecoder:
         self.stats["non_tcp"] += 1
         return None
 
-    cdef object _ipv4(self, bytes data, const unsigned char[:] v, Py_ssize_t off,
+    cdef object _ipv4(self, bytes buf, Py_ssize_t base, const unsigned char[:] v, Py_ssize_t off,
                       Py_ssize_t caplen, long long orig_len, object ts_ns, object index,
                       bint tcp_only):
         cdef Py_ssize_t header, total, end, start
@@ -140,9 +145,9 @@ cdef class FastDecoder:
         start = off + header
         if start > end or ((v[off + 6] << 8) | v[off + 7]) & 0x3FFF:
             return _FALLBACK  # options past the end, or a fragment
-        return self._tcp(data, v, start, end, off + 12, 4, ts_ns, index)
+        return self._tcp(buf, base, v, start, end, off + 12, 4, ts_ns, index)
 
-    cdef object _ipv6(self, bytes data, const unsigned char[:] v, Py_ssize_t off,
+    cdef object _ipv6(self, bytes buf, Py_ssize_t base, const unsigned char[:] v, Py_ssize_t off,
                       Py_ssize_t caplen, long long orig_len, object ts_ns, object index,
                       bint tcp_only):
         cdef Py_ssize_t length, start, end
@@ -163,12 +168,12 @@ cdef class FastDecoder:
             if _ipv6_not_last(next_header):
                 return _FALLBACK
             return self._non_tcp(tcp_only)
-        return self._tcp(data, v, start, end, off + 8, 16, ts_ns, index)
+        return self._tcp(buf, base, v, start, end, off + 8, 16, ts_ns, index)
 
-    cdef object _tcp(self, bytes data, const unsigned char[:] v, Py_ssize_t off,
-                     Py_ssize_t end, Py_ssize_t addr, Py_ssize_t addr_len,
+    cdef object _tcp(self, bytes buf, Py_ssize_t base, const unsigned char[:] v,
+                     Py_ssize_t off, Py_ssize_t end, Py_ssize_t addr, Py_ssize_t addr_len,
                      object ts_ns, object index):
-        """The segment at data[off:end]; addresses at data[addr:], src then dst."""
+        """The segment at v[off:end]; addresses at v[addr:], src then dst."""
         cdef Py_ssize_t start
         if end - off < 20:
             return _FALLBACK
@@ -180,14 +185,14 @@ cdef class FastDecoder:
         return self.segment_type(
             ts_ns,
             index,
-            data[addr : addr + addr_len],
-            data[addr + addr_len : addr + 2 * addr_len],
+            buf[base + addr : base + addr + addr_len],
+            buf[base + addr + addr_len : base + addr + 2 * addr_len],
             (v[off] << 8) | v[off + 1],
             (v[off + 2] << 8) | v[off + 3],
             _u32(v, off + 4, True),
             _u32(v, off + 8, True),
             v[off + 13],
-            data[start:end],
+            buf[base + start : base + end],
             0,
         )
 
@@ -283,13 +288,15 @@ cdef class PcapCursor:
         self.last_sec = sec
         self.pos = stop
         ts_ns = <long long> (sec * 1000000000ULL + frac * <unsigned long long> self.frac_ns)
-        data = buf[pos + size : stop]
-        if self.decoder is not None:
+        if self.decoder is not None and incl:
             # With a decoder, a plain TCP frame comes out as its segment at once.
-            segment = self.decoder._plain(data, orig, self.linktype, ts_ns, self.index, True)
+            segment = self.decoder._plain(
+                buf, pos + size, view[pos + size : stop], orig, self.linktype, ts_ns,
+                self.index, True,
+            )
             if segment is not _FALLBACK:
                 return segment
-        return self.frame_type(self.index, ts_ns, self.linktype, data, orig)
+        return self.frame_type(self.index, ts_ns, self.linktype, buf[pos + size : stop], orig)
 
 
 
@@ -384,9 +391,13 @@ cdef class PcapngCursor:
                                <long long> ts_ns, self.rejected)
             ):
                 continue  # a frame the reassembler would only ignore
-            data = buf[pos + 28 : pos + 28 + caplen]
-            if self.decoder is not None:
-                segment = self.decoder._plain(data, orig, linktype, ts_ns, self.index, True)
+            if self.decoder is not None and caplen:
+                segment = self.decoder._plain(
+                    buf, pos + 28, view[pos + 28 : pos + 28 + caplen], orig, linktype,
+                    ts_ns, self.index, True,
+                )
                 if segment is not _FALLBACK:
                     return segment
-            return self.frame_type(self.index, ts_ns, linktype, data, orig)
+            return self.frame_type(
+                self.index, ts_ns, linktype, buf[pos + 28 : pos + 28 + caplen], orig
+            )
