@@ -210,6 +210,7 @@ cdef class PcapCursor:
     cdef public object last_sec
     cdef bint big
     cdef long long frac_ns
+    cdef long long max_frac
     cdef int linktype
     cdef long long max_packet
     cdef Py_ssize_t size
@@ -218,7 +219,7 @@ cdef class PcapCursor:
     cdef FastDecoder decoder
 
     def __init__(self, frame_type, Py_ssize_t pos, long long index, bint big_endian,
-                 long long frac_ns, int linktype, long long max_packet,
+                 long long frac_ns, long long max_frac, int linktype, long long max_packet,
                  Py_ssize_t record_size, dict rejected, FastDecoder decoder=None):
         if record_size < 16:
             raise ValueError("pcap records have 16 bytes of header or more")
@@ -228,6 +229,7 @@ cdef class PcapCursor:
         self.last_sec = None
         self.big = big_endian
         self.frac_ns = frac_ns
+        self.max_frac = max_frac
         self.linktype = linktype
         self.max_packet = max_packet
         self.size = record_size
@@ -279,7 +281,11 @@ cdef class PcapCursor:
         frac = _u32(view, pos + 4, self.big)
         incl = _u32(view, pos + 8, self.big)
         orig = _u32(view, pos + 12, self.big)
-        if incl > <unsigned long long> self.max_packet or (orig == 0 and incl == 0):
+        if (
+            incl > <unsigned long long> self.max_packet
+            or (orig == 0 and incl == 0)
+            or frac >= <unsigned long long> self.max_frac  # warned about by the reference
+        ):
             return None
         stop = pos + size + <Py_ssize_t> incl
         if stop > end:
@@ -302,6 +308,7 @@ cdef class PcapCursor:
 
 
 cdef long long _LLONG_MAX = 9223372036854775807
+_TS_MIN, _TS_MAX = -(1 << 63), 1 << 63  # capture._TS_MIN, _TS_MAX
 
 
 cdef class PcapngCursor:
@@ -381,6 +388,8 @@ cdef class PcapngCursor:
                     ts_ns = <long long> value * mul
             else:  # exact Python arithmetic, as the reference
                 ts_ns = (((<object> value) * interface[2]) >> interface[3]) // interface[4] + interface[5]
+            if not _TS_MIN <= ts_ns < _TS_MAX:
+                return None  # beyond signed 64-bit nanoseconds: damage, said there
             self.pos = pos + length
             self.index += 1
             self.last_ts = ts_ns

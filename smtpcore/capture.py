@@ -38,6 +38,9 @@ RESYNC_CLOSE_S = 3600
 """Records found by the resynchronisation scan must lie this close in time to the
 record after them (or, when alone, to the last good record)."""
 
+# Frame times are signed 64-bit nanoseconds (as in the compiled flow skipper and in
+# plaso); a pcapng timestamp beyond them is damage.
+_TS_MIN, _TS_MAX = -(1 << 63), 1 << 63
 _PACKET_SLACK = 64 * 1024  # room for options in packet blocks
 _PACKET_BLOCK_BOUND = MAX_PACKET + _PACKET_SLACK
 _SHB = 0x0A0D0D0A
@@ -313,13 +316,13 @@ class _PcapCursor:
     """
 
     __slots__ = (
-        "pos", "index", "last_sec", "_frame", "_big", "_frac_ns", "_linktype",
+        "pos", "index", "last_sec", "_frame", "_big", "_frac_ns", "_max_frac", "_linktype",
         "_max_packet", "_size", "_rejected", "_unpack", "_skip",
     )  # fmt: skip
 
     def __init__(
-        self, frame_type, pos, index, big_endian, frac_ns, linktype, max_packet,
-        record_size, rejected,
+        self, frame_type, pos, index, big_endian, frac_ns, max_frac, linktype,
+        max_packet, record_size, rejected,
     ):  # fmt: skip
         self._frame = frame_type
         self.pos = pos
@@ -327,6 +330,7 @@ class _PcapCursor:
         self.last_sec = None
         self._big = big_endian
         self._frac_ns = frac_ns
+        self._max_frac = max_frac
         self._linktype = linktype
         self._max_packet = max_packet
         self._size = record_size
@@ -353,7 +357,12 @@ class _PcapCursor:
             return None
         sec, frac, incl, orig = self._unpack(buf, pos)
         stop = pos + size + incl
-        if incl > self._max_packet or (orig == 0 and incl == 0) or stop > len(buf):
+        if (
+            incl > self._max_packet
+            or (orig == 0 and incl == 0)
+            or stop > len(buf)
+            or frac >= self._max_frac  # warned about by _pcap_careful
+        ):
             return None
         self.index += 1
         self.last_sec = sec
@@ -546,6 +555,7 @@ class CaptureReader:
             self._frames,
             self._order == ">",
             self._frac_ns,
+            self._max_frac,
             self._linktype,
             MAX_PACKET,
             self._record.size,
@@ -588,17 +598,67 @@ class CaptureReader:
         sec, frac, incl, orig = self._record.unpack_from(s.buf, s.pos)
         if incl <= MAX_PACKET and s.available < size + incl:
             s.fill(size + incl)
+        buf, pos = s.buf, s.pos
+        ts_ns = sec * 1_000_000_000 + frac * self._frac_ns
+        self._frames = cursor.index
         if s.available < size + incl:
+            if self._pcap_cut_short(sec, frac, incl, orig, cursor.last_sec):
+                cursor.index += 1
+                cursor.pos = s.pos
+                return Frame(
+                    cursor.index,
+                    ts_ns,
+                    self._linktype,
+                    buf[pos + size :],
+                    max(orig, incl),
+                )
             past_end = True
         elif incl > MAX_PACKET or (orig == 0 and incl == 0):
             past_end = False
-        else:  # whole now
-            cursor.pos = s.pos
+        elif frac >= self._max_frac:
+            cursor.index += 1
+            cursor.last_sec = sec
+            cursor.pos = pos + size + incl
+            self._damage(
+                f"frame {cursor.index}, {self._where(s.base + pos)}: fraction of a "
+                f"second {frac} {'ns' if self._frac_ns == 1 else 'µs'} is a second "
+                "or more; the time is taken as written, that much later"
+            )
+            return Frame(
+                cursor.index, ts_ns, self._linktype, buf[pos + size : pos + size + incl], orig
+            )
+        else:  # whole now: the cursor takes it
+            cursor.pos = pos
             return None
-        self._frames = cursor.index
         self._pcap_damage(cursor.last_sec, incl, orig, past_end)
         cursor.pos = s.pos
         return None
+
+    def _pcap_cut_short(self, sec, frac, incl, orig, last_sec) -> bool:
+        """The file ends inside a plausible record: its bytes are kept (a full disk).
+
+        A damaged header pointing past the end goes to the resynchronisation scan
+        instead, which looks for records inside what follows.
+        """
+        s = self._stream
+        size = self._record.size
+        if not (
+            s.eof
+            and s.available > size
+            and frac < self._max_frac
+            and incl <= self._plausible_len
+            and incl <= orig <= 0x1000000
+            and (last_sec is None or abs(sec - last_sec) <= RESYNC_CLOSE_S)
+        ):
+            return False
+        present = s.available - size
+        self._damage(
+            f"frame {self._frames + 1}, {self._where(s.offset)}: last record "
+            f"truncated ({present} of {incl} bytes present); the {present} bytes "
+            "are kept as a frame cut short"
+        )
+        s.skip_all()
+        return True
 
     def _pcap_damage(self, last_sec, incl: int, orig: int, past_end: bool) -> None:
         s = self._stream
@@ -768,6 +828,12 @@ class CaptureReader:
                 )
                 continue
             if not s.fill(length):
+                if block_type == _EPB:
+                    frame = self._truncated_enhanced_packet()
+                    if frame is not None:
+                        self._frames = frame.index
+                        yield frame
+                        return
                 self._pcapng_damage(
                     f"block of type 0x{block_type:x} and length {length} runs past "
                     f"the end of the data ({s.available} bytes left)"
@@ -831,14 +897,43 @@ class CaptureReader:
         ):
             return None
         linktype, _, mul, shift, div, offset_ns = interfaces[iface_id]
+        ts_ns = ((((high << 32) | low) * mul) >> shift) // div + offset_ns
+        if not _TS_MIN <= ts_ns < _TS_MAX:
+            return None  # the careful path says so
         s.pos = pos + length
         return Frame(
             self._frames + 1,
-            ((((high << 32) | low) * mul) >> shift) // div + offset_ns,
+            ts_ns,
             linktype,
             buf[pos + 28 : pos + 28 + caplen],
             orig,
         )
+
+    def _truncated_enhanced_packet(self) -> Frame | None:
+        """The file ends inside a packet block: the packet bytes present are kept."""
+        s = self._stream
+        buf, pos = s.buf, s.pos
+        if s.available <= 28:
+            return None
+        _, length, iface_id, high, low, caplen, orig = self._epb.unpack_from(buf, pos)
+        if iface_id >= len(self._interfaces) or caplen > length - 32 or caplen > orig:
+            return None
+        linktype, _, mul, shift, div, offset_ns = self._interfaces[iface_id]
+        ts_ns = ((((high << 32) | low) * mul) >> shift) // div + offset_ns
+        if not _TS_MIN <= ts_ns < _TS_MAX:
+            return None
+        present = min(caplen, s.available - 28)
+        if present == caplen:
+            kept = f"after all {caplen} packet bytes; the packet is kept"
+        else:
+            kept = (
+                f"({present} of {caplen} packet bytes present); the {present} "
+                "bytes are kept as a frame cut short"
+            )
+        self._block_warning(pos, f"capture ends inside its packet block {kept}")
+        data = buf[pos + 28 : pos + 28 + present]
+        s.skip_all()
+        return Frame(self._frames + 1, ts_ns, linktype, data, orig)
 
     def _pcapng_damage(self, reason: str) -> None:
         self._resync(self._pcapng_pattern(), self._pcapng_check, reason)
@@ -939,6 +1034,13 @@ class CaptureReader:
             return None
         linktype, _, mul, shift, div, offset_ns = interface
         ts_ns = ((((high << 32) | low) * mul) >> shift) // div + offset_ns
+        if not _TS_MIN <= ts_ns < _TS_MAX:
+            self._block_warning(
+                pos,
+                f"timestamp {ts_ns} ns lies beyond what 64 bits of nanoseconds hold "
+                f"(years 1677 to 2262); the previous frame's time is used",
+            )
+            ts_ns = self._last_ts
         start = pos + head
         return Frame(
             self._frames + 1, ts_ns, linktype, buf[start : start + caplen], orig

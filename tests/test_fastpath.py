@@ -154,9 +154,10 @@ _VARIANTS = [
     (pcapgen.Interface(tsresol=9, tsoffset=-5), 0),
     (pcapgen.Interface(tsresol=0x80 | 20), 0),
     (pcapgen.Interface(tsresol=0x80 | 30), 0),
-    (pcapgen.Interface(tsresol=3, tsoffset=10**12), 0),
-    (pcapgen.Interface(), 10**19),  # microseconds beyond 2**63 nanoseconds
+    (pcapgen.Interface(tsresol=3, tsoffset=10**12), 0),  # beyond 64 bits: damage
+    (pcapgen.Interface(), 10**19),  # microseconds beyond 2**63 nanoseconds: damage
 ]
+_BEYOND_64_BITS = (4, 5)
 
 
 def _as_pcapng(data: bytes, variant: int) -> bytes:
@@ -190,6 +191,10 @@ def test_pcapng_variants_are_identical(path, monkeypatch):
     for variant in range(len(_VARIANTS)):
         data = _as_pcapng(path.read_bytes(), variant)
         pure = _read(data, False, monkeypatch)
+        if variant in _BEYOND_64_BITS:
+            assert pure[3]  # damage, and said the same way on both paths
+            assert _read(data, True, monkeypatch) == pure
+            continue
         assert pure[0]
         assert _read(data, True, monkeypatch) == pure
         tombs = _tombstones(pure[1])
@@ -271,10 +276,10 @@ def _web_flow_pcapng(interface: "pcapgen.Interface") -> bytes:
 
 @pytest.mark.parametrize("compiled", [False, True])
 def test_timestamps_beyond_64_bits_are_no_crash(compiled, monkeypatch):
-    """if_tsoffset of 10**12 s: the frames of a rejected flow are decoded, not skipped.
+    """if_tsoffset of 10**12 s: the times are damage, said, and nothing crashes.
 
-    The compiled skip test took the timestamp as a C long long and raised
-    OverflowError out of the pipeline (a plaso worker's crash).
+    (Before such frames were dropped as damage, the compiled skip test took their
+    timestamp as a C long long and raised OverflowError out of the pipeline.)
     """
     from smtpcore import pipeline
 
@@ -288,6 +293,15 @@ def test_timestamps_beyond_64_bits_are_no_crash(compiled, monkeypatch):
     items = list(
         pipeline.extract(io.BytesIO(data), source="x", warn=warnings.append, mime=False)
     )
-    assert items == [] and warnings == []
+    assert items == [] and warnings
     frames = list(capture.CaptureReader(io.BytesIO(data), lambda _: None))
-    assert len(frames) == 6 and frames[0].ts_ns == 10**21 + 10**9
+    assert len(frames) == 6  # kept, their time said to be damaged
+    # Just inside 64 bits: the frames are there, and the flow is skipped.
+    data = _web_flow_pcapng(pcapgen.Interface(tsresol=9, tsoffset=9 * 10**9))
+    warnings.clear()
+    items = list(
+        pipeline.extract(io.BytesIO(data), source="x", warn=warnings.append, mime=False)
+    )
+    frames = list(capture.CaptureReader(io.BytesIO(data), lambda _: None))
+    assert items == [] and warnings == []
+    assert len(frames) == 6 and frames[0].ts_ns == 9 * 10**18 + 10**9
