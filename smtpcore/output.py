@@ -12,7 +12,7 @@ import json
 import os
 import pathlib
 import shutil
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Optional
 
 from smtpcore import crack, records, tables, timeline
 from smtpcore.model import Credential, Message, MimeInfo, Session
@@ -168,13 +168,25 @@ class OutputFolder:
         self.written.update(written)
         self.counts["attachments"] += len(written)
 
-    def record_message(self, message: Message, source: str) -> None:
-        """The message's line in messages.jsonl and its place in the report."""
-        self.counts["messages"] += 1
+    def mark_same_bytes(self, message: Message) -> None:
+        """Names the first message with the same bytes (fetched or sent again: each
+        has its own file); in the order messages are yielded, whoever asks first."""
         if message.data_sent and message.sha256 is not None:
             first = self._first_with_bytes.setdefault(message.sha256, message.id)
             if first != message.id:
-                message.same_bytes_as = first  # fetched (or sent) again: own file
+                message.same_bytes_as = first
+
+    def record_message(
+        self, message: Message, source: str, page: Optional[tuple[str, str]] = None
+    ) -> None:
+        """The message's line in messages.jsonl and its place in the report.
+
+        ``page`` is its report page (path, SHA-256) when a worker wrote it.
+        """
+        self.counts["messages"] += 1
+        self.mark_same_bytes(message)
+        if page is not None:
+            self.written[page[0]] = page[1]
         record = records.message_record(message, source)
         self._write_line("messages.jsonl", record)
         self._write_row("messages.csv", tables.message_row(record))
@@ -186,7 +198,7 @@ class OutputFolder:
                     line = f"{attachment[algorithm]}  {attachment['path']}\n"
                     self._jsonl[f"attachments.{algorithm}"].write(line.encode())
         self._write_events(message, record)
-        self._report.add_message(record, message.mime)
+        self._report.add_message(record, message.mime, page[0] if page else None)
 
     def add_session(self, session: Session) -> None:
         self.counts["sessions"] += 1
@@ -271,3 +283,18 @@ def write_attachments(
         attachment.path = path.relative_to(root).as_posix()
         written[attachment.path] = attachment.sha256
     return written
+
+
+def write_page(root: pathlib.Path, relative: str, blocks) -> str:
+    """Writes a new file of the folder (a report page, in a worker) from blocks of
+    bytes; returns its SHA-256. Created exclusively, like every file of the folder."""
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    writer = _HashingWriter(os.fdopen(os.open(path, flags, 0o644), "wb"))
+    try:
+        for block in blocks:
+            writer.write(block)
+    finally:
+        writer.close()
+    return writer.sha256.hexdigest()

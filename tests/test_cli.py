@@ -292,6 +292,19 @@ def test_decoding_in_a_worker_process_changes_nothing(tmp_path):
     for timed in ("manifest.json", "smtpcore.log"):
         a.pop(timed), b.pop(timed)
     assert a == b and any(path.startswith("attachments/") for path in a)
+    assert any(path.startswith("report/") and "-s" in path for path in a)
+    # The pages written by the workers are in the manifest, with their hashes.
+    manifests = [
+        json.loads((tmp_path / name / "manifest.json").read_text())
+        for name in ("one", "two")
+    ]
+    for manifest in manifests:
+        manifest["files"].pop("smtpcore.log")  # times and the command line
+    assert manifests[0]["files"] == manifests[1]["files"]
+    assert manifests[0]["counts"] == manifests[1]["counts"]
+    assert {k: v for k, v in manifests[1]["files"].items() if k in a} == {
+        k: v for k, v in a.items() if k in manifests[1]["files"]
+    }
 
 
 def _expected_messages(entries):
