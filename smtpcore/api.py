@@ -21,6 +21,7 @@ from typing import Any, BinaryIO, Callable, Iterator, Optional, Sequence, Union
 
 from smtpcore.capture import NotACapture
 from smtpcore.diagnostics import incomplete
+from smtpcore.digests import OrderedSha256
 from smtpcore.model import Credential, Message, Session
 from smtpcore.pipeline import Item, extract
 from smtpcore.safenames import create_unique, safe_filename
@@ -175,11 +176,15 @@ def items(
 
 
 class _HashingReader:
-    """Passes reads through, hashing and counting what the capture reader consumed."""
+    """Passes reads through, hashing and counting what the capture reader consumed.
+
+    The hashing runs on a helper thread while the capture reader decodes the block
+    just read (see smtpcore.digests).
+    """
 
     def __init__(self, handle: BinaryIO):
         self._handle = handle
-        self.sha256 = hashlib.sha256()
+        self.sha256 = OrderedSha256()
         self.size = 0
 
     def read(self, size: int = -1) -> bytes:

@@ -408,3 +408,57 @@ def test_extract_from_a_tgz_cut_short_keeps_what_is_there(tmp_path):
     assert found == _expected_messages([gateway])
     log_text = log.read_text(encoding="utf-8")
     assert f"{cut}: damaged tar.gz archive, read as far as member" in log_text
+
+
+def test_evidence_hashes_are_those_of_the_files_on_disk(tmp_path):
+    """The inputs are hashed on a thread while the library starts, and the capture
+    again while it is read: both are hashlib's SHA-256 of the whole file, for a
+    capture of several blocks, for a second input, and the folder is listed."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import pcapgen
+
+    body = b"".join(b"line %07d of a long message\r\n" % n for n in range(120_000))
+    exchanges = [
+        (1, b"220 mx ESMTP\r\n"),
+        (0, b"EHLO c\r\n"),
+        (1, b"250 mx\r\n"),
+        (0, b"MAIL FROM:<a@b.test>\r\n"),
+        (1, b"250 ok\r\n"),
+        (0, b"RCPT TO:<c@d.test>\r\n"),
+        (1, b"250 ok\r\n"),
+        (0, b"DATA\r\n"),
+        (1, b"354 go\r\n"),
+        (0, b"Subject: big\r\n\r\n" + body + b".\r\n"),
+        (1, b"250 queued\r\n"),
+    ]
+    big = tmp_path / "big.pcap"
+    pcapgen.write_pcap(big, pcapgen.tcp_conversation(exchanges=exchanges))
+    assert big.stat().st_size > 4 << 20
+    small = CAPTURES / "postfix-foxmail.pcap"
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    shutil.copy(small, folder / "copy.pcap")
+    run = smtpcore("extract", "-q", big, small, folder, "-o", tmp_path / "out")
+    assert run.returncode == 0, run.stderr
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    on_disk = {
+        str(path): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in (big, small)
+    }
+    assert manifest["evidence"] == [
+        {"path": str(big), "type": "file", "size": big.stat().st_size,
+         "sha256": on_disk[str(big)]},
+        {"path": str(small), "type": "file", "size": small.stat().st_size,
+         "sha256": on_disk[str(small)]},
+        {"path": str(folder), "type": "folder"},
+    ]  # fmt: skip
+    read = {entry["source"]: entry["sha256"] for entry in manifest["inputs"]}
+    assert read[str(big)] == on_disk[str(big)]
+    assert read[str(small)] == on_disk[str(small)]
+    (message,) = [
+        m for m in lines(tmp_path / "out" / "messages.jsonl") if m["subject"] == "big"
+    ]
+    assert message["id"].startswith("c" + on_disk[str(big)][:12] + "-")
+    assert (
+        message["sha256"] == hashlib.sha256(b"Subject: big\r\n\r\n" + body).hexdigest()
+    )
