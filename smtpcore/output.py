@@ -83,6 +83,7 @@ class OutputFolder:
                 for old in root.glob(pattern):
                     old.unlink()
         self.written: dict[str, str] = {}  # relative path -> SHA-256
+        self._folders: set[pathlib.Path] = {root}  # made: one mkdir each, not per file
         self.counts = collections.Counter()
         self._hashcat: dict[int, list[str]] = collections.defaultdict(list)
         self._john: dict[str, list[str]] = collections.defaultdict(list)
@@ -109,9 +110,14 @@ class OutputFolder:
             writer = self._jsonl[name] = self._open(name)
             writer.write(b"\xef\xbb\xbf" + tables.csv_line(columns))  # BOM: UTF-8
 
+    def _folder(self, folder: pathlib.Path) -> None:
+        if folder not in self._folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._folders.add(folder)
+
     def _open(self, relative: str) -> _HashingWriter:
         path = self.root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._folder(path.parent)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
         if self._force and path.is_file():
             path.unlink()  # --force: a file of an earlier run is replaced, knowingly
@@ -135,7 +141,7 @@ class OutputFolder:
 
     def _create(self, folder: str, name: str) -> tuple[str, _HashingWriter]:
         directory = self.root / folder
-        directory.mkdir(parents=True, exist_ok=True)
+        self._folder(directory)
         path, handle = create_unique(directory, name)
         return path.relative_to(self.root).as_posix(), _HashingWriter(handle)
 

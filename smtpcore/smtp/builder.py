@@ -9,7 +9,7 @@ arrives and is left open for the consumer (MIME decoding, .eml writing), which c
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 from smtpcore.content import MessageContent
 from smtpcore.model import Credential, Endpoints, Message, Recipient, Session
@@ -17,7 +17,18 @@ from smtpcore.smtp import events as ev
 from smtpcore.smtp.session import SmtpMachine
 from smtpcore.smtp.tls_splice import looks_like_tls_record, tls_start
 from smtpcore.tls.keylog import KeyLog
-from smtpcore.tls.layer import Lost, Plaintext, TlsConnection
+
+if TYPE_CHECKING:
+    from smtpcore.tls.layer import TlsConnection
+
+
+def _tls_layer():
+    """smtpcore.tls.layer, imported with the first TLS session: it needs the
+    cryptography package, tens of milliseconds to import, that most runs never use."""
+    from smtpcore.tls import layer
+
+    return layer
+
 
 Output = Union[Message, Credential, Session]
 
@@ -78,7 +89,7 @@ class SessionBuilder:
                 if looks_like_tls_record(data):
                     self._outer_off = True  # the capture began inside TLS
                     self.session.encrypted = True
-                    self.tls = TlsConnection(self._keylog)
+                    self.tls = _tls_layer().TlsConnection(self._keylog)
         if self._outer_off:
             return self._tls_events(self._tls_call("data", direction, data, ts_ns))
         if self.tls is not None:
@@ -88,7 +99,7 @@ class SessionBuilder:
         events = self.machine.data(direction, data, ts_ns)
         output = self._handle(events)
         if any(type(event) is ev.TlsStarted for event in events):
-            self.tls = TlsConnection(self._keylog)
+            self.tls = _tls_layer().TlsConnection(self._keylog)
             self._inner_offset = self._transactions
             start = tls_start(direction, data, self._last_byte[direction])
             if start:
@@ -125,13 +136,14 @@ class SessionBuilder:
     def _tls_events(self, events: list) -> list[Output]:
         """Plaintext from the TLS layer into the SMTP machine inside TLS."""
         output: list[Output] = []
+        layer = _tls_layer()
         for event in events:
             inner = self._inner
             if inner is None:
                 inner = self._inner = SmtpMachine()
-            if type(event) is Plaintext:
+            if type(event) is layer.Plaintext:
                 inner_events = inner.data(event.direction, event.data, event.ts_ns)
-            elif type(event) is Lost:
+            elif type(event) is layer.Lost:
                 inner_events = inner.gap(event.direction, event.length, event.ts_ns)
             else:
                 continue
