@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import threading
 from typing import Optional, Sequence
 
@@ -17,30 +18,38 @@ _CHUNK = 1 << 20
 
 
 class OrderedSha256:
-    """A SHA-256 fed in order, each large block hashed on a helper thread while the
-    caller goes on; at most one block is in flight, so memory stays one block."""
+    """A SHA-256 fed in order, the large blocks hashed on a helper thread while the
+    caller goes on. One thread for the whole stream (starting a thread per block
+    costs more than hashing it on a busy machine); at most two blocks wait, so
+    memory stays two blocks."""
 
     def __init__(self) -> None:
         self._sha256 = hashlib.sha256()
-        self._thread: Optional[threading.Thread] = None
+        self._queue: Optional[queue.Queue] = None
 
     def update(self, data: bytes) -> None:
         """``data`` must not change afterwards (bytes, not a bytearray)."""
-        self._wait()
-        if len(data) < 64 * 1024:  # not worth a thread
+        if self._queue is None:
+            if len(data) < 64 * 1024:  # small inputs: not worth a thread
+                self._sha256.update(data)
+                return
+            self._queue = queue.Queue(maxsize=2)
+            threading.Thread(target=self._run, daemon=True).start()
+        self._queue.put(data)
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
             self._sha256.update(data)
-            return
-        self._thread = threading.Thread(target=self._sha256.update, args=(data,))
-        self._thread.start()
+            self._queue.task_done()
+        self._queue.task_done()
 
     def hexdigest(self) -> str:
-        self._wait()
+        """The digest of everything given so far; the helper thread ends here."""
+        if self._queue is not None:
+            self._queue.put(None)
+            self._queue.join()
+            self._queue = None
         return self._sha256.hexdigest()
-
-    def _wait(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
 
 
 class FileDigests:

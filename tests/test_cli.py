@@ -462,3 +462,18 @@ def test_evidence_hashes_are_those_of_the_files_on_disk(tmp_path):
     assert (
         message["sha256"] == hashlib.sha256(b"Subject: big\r\n\r\n" + body).hexdigest()
     )
+
+
+def test_ordered_sha256_on_its_thread_is_hashlib_of_the_blocks_in_order():
+    import random
+
+    from smtpcore.digests import OrderedSha256
+
+    generator = random.Random(3)
+    blocks = [generator.randbytes(n) for n in (10, 70_000, 5, 1 << 20, 3, 1 << 20)]
+    digest = OrderedSha256()
+    for block in blocks:
+        digest.update(block)
+    assert digest.hexdigest() == hashlib.sha256(b"".join(blocks)).hexdigest()
+    digest.update(b"after")  # goes on after a digest was asked for
+    assert digest.hexdigest() == hashlib.sha256(b"".join(blocks) + b"after").hexdigest()
