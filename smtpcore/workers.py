@@ -25,17 +25,23 @@ from smtpcore.report import message_page, page_name, shows_inline
 
 # Messages decoded ahead at most; bounds the memory of results waiting their turn.
 WINDOW = 32
+# Messages waiting in the workers, per worker, past which the main process writes a
+# message's report page itself: whichever side is less busy writes it, so that
+# neither waits for the other (MIME decoding is the workers' job, reading the
+# capture the main process's; the pages are the share that can go either way).
+PAGE_BACKLOG = 2
 
 
 def _decode(
     root: str,
     message: Message,
     source: str,
-    credentials: list[dict[str, Any]],
+    credentials: Optional[list[dict[str, Any]]],
 ) -> tuple[MimeInfo, dict[str, str], Optional[tuple[str, str]]]:
-    """Runs in the worker: the decoded view, with the attachments and the report page
-    written to disk (the page's path and SHA-256 are returned, or None if it could
-    not be written: the main process then writes it, or reports why not).
+    """Runs in the worker: the decoded view, with the attachments and, given the
+    session's ``credentials``, the report page written to disk (the page's path and
+    SHA-256 are returned; None when not asked or when it could not be written: the
+    main process then writes it, or reports why not).
 
     ``message`` is the yielded message without its content; its record is made here
     exactly as the main process makes it, from the same fields.
@@ -45,17 +51,19 @@ def _decode(
         size = os.fstat(handle.fileno()).st_size
         info = mime.analyse(handle, keep_payloads=True, size=size)
     written = write_attachments(folder, message.id, info)
-    message.mime = info
-    message.warnings = message.warnings + info.warnings  # as the main process adds
-    record = records.message_record(message, source)
-    relative = page_name(message.id)
-    try:
-        sha256 = write_page(
-            folder, relative, message_page(folder, record, info, credentials)
-        )
-        page = (relative, sha256)
-    except OSError:
-        page = None
+    page = None
+    if credentials is not None:
+        message.mime = info
+        message.warnings = message.warnings + info.warnings  # as the main process adds
+        record = records.message_record(message, source)
+        relative = page_name(message.id)
+        try:
+            sha256 = write_page(
+                folder, relative, message_page(folder, record, info, credentials)
+            )
+            page = (relative, sha256)
+        except OSError:
+            pass
     for attachment in info.attachments:
         if not shows_inline(attachment):
             attachment.payload = None  # on disk now; not worth sending back
@@ -74,6 +82,7 @@ class ParallelOutput:
         except ValueError:
             context = multiprocessing.get_context()
         self._out = out
+        self._workers = workers
         self._pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=context)
         self._queue: collections.deque = collections.deque()
         # Credentials of sessions still open, as the report keeps them when the item
@@ -86,12 +95,15 @@ class ParallelOutput:
             self._out.write_eml(item)  # the content is readable only now
             if item.eml_path is not None:
                 self._out.mark_same_bytes(item)  # in item order, as in record_message
+                credentials = None  # the main process writes the page
+                if self._waiting() < PAGE_BACKLOG * self._workers:
+                    credentials = list(self._credentials.get(item.session_id or "", []))
                 future = self._pool.submit(
                     _decode,
                     str(self._out.root),
                     dataclasses.replace(item, content=None),
                     source,
-                    list(self._credentials.get(item.session_id or "", [])),
+                    credentials,
                 )
         elif isinstance(item, Credential):
             record = records.credential_record(item)
@@ -100,6 +112,10 @@ class ParallelOutput:
             self._credentials.pop(item.session_id, None)
         self._queue.append((item, source, future))
         self._drain(keep=WINDOW)
+
+    def _waiting(self) -> int:
+        """Messages handed to the workers and not decoded yet."""
+        return sum(1 for _, _, f in self._queue if f is not None and not f.done())
 
     def close(self) -> None:
         self._drain(keep=0)

@@ -477,3 +477,38 @@ def test_ordered_sha256_on_its_thread_is_hashlib_of_the_blocks_in_order():
     assert digest.hexdigest() == hashlib.sha256(b"".join(blocks)).hexdigest()
     digest.update(b"after")  # goes on after a digest was asked for
     assert digest.hexdigest() == hashlib.sha256(b"".join(blocks) + b"after").hexdigest()
+
+
+@pytest.mark.parametrize("backlog", [0, 10_000])
+def test_report_pages_by_the_main_process_or_the_workers_are_the_same(
+    tmp_path, monkeypatch, backlog
+):
+    """Which side writes a message's page depends on how busy the workers are: all
+    by the main process (backlog 0) or all by the workers, the folder is the same."""
+    from smtpcore import cli, workers
+
+    capture = CAPTURES / "postfix-auth-login.pcap"
+    assert (
+        cli.main(
+            ["extract", "-q", "-j", "1", str(capture), "-o", str(tmp_path / "one")]
+        )
+        == 0
+    )
+    monkeypatch.setattr(workers, "PAGE_BACKLOG", backlog)
+    assert (
+        cli.main(
+            ["extract", "-q", "-j", "2", str(capture), "-o", str(tmp_path / "two")]
+        )
+        == 0
+    )
+    a, b = tree_digest(tmp_path / "one"), tree_digest(tmp_path / "two")
+    for timed in ("manifest.json", "smtpcore.log"):
+        a.pop(timed), b.pop(timed)
+    assert a == b and any(p.startswith("report/c") for p in a)
+    files = [
+        json.loads((tmp_path / name / "manifest.json").read_text())["files"]
+        for name in ("one", "two")
+    ]
+    for listed in files:
+        listed.pop("smtpcore.log")
+    assert files[0] == files[1]
