@@ -230,22 +230,25 @@ def read_capture(
     try:
         with capture.open() as handle:
             reader = _HashingReader(handle)
-            for item in extract(
-                reader,
-                source=capture.source,
-                warn=note,
-                mime=mime,
-                payloads=payloads,
-                session_prefix=session_prefix,
-                progress=progress,
-                keylog=keylog,
-            ):
-                take(item)
-            # Hash the rest too, so the manifest's SHA-256 covers the whole file.
-            while reader.read(1 << 20):
-                pass
+            try:
+                for item in extract(
+                    reader,
+                    source=capture.source,
+                    warn=note,
+                    mime=mime,
+                    payloads=payloads,
+                    session_prefix=session_prefix,
+                    progress=progress,
+                    keylog=keylog,
+                ):
+                    take(item)
+                # Hash the rest too, so the manifest's SHA-256 covers the whole file.
+                while reader.read(1 << 20):
+                    pass
+            finally:
+                sha256 = reader.sha256.hexdigest()  # also ends its helper thread
         entry["size"] = reader.size
-        entry["sha256"] = reader.sha256.hexdigest()
+        entry["sha256"] = sha256
         if expected_sha256 is not None and entry["sha256"] != expected_sha256:
             note(
                 f"changed while being read: SHA-256 {expected_sha256} before, "

@@ -256,7 +256,7 @@ def _parser() -> argparse.ArgumentParser:
         default=min(os.cpu_count() or 1, 2),
         metavar="N",
         help="processes to use, 1 or more: 1 reads the capture, the "
-        "others decode messages (default: %(default)s)",
+        "others decode messages and write their report pages (default: %(default)s)",
     )
     extract.add_argument("--case", help="case number or name, kept in manifest.json")
     extract.add_argument("--examiner", help="examiner's name, kept in manifest.json")
