@@ -24,19 +24,48 @@ class OutputError(Exception):
     """The output folder cannot be used."""
 
 
+# One encoder for every JSON line: json.dumps with options builds a new one per call.
+_JSON_LINE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 class _HashingWriter:
-    """A write-only file that hashes what passes through it."""
+    """A write-only file that hashes what passes through it.
+
+    Small writes (a JSON line, a CSV row) are gathered into 64 KiB blocks before they
+    are hashed and written: one hash update and one write call per block, not per line.
+    """
+
+    _BLOCK = 1 << 16
 
     def __init__(self, handle: BinaryIO):
         self._handle = handle
         self.sha256 = hashlib.sha256()
+        self._pending: list[bytes] = []
+        self._size = 0
 
     def write(self, data: bytes) -> int:
-        self.sha256.update(data)
-        return self._handle.write(data)
+        if len(data) >= self._BLOCK:
+            self._flush()
+            self.sha256.update(data)
+            return self._handle.write(data)
+        self._pending.append(data)
+        self._size += len(data)
+        if self._size >= self._BLOCK:
+            self._flush()
+        return len(data)
+
+    def _flush(self) -> None:
+        if self._pending:
+            block = b"".join(self._pending)
+            self._pending, self._size = [], 0
+            self.sha256.update(block)
+            self._handle.write(block)
 
     def close(self) -> None:
-        self._handle.close()
+        try:
+            self._flush()
+        finally:
+            self._handle.close()
 
 
 class OutputFolder:
@@ -129,7 +158,7 @@ class OutputFolder:
         self.written[relative] = writer.sha256.hexdigest()
 
     def _write_line(self, name: str, record: dict[str, Any]) -> None:
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        line = _JSON_LINE.encode(record)
         self._jsonl[name].write(line.encode("utf-8") + b"\n")
 
     def _write_row(self, name: str, row: list[str]) -> None:

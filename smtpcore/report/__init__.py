@@ -104,9 +104,13 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+# One encoder for every row: json.dumps with options builds a new one per call.
+_JSON_BLOCK = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
+
+
 def json_block(value: Any) -> str:
     """JSON safe inside <script type="application/json">: no '<', '>' or '&' at all."""
-    text = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+    text = _JSON_BLOCK.encode(value)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
