@@ -91,10 +91,11 @@ class ParallelOutput:
 
     def add(self, item: Session | Message | Credential, source: str) -> None:
         future = None
+        if isinstance(item, Message):
+            self._out.mark_same_bytes(item)  # in item order, as record_message would
         if isinstance(item, Message) and item.content is not None:
             self._out.write_eml(item)  # the content is readable only now
             if item.eml_path is not None:
-                self._out.mark_same_bytes(item)  # in item order, as in record_message
                 credentials = None  # the main process writes the page
                 if self._waiting() < PAGE_BACKLOG * self._workers:
                     credentials = list(self._credentials.get(item.session_id or "", []))
