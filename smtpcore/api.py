@@ -21,6 +21,7 @@ from typing import Any, BinaryIO, Callable, Iterator, Optional, Sequence, Union
 
 from smtpcore.capture import NotACapture
 from smtpcore.diagnostics import incomplete
+from smtpcore.digests import OrderedSha256
 from smtpcore.model import Credential, Message, Session
 from smtpcore.pipeline import Item, extract
 from smtpcore.safenames import create_unique, safe_filename
@@ -175,11 +176,15 @@ def items(
 
 
 class _HashingReader:
-    """Passes reads through, hashing and counting what the capture reader consumed."""
+    """Passes reads through, hashing and counting what the capture reader consumed.
+
+    The hashing runs on a helper thread while the capture reader decodes the block
+    just read (see smtpcore.digests).
+    """
 
     def __init__(self, handle: BinaryIO):
         self._handle = handle
-        self.sha256 = hashlib.sha256()
+        self.sha256 = OrderedSha256()
         self.size = 0
 
     def read(self, size: int = -1) -> bytes:
@@ -225,22 +230,25 @@ def read_capture(
     try:
         with capture.open() as handle:
             reader = _HashingReader(handle)
-            for item in extract(
-                reader,
-                source=capture.source,
-                warn=note,
-                mime=mime,
-                payloads=payloads,
-                session_prefix=session_prefix,
-                progress=progress,
-                keylog=keylog,
-            ):
-                take(item)
-            # Hash the rest too, so the manifest's SHA-256 covers the whole file.
-            while reader.read(1 << 20):
-                pass
+            try:
+                for item in extract(
+                    reader,
+                    source=capture.source,
+                    warn=note,
+                    mime=mime,
+                    payloads=payloads,
+                    session_prefix=session_prefix,
+                    progress=progress,
+                    keylog=keylog,
+                ):
+                    take(item)
+                # Hash the rest too, so the manifest's SHA-256 covers the whole file.
+                while reader.read(1 << 20):
+                    pass
+            finally:
+                sha256 = reader.sha256.hexdigest()  # also ends its helper thread
         entry["size"] = reader.size
-        entry["sha256"] = reader.sha256.hexdigest()
+        entry["sha256"] = sha256
         if expected_sha256 is not None and entry["sha256"] != expected_sha256:
             note(
                 f"changed while being read: SHA-256 {expected_sha256} before, "

@@ -1,4 +1,8 @@
-"""The `smtpcore` command: a thin layer over smtpcore.api for examiners at a terminal."""
+"""The `smtpcore` command: a thin layer over smtpcore.api for examiners at a terminal.
+
+The library is imported once the arguments are read and the inputs' hashing has
+started on a thread of its own (smtpcore.digests), so that the two overlap.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +14,15 @@ import shutil
 import sys
 import time
 import unicodedata
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-from smtpcore import __version__, api
-from smtpcore.diagnostics import summarize
-from smtpcore.evidence import EvidenceError
-from smtpcore.model import Credential, Message, Session, iso_time
-from smtpcore.output import OutputError, OutputFolder
-from smtpcore.workers import ParallelOutput
+from smtpcore import __version__
+from smtpcore.digests import FileDigests, total_size
+
+if TYPE_CHECKING:
+    from smtpcore import api
+    from smtpcore.model import Credential, Message, Session
+    from smtpcore.output import OutputFolder
 
 EXIT_OK, EXIT_DAMAGED, EXIT_USAGE = 0, 1, 2
 LOG_NAME = "smtpcore.log"
@@ -141,6 +146,8 @@ class _Warnings(logging.Handler):
         """What the terminal shows about the warnings: counts per kind, first few."""
         if not self.count:
             return []
+        from smtpcore.diagnostics import summarize
+
         kinds = summarize(self.warnings)
         total = sum(count for count, _ in kinds) + self.count - len(self.warnings)
         lines = [f"smtpcore: {total} warnings (damaged or incomplete input); {where}"]
@@ -249,7 +256,7 @@ def _parser() -> argparse.ArgumentParser:
         default=min(os.cpu_count() or 1, 2),
         metavar="N",
         help="processes to use, 1 or more: 1 reads the capture, the "
-        "others decode messages (default: %(default)s)",
+        "others decode messages and write their report pages (default: %(default)s)",
     )
     extract.add_argument("--case", help="case number or name, kept in manifest.json")
     extract.add_argument("--examiner", help="examiner's name, kept in manifest.json")
@@ -273,6 +280,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if clash:
         print(f"smtpcore: {clash}", file=sys.stderr)
         return EXIT_USAGE
+    digests = None
+    if args.command == "extract":  # read-only; meanwhile the library is imported
+        digests = FileDigests([name for name in args.inputs if not os.path.isdir(name)])
+    from smtpcore import api
+    from smtpcore.evidence import EvidenceError
+
     warnings = _Warnings()
     log.handlers.clear()
     log.setLevel(logging.INFO)
@@ -309,7 +322,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         )
         return EXIT_USAGE
     if args.command == "extract":
-        status = _extract(args, found, warnings, skipped, keylog)
+        status = _extract(args, found, warnings, skipped, keylog, digests)
     else:
         status = _summary(args, found, warnings, keylog)
     if status == EXIT_USAGE:
@@ -356,43 +369,32 @@ def _close_logs(handlers: list[logging.Handler]) -> None:
         handler.close()
 
 
-def _hash_inputs(inputs: Sequence[str], quiet: bool) -> list[dict[str, Any]]:
-    """Each input as given: a folder, or a file with its size and SHA-256 (streamed)."""
-    entries = []
-    files = [name for name in inputs if not os.path.isdir(name)]
+def _hash_inputs(
+    inputs: Sequence[str], quiet: bool, digests: FileDigests
+) -> list[dict[str, Any]]:
+    """Each input as given: a folder, or a file with its size and SHA-256 (streamed,
+    on the thread that started with the run; waited for here)."""
     progress = _Progress(
-        sum(os.path.getsize(name) for name in files), not quiet, "hashing "
+        total_size([name for name in inputs if not os.path.isdir(name)]),
+        not quiet,
+        "hashing ",
     )
+    while not digests.wait(0.2):
+        progress.update(digests.position)
+    progress.close()
+    entries = []
     for name in inputs:
         if os.path.isdir(name):
             entries.append({"path": name, "type": "folder"})
             continue
         try:
-            with open(name, "rb") as handle:
-                sha256, size = api.digest(_Counting(handle, progress))
+            sha256, size = digests.result(name)
         except OSError as error:
             log.warning("%s: cannot be hashed: %s", name, error.strerror or error)
             entries.append({"path": name, "type": "file", "error": str(error)})
             continue
-        progress.done += size
         entries.append({"path": name, "type": "file", "size": size, "sha256": sha256})
-    progress.close()
     return entries
-
-
-class _Counting:
-    """Reports how far a file has been read to a progress bar."""
-
-    def __init__(self, handle, progress: _Progress):
-        self._handle = handle
-        self._progress = progress
-        self._position = 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._handle.read(size)
-        self._position += len(data)
-        self._progress.update(self._position)
-        return data
 
 
 def _extract(
@@ -401,7 +403,10 @@ def _extract(
     warnings: _Warnings,
     skipped: list[dict[str, str]],
     keylog=None,
+    digests: Optional[FileDigests] = None,
 ) -> int:
+    from smtpcore.output import OutputError, OutputFolder
+
     started = time.time_ns()
     root = pathlib.Path(args.output)
     try:
@@ -417,7 +422,7 @@ def _extract(
         return EXIT_USAGE
     log.info("smtpcore %s: %s", __version__, " ".join(["smtpcore", *args.argv]))
     try:
-        manifest = _extract_into(args, found, out, skipped, started, keylog)
+        manifest = _extract_into(args, found, out, skipped, started, keylog, digests)
         _close_logs(handlers)
         out.add_existing(LOG_NAME)
         out.close(dict(manifest, warnings=warnings.count), warnings.warnings)
@@ -446,9 +451,16 @@ def _extract_into(
     skipped: list[dict[str, str]],
     started: int,
     keylog=None,
+    digests: Optional[FileDigests] = None,
 ) -> dict[str, Any]:
     """Reads every capture into the folder; returns the manifest, less its counts."""
-    evidence = _hash_inputs(args.inputs, args.quiet)
+    from smtpcore import api
+    from smtpcore.model import iso_time
+    from smtpcore.workers import ParallelOutput
+
+    if digests is None:
+        digests = FileDigests([n for n in args.inputs if not os.path.isdir(n)])
+    evidence = _hash_inputs(args.inputs, args.quiet, digests)
     known = {e["path"]: e["sha256"] for e in evidence if e["type"] == "file"}
     progress = _Progress(sum(c.size or 0 for c in found), not args.quiet)
     sink = ParallelOutput(out, args.jobs - 1) if args.jobs > 1 else out
@@ -498,6 +510,8 @@ def _extract_into(
 
 def _capture_digest(capture: api.FoundCapture) -> Optional[str]:
     """The SHA-256 of a capture found in a folder or image, by a first pass."""
+    from smtpcore import api
+
     try:
         with capture.open() as handle:
             return api.digest(handle)[0]
@@ -545,6 +559,9 @@ def _summary(
     keylog=None,
 ) -> int:
     """One row per mail transaction, and one per session that carried none."""
+    from smtpcore import api
+    from smtpcore.model import Message, Session
+
     handlers: list[logging.Handler] = []
     if args.log:
         try:
@@ -649,6 +666,8 @@ def _summary(
 
 
 def _short_time(ts_ns: int) -> str:
+    from smtpcore.model import iso_time
+
     moment = iso_time(ts_ns)
     return moment[:19].replace("T", " ") if moment else "?"
 

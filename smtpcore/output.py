@@ -12,7 +12,7 @@ import json
 import os
 import pathlib
 import shutil
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Optional
 
 from smtpcore import crack, records, tables, timeline
 from smtpcore.model import Credential, Message, MimeInfo, Session
@@ -24,19 +24,48 @@ class OutputError(Exception):
     """The output folder cannot be used."""
 
 
+# One encoder for every JSON line: json.dumps with options builds a new one per call.
+_JSON_LINE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 class _HashingWriter:
-    """A write-only file that hashes what passes through it."""
+    """A write-only file that hashes what passes through it.
+
+    Small writes (a JSON line, a CSV row) are gathered into 64 KiB blocks before they
+    are hashed and written: one hash update and one write call per block, not per line.
+    """
+
+    _BLOCK = 1 << 16
 
     def __init__(self, handle: BinaryIO):
         self._handle = handle
         self.sha256 = hashlib.sha256()
+        self._pending: list[bytes] = []
+        self._size = 0
 
     def write(self, data: bytes) -> int:
-        self.sha256.update(data)
-        return self._handle.write(data)
+        if len(data) >= self._BLOCK:
+            self._flush()
+            self.sha256.update(data)
+            return self._handle.write(data)
+        self._pending.append(data)
+        self._size += len(data)
+        if self._size >= self._BLOCK:
+            self._flush()
+        return len(data)
+
+    def _flush(self) -> None:
+        if self._pending:
+            block = b"".join(self._pending)
+            self._pending, self._size = [], 0
+            self.sha256.update(block)
+            self._handle.write(block)
 
     def close(self) -> None:
-        self._handle.close()
+        try:
+            self._flush()
+        finally:
+            self._handle.close()
 
 
 class OutputFolder:
@@ -83,6 +112,7 @@ class OutputFolder:
                 for old in root.glob(pattern):
                     old.unlink()
         self.written: dict[str, str] = {}  # relative path -> SHA-256
+        self._folders: set[pathlib.Path] = {root}  # made: one mkdir each, not per file
         self.counts = collections.Counter()
         self._hashcat: dict[int, list[str]] = collections.defaultdict(list)
         self._john: dict[str, list[str]] = collections.defaultdict(list)
@@ -109,9 +139,14 @@ class OutputFolder:
             writer = self._jsonl[name] = self._open(name)
             writer.write(b"\xef\xbb\xbf" + tables.csv_line(columns))  # BOM: UTF-8
 
+    def _folder(self, folder: pathlib.Path) -> None:
+        if folder not in self._folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._folders.add(folder)
+
     def _open(self, relative: str) -> _HashingWriter:
         path = self.root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._folder(path.parent)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
         if self._force and path.is_file():
             path.unlink()  # --force: a file of an earlier run is replaced, knowingly
@@ -123,7 +158,7 @@ class OutputFolder:
         self.written[relative] = writer.sha256.hexdigest()
 
     def _write_line(self, name: str, record: dict[str, Any]) -> None:
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        line = _JSON_LINE.encode(record)
         self._jsonl[name].write(line.encode("utf-8") + b"\n")
 
     def _write_row(self, name: str, row: list[str]) -> None:
@@ -135,7 +170,7 @@ class OutputFolder:
 
     def _create(self, folder: str, name: str) -> tuple[str, _HashingWriter]:
         directory = self.root / folder
-        directory.mkdir(parents=True, exist_ok=True)
+        self._folder(directory)
         path, handle = create_unique(directory, name)
         return path.relative_to(self.root).as_posix(), _HashingWriter(handle)
 
@@ -168,13 +203,25 @@ class OutputFolder:
         self.written.update(written)
         self.counts["attachments"] += len(written)
 
-    def record_message(self, message: Message, source: str) -> None:
-        """The message's line in messages.jsonl and its place in the report."""
-        self.counts["messages"] += 1
+    def mark_same_bytes(self, message: Message) -> None:
+        """Names the first message with the same bytes (fetched or sent again: each
+        has its own file); in the order messages are yielded, whoever asks first."""
         if message.data_sent and message.sha256 is not None:
             first = self._first_with_bytes.setdefault(message.sha256, message.id)
             if first != message.id:
-                message.same_bytes_as = first  # fetched (or sent) again: own file
+                message.same_bytes_as = first
+
+    def record_message(
+        self, message: Message, source: str, page: Optional[tuple[str, str]] = None
+    ) -> None:
+        """The message's line in messages.jsonl and its place in the report.
+
+        ``page`` is its report page (path, SHA-256) when a worker wrote it.
+        """
+        self.counts["messages"] += 1
+        self.mark_same_bytes(message)
+        if page is not None:
+            self.written[page[0]] = page[1]
         record = records.message_record(message, source)
         self._write_line("messages.jsonl", record)
         self._write_row("messages.csv", tables.message_row(record))
@@ -186,7 +233,7 @@ class OutputFolder:
                     line = f"{attachment[algorithm]}  {attachment['path']}\n"
                     self._jsonl[f"attachments.{algorithm}"].write(line.encode())
         self._write_events(message, record)
-        self._report.add_message(record, message.mime)
+        self._report.add_message(record, message.mime, page[0] if page else None)
 
     def add_session(self, session: Session) -> None:
         self.counts["sessions"] += 1
@@ -271,3 +318,18 @@ def write_attachments(
         attachment.path = path.relative_to(root).as_posix()
         written[attachment.path] = attachment.sha256
     return written
+
+
+def write_page(root: pathlib.Path, relative: str, blocks) -> str:
+    """Writes a new file of the folder (a report page, in a worker) from blocks of
+    bytes; returns its SHA-256. Created exclusively, like every file of the folder."""
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    writer = _HashingWriter(os.fdopen(os.open(path, flags, 0o644), "wb"))
+    try:
+        for block in blocks:
+            writer.write(block)
+    finally:
+        writer.close()
+    return writer.sha256.hexdigest()

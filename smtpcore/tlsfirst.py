@@ -18,8 +18,8 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from smtpcore import detect
+from smtpcore.tls import load_layer
 from smtpcore.tls.keylog import KeyLog
-from smtpcore.tls.layer import Plaintext, TlsConnection
 
 MAX_HELD = 256 << 10  # bytes held before the port decides
 _HEAD = 4096  # plaintext bytes shown to the detectors
@@ -38,7 +38,9 @@ class TlsFirstBuilder:
         self._conn = conn
         self._make = make
         self._probe = (
-            TlsConnection(keylog) if keylog is not None and len(keylog) else None
+            load_layer().TlsConnection(keylog)
+            if keylog is not None and len(keylog)
+            else None
         )
         self._held: list[tuple] = []
         self._held_bytes = 0
@@ -87,8 +89,9 @@ class TlsFirstBuilder:
 
     def _look(self, events: list):
         """The protocol the first plaintext shows; False: not mail; None: not yet."""
+        plaintext = load_layer().Plaintext
         for event in events:
-            if type(event) is Plaintext:
+            if type(event) is plaintext:
                 head = self._heads[event.direction]
                 if len(head) < _HEAD:
                     self._heads[event.direction] = (

@@ -298,6 +298,19 @@ def test_decoding_in_a_worker_process_changes_nothing(tmp_path):
     for timed in ("manifest.json", "smtpcore.log"):
         a.pop(timed), b.pop(timed)
     assert a == b and any(path.startswith("attachments/") for path in a)
+    assert any(path.startswith("report/") and "-s" in path for path in a)
+    # The pages written by the workers are in the manifest, with their hashes.
+    manifests = [
+        json.loads((tmp_path / name / "manifest.json").read_text())
+        for name in ("one", "two")
+    ]
+    for manifest in manifests:
+        manifest["files"].pop("smtpcore.log")  # times and the command line
+    assert manifests[0]["files"] == manifests[1]["files"]
+    assert manifests[0]["counts"] == manifests[1]["counts"]
+    assert {k: v for k, v in manifests[1]["files"].items() if k in a} == {
+        k: v for k, v in a.items() if k in manifests[1]["files"]
+    }
 
 
 def _expected_messages(entries):
@@ -401,3 +414,107 @@ def test_extract_from_a_tgz_cut_short_keeps_what_is_there(tmp_path):
     assert found == _expected_messages([gateway])
     log_text = log.read_text(encoding="utf-8")
     assert f"{cut}: damaged tar.gz archive, read as far as member" in log_text
+
+
+def test_evidence_hashes_are_those_of_the_files_on_disk(tmp_path):
+    """The inputs are hashed on a thread while the library starts, and the capture
+    again while it is read: both are hashlib's SHA-256 of the whole file, for a
+    capture of several blocks, for a second input, and the folder is listed."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import pcapgen
+
+    body = b"".join(b"line %07d of a long message\r\n" % n for n in range(120_000))
+    exchanges = [
+        (1, b"220 mx ESMTP\r\n"),
+        (0, b"EHLO c\r\n"),
+        (1, b"250 mx\r\n"),
+        (0, b"MAIL FROM:<a@b.test>\r\n"),
+        (1, b"250 ok\r\n"),
+        (0, b"RCPT TO:<c@d.test>\r\n"),
+        (1, b"250 ok\r\n"),
+        (0, b"DATA\r\n"),
+        (1, b"354 go\r\n"),
+        (0, b"Subject: big\r\n\r\n" + body + b".\r\n"),
+        (1, b"250 queued\r\n"),
+    ]
+    big = tmp_path / "big.pcap"
+    pcapgen.write_pcap(big, pcapgen.tcp_conversation(exchanges=exchanges))
+    assert big.stat().st_size > 4 << 20
+    small = CAPTURES / "postfix-foxmail.pcap"
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    shutil.copy(small, folder / "copy.pcap")
+    run = smtpcore("extract", "-q", big, small, folder, "-o", tmp_path / "out")
+    assert run.returncode == 0, run.stderr
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    on_disk = {
+        str(path): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in (big, small)
+    }
+    assert manifest["evidence"] == [
+        {"path": str(big), "type": "file", "size": big.stat().st_size,
+         "sha256": on_disk[str(big)]},
+        {"path": str(small), "type": "file", "size": small.stat().st_size,
+         "sha256": on_disk[str(small)]},
+        {"path": str(folder), "type": "folder"},
+    ]  # fmt: skip
+    read = {entry["source"]: entry["sha256"] for entry in manifest["inputs"]}
+    assert read[str(big)] == on_disk[str(big)]
+    assert read[str(small)] == on_disk[str(small)]
+    (message,) = [
+        m for m in lines(tmp_path / "out" / "messages.jsonl") if m["subject"] == "big"
+    ]
+    assert message["id"].startswith("c" + on_disk[str(big)][:12] + "-")
+    assert (
+        message["sha256"] == hashlib.sha256(b"Subject: big\r\n\r\n" + body).hexdigest()
+    )
+
+
+def test_ordered_sha256_on_its_thread_is_hashlib_of_the_blocks_in_order():
+    import random
+
+    from smtpcore.digests import OrderedSha256
+
+    generator = random.Random(3)
+    blocks = [generator.randbytes(n) for n in (10, 70_000, 5, 1 << 20, 3, 1 << 20)]
+    digest = OrderedSha256()
+    for block in blocks:
+        digest.update(block)
+    assert digest.hexdigest() == hashlib.sha256(b"".join(blocks)).hexdigest()
+    digest.update(b"after")  # goes on after a digest was asked for
+    assert digest.hexdigest() == hashlib.sha256(b"".join(blocks) + b"after").hexdigest()
+
+
+@pytest.mark.parametrize("backlog", [0, 10_000])
+def test_report_pages_by_the_main_process_or_the_workers_are_the_same(
+    tmp_path, monkeypatch, backlog
+):
+    """Which side writes a message's page depends on how busy the workers are: all
+    by the main process (backlog 0) or all by the workers, the folder is the same."""
+    from smtpcore import cli, workers
+
+    capture = CAPTURES / "postfix-auth-login.pcap"
+    assert (
+        cli.main(
+            ["extract", "-q", "-j", "1", str(capture), "-o", str(tmp_path / "one")]
+        )
+        == 0
+    )
+    monkeypatch.setattr(workers, "PAGE_BACKLOG", backlog)
+    assert (
+        cli.main(
+            ["extract", "-q", "-j", "2", str(capture), "-o", str(tmp_path / "two")]
+        )
+        == 0
+    )
+    a, b = tree_digest(tmp_path / "one"), tree_digest(tmp_path / "two")
+    for timed in ("manifest.json", "smtpcore.log"):
+        a.pop(timed), b.pop(timed)
+    assert a == b and any(p.startswith("report/c") for p in a)
+    files = [
+        json.loads((tmp_path / name / "manifest.json").read_text())["files"]
+        for name in ("one", "two")
+    ]
+    for listed in files:
+        listed.pop("smtpcore.log")
+    assert files[0] == files[1]

@@ -198,3 +198,37 @@ def test_times_beyond_the_calendar_do_not_break_the_records():
     assert iso_time(253402300799_999_999_000) == "9999-12-31T23:59:59.999999Z"
     assert iso_time(253402300800 * 10**9) is None  # year 10000: a damaged timestamp
     assert iso_time(2**72) is None
+
+
+def test_message_content_hashes_and_bytes_of_small_writes_across_blocks():
+    """Segments are gathered into blocks before they are spooled and hashed: the
+    bytes and the three hashes are those of everything written, also around a
+    truncation, at any moment they are asked for."""
+    import random
+
+    from smtpcore import content as content_module
+
+    generator = random.Random(7)
+    pieces = [
+        generator.randbytes(generator.randint(1, 3000)) for _ in range(600)
+    ]  # about 0.9 MB: several blocks, a spool on disk past the threshold
+    content = MessageContent()
+    written = b""
+    for index, piece in enumerate(pieces):
+        content.write(piece)
+        written += piece
+        if index == 100:  # a hash asked for mid-message
+            assert content.sha256 == hashlib.sha256(written).hexdigest()
+    assert len(written) > 3 * content_module._BLOCK
+    assert content.size == len(written)
+    cut = len(written) - 12345
+    content.truncate(cut)
+    written = written[:cut]
+    content.write(b"tail")
+    written += b"tail"
+    assert content.md5 == hashlib.md5(written).hexdigest()
+    assert content.sha1 == hashlib.sha1(written).hexdigest()
+    assert content.sha256 == hashlib.sha256(written).hexdigest()
+    assert b"".join(content.chunks()) == written
+    content.release()
+    assert content.sha256 == hashlib.sha256(written).hexdigest()

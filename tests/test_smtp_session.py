@@ -1156,3 +1156,41 @@ def test_smuggled_second_message_found_whatever_the_segmentation(cuts):
         [SmugglingIndicator(b"\n.\n", 20, True)],
     ]
     assert of(events, ev.Reply)[-1].command == "QUIT"
+
+
+# ------------------------------------------------- block scan against line scan
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    body=st.lists(
+        st.sampled_from(
+            [b"a", b".", b"..", b"\r", b"\n", b"\r\n", b".\r\n", b"\n.\n", b"x.y"]
+        ),
+        max_size=40,
+    ),
+    cuts=st.lists(st.integers(1, 300), max_size=8),
+    reply_early=st.booleans(),
+)
+def test_block_scan_gives_the_events_of_the_line_scan(body, cuts, reply_early):
+    """The CRLF-only block scan of DATA is a shortcut: with it and without it, any
+    content (bare LF, bare CR, dots anywhere) split anywhere gives the same events,
+    the same content chunks, warnings, smuggling indicators and offsets."""
+    from smtpcore.smtp import session
+
+    stream = b"".join(body) + b"\r\n.\r\nQUIT\r\n"
+    conversation = [
+        (C, b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n"),
+        (S, b"250 ok\r\n250 ok\r\n354 go\r\n"),
+        (C, stream),
+    ]
+    if reply_early:  # a reply while dot lines are undecided: smuggling resolution
+        conversation.append((S, b"250 queued\r\n"))
+    cut = [[], [], cuts] + ([[]] if reply_early else [])
+    fast = feed_split(conversation, cut)
+    session._FAST_SCAN = False
+    try:
+        slow = feed_split(conversation, cut)
+    finally:
+        session._FAST_SCAN = True
+    assert fast == slow

@@ -104,9 +104,13 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+# One encoder for every row: json.dumps with options builds a new one per call.
+_JSON_BLOCK = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
+
+
 def json_block(value: Any) -> str:
     """JSON safe inside <script type="application/json">: no '<', '>' or '&' at all."""
-    text = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+    text = _JSON_BLOCK.encode(value)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
@@ -226,6 +230,116 @@ def session_row(r: dict[str, Any], source: int) -> dict[str, Any]:
     }
 
 
+def message_page(
+    root: Optional[pathlib.Path],
+    r: dict[str, Any],
+    mime: Optional[MimeInfo],
+    credentials: list[dict[str, Any]],
+) -> Iterator[bytes]:
+    """A message's page as UTF-8 blocks; ``root`` is the output folder (for the
+    .eml's headers). A function of its arguments alone, so that a worker process
+    can write the page while the main process reads on."""
+    # The template yields a few hundred small pieces a page: handed out (written and
+    # hashed) in blocks of 64 KiB, still streamed for pages with big bodies.
+    block: list[str] = []
+    size = 0
+    template = _environment().get_template("message.html")
+    for chunk in template.generate(**_message_context(root, r, mime, credentials)):
+        block.append(chunk)
+        size += len(chunk)
+        if size >= 1 << 16:
+            yield "".join(block).encode("utf-8")
+            block, size = [], 0
+    if block:
+        yield "".join(block).encode("utf-8")
+
+
+def _message_context(
+    root: Optional[pathlib.Path],
+    r: dict[str, Any],
+    mime: Optional[MimeInfo],
+    credentials: list[dict[str, Any]],
+) -> dict[str, Any]:
+    attachments = []
+    for a in r.get("attachments") or []:
+        attachments.append(
+            {
+                **a,
+                "flags": display.attachment_flags(a),
+                "href": href(a["path"], up=1) if a.get("path") else None,
+                "extension": display.shown_extension(a.get("filename")),
+            }
+        )
+    bodies = []
+    for body in mime.bodies if mime else []:
+        text = body.text[:_BODY_LIMIT]
+        entry = {
+            "type": body.content_type,
+            "declared": body.declared_charset,
+            "charset": body.used_charset,
+            "truncated": len(body.text) > _BODY_LIMIT,
+            "length": len(body.text),
+        }
+        if body.content_type == "text/html":
+            inert, links = inert_html(_inline_images(text, mime))
+            entry["srcdoc"] = (
+                '<meta http-equiv="Content-Security-Policy" content="'
+                "default-src 'none'; style-src 'unsafe-inline'; img-src data:\">"
+                + inert
+            )
+            entry["links"] = links
+            entry["source"] = text
+        else:
+            entry["text"] = text
+        bodies.append(entry)
+    pivots = [
+        (label, r[key])
+        for label, key in PIVOT_FIELDS
+        if key in r and r[key] not in (None, "", [])
+    ]
+    sid = r.get("session_id") or ""
+    return {
+        "r": r,
+        "version": __version__,
+        "alerts": display.message_alerts(r),
+        "source": display.source_parts(r.get("source")),
+        "client": _endpoint(r.get("client_ip"), r.get("client_port")),
+        "server": _endpoint(r.get("server_ip"), r.get("server_port")),
+        "attachments": attachments,
+        "bodies": bodies,
+        "pivots": pivots,
+        "hops": r.get("received") if isinstance(r.get("received"), list) else [],
+        "hop_fields": HOP_FIELDS,
+        "credentials": credentials,
+        "headers": _raw_headers(root, r.get("eml")),
+        "eml_href": href(r["eml"], up=1) if r.get("eml") else None,
+        "index_href": "../report.html",
+        "session_query": urllib.parse.quote(sid, safe=""),
+        "csp": _PAGE_CSP,
+    }
+
+
+def _raw_headers(root: Optional[pathlib.Path], eml: Optional[str]) -> Optional[str]:
+    """The header section as transferred, read back from the .eml just written."""
+    if not eml or root is None:
+        return None
+    try:
+        with open(pathlib.Path(root) / eml, "rb") as handle:
+            head = handle.read(_HEADER_LIMIT + 1)
+    except OSError:
+        return None
+    for end in (b"\r\n\r\n", b"\n\n"):
+        if end in head:
+            head = head[: head.index(end)]
+            break
+    else:
+        if len(head) > _HEADER_LIMIT:  # the section goes on: say it is cut
+            note = f"\n[... header section longer than {_HEADER_LIMIT} bytes: "
+            head = head[:_HEADER_LIMIT] + (note + "the rest is in the .eml]").encode()
+    text = head.decode("utf-8", "backslashreplace").replace("\r\n", "\n")
+    return text
+
+
 class _Spool:
     """A JSON array written element by element to a temporary file."""
 
@@ -283,32 +397,24 @@ class ReportBuilder:
     ) -> None:
         """The message's page (when there is a folder) and its row in the index.
 
-        ``page`` names a page written earlier, for an index rebuilt from the records.
+        ``page`` names a page written earlier (by a worker process, or for an index
+        rebuilt from the records): it is linked, not written again.
         """
         if self._create is not None:
             if not self._stylesheet:
                 self._write(f"{PAGES}/report.css", _asset("report.css"))
                 self._stylesheet = True
-            page = page_name(r["id"])
-            writer = self._create(page)
-            # The template yields a few hundred small pieces a page: written (and
-            # hashed) in blocks of 64 KiB, still streamed for pages with big bodies.
-            block: list[str] = []
-            size = 0
-            for chunk in (
-                _environment()
-                .get_template("message.html")
-                .generate(**self._message_context(r, mime))
-            ):
-                block.append(chunk)
-                size += len(chunk)
-                if size >= 1 << 16:
-                    writer.write("".join(block).encode("utf-8"))
-                    block, size = [], 0
-            if block:
-                writer.write("".join(block).encode("utf-8"))
-            self._finish(page, writer)
+            if page is None:
+                page = page_name(r["id"])
+                writer = self._create(page)
+                for block in message_page(self._root, r, mime, self.credentials(r)):
+                    writer.write(block)
+                self._finish(page, writer)
         self._spools["m"].add(message_row(r, page, self._source(r.get("source"))))
+
+    def credentials(self, r: dict[str, Any]) -> list[dict[str, Any]]:
+        """The credentials seen so far in the message's session, for its page."""
+        return self._open_credentials.get(r.get("session_id") or "", [])
 
     def _write(self, relative: str, text: str) -> None:
         writer = self._create(relative)
@@ -317,89 +423,6 @@ class ReportBuilder:
 
     def _source(self, source: Optional[str]) -> int:
         return self._sources.setdefault(source or "", len(self._sources))
-
-    def _message_context(
-        self, r: dict[str, Any], mime: Optional[MimeInfo]
-    ) -> dict[str, Any]:
-        attachments = []
-        for a in r.get("attachments") or []:
-            attachments.append(
-                {
-                    **a,
-                    "flags": display.attachment_flags(a),
-                    "href": href(a["path"], up=1) if a.get("path") else None,
-                    "extension": display.shown_extension(a.get("filename")),
-                }
-            )
-        bodies = []
-        for body in mime.bodies if mime else []:
-            text = body.text[:_BODY_LIMIT]
-            entry = {
-                "type": body.content_type,
-                "declared": body.declared_charset,
-                "charset": body.used_charset,
-                "truncated": len(body.text) > _BODY_LIMIT,
-                "length": len(body.text),
-            }
-            if body.content_type == "text/html":
-                inert, links = inert_html(_inline_images(text, mime))
-                entry["srcdoc"] = (
-                    '<meta http-equiv="Content-Security-Policy" content="'
-                    "default-src 'none'; style-src 'unsafe-inline'; img-src data:\">"
-                    + inert
-                )
-                entry["links"] = links
-                entry["source"] = text
-            else:
-                entry["text"] = text
-            bodies.append(entry)
-        pivots = [
-            (label, r[key])
-            for label, key in PIVOT_FIELDS
-            if key in r and r[key] not in (None, "", [])
-        ]
-        sid = r.get("session_id") or ""
-        return {
-            "r": r,
-            "version": __version__,
-            "alerts": display.message_alerts(r),
-            "source": display.source_parts(r.get("source")),
-            "client": _endpoint(r.get("client_ip"), r.get("client_port")),
-            "server": _endpoint(r.get("server_ip"), r.get("server_port")),
-            "attachments": attachments,
-            "bodies": bodies,
-            "pivots": pivots,
-            "hops": r.get("received") if isinstance(r.get("received"), list) else [],
-            "hop_fields": HOP_FIELDS,
-            "credentials": self._open_credentials.get(sid, []),
-            "headers": self._raw_headers(r.get("eml")),
-            "eml_href": href(r["eml"], up=1) if r.get("eml") else None,
-            "index_href": "../report.html",
-            "session_query": urllib.parse.quote(sid, safe=""),
-            "csp": _PAGE_CSP,
-        }
-
-    def _raw_headers(self, eml: Optional[str]) -> Optional[str]:
-        """The header section as transferred, read back from the .eml just written."""
-        if not eml or self._root is None:
-            return None
-        try:
-            with open(self._root / eml, "rb") as handle:
-                head = handle.read(_HEADER_LIMIT + 1)
-        except OSError:
-            return None
-        for end in (b"\r\n\r\n", b"\n\n"):
-            if end in head:
-                head = head[: head.index(end)]
-                break
-        else:
-            if len(head) > _HEADER_LIMIT:  # the section goes on: say it is cut
-                note = f"\n[... header section longer than {_HEADER_LIMIT} bytes: "
-                head = (
-                    head[:_HEADER_LIMIT] + (note + "the rest is in the .eml]").encode()
-                )
-        text = head.decode("utf-8", "backslashreplace").replace("\r\n", "\n")
-        return text
 
     def write(self, writer: BinaryIO, warnings: list[str]) -> None:
         script = _asset("index.js")

@@ -14,10 +14,13 @@ not fed at all. Without a key log nothing but the description comes out.
 from __future__ import annotations
 
 import re
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
+from smtpcore.tls import load_layer
 from smtpcore.tls.keylog import KeyLog
-from smtpcore.tls.layer import Lost, Plaintext, TlsConnection
+
+if TYPE_CHECKING:
+    from smtpcore.tls.layer import TlsConnection
 
 CLIENT, SERVER = 0, 1
 
@@ -102,7 +105,7 @@ class TlsSplice:
             if self.tls is None and not self._seen[1 - direction]:
                 if looks_like_tls_record(data):
                     self.outer_off = True
-                    self.tls = TlsConnection(self._keylog)
+                    self.tls = load_layer().TlsConnection(self._keylog)
         if self.outer_off:
             return [], self._plaintext(self._call("data", direction, data, ts_ns))
         outer = machine.data(direction, data, ts_ns)
@@ -110,7 +113,7 @@ class TlsSplice:
             return outer, self._plaintext(self._call("data", direction, data, ts_ns))
         inner = []
         if any(type(event) is self._started for event in outer):
-            self.tls = TlsConnection(self._keylog)
+            self.tls = load_layer().TlsConnection(self._keylog)
             start = tls_start(
                 direction, data, self._last_byte[direction], self._reply_end
             )
@@ -151,13 +154,14 @@ class TlsSplice:
     def _plaintext(self, events: list) -> list:
         """Plaintext and losses from the TLS layer through the machine inside TLS."""
         out: list = []
+        layer = load_layer()
         for event in events:
             inner = self.inner
             if inner is None:
                 inner = self.inner = self._make_inner()
-            if type(event) is Plaintext:
+            if type(event) is layer.Plaintext:
                 out += inner.data(event.direction, event.data, event.ts_ns)
-            elif type(event) is Lost:
+            elif type(event) is layer.Lost:
                 out += inner.gap(event.direction, event.length, event.ts_ns)
         return out
 
