@@ -687,6 +687,11 @@ class SMTPPcapPlugin(interface.PcapPlugin):
             for item in items:
                 for event_data in CreateEventDataList(item):
                     parser_mediator.ProduceEventData(event_data)
+                # smtpcore keeps what decoding a message left out (a limit reached,
+                # a defect) with the message; plaso's place for it is a warning.
+                if isinstance(item, model.Message) and item.mime is not None:
+                    for warning in item.mime.warnings:
+                        parser_mediator.ProduceWarning(f"message {item.id}: {warning}")
                 if parser_mediator.abort:
                     break
 
