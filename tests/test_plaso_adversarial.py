@@ -14,10 +14,12 @@ parts are there with their exact message hashes, session counts and credentials.
 import collections
 import gzip
 import hashlib
+import html
 import importlib.util
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -222,6 +224,7 @@ class Run:
             self.events = [json.loads(line) for line in file_object if line.strip()]
 
         self.warnings = self._ReadWarnings(storage_path)
+        self.storage_path = storage_path
 
     @staticmethod
     def _ReadWarnings(storage_path):
@@ -355,6 +358,38 @@ def testPinfoCountsTheWarningsOfEachDamagedCapture(run):
         assert path_spec.startswith("type: OS, location: ")
         by_path_spec[location] = count
     assert by_path_spec == dict(by_location)
+
+
+def _PinfoWarnings(markdown):
+    """(message, EXT location) of each warning pinfo's markdown output lists."""
+    cells = re.compile(r"<tr><th[^>]*>([^<]*)</th><td>(.*)</td></tr>")
+    warnings = []
+    for block in markdown.split("### Extraction warning: ")[1:]:
+        table = block.split("<table>", 1)[1].split("</table>", 1)[0]
+        rows = [cells.match(line).groups() for line in table.strip().splitlines()]
+        (message,) = [html.unescape(value) for key, value in rows if key == "Message"]
+        (location,) = [
+            value.split("location: ", 1)[1]
+            for _, value in rows
+            if value.startswith("type: EXT")
+        ]
+        warnings.append((message, location))
+    return warnings
+
+
+def testPinfoShowsEveryWarningWithItsFile(run, tmp_path):
+    """pinfo lists each warning, its parser chain and its file, in text and markdown
+    (the text output of plaso 20260720 needs plaso-smtp's compat bridge for that)."""
+    arguments = ["--sections", "warnings", os.fspath(run.storage_path)]
+    text = _RunTool("pinfo", arguments, tmp_path).stdout
+    assert text.count("Extraction warning: ") == len(run.warnings)
+    assert text.count("Parser chain : pcap/smtp") == len(run.warnings)
+    markdown = _RunTool(
+        "pinfo", ["--output_format", "markdown"] + arguments, tmp_path
+    ).stdout
+    assert sorted(_PinfoWarnings(markdown)) == sorted(
+        (message, location) for location, _, _, message in run.warnings
+    )
 
 
 # Exact warnings (C- stands for the capture's identifier prefix) of cases whose
