@@ -147,7 +147,10 @@ class Smtpcore:
             if isinstance(item, model.Message) and item.content is not None:
                 self.contents.append(item.content.open().read())
             if isinstance(item, model.Message) and item.mime is not None:
-                self.warnings += [f"message {item.id}: {w}" for w in item.mime.warnings]
+                self.warnings += [
+                    f"message {item.id}: {w.removeprefix('message: ')}"
+                    for w in item.mime.warnings
+                ]
 
 
 def _RunTool(tool, arguments, cwd):
@@ -166,7 +169,16 @@ def _RunTool(tool, arguments, cwd):
 
 
 def _MakeImage(tmp_path, captures):
-    """An ext4 image holding the captures under FOLDER, made without mounting."""
+    """An ext4 image holding the captures under FOLDER, made without mounting.
+
+    Args:
+      tmp_path (Path): folder for the tree and the image.
+      captures (dict[str, bytes|function]): name to bytes, or to a function that
+          writes the capture into a binary file.
+
+    Returns:
+      tuple[Path, dict[str, str]]: the image, and the SHA-256 of each capture.
+    """
     mke2fs = shutil.which("mke2fs") or shutil.which("mke2fs", path="/usr/sbin:/sbin")
     if mke2fs is None:
         if os.environ.get("CI") == "true":
@@ -176,16 +188,28 @@ def _MakeImage(tmp_path, captures):
     folder = tree / FOLDER.lstrip("/")
     folder.mkdir(parents=True)
     for name, data in captures.items():
-        (folder / name).write_bytes(data)
+        with open(folder / name, "wb") as out:
+            if callable(data):
+                data(out)
+            else:
+                out.write(data)
+    digests = {}
+    for path in folder.iterdir():
+        digest = hashlib.sha256()
+        with open(path, "rb") as file_object:
+            while chunk := file_object.read(1 << 20):
+                digest.update(chunk)
+        digests[path.name] = digest.hexdigest()
+    megabytes = sum(path.stat().st_size for path in folder.iterdir()) >> 20
     image = tmp_path / "evidence.raw"
     subprocess.run(
         [mke2fs, "-q", "-t", "ext4", "-F", "-L", "evidence", "-d", os.fspath(tree)]
-        + [os.fspath(image), "16M"],
+        + [os.fspath(image), f"{megabytes + 16}M"],
         check=True,
         capture_output=True,
     )
     shutil.rmtree(tree)
-    return image
+    return image, digests
 
 
 class Run:
@@ -193,7 +217,7 @@ class Run:
 
     def __init__(self, tmp_path):
         self.captures = _Captures()
-        image = _MakeImage(tmp_path, self.captures)
+        image, _ = _MakeImage(tmp_path, self.captures)
         storage_path = tmp_path / "evidence.plaso"
         log_path = tmp_path / "log2timeline.log.gz"
         result = _RunTool(
@@ -459,10 +483,10 @@ EXACT_WARNINGS = {
         "message C-s1-1: part " + "2." * 20 + "2: nested deeper than 20 levels; "
         "not decoded",
         "message C-s2-1: part 1000: part limit (1000) reached; not decoded",
-        "message C-s3-1: message: offset 0x15: 1 header field(s) larger than the "
+        "message C-s3-1: offset 0x15: 1 header field(s) larger than the "
         "1048576 bytes allowed for the header section skipped (1052672 bytes), the "
         "first 'X-Long'",
-        "message C-s4-1: message: CloseBoundaryNotFoundDefect",
+        "message C-s4-1: CloseBoundaryNotFoundDefect",
         "message C-s5-1: part 1: base64: 1000 characters outside the alphabet "
         "ignored",
         "message C-s5-1: part 2: base64: 1320 characters outside the alphabet "
@@ -583,3 +607,113 @@ def testEventsOfTheHostileMimeMessages(run):
         _Sha256(mime_cases.GARBAGE_ATTACHMENT),
         _Sha256(b""),
     ]
+
+
+# The largest generated sessions: a 1 GB DATA stream, 100,000 AUTH attempts and
+# 20,000 mail transactions in one session each (every attempt and message is event
+# data: the counts are kept where plaso's storage stays a few hundred MB).
+BIG_DATA_SIZE = 10**9
+AUTH_ATTEMPTS = 100_000
+TRANSACTIONS = 20_000
+
+
+def _ReadEventData(storage_path):
+    """The smtp: event data of a storage file, grouped by capture prefix."""
+    from plaso.storage import factory  # pylint: disable=import-outside-toplevel
+
+    reader = factory.StorageFactory.CreateStorageReaderForFile(os.fspath(storage_path))
+    grouped = collections.defaultdict(list)
+    try:
+        for event_data in reader.GetAttributeContainers("event_data"):
+            if event_data.data_type.startswith("smtp:"):
+                prefix = event_data.session_identifier.split("-", 1)[0] + "-"
+                grouped[prefix].append(event_data)
+    finally:
+        reader.Close()
+    return grouped
+
+
+@pytest.mark.slow
+def testLargestSessionsInADiskImage(tmp_path):
+    """The worker survives a 1 GB message and sessions of 10^5 records; each
+    record of them is stored, the message with its exact hash and size."""
+    image, digests = _MakeImage(
+        tmp_path,
+        {
+            "big-data.pcap": lambda out: adv.write_big_data(out, BIG_DATA_SIZE),
+            "auth-attempts.pcap": lambda out: adv.write_auth_attempts(
+                out, AUTH_ATTEMPTS
+            ),
+            "transactions.pcap": lambda out: adv.write_transactions(out, TRANSACTIONS),
+        },
+    )
+    prefixes = {name: api.capture_prefix(digest) for name, digest in digests.items()}
+    storage_path = tmp_path / "large.plaso"
+    log_path = tmp_path / "log2timeline.log.gz"
+    _RunTool(
+        "log2timeline",
+        ["--status_view", "none", "--unattended", "--parsers", "filestat,pcap"]
+        + ["--logfile", os.fspath(log_path), "--storage_file"]
+        + [os.fspath(storage_path), os.fspath(image)],
+        tmp_path,
+    )
+    image.unlink()
+    with gzip.open(log_path, "rt", encoding="utf-8", errors="replace") as log:
+        text = log.read()
+    for trouble in WORKER_TROUBLE:
+        assert trouble not in text, trouble
+    pinfo = _RunTool(
+        "pinfo", ["--output_format", "json", os.fspath(storage_path)], tmp_path
+    )
+    counters = json.loads(pinfo.stdout, strict=False)["storage_counters"]
+    # The one warning: the 1 GB message is past what MIME decoding reads.
+    assert counters["warnings_by_parser"] == {"pcap/smtp": 1}
+    (warning,) = [message for *_, message in Run._ReadWarnings(storage_path)]
+    assert warning == (
+        f"message {prefixes['big-data.pcap']}s1-1: {BIG_DATA_SIZE} bytes, more than "
+        "134217728: headers decoded, body parts not (the .eml holds them all)"
+    )
+
+    grouped = _ReadEventData(storage_path)
+    by_type = {
+        name: collections.Counter(e.data_type for e in grouped[prefix])
+        for name, prefix in prefixes.items()
+    }
+    assert by_type["big-data.pcap"] == {"smtp:session": 1, "smtp:email": 1}
+    (big,) = [
+        e for e in grouped[prefixes["big-data.pcap"]] if e.data_type == "smtp:email"
+    ]
+    expected = hashlib.sha256()
+    for piece in adv.big_message(BIG_DATA_SIZE):
+        expected.update(piece)
+    assert (big.message_sha256_hash, big.size, big.complete) == (
+        expected.hexdigest(),
+        BIG_DATA_SIZE,
+        True,
+    )
+
+    assert by_type["auth-attempts.pcap"] == {
+        "smtp:session": 1,
+        "smtp:authentication": AUTH_ATTEMPTS,
+    }
+    attempts = [
+        (e.username, e.password, e.success)
+        for e in grouped[prefixes["auth-attempts.pcap"]]
+        if e.data_type == "smtp:authentication"
+    ]
+    assert sorted(attempts) == [
+        ("mallory", adv.auth_password(n).decode(), False) for n in range(AUTH_ATTEMPTS)
+    ]
+
+    assert by_type["transactions.pcap"] == {
+        "smtp:session": 1,
+        "smtp:email": TRANSACTIONS,
+    }
+    hashes = sorted(
+        e.message_sha256_hash
+        for e in grouped[prefixes["transactions.pcap"]]
+        if e.data_type == "smtp:email"
+    )
+    assert hashes == sorted(
+        _Sha256(adv.transaction_message(n)) for n in range(TRANSACTIONS)
+    )

@@ -691,7 +691,8 @@ class SMTPPcapPlugin(interface.PcapPlugin):
                 # a defect) with the message; plaso's place for it is a warning.
                 if isinstance(item, model.Message) and item.mime is not None:
                     for warning in item.mime.warnings:
-                        parser_mediator.ProduceWarning(f"message {item.id}: {warning}")
+                        where = warning.removeprefix("message: ")
+                        parser_mediator.ProduceWarning(f"message {item.id}: {where}")
                 if parser_mediator.abort:
                     break
 
