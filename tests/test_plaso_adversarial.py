@@ -201,10 +201,11 @@ def _MakeImage(tmp_path, captures):
                 digest.update(chunk)
         digests[path.name] = digest.hexdigest()
     megabytes = sum(path.stat().st_size for path in folder.iterdir()) >> 20
+    megabytes += megabytes // 8 + 16  # ext4's own metadata and journal
     image = tmp_path / "evidence.raw"
     subprocess.run(
         [mke2fs, "-q", "-t", "ext4", "-F", "-L", "evidence", "-d", os.fspath(tree)]
-        + [os.fspath(image), f"{megabytes + 16}M"],
+        + [os.fspath(image), f"{megabytes}M"],
         check=True,
         capture_output=True,
     )
