@@ -3,6 +3,8 @@
 They run on every plaso: CI's newest and, with make test-plaso-oldest, 20240308.
 """
 
+import collections
+
 import plaso
 
 from plaso.parsers import mediator as parsers_mediator
@@ -79,3 +81,30 @@ def testWarningsReachStorageOnThisPlaso():
         ("frame 7: bad length", "pcap")
     ]
     assert [w.message for w in recovery] == ["recovered record"]
+
+
+def testWarningCountWithoutOrderGetsTheOrderOfItsNumber():
+    class WarningCount:
+        def __init__(self, number_of_events=None):
+            self.number_of_events = number_of_events
+
+    assert compat.AddWarningCountOrder(WarningCount)
+    counter = collections.Counter(
+        {name: WarningCount(number) for name, number in [("a", 2), ("b", 7), ("c", 1)]}
+    )
+    # What pinfo's text output does with the warnings per path specification.
+    assert [name for name, _ in counter.most_common(2)] == ["b", "a"]
+    assert WarningCount(None) < WarningCount(1)
+    assert not compat.AddWarningCountOrder(WarningCount)
+
+
+def testPinfoBridgeOnThisPlaso():
+    """Bridged where plaso counts warnings in WarningCount containers (20260720),
+    which have no order of their own; older releases count in integers."""
+    from plaso.containers import counts  # pylint: disable=import-outside-toplevel
+    from plaso.cli import pinfo_tool  # noqa: F401  (runs the hook)
+
+    assert compat.InstallPinfo() == []  # done by the hook, once
+    count_class = getattr(counts, "WarningCount", None)
+    if count_class is not None:
+        assert count_class.__lt__ is compat._WarningCountLessThan, plaso.__version__

@@ -10,9 +10,12 @@ Differences bridged:
 - ``ParserMediator.ProduceWarning(message, path_spec=None, recovered=False)``
   replaced ``ProduceExtractionWarning`` and ``ProduceRecoveryWarning`` (after
   20240308). Older releases get a ``ProduceWarning`` that calls them.
+- pinfo's text and markdown output sort the warnings per path specification with
+  ``Counter.most_common``; releases that count them in ``WarningCount`` containers
+  (20260720) cannot order those, so pinfo stops with a ``TypeError`` as soon as two
+  files have warnings, before it shows any warning. Such a ``WarningCount`` gets
+  the order of its ``number_of_events`` (see ``AddWarningCountOrder``).
 """
-
-from plaso.parsers import mediator as parsers_mediator
 
 
 def _ProduceWarning(self, message, path_spec=None, recovered=False):
@@ -46,12 +49,53 @@ def AddProduceWarning(mediator_class):
     return True
 
 
+def _WarningCountLessThan(self, other):
+    """Orders warning counts by their number, as pinfo's most_common needs."""
+    if not isinstance(other, type(self)):
+        return NotImplemented
+    return (self.number_of_events or 0) < (other.number_of_events or 0)
+
+
+def AddWarningCountOrder(count_class):
+    """Gives a warning count container class without an order one.
+
+    Args:
+      count_class (type): plaso's WarningCount attribute container class.
+
+    Returns:
+      bool: True if the order was added, False if the class had one.
+    """
+    if count_class.__lt__ is not object.__lt__:
+        return False
+    count_class.__lt__ = _WarningCountLessThan
+    return True
+
+
+def InstallPinfo():
+    """Adds what pinfo needs to show warnings; calling it twice is harmless.
+
+    Returns:
+      list[str]: names of the methods added, empty where plaso needs none.
+    """
+    # pylint: disable=import-outside-toplevel
+    from plaso.containers import counts
+
+    count_class = getattr(counts, "WarningCount", None)  # only in newer releases
+    if count_class is not None and AddWarningCountOrder(count_class):
+        return ["WarningCount.__lt__"]
+    return []
+
+
 def Install():
     """Adds what the parser needs and this plaso lacks; calling it twice is harmless.
 
     Returns:
       list[str]: names of the methods added, empty with a current plaso.
     """
+    # Imported here: pinfo, which needs only InstallPinfo, imports no parser.
+    # pylint: disable=import-outside-toplevel
+    from plaso.parsers import mediator as parsers_mediator
+
     added = []
     if AddProduceWarning(parsers_mediator.ParserMediator):
         added.append("ParserMediator.ProduceWarning")

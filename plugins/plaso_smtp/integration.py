@@ -192,3 +192,11 @@ def ExtendMessageFormatters():
     output_mediator_class.ReadMessageFormattersFromFile = _MarkWrapped(
         ReadMessageFormattersFromFile
     )
+
+
+def ExtendPinfo():
+    """Lets pinfo list the warnings of several files (see compat.InstallPinfo)."""
+    # pylint: disable=import-outside-toplevel
+    from plaso_smtp import compat
+
+    compat.InstallPinfo()

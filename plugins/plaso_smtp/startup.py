@@ -27,6 +27,7 @@ _POST_IMPORT_HOOKS = {
     "plaso.parsers.presets": "ExtendPresets",
     "plaso.engine.timeliner": "ExtendTimeliner",
     "plaso.output.mediator": "ExtendMessageFormatters",
+    "plaso.cli.pinfo_tool": "ExtendPinfo",
 }
 
 

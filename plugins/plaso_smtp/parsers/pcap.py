@@ -33,8 +33,10 @@ class PcapParser(interface.FileObjectParser):
     NAME = "pcap"
     DATA_FORMAT = "Packet capture (pcap or pcapng) file"
 
-    # pcap file header is 24 bytes; a pcapng section header block at least 28.
-    _MINIMUM_FILE_SIZE = 24
+    # What IsCaptureHeader needs: a pcapng block type and byte-order magic (12
+    # bytes). A pcapng file cut inside its section header is thus claimed and its
+    # damage reported; a pcap file needs its whole 24-byte header to be claimed.
+    _MINIMUM_FILE_SIZE = 12
 
     _plugin_classes = {}
 

@@ -674,6 +674,12 @@ class SMTPPcapPlugin(interface.PcapPlugin):
             for item in items:
                 for event_data in CreateEventDataList(item):
                     parser_mediator.ProduceEventData(event_data)
+                # smtpcore keeps what decoding a message left out (a limit reached,
+                # a defect) with the message; plaso's place for it is a warning.
+                if isinstance(item, model.Message) and item.mime is not None:
+                    for warning in item.mime.warnings:
+                        where = warning.removeprefix("message: ")
+                        parser_mediator.ProduceWarning(f"message {item.id}: {where}")
                 if parser_mediator.abort:
                     break
 
