@@ -37,7 +37,7 @@ test: $(STAMP)
 # adversarial cases, a 1 GB DATA stream, a million AUTH attempts and key log lines,
 # 100,000 transactions (some minutes; about 2.5 GB free in the temporary folder).
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow --slow
+	$(BIN)/python -m pytest -q -m slow
 
 # Every atheris target of fuzz/ for FUZZ_SECONDS each, in /dev/shm work folders
 # (seeds from the committed test data); exit 0 only when nothing was found. Not in CI.
