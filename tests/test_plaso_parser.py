@@ -336,7 +336,7 @@ class PcapParserTest(plaso_test_lib.ParserTestCase):
 
         for path in paths:
             with self.subTest(capture=path.name):
-                warnings = []  # incomplete records among them
+                warnings = []  # incomplete records and MIME defects among them
                 expected = []
                 with open(path, "rb") as file_object:
                     prefix = api.capture_prefix(api.digest(file_object)[0])
@@ -351,6 +351,11 @@ class PcapParserTest(plaso_test_lib.ParserTestCase):
                             _Record(event_data)
                             for event_data in smtp.CreateEventDataList(item)
                         )
+                        # What decoding left out is a warning in plaso.
+                        decoded = getattr(item, "mime", None)
+                        for warning in decoded.warnings if decoded else []:
+                            where = warning.removeprefix("message: ")
+                            warnings.append(f"message {item.id}: {where}")
 
                 storage_writer = self._ParseFile(path, self._CreateParser())
                 records = [
