@@ -94,6 +94,34 @@ _ENDINGS = {
 }
 
 
+def session_complete(
+    session: Session, closed, inner, reason: str, incomplete_messages: int, tls
+) -> bool:
+    """Whether a session was captured whole, from its machines' ``Closed`` events.
+
+    ``closed`` is the clear-text machine's event, ``inner`` that of the machine
+    inside TLS, ``tls`` the session's TLS layer. Decrypted, complete means the
+    clear part and the session inside TLS both are. The same rule for SMTP, POP3
+    and IMAP.
+    """
+    if inner is not None and session.decrypted:
+        return bool(
+            (closed is None or not closed.gap_seen)
+            and ((closed is not None and closed.greeting_seen) or inner.greeting_seen)
+            and not inner.gap_seen
+            and (inner.quit_seen or reason == "fin")
+            and not incomplete_messages
+            and not tls.info.warnings
+        )
+    return bool(
+        closed is not None
+        and closed.greeting_seen
+        and not closed.gap_seen
+        and (closed.quit_seen or closed.encrypted or reason == "fin")
+        and not incomplete_messages
+    )
+
+
 def incomplete(item: Union[Session, Message, Credential]) -> Optional[str]:
     """Why a record is incomplete, as one warning line; None when it is complete.
 

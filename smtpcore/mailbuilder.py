@@ -17,6 +17,7 @@ from typing import Callable, Optional, Union
 
 from smtpcore import mailevents as ev
 from smtpcore.content import MessageContent
+from smtpcore.diagnostics import session_complete
 from smtpcore.imap import utf7
 from smtpcore.model import Credential, Endpoints, Message, Session
 from smtpcore.tls.keylog import KeyLog
@@ -157,26 +158,9 @@ class MailboxSessionBuilder:
         session.end_ns = max(ts_ns, session.start_ns)
         session.close_reason = reason
         closed, inner = self._closed, self._inner_closed
-        if inner is not None and session.decrypted:
-            # Decrypted: complete means the clear part and the session inside TLS are.
-            session.complete = bool(
-                (closed is None or not closed.gap_seen)
-                and (
-                    (closed is not None and closed.greeting_seen) or inner.greeting_seen
-                )
-                and not inner.gap_seen
-                and (inner.quit_seen or reason == "fin")
-                and not self._incomplete_messages
-                and not splice.tls.info.warnings
-            )
-        else:
-            session.complete = bool(
-                closed is not None
-                and closed.greeting_seen
-                and not closed.gap_seen
-                and (closed.quit_seen or closed.encrypted or reason == "fin")
-                and not self._incomplete_messages
-            )
+        session.complete = session_complete(
+            session, closed, inner, reason, self._incomplete_messages, splice.tls
+        )
         output.append(session)
         return output
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Optional, Union
 
 from smtpcore.content import MessageContent
+from smtpcore.diagnostics import session_complete
 from smtpcore.model import Credential, Endpoints, Message, Recipient, Session
 from smtpcore.smtp import events as ev
 from smtpcore.smtp.session import SmtpMachine
@@ -119,26 +120,9 @@ class SessionBuilder:
         session.close_reason = reason
         closed = self._closed
         inner = self._inner_closed
-        if inner is not None and session.decrypted:
-            # Decrypted: complete means the clear part and the SMTP inside TLS are.
-            session.complete = bool(
-                (closed is None or not closed.gap_seen)
-                and (
-                    (closed is not None and closed.greeting_seen) or inner.greeting_seen
-                )
-                and not inner.gap_seen
-                and (inner.quit_seen or reason == "fin")
-                and not self._incomplete_messages
-                and not self.tls.info.warnings
-            )
-        else:
-            session.complete = bool(
-                closed is not None
-                and closed.greeting_seen
-                and not closed.gap_seen
-                and (closed.quit_seen or closed.encrypted or reason == "fin")
-                and not self._incomplete_messages
-            )
+        session.complete = session_complete(
+            session, closed, inner, reason, self._incomplete_messages, self.tls
+        )
         output.append(session)
         return output
 
