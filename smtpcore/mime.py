@@ -1570,7 +1570,7 @@ def analyse(
         analyser.warn(
             "message",
             f"{size} bytes, more than {max_size}: headers decoded, body parts not "
-            "(the .eml holds them all)",
+            "(a limit of decoding, not of extraction)",
         )
     try:
         root = analyser.parse(source, "message", base_depth=0)

@@ -1009,7 +1009,7 @@ def test_messages_over_the_size_limit_get_headers_only():
     assert limited.bodies == [] and limited.attachments == []
     assert limited.warnings == [
         f"message: {len(message)} bytes, more than 40: headers decoded, "
-        "body parts not (the .eml holds them all)"
+        "body parts not (a limit of decoding, not of extraction)"
     ]
 
 

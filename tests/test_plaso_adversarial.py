@@ -672,7 +672,7 @@ def testLargestSessionsInADiskImage(tmp_path):
     (warning,) = [message for *_, message in Run._ReadWarnings(storage_path)]
     assert warning == (
         f"message {prefixes['big-data.pcap']}s1-1: {BIG_DATA_SIZE} bytes, more than "
-        "134217728: headers decoded, body parts not (the .eml holds them all)"
+        "134217728: headers decoded, body parts not (a limit of decoding, not of extraction)"
     )
 
     grouped = _ReadEventData(storage_path)
