@@ -738,6 +738,11 @@ def test_key_log_of_a_million_lines(tmp_path):
 # -- complexity: twice the input, not four times the work ------------------------------
 
 
+# Twice the input costs twice the work when linear, four times when quadratic; the
+# margin above 2 is for caches and a busy shared machine.
+LINEAR_BOUND = 3.5
+
+
 def _cpu(run) -> float:
     """CPU seconds of the faster of two runs (process_time ignores other load)."""
     best = None
@@ -780,7 +785,7 @@ def test_doubling_a_pathological_input_does_not_quadruple_the_work(
 ):
     once = _extract_cost(tmp_path, write, size)
     twice = _extract_cost(tmp_path, write, 2 * size)
-    assert twice < 3 * once, (once, twice)
+    assert twice < LINEAR_BOUND * once, (once, twice)
 
 
 @pytest.mark.slow
@@ -796,7 +801,7 @@ def test_doubling_tiny_reversed_segments_does_not_quadruple_the_work(
     # segments (each insert at its front moves the rest): hence the size.
     once = _extract_cost(tmp_path, write, size)
     twice = _extract_cost(tmp_path, write, 2 * size)
-    assert twice < 3 * once, (once, twice)
+    assert twice < LINEAR_BOUND * once, (once, twice)
 
 
 @pytest.mark.parametrize("holes", [False, True], ids=["adjacent", "with-holes"])
@@ -857,7 +862,7 @@ def test_doubling_a_key_log_line_without_end_does_not_quadruple_the_work(tmp_pat
         return _cpu(run)
 
     once = cost(64 << 20)
-    assert cost(128 << 20) < 3 * once
+    assert cost(128 << 20) < LINEAR_BOUND * once
 
 
 # -- the script ------------------------------------------------------------------------

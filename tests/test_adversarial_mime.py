@@ -37,16 +37,21 @@ def cpu_seconds(function, *args, **kwargs) -> float:
     return time.process_time() - start
 
 
-def ratio_of_doubling(make, size: int, **limits) -> float:
-    """CPU time of analysing make(2 * size) over that of make(size), best of two.
+# Twice the input costs twice the work when linear, four times when quadratic; the
+# margin above 2 is for caches and a busy shared machine.
+LINEAR_BOUND = 3.5
 
-    The best of two runs of each keeps a neighbour's burst on the shared machine
+
+def ratio_of_doubling(make, size: int, **limits) -> float:
+    """CPU time of analysing make(2 * size) over that of make(size), best of three.
+
+    The best of three runs of each keeps a neighbour's burst on the shared machine
     from deciding the result.
     """
     small, large = make(size), make(2 * size)
     analyse(small, **limits)  # warm up imports and caches
-    small_time = min(cpu_seconds(analyse, small, **limits) for _ in range(2))
-    large_time = min(cpu_seconds(analyse, large, **limits) for _ in range(2))
+    small_time = min(cpu_seconds(analyse, small, **limits) for _ in range(3))
+    large_time = min(cpu_seconds(analyse, large, **limits) for _ in range(3))
     return large_time / max(small_time, 1e-3)
 
 
@@ -82,13 +87,16 @@ def test_nesting_exactly_at_the_limit_is_all_decoded():
 
 
 def test_nesting_depth_doubled_work_does_not_quadruple():
-    assert ratio_of_doubling(cases.nested, 2_500) < 3
+    assert ratio_of_doubling(cases.nested, 2_500) < LINEAR_BOUND
 
 
 def test_nesting_depth_doubled_within_a_raised_limit_does_not_quadruple():
     # Every level decoded: the close-delimiter repair used to walk the whole parser
     # stack for every delimiter line (quadratic; 800 levels took 4 s).
-    assert ratio_of_doubling(cases.nested, 200, max_depth=10_000, max_parts=10**6) < 3
+    assert (
+        ratio_of_doubling(cases.nested, 200, max_depth=10_000, max_parts=10**6)
+        < LINEAR_BOUND
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -118,12 +126,12 @@ def test_parts_exactly_at_the_limit_are_all_decoded():
 
 
 def test_part_count_doubled_within_the_limit_work_does_not_quadruple():
-    assert ratio_of_doubling(cases.many_parts, 2_000, max_parts=10**6) < 3
+    assert ratio_of_doubling(cases.many_parts, 2_000, max_parts=10**6) < LINEAR_BOUND
 
 
 @pytest.mark.slow
 def test_part_count_doubled_past_the_limit_work_does_not_quadruple():
-    assert ratio_of_doubling(cases.many_parts, 100_000) < 3
+    assert ratio_of_doubling(cases.many_parts, 100_000) < LINEAR_BOUND
 
 
 # ---------------------------------------------------------------------------
@@ -149,12 +157,12 @@ def test_header_line_within_the_limit_is_kept_whole():
 
 def test_header_line_doubled_work_does_not_quadruple():
     limits = {"max_header_bytes": 64 * 2**20}  # the line is read, not skipped
-    assert ratio_of_doubling(cases.long_header, 8 * 2**20, **limits) < 3
+    assert ratio_of_doubling(cases.long_header, 8 * 2**20, **limits) < LINEAR_BOUND
 
 
 @pytest.mark.slow
 def test_header_line_doubled_past_the_limit_work_does_not_quadruple():
-    assert ratio_of_doubling(cases.long_header, 32 * 2**20) < 3
+    assert ratio_of_doubling(cases.long_header, 32 * 2**20) < LINEAR_BOUND
 
 
 # ---------------------------------------------------------------------------

@@ -675,8 +675,14 @@ class SMTPPcapPlugin(interface.PcapPlugin):
                 for event_data in CreateEventDataList(item):
                     parser_mediator.ProduceEventData(event_data)
                 # smtpcore keeps what decoding a message left out (a limit reached,
-                # a defect) with the message; plaso's place for it is a warning.
-                if isinstance(item, model.Message) and item.mime is not None:
+                # a defect) with the message; plaso's place for it is a warning. A
+                # partial fetch (TOP, BODY[HEADER]) is cut where the client asked, so
+                # its defects say nothing about the evidence.
+                if (
+                    isinstance(item, model.Message)
+                    and item.mime is not None
+                    and not item.partial
+                ):
                     for warning in item.mime.warnings:
                         where = warning.removeprefix("message: ")
                         parser_mediator.ProduceWarning(f"message {item.id}: {where}")
