@@ -25,68 +25,14 @@ CLI4=10.25.0.2
 SRV6=fd00:25::1
 CLI6=fd00:25::2
 
-WORK=$(mktemp -d /tmp/smtplab.XXXXXX)
-chmod 755 "$WORK"
-CAPTURE_PID=
-AIOSMTPD_PID=
-POSTFIX_PID=
-
-log() { echo "[lab] $*" >&2; }
-
-stop_pid() {  # stop_pid PID NAME: SIGTERM, wait up to 10 s, then SIGKILL
-    local pid=$1 name=$2 i
-    [ -n "$pid" ] || return 0
-    kill -0 "$pid" 2>/dev/null || return 0
-    log "stopping $name (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.2
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-    local rc=$?
-    set +e
-    stop_pid "$CAPTURE_PID" capture
-    stop_pid "$AIOSMTPD_PID" aiosmtpd
-    stop_pid "$POSTFIX_PID" "postfix master"
-    ip netns del "$CLI" 2>/dev/null
-    ip netns del "$SRV" 2>/dev/null
-    if [ "$rc" -ne 0 ]; then
-        log "FAILED (rc=$rc); logs kept in $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. "$LAB/netns.sh"
+netns_begin lab /tmp/smtplab.XXXXXX
+log() { netns_log "$@"; }
 
 setup_network() {
-    ip netns del "$CLI" 2>/dev/null || true
-    ip netns del "$SRV" 2>/dev/null || true
-    ip netns add "$SRV"
-    ip netns add "$CLI"
-    ip link add veth-cli netns "$CLI" type veth peer name veth-srv netns "$SRV"
-    ip -n "$CLI" link set veth-cli address 02:00:00:25:00:02 mtu 1500
-    ip -n "$SRV" link set veth-srv address 02:00:00:25:00:01 mtu 1500
-    # Real 1500-byte frames on the wire: no segmentation offload on the capture side.
-    ip netns exec "$CLI" ethtool -K veth-cli tso off gso off gro off >/dev/null
-    ip netns exec "$SRV" ethtool -K veth-srv tso off gso off gro off >/dev/null
-    for ns in "$SRV" "$CLI"; do
-        ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_ra=0 \
-            net.ipv6.conf.default.accept_ra=0
-        ip -n "$ns" link set lo up
-    done
-    ip -n "$SRV" addr add "$SRV4/24" dev veth-srv
-    ip -n "$SRV" addr add "$ALT4/24" dev veth-srv
-    ip -n "$SRV" addr add "$SRV6/64" dev veth-srv nodad
-    ip -n "$CLI" addr add "$CLI4/24" dev veth-cli
-    ip -n "$CLI" addr add "$CLI6/64" dev veth-cli nodad
-    ip -n "$SRV" link set veth-srv up
-    ip -n "$CLI" link set veth-cli up
+    netns_pair "$SRV" veth-srv "$CLI" veth-cli 02:00:00:25:00 on
+    netns_addr "$SRV" veth-srv "$SRV4/24" "$ALT4/24" "$SRV6/64"
+    netns_addr "$CLI" veth-cli "$CLI4/24" "$CLI6/64"
 }
 
 setup_postfix() {
@@ -112,36 +58,19 @@ setup_postfix() {
     # postfix(1) only shows its errors on a terminal: give it one with script(1).
     ip netns exec "$SRV" script -qec "postfix -c $dir check" /dev/null
     ip netns exec "$SRV" script -qec "postfix -c $dir start" /dev/null
-    local i
-    for i in $(seq 50); do
-        [ -s "$WORK/spool/pid/master.pid" ] && break
-        sleep 0.2
-    done
-    POSTFIX_PID=$(tr -d ' \n' <"$WORK/spool/pid/master.pid")
-    log "postfix master pid $POSTFIX_PID"
-    wait_port "$SRV4" 25
-}
-
-wait_port() {  # wait_port HOST PORT: until a TCP connect from the client works
-    local i
-    for i in $(seq 50); do
-        if ip netns exec "$CLI" "$PY" -c \
-            "import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 2).close()" \
-            "$1" "$2" 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.2
-    done
-    log "server $1:$2 not reachable"
-    return 1
+    local pid
+    pid=$(netns_pidfile "$WORK/spool/pid/master.pid")
+    netns_track "$pid" "postfix master"
+    log "postfix master pid $pid"
+    netns_wait_port "$SRV4" 25
 }
 
 start_aiosmtpd() {
     ip netns exec "$SRV" "$PY" "$LAB/aiosmtpd_server.py" --host "$ALT4" --port 25 \
         >"$WORK/aiosmtpd.log" 2>&1 &
-    AIOSMTPD_PID=$!
-    log "aiosmtpd pid $AIOSMTPD_PID"
-    wait_port "$ALT4" 25
+    netns_track $! aiosmtpd
+    log "aiosmtpd pid $!"
+    netns_wait_port "$ALT4" 25
 }
 
 # capture NAME.EXT KIND FILTER SCENARIO [clients.py options...]
@@ -150,42 +79,25 @@ start_aiosmtpd() {
 capture() {
     local file=$1 kind=$2 filter=$3 scenario=$4
     shift 4
-    local path=$OUT/$file name=${file%.*} i
+    local path=$OUT/$file name=${file%.*}
+    local log=$WORK/$name.cap.log
     rm -f "$path"
     case $kind in
-    eth) ip netns exec "$CLI" tcpdump -Z root -i veth-cli -s 0 -U --immediate-mode -w "$path" \
-        "$filter" 2>"$WORK/$name.cap.log" & ;;
-    nano) ip netns exec "$CLI" tcpdump -Z root -i veth-cli -s 0 -U --immediate-mode \
-        --time-stamp-precision=nano -w "$path" "$filter" 2>"$WORK/$name.cap.log" & ;;
-    any) ip netns exec "$CLI" tcpdump -Z root -i any -s 0 -U --immediate-mode -w "$path" \
-        "$filter" 2>"$WORK/$name.cap.log" & ;;
-    pcapng) ip netns exec "$CLI" dumpcap -q -i veth-cli -s 0 -f "$filter" -w "$path" \
-        2>"$WORK/$name.cap.log" & ;;
+    eth) netns_capture_start veth-cli "$path" "$filter" "$log" ;;
+    nano) netns_capture_start veth-cli "$path" "$filter" "$log" --time-stamp-precision=nano ;;
+    any) netns_capture_start any "$path" "$filter" "$log" ;;
+    pcapng) netns_dumpcap_start veth-cli "$path" "$filter" "$log" ;;
     esac
-    CAPTURE_PID=$!
-    for i in $(seq 50); do
-        grep -qE 'listening on|Capturing on' "$WORK/$name.cap.log" 2>/dev/null && break
-        [ -s "$path" ] && [ "$kind" = pcapng ] && break
-        sleep 0.2
-    done
-    sleep 0.5
     log "$file: scenario $scenario"
-    ip netns exec "$CLI" "$PY" "$LAB/clients.py" "$scenario" --work "$WORK" \
-        --truth "$WORK/$name.truth.json" "$@" >"$WORK/$name.client.log" 2>&1 || {
-        log "client failed, see $WORK/$name.client.log"
-        cat "$WORK/$name.client.log" >&2
-        return 1
-    }
-    sleep 2  # let the last packets (QUIT reply, FIN) reach the capture file
-    stop_pid "$CAPTURE_PID" capture
-    wait "$CAPTURE_PID" 2>/dev/null || true
-    CAPTURE_PID=
+    netns_client "$WORK/$name.client.log" "$PY" "$LAB/clients.py" "$scenario" --work "$WORK" \
+        --truth "$WORK/$name.truth.json" "$@"
+    netns_capture_stop
     chmod 644 "$path"
     printf '%s\t%s\t%s\n' "$file" "$kind" "$scenario" >>"$WORK/captures.tsv"
 }
 
 main() {
-    [ "$(id -u)" -eq 0 ] || { echo "run as root" >&2; exit 1; }
+    netns_require_root
     mkdir -p "$OUT"
     : >"$WORK/captures.tsv"
     setup_network

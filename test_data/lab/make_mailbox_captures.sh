@@ -23,61 +23,14 @@ CLI=mboxlab-cli
 SRV4=10.110.0.1
 CLI4=10.110.0.2
 
-WORK=$(mktemp -d /tmp/mboxlab.XXXXXX)
-chmod 755 "$WORK"
-CAPTURE_PID=
-DOVECOT_PID=
-
-log() { echo "[mboxlab] $*" >&2; }
-
-stop_pid() {
-    local pid=$1 name=$2 i
-    [ -n "$pid" ] || return 0
-    kill -0 "$pid" 2>/dev/null || return 0
-    log "stopping $name (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.2
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-    local rc=$?
-    set +e
-    stop_pid "$CAPTURE_PID" capture
-    stop_pid "$DOVECOT_PID" dovecot
-    ip netns del "$CLI" 2>/dev/null
-    ip netns del "$SRV" 2>/dev/null
-    if [ "$rc" -ne 0 ]; then
-        log "FAILED (rc=$rc); logs kept in $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. "$LAB/netns.sh"
+netns_begin mboxlab /tmp/mboxlab.XXXXXX
+log() { netns_log "$@"; }
 
 setup_network() {
-    ip netns del "$CLI" 2>/dev/null || true
-    ip netns del "$SRV" 2>/dev/null || true
-    ip netns add "$SRV"
-    ip netns add "$CLI"
-    ip link add mbox-cli netns "$CLI" type veth peer name mbox-srv netns "$SRV"
-    ip -n "$CLI" link set mbox-cli address 02:00:00:6e:00:02 mtu 1500
-    ip -n "$SRV" link set mbox-srv address 02:00:00:6e:00:01 mtu 1500
-    ip netns exec "$CLI" ethtool -K mbox-cli tso off gso off gro off >/dev/null
-    ip netns exec "$SRV" ethtool -K mbox-srv tso off gso off gro off >/dev/null
-    for ns in "$SRV" "$CLI"; do
-        ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-        ip -n "$ns" link set lo up
-    done
-    ip -n "$SRV" addr add "$SRV4/24" dev mbox-srv
-    ip -n "$CLI" addr add "$CLI4/24" dev mbox-cli
-    ip -n "$SRV" link set mbox-srv up
-    ip -n "$CLI" link set mbox-cli up
+    netns_pair "$SRV" mbox-srv "$CLI" mbox-cli 02:00:00:6e:00 off
+    netns_addr "$SRV" mbox-srv "$SRV4/24"
+    netns_addr "$CLI" mbox-cli "$CLI4/24"
 }
 
 setup_dovecot() {
@@ -97,13 +50,10 @@ with open(sys.argv[1], "w") as out:
 PYEOF
     chmod 644 "$WORK/passwd"
     ip netns exec "$SRV" dovecot -c "$WORK/dovecot.conf"
-    local i
-    for i in $(seq 50); do
-        [ -s "$WORK/run/master.pid" ] && break
-        sleep 0.2
-    done
-    DOVECOT_PID=$(tr -d ' \n' <"$WORK/run/master.pid")
-    log "dovecot master pid $DOVECOT_PID"
+    local pid
+    pid=$(netns_pidfile "$WORK/run/master.pid")
+    netns_track "$pid" dovecot
+    log "dovecot master pid $pid"
 }
 
 fill_mailboxes() {  # the same mailboxes before every capture
@@ -127,58 +77,30 @@ PYEOF
         2>/dev/null || true
 }
 
-wait_port() {
-    local i
-    for i in $(seq 50); do
-        if ip netns exec "$CLI" "$PY" -c \
-            "import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 2).close()" \
-            "$1" "$2" 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.2
-    done
-    log "server $1:$2 not reachable"
-    return 1
-}
-
 capture() {  # capture FILE FILTER SCENARIO
     local file=$1 filter=$2 scenario=$3
-    local path=$OUT/$file name=${file%.*} i
+    local path=$OUT/$file name=${file%.*}
     rm -f "$path"
     fill_mailboxes
-    ip netns exec "$CLI" tcpdump -Z root -i mbox-cli -s 0 -U --immediate-mode -w "$path" \
-        "$filter" 2>"$WORK/$name.cap.log" &
-    CAPTURE_PID=$!
-    for i in $(seq 50); do
-        grep -q 'listening on' "$WORK/$name.cap.log" 2>/dev/null && break
-        sleep 0.2
-    done
-    sleep 0.5
+    netns_capture_start mbox-cli "$path" "$filter" "$WORK/$name.cap.log"
     log "$file: scenario $scenario"
-    ip netns exec "$CLI" "$PY" "$LAB/mailbox_clients.py" "$scenario" --server "$SRV4" \
-        --work "$WORK" --truth "$WORK/$name.truth.json" \
-        --dovecot-conf "$WORK/dovecot.conf" >"$WORK/$name.client.log" 2>&1 || {
-        log "client failed, see $WORK/$name.client.log"
-        cat "$WORK/$name.client.log" >&2
-        return 1
-    }
-    sleep 2
-    stop_pid "$CAPTURE_PID" capture
-    wait "$CAPTURE_PID" 2>/dev/null || true
-    CAPTURE_PID=
+    netns_client "$WORK/$name.client.log" "$PY" "$LAB/mailbox_clients.py" "$scenario" \
+        --server "$SRV4" --work "$WORK" --truth "$WORK/$name.truth.json" \
+        --dovecot-conf "$WORK/dovecot.conf"
+    netns_capture_stop
     chmod 644 "$path"
     printf '%s\t%s\n' "$file" "$scenario" >>"$WORK/captures.tsv"
 }
 
 main() {
-    [ "$(id -u)" -eq 0 ] || { echo "run as root" >&2; exit 1; }
+    netns_require_root
     export LAB
     mkdir -p "$OUT"
     : >"$WORK/captures.tsv"
     setup_network
     setup_dovecot
-    wait_port "$SRV4" 110
-    wait_port "$SRV4" 143
+    netns_wait_port "$SRV4" 110
+    netns_wait_port "$SRV4" 143
     local pop="tcp port 110 or tcp port 2110" imap="tcp port 143 or tcp port 1143"
     capture pop3-user-pass.pcap "$pop" pop3-user-pass
     capture pop3-apop.pcap "$pop" pop3-apop

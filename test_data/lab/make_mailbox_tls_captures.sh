@@ -26,66 +26,19 @@ CLI=mtls-cli
 SRV4=10.113.0.1
 CLI4=10.113.0.2
 
-WORK=$(mktemp -d /tmp/mtls.XXXXXX)
-chmod 755 "$WORK"
-CAPTURE_PID=
-DOVECOT_PID=
-
-log() { echo "[mtls] $*" >&2; }
-
-stop_pid() {
-    local pid=$1 name=$2 i
-    [ -n "$pid" ] || return 0
-    kill -0 "$pid" 2>/dev/null || return 0
-    log "stopping $name (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.2
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-    local rc=$?
-    set +e
-    stop_pid "$CAPTURE_PID" capture
-    stop_pid "$DOVECOT_PID" dovecot
-    ip netns del "$CLI" 2>/dev/null
-    ip netns del "$SRV" 2>/dev/null
-    rm -f "$WORK/tls/server.key"
-    if [ "$rc" -ne 0 ]; then
-        log "FAILED (rc=$rc); logs kept in $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. "$LAB/netns.sh"
+netns_begin mtls /tmp/mtls.XXXXXX
+log() { netns_log "$@"; }
 
 setup_network() {
-    ip netns del "$CLI" 2>/dev/null || true
-    ip netns del "$SRV" 2>/dev/null || true
-    ip netns add "$SRV"
-    ip netns add "$CLI"
-    ip link add mtls-cli netns "$CLI" type veth peer name mtls-srv netns "$SRV"
-    ip -n "$CLI" link set mtls-cli address 02:00:00:71:00:02 mtu 1500
-    ip -n "$SRV" link set mtls-srv address 02:00:00:71:00:01 mtu 1500
-    ip netns exec "$CLI" ethtool -K mtls-cli tso off gso off gro off >/dev/null
-    ip netns exec "$SRV" ethtool -K mtls-srv tso off gso off gro off >/dev/null
-    for ns in "$SRV" "$CLI"; do
-        ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-        ip -n "$ns" link set lo up
-    done
-    ip -n "$SRV" addr add "$SRV4/24" dev mtls-srv
-    ip -n "$CLI" addr add "$CLI4/24" dev mtls-cli
-    ip -n "$SRV" link set mtls-srv up
-    ip -n "$CLI" link set mtls-cli up
+    netns_pair "$SRV" mtls-srv "$CLI" mtls-cli 02:00:00:71:00 off
+    netns_addr "$SRV" mtls-srv "$SRV4/24"
+    netns_addr "$CLI" mtls-cli "$CLI4/24"
 }
 
 setup_dovecot() {
     mkdir -p "$WORK/run" "$WORK/state" "$WORK/tls" "$WORK/home"
+    NETNS_EXIT_RM+=("$WORK/tls/server.key")  # decryption must work from the key logs alone
     # The clear-text lab's configuration, with the implicit-TLS listeners on.
     sed -e "s|@LABDIR@|$WORK|g" -e "s|@LISTEN@|$SRV4|g" \
         -e '/inet_listener imaps {/,/}/s/port = 0/port = 993\n    ssl = yes/' \
@@ -107,12 +60,8 @@ with open(sys.argv[1], "w") as out:
 PYEOF
     chmod 644 "$WORK/passwd"
     ip netns exec "$SRV" dovecot -c "$WORK/dovecot.conf"
-    local i
-    for i in $(seq 50); do
-        [ -s "$WORK/run/master.pid" ] && break
-        sleep 0.2
-    done
-    DOVECOT_PID=$(tr -d ' \n' <"$WORK/run/master.pid")
+    DOVECOT_PID=$(netns_pidfile "$WORK/run/master.pid")
+    netns_track "$DOVECOT_PID" dovecot
     log "dovecot master pid $DOVECOT_PID"
 }
 
@@ -140,57 +89,28 @@ PYEOF
     done
 }
 
-wait_port() {
-    local i
-    for i in $(seq 50); do
-        if ip netns exec "$CLI" "$PY" -c \
-            "import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 2).close()" \
-            "$1" "$2" 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.2
-    done
-    log "server $1:$2 not reachable"
-    return 1
-}
-
 capture() {  # capture NAME FILTER
-    local name=$1 filter=$2 i
+    local name=$1 filter=$2
     local path=$OUT/$name.pcap keylog=$OUT/$name.keylog
     rm -f "$path" "$keylog"
     fill_mailboxes
-    ip netns exec "$CLI" tcpdump -Z root -i mtls-cli -s 0 -U --immediate-mode -w "$path" \
-        "$filter" 2>"$WORK/$name.cap.log" &
-    CAPTURE_PID=$!
-    for i in $(seq 50); do
-        grep -q 'listening on' "$WORK/$name.cap.log" 2>/dev/null && break
-        sleep 0.2
-    done
-    sleep 0.5
+    netns_capture_start mtls-cli "$path" "$filter" "$WORK/$name.cap.log"
     log "$name"
-    ip netns exec "$CLI" "$PY" "$LAB/mailbox_tls_clients.py" "$name" --server "$SRV4" \
-        --work "$WORK" --truth "$WORK/$name.truth.json" --keylog "$keylog" \
-        >"$WORK/$name.client.log" 2>&1 || {
-        log "client failed, see $WORK/$name.client.log"
-        cat "$WORK/$name.client.log" >&2
-        return 1
-    }
-    sleep 2
-    stop_pid "$CAPTURE_PID" capture
-    wait "$CAPTURE_PID" 2>/dev/null || true
-    CAPTURE_PID=
+    netns_client "$WORK/$name.client.log" "$PY" "$LAB/mailbox_tls_clients.py" "$name" \
+        --server "$SRV4" --work "$WORK" --truth "$WORK/$name.truth.json" --keylog "$keylog"
+    netns_capture_stop
     chmod 644 "$path" "$keylog"
 }
 
 main() {
-    [ "$(id -u)" -eq 0 ] || { echo "run as root" >&2; exit 1; }
+    netns_require_root
     export LAB
     mkdir -p "$OUT"
     setup_network
     setup_dovecot
     local port
     for port in 110 143 993 995 465; do
-        wait_port "$SRV4" "$port"
+        netns_wait_port "$SRV4" "$port"
     done
     capture pop3-stls-tls13 "tcp port 110"
     capture pop3s-995-tls12 "tcp port 995"
@@ -199,8 +119,7 @@ main() {
     capture imaps-993-tls13 "tcp port 993"
     capture imaps-993-literal-refused "tcp port 993"
     capture curl-implicit-tls "tcp port 993 or tcp port 995"
-    stop_pid "$DOVECOT_PID" dovecot
-    DOVECOT_PID=
+    netns_stop "$DOVECOT_PID" dovecot
     rm -f "$WORK/tls/server.key"
     "$PY" "$LAB/check_mailbox_tls_captures.py" --work "$WORK" --dir "$OUT"
     log "done: $(ls "$OUT"/*.pcap | wc -l) captures in $OUT"

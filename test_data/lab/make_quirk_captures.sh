@@ -21,59 +21,14 @@ CLI=smtpq-cli
 SRV4=10.209.0.1
 CLI4=10.209.0.2
 
-WORK=$(mktemp -d /tmp/smtpq.XXXXXX)
-chmod 755 "$WORK"
-CAPTURE_PID=
-POSTFIX_PID=
-VSFTPD_PID=
-
-log() { echo "[quirks] $*" >&2; }
-
-stop_pid() {
-    local pid=$1 name=$2 i
-    [ -n "$pid" ] || return 0
-    kill -0 "$pid" 2>/dev/null || return 0
-    log "stopping $name (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.2
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-    local rc=$?
-    set +e
-    stop_pid "$CAPTURE_PID" capture
-    stop_pid "$VSFTPD_PID" vsftpd
-    stop_pid "$POSTFIX_PID" "postfix master"
-    ip netns del "$CLI" 2>/dev/null
-    ip netns del "$SRV" 2>/dev/null
-    if [ "$rc" -ne 0 ]; then log "FAILED (rc=$rc); logs kept in $WORK"; else rm -rf "$WORK"; fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. "$LAB/netns.sh"
+netns_begin quirks /tmp/smtpq.XXXXXX
+log() { netns_log "$@"; }
 
 setup_network() {
-    ip netns del "$CLI" 2>/dev/null || true
-    ip netns del "$SRV" 2>/dev/null || true
-    ip netns add "$SRV"
-    ip netns add "$CLI"
-    ip link add vq-cli netns "$CLI" type veth peer name vq-srv netns "$SRV"
-    ip -n "$CLI" link set vq-cli address 02:00:00:d1:00:02 mtu 1500
-    ip -n "$SRV" link set vq-srv address 02:00:00:d1:00:01 mtu 1500
-    ip netns exec "$CLI" ethtool -K vq-cli tso off gso off gro off >/dev/null
-    ip netns exec "$SRV" ethtool -K vq-srv tso off gso off gro off >/dev/null
-    for ns in "$SRV" "$CLI"; do
-        ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-        ip -n "$ns" link set lo up
-    done
-    ip -n "$SRV" addr add "$SRV4/24" dev vq-srv
-    ip -n "$CLI" addr add "$CLI4/24" dev vq-cli
-    ip -n "$SRV" link set vq-srv up
-    ip -n "$CLI" link set vq-cli up
+    netns_pair "$SRV" vq-srv "$CLI" vq-cli 02:00:00:d1:00 off
+    netns_addr "$SRV" vq-srv "$SRV4/24"
+    netns_addr "$CLI" vq-cli "$CLI4/24"
 }
 
 setup_postfix() {
@@ -96,15 +51,12 @@ setup_postfix() {
     touch "$WORK/maillog"
     ip netns exec "$SRV" script -qec "postfix -c $dir check" /dev/null
     ip netns exec "$SRV" script -qec "postfix -c $dir start" /dev/null
-    local i
-    for i in $(seq 50); do
-        [ -s "$WORK/spool/pid/master.pid" ] && break
-        sleep 0.2
-    done
-    POSTFIX_PID=$(tr -d ' \n' <"$WORK/spool/pid/master.pid")
-    log "postfix master pid $POSTFIX_PID"
-    wait_port "$SRV4" 25
-    wait_port "$SRV4" 2526
+    local pid
+    pid=$(netns_pidfile "$WORK/spool/pid/master.pid")
+    netns_track "$pid" "postfix master"
+    log "postfix master pid $pid"
+    netns_wait_port "$SRV4" 25
+    netns_wait_port "$SRV4" 2526
 }
 
 setup_vsftpd() {
@@ -130,51 +82,24 @@ xferlog_enable=NO
 vsftpd_log_file=$WORK/vsftpd.log
 CONF
     ip netns exec "$SRV" vsftpd "$WORK/vsftpd.conf" >"$WORK/vsftpd.out" 2>&1 &
-    VSFTPD_PID=$!
-    log "vsftpd pid $VSFTPD_PID"
-    wait_port "$SRV4" 21
-}
-
-wait_port() {
-    local i
-    for i in $(seq 50); do
-        if ip netns exec "$CLI" "$PY" -c \
-            "import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 2).close()" \
-            "$1" "$2" 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.2
-    done
-    log "server $1:$2 not reachable"
-    return 1
+    netns_track $! vsftpd
+    log "vsftpd pid $!"
+    netns_wait_port "$SRV4" 21
 }
 
 capture() {  # capture FILE FILTER SCENARIO
-    local file=$1 filter=$2 scenario=$3 path=$OUT/$1 name=${1%.*} i
+    local file=$1 filter=$2 scenario=$3 path=$OUT/$1 name=${1%.*}
     rm -f "$path"
-    ip netns exec "$CLI" tcpdump -Z root -i vq-cli -s 0 -U --immediate-mode -w "$path" \
-        "$filter" 2>"$WORK/$name.cap.log" &
-    CAPTURE_PID=$!
-    for i in $(seq 50); do
-        grep -q 'listening on' "$WORK/$name.cap.log" 2>/dev/null && break
-        sleep 0.2
-    done
-    sleep 0.5
+    netns_capture_start vq-cli "$path" "$filter" "$WORK/$name.cap.log"
     log "$file: scenario $scenario"
-    ip netns exec "$CLI" "$PY" "$LAB/quirk_clients.py" "$scenario" --server "$SRV4" \
-        --client "$CLI4" --truth "$WORK/$name.truth.json" >"$WORK/$name.client.log" 2>&1 || {
-        cat "$WORK/$name.client.log" >&2
-        return 1
-    }
-    sleep 2
-    stop_pid "$CAPTURE_PID" capture
-    wait "$CAPTURE_PID" 2>/dev/null || true
-    CAPTURE_PID=
+    netns_client "$WORK/$name.client.log" "$PY" "$LAB/quirk_clients.py" "$scenario" \
+        --server "$SRV4" --client "$CLI4" --truth "$WORK/$name.truth.json"
+    netns_capture_stop
     chmod 644 "$path"
 }
 
 main() {
-    [ "$(id -u)" -eq 0 ] || { echo "run as root" >&2; exit 1; }
+    netns_require_root
     mkdir -p "$OUT"
     setup_network
     setup_postfix

@@ -25,61 +25,14 @@ CLI=tlslab-cli
 SRV4=10.46.0.1
 CLI4=10.46.0.2
 
-WORK=$(mktemp -d /tmp/tlslab.XXXXXX)
-chmod 755 "$WORK"
-CAPTURE_PID=
-POSTFIX_PID=
-
-log() { echo "[tlslab] $*" >&2; }
-
-stop_pid() {  # stop_pid PID NAME: SIGTERM, wait up to 10 s, then SIGKILL
-    local pid=$1 name=$2 i
-    [ -n "$pid" ] || return 0
-    kill -0 "$pid" 2>/dev/null || return 0
-    log "stopping $name (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.2
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-    local rc=$?
-    set +e
-    stop_pid "$CAPTURE_PID" capture
-    stop_pid "$POSTFIX_PID" "postfix master"
-    ip netns del "$CLI" 2>/dev/null
-    ip netns del "$SRV" 2>/dev/null
-    if [ "$rc" -ne 0 ]; then
-        log "FAILED (rc=$rc); logs kept in $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. "$LAB/netns.sh"
+netns_begin tlslab /tmp/tlslab.XXXXXX
+log() { netns_log "$@"; }
 
 setup_network() {
-    ip netns del "$CLI" 2>/dev/null || true
-    ip netns del "$SRV" 2>/dev/null || true
-    ip netns add "$SRV"
-    ip netns add "$CLI"
-    ip link add tlsv-cli netns "$CLI" type veth peer name tlsv-srv netns "$SRV"
-    ip -n "$CLI" link set tlsv-cli address 02:00:00:46:00:02 mtu 1500
-    ip -n "$SRV" link set tlsv-srv address 02:00:00:46:00:01 mtu 1500
-    ip netns exec "$CLI" ethtool -K tlsv-cli tso off gso off gro off >/dev/null
-    ip netns exec "$SRV" ethtool -K tlsv-srv tso off gso off gro off >/dev/null
-    for ns in "$SRV" "$CLI"; do
-        ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-        ip -n "$ns" link set lo up
-    done
-    ip -n "$SRV" addr add "$SRV4/24" dev tlsv-srv
-    ip -n "$CLI" addr add "$CLI4/24" dev tlsv-cli
-    ip -n "$SRV" link set tlsv-srv up
-    ip -n "$CLI" link set tlsv-cli up
+    netns_pair "$SRV" tlsv-srv "$CLI" tlsv-cli 02:00:00:46:00 off
+    netns_addr "$SRV" tlsv-srv "$SRV4/24"
+    netns_addr "$CLI" tlsv-cli "$CLI4/24"
 }
 
 setup_postfix() {
@@ -105,36 +58,19 @@ setup_postfix() {
     touch "$WORK/maillog"
     ip netns exec "$SRV" script -qec "postfix -c $dir check" /dev/null
     ip netns exec "$SRV" script -qec "postfix -c $dir start" /dev/null
-    local i
-    for i in $(seq 50); do
-        [ -s "$WORK/spool/pid/master.pid" ] && break
-        sleep 0.2
-    done
-    POSTFIX_PID=$(tr -d ' \n' <"$WORK/spool/pid/master.pid")
-    log "postfix master pid $POSTFIX_PID"
-    wait_port "$SRV4" 587
-    wait_port "$SRV4" 465
+    local pid
+    pid=$(netns_pidfile "$WORK/spool/pid/master.pid")
+    netns_track "$pid" "postfix master"
+    log "postfix master pid $pid"
+    netns_wait_port "$SRV4" 587
+    netns_wait_port "$SRV4" 465
     openssl x509 -in "$WORK/tls/server.crt" -noout -subject -issuer -dates \
         -fingerprint -sha256 >"$WORK/server-cert.txt"
 }
 
-wait_port() {
-    local i
-    for i in $(seq 50); do
-        if ip netns exec "$CLI" "$PY" -c \
-            "import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 2).close()" \
-            "$1" "$2" 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.2
-    done
-    log "server $1:$2 not reachable"
-    return 1
-}
-
 # capture SCENARIO CLIENT_PORT [TLS1.3 SUITE]
 capture() {
-    local name=$1 port=$2 suite=${3:-} i
+    local name=$1 port=$2 suite=${3:-}
     local path=$OUT/$name.pcap conf=$WORK/$name.openssl.cnf
     rm -f "$path" "$OUT/$name.keylog"
     {
@@ -147,33 +83,18 @@ capture() {
         [ -n "$suite" ] && echo "Ciphersuites = $suite"
         echo "CipherString = DEFAULT:@SECLEVEL=1"
     } >"$conf"
-    ip netns exec "$CLI" tcpdump -Z root -i tlsv-cli -s 0 -U --immediate-mode -w "$path" \
-        "tcp port 587 or tcp port 465" 2>"$WORK/$name.cap.log" &
-    CAPTURE_PID=$!
-    for i in $(seq 50); do
-        grep -q 'listening on' "$WORK/$name.cap.log" 2>/dev/null && break
-        sleep 0.2
-    done
-    sleep 0.5
+    netns_capture_start tlsv-cli "$path" "tcp port 587 or tcp port 465" "$WORK/$name.cap.log"
     log "$name.pcap"
-    OPENSSL_CONF=$conf ip netns exec "$CLI" env OPENSSL_CONF="$conf" "$PY" \
+    netns_client "$WORK/$name.client.log" env OPENSSL_CONF="$conf" "$PY" \
         "$LAB/tls_clients.py" "$name" --server "$SRV4" --client "$CLI4" \
-        --client-port "$port" --keylog "$WORK/$name.keylog" \
-        --truth "$WORK/$name.truth.json" >"$WORK/$name.client.log" 2>&1 || {
-        log "client failed, see $WORK/$name.client.log"
-        cat "$WORK/$name.client.log" >&2
-        return 1
-    }
-    sleep 2
-    stop_pid "$CAPTURE_PID" capture
-    wait "$CAPTURE_PID" 2>/dev/null || true
-    CAPTURE_PID=
+        --client-port "$port" --keylog "$WORK/$name.keylog" --truth "$WORK/$name.truth.json"
+    netns_capture_stop
     cp "$WORK/$name.keylog" "$OUT/$name.keylog"
     chmod 644 "$path" "$OUT/$name.keylog"
 }
 
 main() {
-    [ "$(id -u)" -eq 0 ] || { echo "run as root" >&2; exit 1; }
+    netns_require_root
     mkdir -p "$OUT"
     setup_network
     setup_postfix
