@@ -237,6 +237,7 @@ def main(out):
         add("capture", gzip.compress(raw[:16384], mtime=0))
         add("packets", frame_seed(path))
         add("pipeline", frame_seed(path))
+        add("flowskip", frame_seed(path))
         add("reassembly", segment_seed(path))
         name = os.path.basename(path)
         protocol = "pop3" if "pop3" in name else "imap" if "imap" in name else "smtp"
