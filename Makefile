@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean test-plaso-oldest test-turbinia fuzz fuzz-smoke
+.PHONY: setup demo test bench clean test-plaso-oldest test-turbinia fuzz fuzz-smoke fuzz-asan
 
 setup: $(STAMP)
 
@@ -43,6 +43,12 @@ fuzz: $(STAMP)
 
 fuzz-smoke: $(STAMP)
 	PYTHONPATH=$(CURDIR):$(CURDIR)/plugins $(BIN)/python fuzz/run.py 3
+
+# The targets that reach compiled code (flowskip, packets, capture, pipeline; or
+# FUZZ_TARGETS), FUZZ_SECONDS each, against an AddressSanitizer build of every .pyx
+# in /dev/shm/smtpcore-asan (needs clang; see fuzz/asan.py).
+fuzz-asan: $(STAMP)
+	PYTHONPATH=$(CURDIR):$(CURDIR)/plugins $(BIN)/python fuzz/asan.py $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # The oldest plaso supported, 20240308 (Turbinia's pin), with the dfvfs, libyal and
 # pyparsing releases of its time (tools/plaso-oldest/constraints.txt). Their sdists
