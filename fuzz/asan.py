@@ -37,10 +37,13 @@ def build(clang: str) -> list[str]:
         os.path.join(BUILD, "smtpcore"),
         ignore=shutil.ignore_patterns("*.so", "*.c", "__pycache__"),
     )
-    sources = sorted(glob.glob(os.path.join(BUILD, "smtpcore", "**", "*.pyx"), recursive=True))
+    sources = sorted(
+        glob.glob(os.path.join(BUILD, "smtpcore", "**", "*.pyx"), recursive=True)
+    )
     modules = [
         Extension(
-            os.path.relpath(source, BUILD)[: -len(".pyx")].replace(os.sep, "."), [source]
+            os.path.relpath(source, BUILD)[: -len(".pyx")].replace(os.sep, "."),
+            [source],
         )
         for source in sources
     ]
@@ -48,15 +51,20 @@ def build(clang: str) -> list[str]:
         CC=clang, LDSHARED=f"{clang} -shared", CFLAGS=FLAGS, LDFLAGS=FLAGS
     )
     distribution = Distribution(
-        {"ext_modules": cythonize(modules, compiler_directives={"language_level": 3},
-                                  quiet=True)}
+        {
+            "ext_modules": cythonize(
+                modules, compiler_directives={"language_level": 3}, quiet=True
+            )
+        }
     )
     command = distribution.get_command_obj("build_ext")
     command.build_lib = BUILD
     command.build_temp = os.path.join(BUILD, "temp")
     command.ensure_finalized()
     command.run()
-    built = sorted(glob.glob(os.path.join(BUILD, "smtpcore", "**", "*.so"), recursive=True))
+    built = sorted(
+        glob.glob(os.path.join(BUILD, "smtpcore", "**", "*.so"), recursive=True)
+    )
     if len(built) != len(sources):
         raise SystemExit(f"asan: {len(sources)} .pyx but {len(built)} modules built")
     return built
@@ -69,7 +77,9 @@ def main():
     targets = sys.argv[2:] or DEFAULT_TARGETS
     clang = os.environ.get("CLANG", "clang-15")
     if shutil.which(clang) is None:
-        raise SystemExit(f"asan: {clang} not found (apt-get install clang, or set CLANG)")
+        raise SystemExit(
+            f"asan: {clang} not found (apt-get install clang, or set CLANG)"
+        )
     for path in build(clang):
         print(f"asan: built {os.path.relpath(path, BUILD)}", flush=True)
     env = dict(os.environ)
@@ -77,7 +87,9 @@ def main():
         env.pop(name, None)
     env["LD_PRELOAD"] = os.path.join(atheris.path(), "asan_with_fuzzer.so")
     env["ASAN_OPTIONS"] = "detect_leaks=0:allocator_may_return_null=1"
-    env["PYTHONPATH"] = os.pathsep.join([BUILD] + env.get("PYTHONPATH", "").split(os.pathsep))
+    env["PYTHONPATH"] = os.pathsep.join(
+        [BUILD] + env.get("PYTHONPATH", "").split(os.pathsep)
+    )
     check = (  # the compiled path of the copy is the one in use
         "import smtpcore._flowskip as c, smtpcore.flowskip as f; assert f.COMPILED; "
         f"assert c.__file__.startswith({BUILD!r}), c.__file__"
@@ -86,7 +98,8 @@ def main():
     if seconds == "0":  # build and check only
         return 0
     return subprocess.call(
-        [sys.executable, os.path.join(_common.HERE, "run.py"), seconds, *targets], env=env
+        [sys.executable, os.path.join(_common.HERE, "run.py"), seconds, *targets],
+        env=env,
     )
 
 

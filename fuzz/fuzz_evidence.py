@@ -4,8 +4,8 @@ The input becomes a file in a fresh input folder, which `smtpcore.api.items` wal
 (as an image, an archive or a capture, by content) and extracts with payloads;
 every message is saved by `save_message` into the output folder. The first byte
 picks the file's name (dfvfs finds EWF and split-raw segments by name) and the
-layout: the rest of the bytes as they are, or sparse records (4-byte offset, then
-the bytes) on zeros, so small inputs reach into the metadata of a disk image of
+layout: the rest of the bytes as they are, or sparse records on zeros (4-byte
+offset, then the bytes; or, op bit 0, a 4-byte length and the byte to fill with), so small inputs reach into the metadata of a disk image of
 several MiB; bit 4 gives the folder, not the file, as the input.
 
 Nothing may be raised, and nothing may be written, created, renamed or removed
@@ -26,19 +26,39 @@ with atheris.instrument_imports(include=["smtpcore"]):
     from smtpcore.model import Message
 
 NAMES = (
-    "evidence.bin", "disk.E01", "disk.vmdk", "disk.qcow2", "disk.raw", "disk.001",
-    "case.zip", "case.tgz",
+    "evidence.bin",
+    "disk.E01",
+    "disk.vmdk",
+    "disk.qcow2",
+    "disk.raw",
+    "disk.001",
+    "case.zip",
+    "case.tgz",
 )
 SPARSE = 0x08
 FOLDER = 0x10
 MAX_SIZE = 64 << 20  # a sparse file on tmpfs: only the pieces take memory
+FILL_LIMIT = 4 << 20  # bytes one fill record writes
 INPUT = OUTPUT = None  # set by _start: make_seeds imports this module for NAMES
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-_CHANGES = frozenset((
-    "os.mkdir", "os.rename", "os.remove", "os.rmdir", "os.symlink", "os.link",
-    "os.truncate", "os.chmod", "os.chown", "os.utime", "shutil.copyfile",
-    "shutil.copytree", "shutil.move", "shutil.rmtree",
-))
+_CHANGES = frozenset(
+    (
+        "os.mkdir",
+        "os.rename",
+        "os.remove",
+        "os.rmdir",
+        "os.symlink",
+        "os.link",
+        "os.truncate",
+        "os.chmod",
+        "os.chown",
+        "os.utime",
+        "shutil.copyfile",
+        "shutil.copytree",
+        "shutil.move",
+        "shutil.rmtree",
+    )
+)
 _watching = False
 
 
@@ -85,9 +105,14 @@ def write_input(data: bytes) -> str:
             handle.write(data[1:])
         else:
             size = 0
-            for _, piece in _common.records(atheris.FuzzedDataProvider(data[1:])):
+            for op, piece in _common.records(atheris.FuzzedDataProvider(data[1:])):
                 offset = int.from_bytes(piece[:4].ljust(4, b"\0"), "big") % MAX_SIZE
-                piece = piece[4:][: MAX_SIZE - offset]
+                if op & 1:  # a fill: 4-byte length, then the byte
+                    length = int.from_bytes(piece[4:8].ljust(4, b"\0"), "big")
+                    piece = piece[8:9].ljust(1, b"\xff") * min(length, FILL_LIMIT)
+                else:
+                    piece = piece[4:]
+                piece = piece[: MAX_SIZE - offset]
                 handle.seek(offset)
                 handle.write(piece)
                 size = max(size, offset + len(piece))

@@ -58,7 +58,9 @@ def TestOneInput(data: bytes) -> None:
         if op & 0x10:
             segment = decoder.decode(Frame(index, ts, linktype, piece, len(piece)))
             if segment is not None:
-                key = flowskip.flow_key(segment.src, segment.sport, segment.dst, segment.dport)
+                key = flowskip.flow_key(
+                    segment.src, segment.sport, segment.dst, segment.dport
+                )
                 keys[key] = ts - 10**9 * (op & 1)
     pure, compiled = _rejected(keys), _rejected(keys)
     ts = 1_700_000_000 * 10**9
@@ -66,7 +68,9 @@ def TestOneInput(data: bytes) -> None:
         ts += (op >> 5) * 10**6
         orig_len = len(piece) + (op >> 7 & op & 1)
         expected = flowskip.is_skippable(piece, orig_len, linktype, ts, pure)
-        assert _flowskip.is_skippable(piece, orig_len, linktype, ts, compiled) == expected
+        assert (
+            _flowskip.is_skippable(piece, orig_len, linktype, ts, compiled) == expected
+        )
         assert _last(pure) == _last(compiled)
     for big_endian in (False, True):
         order = ">" if big_endian else "<"

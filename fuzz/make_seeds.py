@@ -146,23 +146,28 @@ IMAGES = {  # file in test_data/images: the name fuzz_evidence gives it
 
 
 def sparse_seed(name, media):
-    """fuzz_evidence's sparse layout of a raw medium: its non-uniform sectors."""
+    """fuzz_evidence's sparse layout of a raw medium: its non-zero sectors, runs of
+    one byte value as fills."""
     items = [(0, len(media).to_bytes(4, "big"))]  # an empty piece sets the size
     size = 1 + 7
     at = 0
-    while at < len(media):
-        end = at
-        while end < len(media) and len(set(media[end:end + 512])) > 1:
-            end += 512
-        if end == at:
+    while at < len(media) and size < EVIDENCE_LIMIT:
+        sector = media[at:at + 512]
+        if not sector.strip(b"\0"):
             at += 512
             continue
-        for start in range(at, end, 0xFFF0):
-            piece = media[start:min(end, start + 0xFFF0)]
-            if size + 7 + len(piece) > EVIDENCE_LIMIT:
-                break
-            items.append((0, start.to_bytes(4, "big") + piece))
-            size += 7 + len(piece)
+        end = at + 512
+        if len(set(sector)) == 1:
+            while media[end:end + 512] == sector:
+                end += 512
+            item = (1, at.to_bytes(4, "big") + (end - at).to_bytes(4, "big") + sector[:1])
+        else:
+            while end < len(media) and len(set(media[end:end + 512])) > 1 and end - at < 0xFE00:
+                end += 512
+            item = (0, at.to_bytes(4, "big") + media[at:end])
+        size += 3 + len(item[1])
+        if size <= EVIDENCE_LIMIT:
+            items.append(item)
         at = end
     return bytes((NAMES.index(name) | SPARSE,)) + _common.encode(items)
 

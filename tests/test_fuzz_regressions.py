@@ -4,6 +4,7 @@ An input is tests/fuzz_regressions/<target>-<what>.bin, as the fuzzer wrote it.
 """
 
 import importlib
+import os
 import pathlib
 import sys
 
@@ -36,3 +37,50 @@ def test_tls_certificate_with_invalid_x509_version():
     assert certificate is not None
     assert certificate.subject == "" and certificate.issuer == ""
     assert len(certificate.sha256) == 64
+
+
+def test_run_py_runs_every_target():
+    """A fuzz_<name>.py that run.py does not list would never be fuzzed."""
+    names = {path.stem[len("fuzz_") :] for path in (ROOT / "fuzz").glob("fuzz_*.py")}
+    assert set(_target_runner().TARGETS) == names
+
+
+def _target_runner():
+    fuzz = str(ROOT / "fuzz")
+    if fuzz not in sys.path:
+        sys.path.insert(0, fuzz)
+    return importlib.import_module("run")
+
+
+def test_evidence_target_stops_a_write_outside_its_output(tmp_path):
+    """The audit hook of fuzz_evidence is what makes "no file outside the output
+    folder" a finding: while it watches, a write elsewhere raises, one inside not."""
+    evidence = _target("evidence")
+    evidence.write_input(b"\x00not evidence")
+    evidence._watching = True
+    try:
+        with pytest.raises(AssertionError, match="outside the output"):
+            open(tmp_path / "escaped", "wb")
+        with pytest.raises(AssertionError, match="outside the output"):
+            os.mkdir(tmp_path / "escaped-folder")
+        with open(os.path.join(evidence.OUTPUT, "kept"), "wb") as handle:
+            handle.write(b"x")
+    finally:
+        evidence._watching = False
+    assert not (tmp_path / "escaped").exists()
+    assert os.listdir(evidence.OUTPUT) == ["kept"]
+
+
+def test_evidence_target_walks_an_image_and_saves_its_messages():
+    """The sparse layout rebuilds ext4.raw from its non-zero sectors: the walk finds
+    the image's captures and the messages land in the output folder."""
+    _target_runner()  # fuzz/ on sys.path
+    make_seeds = importlib.import_module("make_seeds")
+    media = (ROOT / "test_data" / "images" / "ext4.raw").read_bytes()
+    data = make_seeds.sparse_seed("disk.raw", media)
+    evidence = _target("evidence")
+    with open(evidence.write_input(data), "rb") as handle:
+        assert handle.read() == media
+    evidence.TestOneInput(data)
+    saved = sorted(os.listdir(evidence.OUTPUT))
+    assert len(saved) == 6 and all(name.endswith("-s1-1.eml") for name in saved)
