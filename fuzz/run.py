@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 import _common
 
@@ -41,8 +42,10 @@ def run(target, seconds, work):
     while os.path.exists(log):  # a kept work folder keeps every run's log
         number += 1
         log = os.path.join(work, f"{target}.{number}.log")
+    start = time.monotonic()
     with open(log, "wb") as handle:
         code = subprocess.call(command, stdout=handle, stderr=subprocess.STDOUT, cwd=work)
+    seconds = time.monotonic() - start
     with open(log, "rb") as handle:
         text = handle.read()
     status = _STATUS.findall(text)
@@ -53,7 +56,7 @@ def run(target, seconds, work):
     found = sorted(glob.glob(os.path.join(findings, "*")))
     if code != 0 and not found:
         found = [f"exit status {code} (see {log})"]
-    return runs, cov, ft, found
+    return runs, cov, ft, found, seconds
 
 
 def main():
@@ -73,10 +76,10 @@ def main():
     summary = []
     total = 0
     for target in targets:
-        runs, cov, ft, found = run(target, seconds, work)
+        runs, cov, ft, found, took = run(target, seconds, work)
         total += len(found)
-        print(f"{target}: {runs} executions, cov {cov}, ft {ft}, {len(found)} findings",
-              flush=True)
+        print(f"{target}: {runs} executions in {took:.0f} s ({runs / took:.0f}/s), "
+              f"cov {cov}, ft {ft}, {len(found)} findings", flush=True)
         for path in found:
             print(f"  {path}", flush=True)
         summary.append(f"{target} {runs} execs/{len(found)} found")
