@@ -53,7 +53,10 @@ def build(clang: str) -> list[str]:
     distribution = Distribution(
         {
             "ext_modules": cythonize(
-                modules, compiler_directives={"language_level": 3}, quiet=True
+                modules,
+                compiler_directives={"language_level": 3},
+                include_path=[BUILD],  # cimports between the modules (.pxd)
+                quiet=True,
             )
         }
     )
