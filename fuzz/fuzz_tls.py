@@ -17,9 +17,10 @@ with atheris.instrument_imports(include=["smtpcore"]):
     from smtpcore.tls.layer import TlsConnection
 
 KEYS = KeyLog()
-for _path in sorted(glob.glob(os.path.join(_common.ROOT, "test_data/tls/*.keylog"))):
-    with open(_path, "rb") as _handle:
-        KEYS.add_file(_handle, _path)
+for _pattern in ("test_data/tls/*.keylog", "test_data/captures/mailbox-tls/*.keylog"):
+    for _path in sorted(glob.glob(os.path.join(_common.ROOT, _pattern))):
+        with open(_path, "rb") as _handle:
+            KEYS.add_file(_handle, _path)
 
 
 def TestOneInput(data: bytes) -> None:

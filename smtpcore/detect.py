@@ -5,6 +5,11 @@ detectors (`smtp.detect`, `pop3.detect`, `imap.detect`) each say yes, no or not 
 A clear POP3/IMAP signature wins over SMTP, whose detector keeps almost anything on
 an SMTP port. The verdict is remembered by connection id for the pipeline, which
 routes each connection to the builder of its protocol.
+
+A connection that starts with a TLS ClientHello says nothing in clear: it is kept
+as ``"tls"`` on an implicit-TLS port (465, 995, 993), or on any port when the key log
+holds its client random, and `smtpcore.tlsfirst` lets its decrypted greeting say which protocol it
+carries (by port only when nothing can be decrypted).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Optional
 from smtpcore.imap import detect as imap_detect
 from smtpcore.pop3 import detect as pop3_detect
 from smtpcore.smtp import detect as smtp_detect
+from smtpcore.tls.keylog import KeyLog
 
 SERVER_PORTS = smtp_detect.SMTP_PORTS | pop3_detect.POP3_PORTS | imap_detect.IMAP_PORTS
 
@@ -26,11 +32,12 @@ _DETECTORS = (
 class Classifier:
     """The reassembler's ``classify`` callable; ``protocols`` holds the verdicts."""
 
-    def __init__(self) -> None:
+    def __init__(self, keylog: Optional[KeyLog] = None) -> None:
         self.protocols: dict[int, str] = {}
+        self._keylog = keylog
 
     def __call__(self, conn, direction: int, head: bytes) -> Optional[bool]:
-        protocol = detect(conn, direction, head)
+        protocol = detect(conn, direction, head, self._keylog)
         if protocol is None or protocol is False:
             return protocol
         self.protocols[conn.id] = protocol
@@ -41,20 +48,15 @@ class Classifier:
         return self.protocols.pop(conn_id, "smtp")
 
 
-def detect(conn, direction: int, head: bytes):
-    """ "smtp", "pop3" or "imap"; False when none; None when not yet decidable."""
+def detect(conn, direction: int, head: bytes, keylog: Optional[KeyLog] = None):
+    """ "smtp", "pop3", "imap" or "tls"; False when none; None when not yet decidable."""
     if not head:
         return None
-    if head[0] == 0x16:  # a TLS record from the start: implicit TLS, by port
+    if head[0] == 0x16:  # a TLS record from the start: implicit TLS
         if len(head) < 2:
             return None
         if head[1] == 0x03:
-            ports = (conn.server_port, conn.client_port)
-            if any(port in pop3_detect.IMPLICIT_TLS_PORTS for port in ports):
-                return "pop3"
-            if any(port in imap_detect.IMPLICIT_TLS_PORTS for port in ports):
-                return "imap"
-            return "smtp" if smtp_detect.classify(conn, direction, head) else False
+            return _tls_first(conn, direction, head, keylog)
     undecided = False
     for protocol, classify in _DETECTORS:
         verdict = classify(conn, direction, head)
@@ -67,3 +69,50 @@ def detect(conn, direction: int, head: bytes):
     if verdict is None or undecided:
         return None
     return False
+
+
+def implicit_tls_protocol(conn) -> Optional[str]:
+    """The protocol of a TLS-first connection by its implicit-TLS port (465, 995, 993)."""
+    ports = (conn.server_port, conn.client_port)
+    for protocol, implicit in (
+        ("pop3", pop3_detect.IMPLICIT_TLS_PORTS),
+        ("imap", imap_detect.IMPLICIT_TLS_PORTS),
+        ("smtp", smtp_detect.IMPLICIT_TLS_PORTS),
+    ):
+        if any(port in implicit for port in ports):
+            return protocol
+    return None
+
+
+def port_protocol(conn) -> Optional[str]:
+    """The protocol whose well-known port the connection uses, if any."""
+    for protocol, ports in (
+        ("pop3", pop3_detect.POP3_PORTS),
+        ("imap", imap_detect.IMAP_PORTS),
+        ("smtp", smtp_detect.SMTP_PORTS),
+    ):
+        if conn.server_port in ports or conn.client_port in ports:
+            return protocol
+    return None
+
+
+# A ClientHello's random: record header (5), handshake header (4), version (2).
+_RANDOM = slice(11, 43)
+
+
+def _tls_first(conn, direction: int, head: bytes, keylog: Optional[KeyLog]):
+    """ "tls" for a TLS-first connection worth decrypting, else False or None."""
+    if implicit_tls_protocol(conn) is not None:
+        return "tls"
+    if keylog is None or not len(keylog):
+        return False
+    if direction == _SERVER_TO_CLIENT:
+        return None  # the client's ClientHello decides
+    if len(head) < _RANDOM.stop:
+        return None
+    if head[5] != 1:  # not a ClientHello
+        return False
+    return "tls" if keylog.secrets(head[_RANDOM]) else False
+
+
+_SERVER_TO_CLIENT = 1

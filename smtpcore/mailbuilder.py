@@ -4,7 +4,9 @@ The mailbox counterpart of `smtpcore.smtp.builder.SessionBuilder`, fed the same 
 (``data``/``gap``/``close``) and returning the same kinds of objects: a `Message` for
 every message or part of one that was retrieved or appended, as soon as it is over
 (its bytes in a `MessageContent`, left open for the consumer), a `Credential` for
-every login attempt, and the `Session` last.
+every login attempt, and the `Session` last. With a key log, the part after STLS or
+STARTTLS (or all of an implicit-TLS session) is decrypted and read by a second
+machine of the same protocol, through the same handlers; see `smtpcore.tls.splice`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from typing import Callable, Optional, Union
 
 from smtpcore import mailevents as ev
 from smtpcore.content import MessageContent
+from smtpcore.imap import utf7
 from smtpcore.model import Credential, Endpoints, Message, Session
+from smtpcore.tls.keylog import KeyLog
+from smtpcore.tls.splice import REPLY_END, TlsSplice
 
 Output = Union[Message, Credential, Session]
 
@@ -26,6 +31,8 @@ MAX_SESSION_WARNINGS = 100
 # Messages being rebuilt from consecutive partial fetches, per session.
 MAX_JOINS = 16
 _CHUNK = re.compile(r"BODY\[\]<(\d+)\.(\d+)>")
+# Content keys of the machine inside TLS, apart from the clear-text machine's.
+_INNER_KEYS = 1 << 40
 
 
 @dataclasses.dataclass(slots=True)
@@ -55,7 +62,9 @@ class MailboxSessionBuilder:
 
     Args:
       protocol: "pop3" or "imap", recorded in every object.
-      machine: the protocol machine (``Pop3Machine()`` or ``ImapMachine()``).
+      machine: the protocol machine (``Pop3Machine()`` or ``ImapMachine()``); its
+          ``inside_tls()`` makes the machine for the plaintext inside TLS.
+      keylog: TLS secrets to decrypt STLS/STARTTLS and implicit-TLS sessions with.
     """
 
     def __init__(
@@ -66,6 +75,7 @@ class MailboxSessionBuilder:
         source: str,
         endpoints: Endpoints,
         start_ns: int,
+        keylog: Optional[KeyLog] = None,
     ) -> None:
         self.protocol = protocol
         self.session_id = session_id
@@ -85,15 +95,50 @@ class MailboxSessionBuilder:
         self._incomplete_messages = 0
         self._unlisted_warnings = 0
         self._joins: dict[tuple, _Join] = {}
+        self._inner_closed: Optional[ev.Closed] = None
+        self._bad_names: set[str] = set()  # mailbox names warned about
+        self._splice = TlsSplice(
+            keylog,
+            machine.inside_tls,
+            ev.TlsStarted,
+            REPLY_END[protocol],
+            lambda text: self._warn(f"session {session_id} {text}"),
+        )
 
     def data(self, direction: int, data: bytes, ts_ns: int) -> list[Output]:
-        return self._handle(self.machine.data(direction, data, ts_ns))
+        outer, inner = self._splice.data(self.machine, direction, data, ts_ns)
+        if self._splice.outer_off:
+            self.session.encrypted = True
+        output = self._handle(outer)
+        if inner:
+            output += self._handle(self._inside(inner))
+        return output
 
     def gap(self, direction: int, length: int, ts_ns: int) -> list[Output]:
-        return self._handle(self.machine.gap(direction, length, ts_ns))
+        outer, inner = self._splice.gap(self.machine, direction, length, ts_ns)
+        output = self._handle(outer)
+        if inner:
+            output += self._handle(self._inside(inner))
+        return output
+
+    def _inside(self, events: list[ev.Event]) -> list[ev.Event]:
+        """Events of the machine inside TLS, with content keys of their own."""
+        kept = []
+        for event in events:
+            if type(event) is ev.Closed:
+                self._inner_closed = event
+                continue
+            if hasattr(event, "key"):
+                event.key += _INNER_KEYS
+            kept.append(event)
+        return kept
 
     def close(self, ts_ns: int, reason: str) -> list[Output]:
         output = self._handle(self.machine.close(ts_ns))
+        splice = self._splice
+        if splice.tls is not None:
+            output += self._handle(self._inside(splice.close(ts_ns)))
+            splice.describe(self.session, self.session_id)
         for content in self._contents.values():  # only left by a machine bug
             content.release()
         self._contents.clear()
@@ -111,14 +156,27 @@ class MailboxSessionBuilder:
             )
         session.end_ns = max(ts_ns, session.start_ns)
         session.close_reason = reason
-        closed = self._closed
-        session.complete = bool(
-            closed is not None
-            and closed.greeting_seen
-            and not closed.gap_seen
-            and (closed.quit_seen or closed.encrypted or reason == "fin")
-            and not self._incomplete_messages
-        )
+        closed, inner = self._closed, self._inner_closed
+        if inner is not None and session.decrypted:
+            # Decrypted: complete means the clear part and the session inside TLS are.
+            session.complete = bool(
+                (closed is None or not closed.gap_seen)
+                and (
+                    (closed is not None and closed.greeting_seen) or inner.greeting_seen
+                )
+                and not inner.gap_seen
+                and (inner.quit_seen or reason == "fin")
+                and not self._incomplete_messages
+                and not splice.tls.info.warnings
+            )
+        else:
+            session.complete = bool(
+                closed is not None
+                and closed.greeting_seen
+                and not closed.gap_seen
+                and (closed.quit_seen or closed.encrypted or reason == "fin")
+                and not self._incomplete_messages
+            )
         output.append(session)
         return output
 
@@ -180,7 +238,8 @@ class MailboxSessionBuilder:
             warnings=list(event.warnings),
             protocol=self.protocol,
             kind=event.kind,
-            mailbox=event.mailbox,
+            mailbox=self._name(event.mailbox),
+            mailbox_raw=event.mailbox,
             command=event.command,
             message_number=event.number,
             uid=event.uid,
@@ -218,6 +277,11 @@ class MailboxSessionBuilder:
             if len(self._joins) >= MAX_JOINS:
                 oldest = next(iter(self._joins))
                 self._joins.pop(oldest).content.release()
+                self._warn(
+                    f"session {self.session_id}: more than {MAX_JOINS} messages "
+                    f"fetched in chunks at once; UID {oldest[1]} is not joined into "
+                    "a whole message (its chunks are kept as partial messages)"
+                )
             join = self._joins[where] = _Join(
                 MessageContent(), event.start_ns, event.total_size
             )
@@ -268,7 +332,8 @@ class MailboxSessionBuilder:
             ],
             protocol=self.protocol,
             kind="retrieved",
-            mailbox=event.mailbox,
+            mailbox=self._name(event.mailbox),
+            mailbox_raw=event.mailbox,
             command=join.commands[0],
             message_number=event.number,
             uid=event.uid,
@@ -310,7 +375,8 @@ class MailboxSessionBuilder:
     def _mailbox(self, event: ev.MailboxOpened) -> None:
         self.session.mailboxes.append(
             {
-                "mailbox": event.mailbox,
+                "mailbox": self._name(event.mailbox),
+                "mailbox_raw": event.mailbox,
                 "command": event.command,
                 "accepted": event.accepted,
                 "exists": event.exists,
@@ -327,7 +393,8 @@ class MailboxSessionBuilder:
 
     def _deleted(self, event: ev.Deleted) -> None:
         entry = {
-            "mailbox": event.mailbox,
+            "mailbox": self._name(event.mailbox),
+            "mailbox_raw": event.mailbox,
             "number": event.number,
             "command": event.command,
         }
@@ -356,6 +423,22 @@ class MailboxSessionBuilder:
     def _anomaly(self, event: ev.Anomaly) -> None:
         side = {ev.CLIENT: " (client)", ev.SERVER: " (server)"}.get(event.direction, "")
         self._warn(f"session {self.session_id}{side}: {event.message}")
+
+    def _name(self, raw: Optional[str]) -> Optional[str]:
+        """An IMAP mailbox name decoded from modified UTF-7; as sent if it is not."""
+        if raw is None or self.protocol != "imap":
+            return raw
+        name = utf7.decode(raw)
+        if name is None:
+            if raw in self._bad_names:
+                return raw
+            self._bad_names.add(raw)
+            self._warn(
+                f"session {self.session_id}: mailbox name {raw!r} is not valid "
+                "modified UTF-7; kept as sent"
+            )
+            return raw
+        return name
 
     def _warn(self, text: str) -> None:
         if len(self.session.warnings) < MAX_SESSION_WARNINGS:

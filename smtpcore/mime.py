@@ -35,6 +35,7 @@ from __future__ import annotations
 import binascii
 import codecs
 import datetime
+import email.errors
 import email.feedparser
 import email.message
 import email.parser
@@ -703,6 +704,7 @@ class _Part(email.message.EmailMessage):
         self._type_memo: Optional[tuple[Optional[str], str]] = None
         self._separator_memo: Optional[tuple[Optional[str], Optional[str]]] = None
         self.junk_close_lines: list[str] = []
+        self.cut_by_limit = False  # parsing stopped inside it at the part limit
 
     def attach(self, payload: "_Part") -> None:  # called by the parser for each child
         if isinstance(payload, _Part):
@@ -767,7 +769,9 @@ class _DelimiterInput(email.feedparser.BufferedSubFile):
 
     def readline(self):  # noqa: D102 - BufferedSubFile API
         lines = self._lines  # the stdlib's deque of complete lines
-        if lines and lines[0].startswith("--"):
+        # Only a line with a second "--" can be a close delimiter: a plain
+        # delimiter line costs nothing, whatever the depth of the stack.
+        if lines and lines[0].startswith("--") and lines[0].find("--", 3) > 0:
             lines[0] = self._repaired(lines[0])
         return super().readline()
 
@@ -848,6 +852,9 @@ class _Analyser:
                         f"offset 0x{offset:x}: more than {self.max_parts} parts; "
                         "the rest of the message was not parsed",
                     )
+                    for open_part in parser._msgstack:  # cut here, not unclosed
+                        if isinstance(open_part, _Part):
+                            open_part.cut_by_limit = True
                     break
                 parser.feed(chunk)
                 offset += len(chunk)
@@ -873,31 +880,79 @@ class _Analyser:
     def _feed_headers(
         self, source: BinaryIO, parser: email.parser.BytesFeedParser, where: str
     ) -> int:
-        """Feeds the header section, skipping what lies beyond max_header_bytes."""
+        """Feeds the header section field by field within max_header_bytes.
+
+        A field larger than the whole budget (a 10 MB line) can never fit: it alone
+        is skipped and the fields after it are still read. A field that fits the
+        budget but not what is left of it ends the section: it and the rest are
+        skipped. Either way a warning says so; the .eml keeps every byte.
+        """
+        limit = self.max_header_bytes
         consumed = fed = 0
+        field = bytearray()  # the field being read, while it still fits
+        field_start = field_size = 0
+        dropped = False  # the field being read no longer fits
+        full = False  # the budget is spent: the rest of the section is skipped
+        oversized: list[tuple[int, bytes]] = []  # (offset, name) of skipped fields
+        oversized_bytes = 0
         at_line_start = True
-        skipping = False
-        while True:
-            line = source.readline(64 * 1024)
-            if not line:
-                return consumed
-            consumed += len(line)
-            if at_line_start and not _HEADER_LINE.match(line):
-                parser.feed(line)  # blank line, or a body with no separator
-                return consumed
-            if not skipping and fed + len(line) > self.max_header_bytes:
+
+        def end_field() -> None:
+            nonlocal fed, full, oversized_bytes
+            if not field_size:
+                return
+            if not dropped:
+                parser.feed(bytes(field))
+                fed += field_size
+            elif full:
+                pass
+            elif field_size > limit:
+                oversized.append((field_start, bytes(field_name)))
+                oversized_bytes += field_size
+            else:
+                full = True
                 self.warn(
                     where,
-                    f"offset 0x{consumed - len(line):x}: header section larger than "
-                    f"{self.max_header_bytes} bytes; the rest of it was skipped",
+                    f"offset 0x{field_start:x}: header section larger than "
+                    f"{limit} bytes; the rest of it was skipped",
                 )
-                if not at_line_start:
-                    parser.feed(b"\r\n")
-                skipping = True
-            if not skipping:
-                parser.feed(line)
-                fed += len(line)
+
+        field_name = b""
+        while True:
+            line = source.readline(64 * 1024)
+            if at_line_start and (not line or not _HEADER_LINE.match(line)):
+                end_field()
+                if line:
+                    parser.feed(line)  # blank line, or a body with no separator
+                consumed += len(line)
+                break
+            if at_line_start and line[:1] not in b" \t":  # a new field starts
+                end_field()
+                field.clear()
+                field_start, field_size = consumed, 0
+                field_name = line.split(b":", 1)[0][:100].rstrip(b"\r\n")
+                dropped = full
+            consumed += len(line)
+            field_size += len(line)
+            if not dropped and fed + field_size > limit:
+                dropped = True
+                field.clear()
+            if not dropped:
+                field += line
             at_line_start = line.endswith(b"\n")
+            if not line:
+                end_field()
+                break
+        if oversized:
+            offset, name = oversized[0]
+            shown = name.decode("ascii", "backslashreplace")
+            self.warn(
+                where,
+                f"offset 0x{offset:x}: {len(oversized)} header field(s) larger than "
+                f"the {limit} bytes allowed for the header section skipped "
+                f"({oversized_bytes} bytes), the first {shown!r}",
+            )
+        return consumed
 
     # -- headers ----------------------------------------------------------
 
@@ -988,6 +1043,10 @@ class _Analyser:
                 " taken as the close delimiter",
             )
         for defect in part.defects:
+            if part.cut_by_limit and isinstance(
+                defect, email.errors.CloseBoundaryNotFoundDefect
+            ):
+                continue  # its close delimiter lies in what was not parsed
             detail = str(defect)
             name = type(defect).__name__
             self.warn(where, f"{name}: {detail}" if detail else name)

@@ -184,7 +184,8 @@ class Message:
     )
     protocol: str = "smtp"  # "smtp", "pop3", "imap"
     kind: str = "sent"  # "sent" (SMTP), "retrieved" (POP3/IMAP fetch), "appended"
-    mailbox: Optional[str] = None  # IMAP folder
+    mailbox: Optional[str] = None  # IMAP folder, modified UTF-7 decoded
+    mailbox_raw: Optional[str] = None  # IMAP folder as sent
     command: Optional[str] = None  # the POP3/IMAP command as sent
     message_number: Optional[int] = None  # POP3 message number, IMAP sequence number
     uid: Optional[int] = None  # IMAP UID

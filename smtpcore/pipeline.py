@@ -1,7 +1,7 @@
 """The one-way flow from a capture to model objects, as a generator.
 
 capture → packets → TCP streams → SMTP, POP3 or IMAP sessions (classified by
-content) → messages (+ MIME), credentials.
+content; a connection that starts with TLS by its decrypted greeting) → messages (+ MIME), credentials.
 Objects are yielded as soon as they are complete, so nothing waits for the end of
 the capture and memory stays flat whatever its size.
 """
@@ -23,6 +23,7 @@ from smtpcore.pop3.machine import Pop3Machine
 from smtpcore.reassembly import Closed, Data, Gap, Opened, Reassembler
 from smtpcore.smtp.builder import SessionBuilder
 from smtpcore.tls.keylog import KeyLog
+from smtpcore.tlsfirst import TlsFirstBuilder
 
 Item = Union[Session, Message, Credential]
 
@@ -93,7 +94,7 @@ def _extract(
 
     reader = CaptureReader(fileobj, warn, secrets=secrets)
     decoder = PacketDecoder(warn)
-    classifier = Classifier()
+    classifier = Classifier(keys)
     reassembler = Reassembler(warn, classify=classifier, server_ports=SERVER_PORTS)
     streams = _Streams(source, session_prefix, warn, keys, classifier)
 
@@ -167,6 +168,13 @@ class _Streams:
         protocol = "smtp"
         if self._classifier is not None:
             protocol = self._classifier.take(conn.id)
+        if protocol == "tls":
+            return TlsFirstBuilder(
+                conn, self._keylog, lambda found: self._make(found, conn, ts_ns)
+            )
+        return self._make(protocol, conn, ts_ns)
+
+    def _make(self, protocol: str, conn, ts_ns: int):
         session_id = f"{self._prefix}s{conn.id}"
         endpoints = Endpoints(
             conn.client_ip, conn.client_port, conn.server_ip, conn.server_port
@@ -180,7 +188,7 @@ class _Streams:
                 session_id, self._source, endpoints, ts_ns, self._keylog
             )
         return MailboxSessionBuilder(
-            protocol, machine, session_id, self._source, endpoints, ts_ns
+            protocol, machine, session_id, self._source, endpoints, ts_ns, self._keylog
         )
 
 

@@ -526,6 +526,12 @@ class Reassembler:
         if len(embryos) > MAX_EMBRYOS:
             embryos.popitem(last=False)
             self.stats["handshakes_forgotten"] += 1
+            if self.stats["handshakes_forgotten"] == 1:
+                self._warn(
+                    f"more than {MAX_EMBRYOS} handshakes without data at once "
+                    "(a SYN flood?); the oldest are forgotten: data that follows "
+                    "one is taken up mid-stream"
+                )
 
     def _forget_embryo(self, seg: Segment) -> None:
         """A RST ends a handshake that carried nothing."""
@@ -1282,6 +1288,10 @@ class Reassembler:
                 return
         if half.held_bytes >= HEAD_LIMIT:
             self.stats["connections_undecided"] += 1
+            self._warn(
+                f"connection {conn.public.id}: protocol not recognised in its first "
+                f"{HEAD_LIMIT} bytes {_DIRECTION_TEXT[half.direction]}; not decoded"
+            )
             self._bury(conn, tombstone=True)
 
     def _keep(self, conn: _Conn, out: list) -> None:

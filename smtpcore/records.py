@@ -83,6 +83,7 @@ def message_record(message: Message, source: str) -> dict[str, Any]:
         "protocol": message.protocol,
         "kind": message.kind,
         "mailbox": message.mailbox,
+        "mailbox_raw": message.mailbox_raw,
         "command": message.command,
         "message_number": message.message_number,
         "uid": message.uid,

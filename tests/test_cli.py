@@ -99,12 +99,18 @@ def test_same_input_same_output(tmp_path):
         assert a.pop(timed) != "" and b.pop(timed) != ""
     assert a == b
     mailbox = json.loads((CAPTURES / "mailbox" / "MANIFEST.json").read_text("utf-8"))
+    # The key logs lying in mailbox-tls/ are found and open its captures.
+    tls = json.loads((CAPTURES / "mailbox-tls" / "MANIFEST.json").read_text("utf-8"))
     assert len([p for p in a if p.startswith("eml/")]) == sum(
         len(s["messages"])
         for c in MANIFEST["captures"]
         for s in c["sessions"]
         if not s["tls"]
-    ) + sum(len(s["messages"]) for c in mailbox["captures"] for s in c["sessions"])
+    ) + sum(
+        len(s["messages"])
+        for c in mailbox["captures"] + list(tls["captures"].values())
+        for s in c["sessions"]
+    )
 
 
 def test_folder_with_nested_gzip_and_renamed_captures(tmp_path):

@@ -9,6 +9,7 @@ import pytest
 
 from smtpcore import detect
 from smtpcore.imap import detect as imap_detect
+from smtpcore.imap import utf7
 from smtpcore.imap.machine import ImapMachine
 from smtpcore.lines import DotBody
 from smtpcore.mailbuilder import MailboxSessionBuilder
@@ -286,8 +287,11 @@ def test_ftp_and_smtp_are_not_pop3_or_imap():
 
 @pytest.mark.parametrize("protocol, port", [("pop3", 995), ("imap", 993)])
 def test_implicit_tls_is_recorded_as_encrypted(protocol, port):
-    hello = b"\x16\x03\x01\x00\x05hello"
-    assert detect.detect(_conn(port), C, hello) == protocol
+    # A ClientHello record whose handshake message (4 of 36 bytes) goes on later.
+    hello = b"\x16\x03\x01\x00\x08\x01\x00\x00\x20\x03\x03\x00\x00"
+    # Kept as TLS-first; without keys the implicit-TLS port names the protocol.
+    assert detect.detect(_conn(port), C, hello) == "tls"
+    assert detect.implicit_tls_protocol(_conn(port)) == protocol
     assert detect.detect(_conn(4443), C, hello) is False
     (session,) = run(protocol, [(C, hello), (S, b"\x16\x03\x03\x00\x02ok")])
     assert session[0] == "session" and session[4] == []
@@ -398,7 +402,12 @@ def test_imap_expunge_is_a_deletion_in_the_selected_mailbox():
         builder.data(direction, data, ts)
     (session,) = builder.close(99, "fin")
     assert session.deleted == [
-        {"mailbox": "INBOX", "number": 2, "command": "a4 EXPUNGE"}
+        {
+            "mailbox": "INBOX",
+            "mailbox_raw": "INBOX",
+            "number": 2,
+            "command": "a4 EXPUNGE",
+        }
     ]
     assert session.mailbox_messages == 2
 
@@ -545,4 +554,82 @@ def test_imap_capture_starting_inside_a_literal_on_port_143():
         ("message", "(not captured)", b"rest of a message\r\n* a bullet line\r\n)\r\n"),
         ("message", "a8 FETCH 2 BODY[]", b"whole!"),
         ("session", "imap"),
+    ]
+
+
+def test_modified_utf7_mailbox_names_decoded_and_kept_as_sent():
+    assert utf7.decode("~peter/mail/&U,BTFw-/&ZeVnLIqe-") == "~peter/mail/台北/日本語"
+    assert utf7.decode("Entw&APw-rfe") == "Entwürfe"
+    assert utf7.decode("A&-B") == "A&B"
+    assert utf7.decode("INBOX") == "INBOX"
+    for invalid in ("&Ti1", "&Ti1l-", "&AGE-", "&a*b-"):
+        assert utf7.decode(invalid) is None
+    body = b"Subject: x\r\n\r\nhi\r\n"
+    steps = [
+        (S, b"* OK ready\r\n"),
+        (C, b'a1 LOGIN alice "pw"\r\n'),
+        (S, b"a1 OK\r\n"),
+        (C, b'a2 SELECT "&Ti1lhw-"\r\n'),
+        (S, b"* 1 EXISTS\r\na2 OK [READ-WRITE] done\r\n"),
+        (C, b"a3 FETCH 1 (BODY[])\r\n"),
+        (S, b"* 1 FETCH (BODY[] {%d}\r\n%s)\r\na3 OK\r\n" % (len(body), body)),
+        (C, b"a4 APPEND &Ti1l- {%d}\r\n" % len(body)),
+        (S, b"+ go\r\n"),
+        (C, body + b"\r\n"),
+        (S, b"a4 OK\r\n"),
+        (C, b"a5 LOGOUT\r\n"),
+        (S, b"* BYE\r\na5 OK\r\n"),
+    ]
+    machine = ImapMachine()
+    builder = MailboxSessionBuilder(
+        "imap", machine, "s1", "t", Endpoints("10.0.0.2", 40000, "10.0.0.1", 143), 0
+    )
+    out = []
+    for ts, (direction, data) in enumerate(steps, 1):
+        out += builder.data(direction, data, ts)
+    out += builder.close(99, "fin")
+    messages = [item for item in out if isinstance(item, Message)]
+    assert [(m.kind, m.mailbox, m.mailbox_raw) for m in messages] == [
+        ("retrieved", "中文", "&Ti1lhw-"),
+        ("appended", "&Ti1l-", "&Ti1l-"),  # not valid: kept as sent, with a warning
+    ]
+    for message in messages:
+        assert message.content.open().read() == body
+        message.content.release()
+    (session,) = [item for item in out if isinstance(item, Session)]
+    assert [(e["mailbox"], e["mailbox_raw"]) for e in session.mailboxes] == [
+        ("中文", "&Ti1lhw-")
+    ]
+    assert session.warnings == [
+        "session s1: mailbox name '&Ti1l-' is not valid modified UTF-7; kept as sent"
+    ]
+
+
+@pytest.mark.parametrize("status", [b"NO [LIMIT] literal too big", b"BAD no literals"])
+def test_imap_login_refused_before_its_literal_is_an_attempt_refused(status):
+    steps = [
+        (S, b"* OK ready\r\n"),
+        (C, b"a1 LOGIN alice {99999}\r\n"),
+        (S, b"a1 " + status + b"\r\n"),
+        (C, b"a2 LOGIN {3}\r\n"),
+        (S, b"a2 " + status + b"\r\n"),
+        (C, b'a3 LOGIN bob "s3cret"\r\n'),
+        (S, b"a3 OK logged in\r\n"),
+        (C, b"a4 LOGOUT\r\n"),
+        (S, b"* BYE\r\na4 OK\r\n"),
+    ]
+    result = run("imap", steps)
+    logins = [item for item in result if item[0] == "login"]
+    assert logins == [
+        ("login", "LOGIN", "alice", None, False, None),
+        ("login", "LOGIN", None, None, False, None),
+        ("login", "LOGIN", "bob", "s3cret", True, None),
+    ]
+    (session,) = [item for item in result if item[0] == "session"]
+    reply = "a1 " + status.decode()
+    assert session[4] == [
+        f"session s1: LOGIN refused before its literal was sent ({reply!r} in place "
+        "of the continuation): the password never sent",
+        f"session s1: LOGIN refused before its literal was sent ({'a2 ' + status.decode()!r} "
+        "in place of the continuation): the user name and password never sent",
     ]

@@ -737,10 +737,14 @@ def test_classify_undecided_until_head_limit_is_dropped():
 
     tcp = Tcp()
     segs = tcp.handshake() + [tcp.send(CLIENT, b"z" * 1000) for _ in range(6)]
-    events, _, reassembler = run(segs, classify=classify)
+    events, warnings, reassembler = run(segs, classify=classify)
     assert events == []
     assert calls == [1000, 2000, 3000, 4000, 4096]
     assert reassembler.stats["connections_undecided"] == 1
+    assert warnings == [
+        "connection 1: protocol not recognised in its first 4096 bytes "
+        "client→server; not decoded"
+    ]
 
 
 def test_classify_undecided_at_end_is_dropped():

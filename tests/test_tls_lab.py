@@ -128,6 +128,10 @@ def test_key_log_of_other_sessions_decrypts_nothing_and_says_why():
     assert session.tls_cipher == "TLS_AES_128_GCM_SHA256"
     assert session.ja3 == entry["tshark"]["ja3"]
     assert session.tls_cert_sha256 is None  # encrypted in TLS 1.3
+    assert session.warnings == [
+        f"session {session.session_id} (TLS): not decrypted: "
+        + session.tls_undecrypted_reason
+    ]
 
 
 def test_tls12_without_key_log():
@@ -145,7 +149,11 @@ def test_capture_after_the_handshake_decrypts_nothing():
     assert session.encrypted and not session.decrypted and not session.complete
     assert session.tls_undecrypted_reason.startswith("TLS handshake not captured")
     assert session.banner is None and session.helo is None
-    assert session.warnings == []  # the records were not read as SMTP
+    # The records were not read as SMTP; the key log's failure is told.
+    assert session.warnings == [
+        f"session {session.session_id} (TLS): not decrypted: "
+        + session.tls_undecrypted_reason
+    ]
 
 
 def test_pcapng_decryption_secrets_block_is_used_for_its_capture():

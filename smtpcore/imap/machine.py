@@ -14,7 +14,8 @@ BINARY[...], RFC822...) as retrieved content (quoted-string items too), APPEND
 literals as appended content once their first byte is sent (a synchronising literal
 refused by the server never is). During AUTHENTICATE every client line is a SASL
 response, during IDLE only ``DONE`` is expected. After an accepted STARTTLS (or
-COMPRESS, not decoded) nothing more is read.
+COMPRESS, not decoded) nothing more is read; the plaintext inside TLS, when a key
+log decrypts it, goes to a second machine (`inside_tls`).
 """
 
 from __future__ import annotations
@@ -101,11 +102,13 @@ class ImapMachine:
         self._literals: list[Optional[_Literal]] = [None, None]
         # Server response being read.
         self._response: list[bytes] = []
+        self._pieces_dropped = [0, 0]  # by direction: pieces past _MAX_PIECES
         self._response_keys: list[tuple[int, str, Optional[str], int]] = []
         self._auth: Optional[_Auth] = None
         self._idle: Optional[str] = None
         self._selected: Optional[str] = None
         self._uids: dict[int, int] = {}  # sequence number -> UID, selected mailbox
+        self._uids_full_reported = False
         self._server_started = False
         self._orphan: Optional[tuple[int, int]] = None  # (key, start) of a cut literal
         self._sizes: dict[int, int] = {}  # UID -> RFC822.SIZE, selected mailbox
@@ -115,6 +118,15 @@ class ImapMachine:
         self._gap_seen = False
         self._encrypted = False
         self._starttls: Optional[str] = None
+
+    def inside_tls(self) -> "ImapMachine":
+        """A machine for the plaintext inside this connection's TLS.
+
+        After STARTTLS the server does not greet again (RFC 3501 section 6.2.1).
+        """
+        inner = ImapMachine()
+        inner._greeting_seen = inner._server_started = self._greeting_seen
+        return inner
 
     # ------------------------------------------------------------------ feeding
 
@@ -176,6 +188,7 @@ class ImapMachine:
             if literal.key is not None:
                 self._events.append(ev.ContentGap(ts, literal.key, literal.left))
             self._literals[direction] = None
+        self._report_dropped_pieces(direction, "command or response cut by the gap", ts)
         if direction == ev.CLIENT:
             self._parts = []
         else:
@@ -229,6 +242,13 @@ class ImapMachine:
         if literal.key is not None:
             self._events.append(ev.ContentData(ts, literal.key, piece))
         elif literal.kept is not None:
+            if literal.received - len(piece) <= _KEPT_LITERAL < literal.received:
+                self._anomaly(  # once: the piece that crosses the limit
+                    ts,
+                    direction,
+                    f"literal of {literal.received + literal.left} bytes: only its "
+                    f"first {_KEPT_LITERAL} are kept",
+                )
             literal.kept += piece[: _KEPT_LITERAL - len(literal.kept)]
         if literal.left == 0:
             self._literals[direction] = None
@@ -276,9 +296,12 @@ class ImapMachine:
         """Keeps a piece of the command being read; the first ones are enough."""
         if len(self._parts) < _MAX_PIECES:
             self._parts.append(part)
+        else:
+            self._pieces_dropped[ev.CLIENT] += 1
 
     def _command(self, ts: int) -> None:
         parts, self._parts = self._parts, []
+        self._report_dropped_pieces(ev.CLIENT, "command", ts)
         keys, self._append_keys = self._append_keys, []
         text = b"".join(piece for is_literal, piece in parts if not is_literal)
         tokens = _tokens(parts)
@@ -340,6 +363,8 @@ class ImapMachine:
                 return
         if len(self._response) < _MAX_PIECES:
             self._response.append(line)
+        else:
+            self._pieces_dropped[ev.SERVER] += 1
         match = _SERVER_LITERAL.search(line)
         if match is None:
             self._response_done(ts)
@@ -400,37 +425,33 @@ class ImapMachine:
         )
         return False
 
+    def _report_dropped_pieces(self, direction: int, what: str, ts: int) -> None:
+        dropped = self._pieces_dropped[direction]
+        if dropped:
+            self._pieces_dropped[direction] = 0
+            self._anomaly(
+                ts,
+                direction,
+                f"{what} of more than {_MAX_PIECES} lines and literals: "
+                f"{dropped} not kept in its record",
+            )
+
     def _response_done(self, ts: int) -> None:
         lines, self._response = self._response, []
+        self._report_dropped_pieces(ev.SERVER, "response", ts)
         head = lines[0].rstrip(b"\r\n")
         if head.startswith(b"+"):
             self._continuation(head, ts)
             return
         if head.startswith(b"* "):
+            if head[2:5].upper() == b"BYE":
+                self._refused_literal(head, None, ts)
             self._untagged(head, b"".join(lines), ts)
             return
         tag, _, rest = head.partition(b" ")
         status, _, _ = rest.partition(b" ")
         self._greeting_seen = True
-        # A synchronising literal refused before it was sent: the client sends none,
-        # and the command it began is over.
-        literal = self._literals[ev.CLIENT]
-        if (
-            literal is not None
-            and literal.received == 0
-            and literal.synchronizing
-            and self._parts
-            and self._parts[0][1].split(b" ", 1)[0] == tag
-        ):
-            self._literals[ev.CLIENT] = None
-            self._parts = []
-            self._append_keys = []
-            if literal.key is not None:
-                self._anomaly(
-                    ts,
-                    ev.SERVER,
-                    f"{readable(tag)} APPEND refused before its literal was sent: no message",
-                )
+        if self._refused_literal(head, tag, ts):
             return
         command = self._pending.pop(readable(tag), None)
         if command is None:
@@ -499,6 +520,15 @@ class ImapMachine:
         if uid_value is not None:
             if len(self._uids) < _MAX_UIDS or number in self._uids:
                 self._uids[number] = uid_value
+            elif not self._uids_full_reported:
+                self._uids_full_reported = True
+                self._anomaly(
+                    ts,
+                    ev.SERVER,
+                    f"more than {_MAX_UIDS} sequence numbers with a UID in one "
+                    "mailbox; messages fetched by number alone later may lack "
+                    "their UID",
+                )
         else:
             uid_value = self._uids.get(number)
         for match in _QUOTED_ITEM.finditer(whole):
@@ -680,6 +710,64 @@ class ImapMachine:
             "exchange": [f"C: {command.text}"] + ([f"S: {reply}"] if reply else []),
         }
         self._events.append(ev.Login(ts, command.ts_ns, "LOGIN", result, []))
+
+    def _refused_literal(self, head: bytes, tag: Optional[bytes], ts: int) -> bool:
+        """A synchronising literal refused before it was sent (tagged NO/BAD or BYE).
+
+        The client then sends none, and the command it began is over: an APPEND
+        stored nothing, a LOGIN is a refused attempt.
+        """
+        literal = self._literals[ev.CLIENT]
+        if not (
+            literal is not None
+            and literal.received == 0
+            and literal.synchronizing
+            and self._parts
+            and (tag is None or self._parts[0][1].split(b" ", 1)[0] == tag)
+        ):
+            return False
+        parts = self._parts
+        self._literals[ev.CLIENT] = None
+        self._parts = []
+        self._append_keys = []
+        tokens = _tokens(parts)
+        if literal.key is not None:
+            self._anomaly(
+                ts,
+                ev.SERVER,
+                f"{readable(tokens[0]) if tokens else ''} APPEND refused before its "
+                "literal was sent: no message",
+            )
+        elif len(tokens) > 1 and tokens[1].upper() == b"LOGIN":
+            self._login_refused(parts, tokens, readable(head), ts)
+        return True
+
+    def _login_refused(self, parts, tokens, reply: str, ts: int) -> None:
+        """A LOGIN whose synchronising literal the server refused (NO, BAD or BYE).
+
+        The client then sends no literal: the attempt is over, refused, and what it
+        would have carried (the user name or the password) never left the client.
+        """
+        user = tokens[2] if len(tokens) > 2 else None
+        text = readable(
+            b"".join(piece for is_literal, piece in parts if not is_literal)
+        )
+        missing = "password" if user is not None else "user name and password"
+        result = {
+            "mechanism": "LOGIN",
+            "username": readable(user) if user is not None else None,
+            "username_bytes": user,
+            "password": None,
+            "password_bytes": None,
+            "success": False,
+            "reply": reply,
+            "exchange": [f"C: {text.rstrip()}", f"S: {reply}"],
+        }
+        warning = (
+            f"LOGIN refused before its literal was sent ({reply!r} in place of the "
+            f"continuation): the {missing} never sent"
+        )
+        self._events.append(ev.Login(ts, ts, "LOGIN", result, [warning]))
 
     def _finish_auth(self, ts: int, ok: Optional[bool], reply: Optional[str]) -> None:
         auth, self._auth = self._auth, None

@@ -5,7 +5,8 @@ rule). Multi-line responses (CAPA, LIST, UIDL, RETR, TOP, AUTH without a mechani
 end with a lone dot; RETR and TOP bodies are streamed out dot-unstuffed as
 ``ContentData``, every line with the line ending the server sent. During AUTH every
 client line belongs to the SASL exchange until the server's ``+OK``/``-ERR``. After
-an accepted STLS the rest is TLS and only recorded as encrypted.
+an accepted STLS the rest is TLS: recorded as encrypted, and read by a second
+machine (`inside_tls`) when a key log decrypts it.
 """
 
 from __future__ import annotations
@@ -73,6 +74,17 @@ class Pop3Machine:
         self._only_greeting = False  # the greeting is the only server line so far
         self._client_seen = False
         self._resync = False  # after a server gap: unmatched lines are an orphan body
+
+    def inside_tls(self) -> "Pop3Machine":
+        """A machine for the plaintext inside this connection's TLS.
+
+        After STLS the server does not greet again, and APOP's timestamp is the one
+        of the clear-text greeting (RFC 2595 section 4).
+        """
+        inner = Pop3Machine()
+        inner._greeting_seen = inner._started = self._greeting_seen
+        inner._timestamp = self._timestamp
+        return inner
 
     # ------------------------------------------------------------------ feeding
 
@@ -282,6 +294,15 @@ class Pop3Machine:
         else:
             for piece in pieces:
                 if self._list_bytes + len(piece) > _MAX_LIST_BYTES:
+                    if self._list_bytes <= _MAX_LIST_BYTES:
+                        self._list_bytes = _MAX_LIST_BYTES + 1  # said once
+                        verb = self._body_command.verb if self._body_command else ""
+                        self._anomaly(
+                            ts,
+                            ev.SERVER,
+                            f"{verb} listing longer than {_MAX_LIST_BYTES} bytes; "
+                            "the rest of it is not read",
+                        )
                     break
                 self._list_bytes += len(piece)
                 self._list_lines.append(piece)

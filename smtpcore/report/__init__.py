@@ -385,13 +385,19 @@ class ReportBuilder:
             return None
         try:
             with open(self._root / eml, "rb") as handle:
-                head = handle.read(_HEADER_LIMIT)
+                head = handle.read(_HEADER_LIMIT + 1)
         except OSError:
             return None
         for end in (b"\r\n\r\n", b"\n\n"):
             if end in head:
                 head = head[: head.index(end)]
                 break
+        else:
+            if len(head) > _HEADER_LIMIT:  # the section goes on: say it is cut
+                note = f"\n[... header section longer than {_HEADER_LIMIT} bytes: "
+                head = (
+                    head[:_HEADER_LIMIT] + (note + "the rest is in the .eml]").encode()
+                )
         text = head.decode("utf-8", "backslashreplace").replace("\r\n", "\n")
         return text
 

@@ -15,9 +15,8 @@ from smtpcore.content import MessageContent
 from smtpcore.model import Credential, Endpoints, Message, Recipient, Session
 from smtpcore.smtp import events as ev
 from smtpcore.smtp.session import SmtpMachine
-from smtpcore.smtp.tls_splice import looks_like_tls_record, tls_start
 from smtpcore.tls.keylog import KeyLog
-from smtpcore.tls.layer import Lost, Plaintext, TlsConnection
+from smtpcore.tls.splice import REPLY_END, TlsSplice
 
 Output = Union[Message, Credential, Session]
 
@@ -34,7 +33,7 @@ class SessionBuilder:
     """Model objects of one SMTP connection, fed like `SmtpMachine`.
 
     With a key log, the part after STARTTLS (or all of an implicit-TLS session)
-    is decrypted and decoded by a second machine; see `smtpcore.smtp.tls_splice`.
+    is decrypted and decoded by a second machine; see `smtpcore.tls.splice`.
     """
 
     def __init__(
@@ -47,16 +46,16 @@ class SessionBuilder:
     ) -> None:
         self.session_id = session_id
         self.machine = SmtpMachine()
-        self._keylog = keylog
-        self.tls: Optional[TlsConnection] = None
-        self._inner: Optional[SmtpMachine] = None  # SMTP inside TLS
-        self._outer_off = False  # the capture began inside TLS: no clear text
-        self._seen = [False, False]
-        self._last_byte: list[Optional[int]] = [None, None]
+        self._splice = TlsSplice(
+            keylog,
+            SmtpMachine,
+            ev.TlsStarted,
+            REPLY_END["smtp"],
+            lambda text: self.session.warnings.append(f"session {session_id} {text}"),
+        )
         self._transactions = 0  # highest transaction number of the clear part
-        self._inner_offset = 0
+        self._inner_offset: Optional[int] = None
         self._inner_closed: Optional[ev.Closed] = None
-        self._tls_failed = False
         self.session = Session(
             session_id=session_id,
             source=source,
@@ -71,74 +70,30 @@ class SessionBuilder:
         self._closed: Optional[ev.Closed] = None
         self._incomplete_messages = 0
 
+    @property
+    def tls(self):
+        return self._splice.tls
+
     def data(self, direction: int, data: bytes, ts_ns: int) -> list[Output]:
-        if not self._seen[direction]:
-            self._seen[direction] = True
-            if self.tls is None and not self._seen[1 - direction]:
-                if looks_like_tls_record(data):
-                    self._outer_off = True  # the capture began inside TLS
-                    self.session.encrypted = True
-                    self.tls = TlsConnection(self._keylog)
-        if self._outer_off:
-            return self._tls_events(self._tls_call("data", direction, data, ts_ns))
-        if self.tls is not None:
-            output = self._handle(self.machine.data(direction, data, ts_ns))
-            output += self._tls_events(self._tls_call("data", direction, data, ts_ns))
-            return output
-        events = self.machine.data(direction, data, ts_ns)
-        output = self._handle(events)
-        if any(type(event) is ev.TlsStarted for event in events):
-            self.tls = TlsConnection(self._keylog)
-            self._inner_offset = self._transactions
-            start = tls_start(direction, data, self._last_byte[direction])
-            if start:
-                output += self._tls_events(
-                    self._tls_call("data", direction, start, ts_ns)
-                )
-        self._last_byte[direction] = data[-1] if data else None
+        outer, inner = self._splice.data(self.machine, direction, data, ts_ns)
+        if self._splice.outer_off:
+            self.session.encrypted = True
+        output = self._handle(outer)
+        if inner:
+            output += self._handle_inner(inner)
         return output
 
     def gap(self, direction: int, length: int, ts_ns: int) -> list[Output]:
-        output = (
-            []
-            if self._outer_off
-            else self._handle(self.machine.gap(direction, length, ts_ns))
-        )
-        if self.tls is not None:
-            output += self._tls_events(self._tls_call("gap", direction, length, ts_ns))
-        return output
-
-    def _tls_call(self, name: str, *args) -> list:
-        """Calls the TLS layer; an internal error ends decryption, never the run."""
-        if self._tls_failed:
-            return []
-        try:
-            return getattr(self.tls, name)(*args)
-        except Exception as error:  # noqa: BLE001 - evidence must survive a bug
-            self._tls_failed = True
-            self.session.warnings.append(
-                f"session {self.session_id} (TLS): internal error {error!r}; "
-                "the rest of the session is not decrypted"
-            )
-            return []
-
-    def _tls_events(self, events: list) -> list[Output]:
-        """Plaintext from the TLS layer into the SMTP machine inside TLS."""
-        output: list[Output] = []
-        for event in events:
-            inner = self._inner
-            if inner is None:
-                inner = self._inner = SmtpMachine()
-            if type(event) is Plaintext:
-                inner_events = inner.data(event.direction, event.data, event.ts_ns)
-            elif type(event) is Lost:
-                inner_events = inner.gap(event.direction, event.length, event.ts_ns)
-            else:
-                continue
-            output += self._handle_inner(inner_events)
+        outer, inner = self._splice.gap(self.machine, direction, length, ts_ns)
+        output = self._handle(outer)
+        if inner:
+            output += self._handle_inner(inner)
         return output
 
     def _handle_inner(self, events: list[ev.Event]) -> list[Output]:
+        """Events of the SMTP inside TLS; its transactions follow the clear part's."""
+        if self._inner_offset is None:
+            self._inner_offset = self._transactions
         offset = self._inner_offset
         kept = []
         for event in events:
@@ -150,49 +105,12 @@ class SessionBuilder:
             kept.append(event)
         return self._handle(kept)
 
-    def _describe_tls(self) -> None:
-        tls = self.tls
-        if tls is None:
-            return
-        info = tls.info
-        if tls.not_tls and not info.decrypted:
-            return  # clear text after STARTTLS (a decrypted export): decoded as SMTP
-        session = self.session
-        session.tls_version = info.version
-        session.tls_cipher = info.cipher
-        if info.server_name:
-            session.tls_server_name = info.server_name
-        session.tls_alpn = list(info.alpn_offered)
-        session.tls_alpn_selected = info.alpn
-        session.tls_client_random = info.client_random
-        session.tls_extended_master_secret = info.extended_master_secret
-        session.tls_encrypt_then_mac = info.encrypt_then_mac
-        certificate = info.certificate
-        if certificate is not None:
-            session.tls_cert_subject = certificate.subject
-            session.tls_cert_issuer = certificate.issuer
-            session.tls_cert_not_before = certificate.not_before
-            session.tls_cert_not_after = certificate.not_after
-            session.tls_cert_sha256 = certificate.sha256
-        session.ja3 = info.ja3
-        session.ja3_string = info.ja3_string
-        session.ja4 = info.ja4
-        session.decrypted = info.decrypted
-        session.tls_undecrypted_reason = (
-            None if info.decrypted else info.undecrypted_reason
-        )
-        session.warnings.extend(
-            f"session {self.session_id} (TLS): {warning}" for warning in info.warnings
-        )
-
     def close(self, ts_ns: int, reason: str) -> list[Output]:
         """Ends the session; the `Session` is the last object returned."""
         output = self._handle(self.machine.close(ts_ns))
         if self.tls is not None:
-            output += self._tls_events(self._tls_call("close", ts_ns))
-            if self._inner is not None:
-                output += self._handle_inner(self._inner.close(ts_ns))
-            self._describe_tls()
+            output += self._handle_inner(self._splice.close(ts_ns))
+            self._splice.describe(self.session, self.session_id)
         for content in self._contents.values():  # only left by a machine bug
             content.release()
         self._contents.clear()

@@ -312,6 +312,7 @@ class SmtpMachine:
         self._server_line = bytearray()
         self._server_skip = False
         self._reply_lines: list[tuple[int, bytes, bytes]] = []  # code, line, text
+        self._long_reply_reported = False
         self._server_tls_checked = False
         self._pending: collections.deque[_Pending] = collections.deque()
         self._transactions: list[_Transaction] = []  # not ended yet
@@ -975,6 +976,13 @@ class SmtpMachine:
             transaction.smuggling.append(
                 SmugglingIndicator(bytes(marker), offset, ended)
             )
+        if transaction.indicators == MAX_INDICATORS + 1:
+            message = (
+                f"transaction {transaction.number}: more than {MAX_INDICATORS} "
+                f"possible SMTP smuggling markers; the first {MAX_INDICATORS} are listed"
+            )
+            transaction.warnings.append(message)
+            self._anomaly(ts, CLIENT, message, transaction)
         if transaction.indicators > MAX_INDICATOR_WARNINGS:
             return
         shown = repr(marker)[1:]
@@ -1242,6 +1250,13 @@ class SmtpMachine:
     def _emit_hello(self, ts: int, force: bool) -> None:
         done, name = client_hello_server_name(bytes(self._hello))
         if done or force:
+            if not done and len(self._hello) >= MAX_CLIENT_HELLO:
+                self._anomaly(
+                    ts,
+                    CLIENT,
+                    f"TLS ClientHello not complete in its first {MAX_CLIENT_HELLO} "
+                    "bytes; its server name was not looked for further",
+                )
             self._hello_done = True
             self._hello = bytearray()
             self._events.append(ev.TlsHello(ts, name))
@@ -1320,7 +1335,17 @@ class SmtpMachine:
             )
             self._finish_reply(ts)
         self._reply_lines.append((code, line, match.group(3)))
-        if match.group(2) != b"-" or len(self._reply_lines) >= MAX_REPLY_LINES:
+        if match.group(2) != b"-":
+            self._finish_reply(ts)
+        elif len(self._reply_lines) >= MAX_REPLY_LINES:
+            if not self._long_reply_reported:  # once per session
+                self._long_reply_reported = True
+                self._anomaly(
+                    ts,
+                    SERVER,
+                    f"multi-line {code} reply of more than {MAX_REPLY_LINES} lines; "
+                    f"taken as one reply per {MAX_REPLY_LINES} lines",
+                )
             self._finish_reply(ts)
 
     def _server_gap(self, length: int, ts: int) -> None:
@@ -1544,6 +1569,12 @@ class SmtpMachine:
         transaction = _Transaction(self._count, start_ns=ts if with_mail else None)
         waiting = [t for t in self._transactions if t.closed and not t.in_data]
         if len(waiting) >= MAX_WAITING_TRANSACTIONS:
+            message = (
+                f"transaction {waiting[0].number}: ended unanswered, more than "
+                f"{MAX_WAITING_TRANSACTIONS} transactions waiting for replies"
+            )
+            waiting[0].warnings.append(message)
+            self._anomaly(ts, SERVER, message, waiting[0])
             self._end_transaction(waiting[0], ts, "unanswered")
         self._transactions.append(transaction)
         self._current = transaction

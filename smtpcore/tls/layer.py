@@ -348,8 +348,7 @@ class TlsConnection:
             return  # middlebox compatibility (RFC 8446 appendix D.4)
         if not side.encrypted:
             if content_type == HANDSHAKE:
-                for kind, body in side.handshake.feed(payload):
-                    self._handshake(direction, side, kind, body)
+                self._feed_handshake(direction, side, payload)
             elif content_type == CHANGE_CIPHER_SPEC:
                 side.encrypted = True
                 side.cipher, side.pending = side.pending, None
@@ -415,10 +414,20 @@ class TlsConnection:
             if plain:
                 self._events.append(Plaintext(direction, plain, self._ts))
         elif inner == HANDSHAKE:
-            for kind, body in side.handshake.feed(plain):
-                self._handshake(direction, side, kind, body)
+            self._feed_handshake(direction, side, plain)
 
     # --------------------------------------------------------------- handshake
+
+    def _feed_handshake(self, direction: int, side: _Side, data: bytes) -> None:
+        broken = side.handshake.broken
+        for kind, body in side.handshake.feed(data):
+            self._handshake(direction, side, kind, body)
+        if side.handshake.broken and not broken:
+            self._warn(
+                f"{_NAMES[direction]}: handshake message larger than "
+                f"{side.handshake.MAX_MESSAGE} bytes; the rest of the handshake "
+                "is not read"
+            )
 
     def _handshake(self, direction: int, side: _Side, kind: int, body: bytes) -> None:
         transcript = self._transcript

@@ -25,7 +25,7 @@ class MailboxSessionEventData(events.EventData):
       destination_ip (str): IP address of the server.
       destination_port (int): TCP port of the server.
       encrypted (bool): True if the session switched to TLS (STLS or STARTTLS
-          accepted, or implicit TLS), after which nothing more is visible.
+          accepted, or implicit TLS); the rest is visible only when decrypted.
       end_time (dfdatetime.DateTimeValues): date and time of the last packet.
       mailbox_message_count (int): messages in the mailbox, the last POP3 STAT or
           IMAP EXISTS seen.
@@ -38,6 +38,21 @@ class MailboxSessionEventData(events.EventData):
       source_port (int): TCP port of the client.
       start_time (dfdatetime.DateTimeValues): date and time of the first packet.
       starttls (bool): True if the client asked for STLS or STARTTLS.
+      ja3 (str): JA3 fingerprint (MD5) of the client's TLS hello.
+      ja4 (str): JA4 fingerprint of the client's TLS hello.
+      tls_alpn (list[str]): application protocols the client offered.
+      tls_certificate_issuer (str): issuer of the server certificate.
+      tls_certificate_not_after (str): end of the certificate's validity.
+      tls_certificate_not_before (str): start of the certificate's validity.
+      tls_certificate_sha256 (str): SHA-256 fingerprint of the certificate.
+      tls_certificate_subject (str): subject of the server certificate (TLS 1.3:
+          visible only when decrypted).
+      tls_cipher (str): IANA name of the negotiated cipher suite.
+      tls_decrypted (bool): True if the TLS content was decrypted with a key log
+          and read as POP3 or IMAP.
+      tls_server_name (str): server name the client asked for in its TLS hello.
+      tls_undecrypted_reason (str): why a TLS session was not decrypted.
+      tls_version (str): negotiated TLS version, such as TLSv1.3.
       username (str): user of the last successful login.
     """
 
@@ -63,6 +78,19 @@ class MailboxSessionEventData(events.EventData):
         self.source_port = None
         self.start_time = None
         self.starttls = None
+        self.ja3 = None
+        self.ja4 = None
+        self.tls_alpn = None
+        self.tls_certificate_issuer = None
+        self.tls_certificate_not_after = None
+        self.tls_certificate_not_before = None
+        self.tls_certificate_sha256 = None
+        self.tls_certificate_subject = None
+        self.tls_cipher = None
+        self.tls_decrypted = None
+        self.tls_server_name = None
+        self.tls_undecrypted_reason = None
+        self.tls_version = None
         self.username = None
 
 
@@ -128,7 +156,9 @@ class MailboxEmailEventData(events.EventData):
       destination_ip (str): IP address of the server.
       destination_port (int): TCP port of the server.
       kind (str): "retrieved" or "appended".
-      mailbox (str): IMAP mailbox the message was fetched from or appended to.
+      mailbox (str): IMAP mailbox the message was fetched from or appended to,
+          decoded from modified UTF-7.
+      mailbox_raw (str): the IMAP mailbox name as sent (modified UTF-7).
       message_identifier (str): Message-ID header.
       message_md5_hash (str): MD5 of the bytes transferred (the .eml bytes).
       message_number (int): POP3 message number or IMAP sequence number.
@@ -163,6 +193,7 @@ class MailboxEmailEventData(events.EventData):
         self.destination_port = None
         self.kind = None
         self.mailbox = None
+        self.mailbox_raw = None
         self.message_identifier = None
         self.message_md5_hash = None
         self.message_number = None
@@ -206,6 +237,7 @@ def CreateSessionEventData(session):
     event_data.start_time = event_helpers.GetDateTime(session.start_ns)
     event_data.starttls = session.starttls
     event_data.username = session.auth_user
+    event_helpers.SetTls(event_data, session)
     return event_data
 
 
@@ -252,6 +284,8 @@ def CreateEmailEventData(message):
     event_data.complete = message.complete
     event_data.kind = message.kind
     event_data.mailbox = message.mailbox
+    if message.mailbox_raw != message.mailbox:
+        event_data.mailbox_raw = message.mailbox_raw
     event_data.message_md5_hash = message.md5
     event_data.message_number = message.message_number
     event_data.message_sha256_hash = message.sha256

@@ -291,21 +291,8 @@ def CreateSessionEventData(session):
     event_data.start_time = event_helpers.GetDateTime(session.start_ns)
     event_data.starttls = session.starttls
     event_data.starttls_plaintext = session.starttls_plaintext
-    event_data.tls_server_name = session.tls_server_name
     event_data.username = session.auth_user
-    if session.encrypted:
-        event_data.ja3 = session.ja3
-        event_data.ja4 = session.ja4
-        event_data.tls_alpn = list(session.tls_alpn) or None
-        event_data.tls_certificate_issuer = session.tls_cert_issuer
-        event_data.tls_certificate_not_after = session.tls_cert_not_after
-        event_data.tls_certificate_not_before = session.tls_cert_not_before
-        event_data.tls_certificate_sha256 = session.tls_cert_sha256
-        event_data.tls_certificate_subject = session.tls_cert_subject
-        event_data.tls_cipher = session.tls_cipher
-        event_data.tls_decrypted = session.decrypted
-        event_data.tls_undecrypted_reason = session.tls_undecrypted_reason
-        event_data.tls_version = session.tls_version
+    event_helpers.SetTls(event_data, session)
     return event_data
 
 
@@ -388,15 +375,23 @@ def _AddKeyLogsInFolder(parser_mediator, keys, parent, file_entry):
         try:
             if entry.path_spec.comparable == own:
                 continue
-            if not entry.IsFile() or (entry.size or 0) > _MAXIMUM_KEYLOG_SIZE:
+            if not entry.IsFile():
                 continue
             file_object = entry.GetFileObject()
             if file_object is None:
                 continue
             try:
-                if tls_keylog.looks_like_keylog(file_object.read(8192)):
-                    file_object.seek(0, os.SEEK_SET)
-                    keys.add_file(file_object, entry.path_spec.location or entry.name)
+                if not tls_keylog.looks_like_keylog(file_object.read(8192)):
+                    continue
+                name = entry.path_spec.location or entry.name
+                if (entry.size or 0) > _MAXIMUM_KEYLOG_SIZE:
+                    parser_mediator.ProduceWarning(
+                        f"key log {name} not read: {entry.size} bytes, more than "
+                        f"{_MAXIMUM_KEYLOG_SIZE}"
+                    )
+                    continue
+                file_object.seek(0, os.SEEK_SET)
+                keys.add_file(file_object, name)
             finally:
                 close = getattr(file_object, "close", None)
                 if close:
