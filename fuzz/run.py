@@ -1,7 +1,8 @@
-"""Runs every fuzz target for N seconds each: `run.py SECONDS [TARGET...]`.
+"""Runs every fuzz target for N seconds each: `run.py SECONDS [TARGET[=SECONDS]...]`.
 
-Each target gets a work folder under /dev/shm ($FUZZ_WORK if set, kept between runs) (seeds from make_seeds.py, the corpus
-it grows, and any crash-, timeout- or oom- input). Prints one line per target, and
+The targets share a work folder under /dev/shm ($FUZZ_WORK if set, kept between
+runs): seeds from make_seeds.py, the corpus each grows, and any crash-, timeout-
+or oom- input. Prints one line per target, and
 last the executions and findings of every target; exits 1 when anything was found.
 """
 
@@ -76,7 +77,8 @@ def main():
     summary = []
     total = 0
     for target in targets:
-        runs, cov, ft, found, took = run(target, seconds, work)
+        target, _, own = target.partition("=")
+        runs, cov, ft, found, took = run(target, int(own or seconds), work)
         total += len(found)
         print(f"{target}: {runs} executions in {took:.0f} s ({runs / took:.0f}/s), "
               f"cov {cov}, ft {ft}, {len(found)} findings", flush=True)
