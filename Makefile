@@ -6,7 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean test-plaso-oldest test-turbinia fuzz fuzz-smoke fuzz-asan
+.PHONY: setup demo test test-slow bench clean test-plaso-oldest test-turbinia fuzz fuzz-smoke \
+	fuzz-asan
 
 setup: $(STAMP)
 
@@ -32,6 +33,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The tests marked slow (pyproject.toml leaves them out of `make test`): the largest
+# adversarial cases, a 1 GB DATA stream, a million AUTH attempts and key log lines,
+# 100,000 transactions (some minutes; about 2.5 GB free in the temporary folder).
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
 
 # Every atheris target of fuzz/ for FUZZ_SECONDS each, in /dev/shm work folders
 # (seeds from the committed test data); exit 0 only when nothing was found.

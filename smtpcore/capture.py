@@ -38,6 +38,9 @@ RESYNC_CLOSE_S = 3600
 """Records found by the resynchronisation scan must lie this close in time to the
 record after them (or, when alone, to the last good record)."""
 
+# Frame times are signed 64-bit nanoseconds (as in the compiled flow skipper and in
+# plaso); a pcapng timestamp beyond them is damage.
+_TS_MIN, _TS_MAX = -(1 << 63), 1 << 63
 _PACKET_SLACK = 64 * 1024  # room for options in packet blocks
 _PACKET_BLOCK_BOUND = MAX_PACKET + _PACKET_SLACK
 _SHB = 0x0A0D0D0A
@@ -466,6 +469,7 @@ class CaptureReader:
         unpack = record.unpack_from
         size = record.size
         frac_ns = self._frac_ns
+        max_frac = self._max_frac
         linktype = self._linktype
         index = self._frames
         last_sec = None
@@ -504,6 +508,15 @@ class CaptureReader:
                 if stop > end:
                     s.pos = pos
                     self._frames = index
+                    if self._pcap_cut_short(sec, frac, incl, orig, last_sec):
+                        yield Frame(
+                            index + 1,
+                            sec * 1_000_000_000 + frac * frac_ns,
+                            linktype,
+                            buf[pos + size : end],
+                            max(orig, incl),
+                        )
+                        return
                     self._pcap_damage(last_sec, incl, orig, stop > end)
                     buf, pos, end = s.buf, s.pos, len(s.buf)
                     continue
@@ -515,6 +528,12 @@ class CaptureReader:
                 continue
             index += 1
             last_sec = sec
+            if frac >= max_frac:
+                self._damage(
+                    f"frame {index}, {self._where(s.base + pos)}: fraction of a "
+                    f"second {frac} {'ns' if frac_ns == 1 else 'µs'} is a second or "
+                    "more; the time is taken as written, that much later"
+                )
             yield Frame(
                 index,
                 sec * 1_000_000_000 + frac * frac_ns,
@@ -523,6 +542,32 @@ class CaptureReader:
                 orig,
             )
             pos = stop
+
+    def _pcap_cut_short(self, sec, frac, incl, orig, last_sec) -> bool:
+        """The file ends inside a plausible record: its bytes are kept (a full disk).
+
+        A damaged header pointing past the end goes to the resynchronisation scan
+        instead, which looks for records inside what follows.
+        """
+        s = self._stream
+        size = self._record.size
+        if not (
+            s.eof
+            and s.available > size
+            and frac < self._max_frac
+            and incl <= self._plausible_len
+            and incl <= orig <= 0x1000000
+            and (last_sec is None or abs(sec - last_sec) <= RESYNC_CLOSE_S)
+        ):
+            return False
+        present = s.available - size
+        self._damage(
+            f"frame {self._frames + 1}, {self._where(s.offset)}: last record "
+            f"truncated ({present} of {incl} bytes present); the {present} bytes "
+            "are kept as a frame cut short"
+        )
+        s.skip_all()
+        return True
 
     def _pcap_damage(self, last_sec, incl: int, orig: int, past_end: bool) -> None:
         s = self._stream
@@ -674,6 +719,12 @@ class CaptureReader:
                 )
                 continue
             if not s.fill(length):
+                if block_type == _EPB:
+                    frame = self._truncated_enhanced_packet()
+                    if frame is not None:
+                        self._frames = frame.index
+                        yield frame
+                        return
                 self._pcapng_damage(
                     f"block of type 0x{block_type:x} and length {length} runs past "
                     f"the end of the data ({s.available} bytes left)"
@@ -737,14 +788,43 @@ class CaptureReader:
         ):
             return None
         linktype, _, mul, shift, div, offset_ns = interfaces[iface_id]
+        ts_ns = ((((high << 32) | low) * mul) >> shift) // div + offset_ns
+        if not _TS_MIN <= ts_ns < _TS_MAX:
+            return None  # the careful path says so
         s.pos = pos + length
         return Frame(
             self._frames + 1,
-            ((((high << 32) | low) * mul) >> shift) // div + offset_ns,
+            ts_ns,
             linktype,
             buf[pos + 28 : pos + 28 + caplen],
             orig,
         )
+
+    def _truncated_enhanced_packet(self) -> Frame | None:
+        """The file ends inside a packet block: the packet bytes present are kept."""
+        s = self._stream
+        buf, pos = s.buf, s.pos
+        if s.available <= 28:
+            return None
+        _, length, iface_id, high, low, caplen, orig = self._epb.unpack_from(buf, pos)
+        if iface_id >= len(self._interfaces) or caplen > length - 32 or caplen > orig:
+            return None
+        linktype, _, mul, shift, div, offset_ns = self._interfaces[iface_id]
+        ts_ns = ((((high << 32) | low) * mul) >> shift) // div + offset_ns
+        if not _TS_MIN <= ts_ns < _TS_MAX:
+            return None
+        present = min(caplen, s.available - 28)
+        if present == caplen:
+            kept = f"after all {caplen} packet bytes; the packet is kept"
+        else:
+            kept = (
+                f"({present} of {caplen} packet bytes present); the {present} "
+                "bytes are kept as a frame cut short"
+            )
+        self._block_warning(pos, f"capture ends inside its packet block {kept}")
+        data = buf[pos + 28 : pos + 28 + present]
+        s.skip_all()
+        return Frame(self._frames + 1, ts_ns, linktype, data, orig)
 
     def _pcapng_damage(self, reason: str) -> None:
         self._resync(self._pcapng_pattern(), self._pcapng_check, reason)
@@ -845,6 +925,13 @@ class CaptureReader:
             return None
         linktype, _, mul, shift, div, offset_ns = interface
         ts_ns = ((((high << 32) | low) * mul) >> shift) // div + offset_ns
+        if not _TS_MIN <= ts_ns < _TS_MAX:
+            self._block_warning(
+                pos,
+                f"timestamp {ts_ns} ns lies beyond what 64 bits of nanoseconds hold "
+                f"(years 1677 to 2262); the previous frame's time is used",
+            )
+            ts_ns = self._last_ts
         start = pos + head
         return Frame(
             self._frames + 1, ts_ns, linktype, buf[start : start + caplen], orig

@@ -99,6 +99,11 @@ def is_capture_head(head: bytes) -> str | None:
       ``'pcap'``, ``'pcapng'``, ``'gzip'`` (holding a capture) or None.
     """
     kind = identify(head)
+    if kind is None and 6 <= len(head) < 24:
+        # The whole file is shorter than a pcap header, with its magic and version:
+        # a capture cut short, which the reader reports as damage.
+        if identify(bytes(head).ljust(24, b"\0")) == "pcap":
+            return "pcap"
     if kind != "gzip":
         return kind
     inner = identify(_inflate_head(head))

@@ -146,6 +146,13 @@ up, doubling); ten seconds covers both with room to spare. Waiting costs only
 buffered bytes, and those are bounded anyway.
 """
 
+MAX_PIECES = 65_536
+"""Out-of-order pieces held per direction. Each lands in a sorted list, so a flood
+of tiny segments (one byte each, sent in reverse) would cost quadratic time: past
+this, adjacent pieces are joined, and if they still are too many (tiny pieces with
+holes between them) the first hole is declared a gap, with a warning. Full-size
+segments reach ``max_buffered_bytes`` long before this."""
+
 MAX_EMBRYOS = 50_000
 """Handshakes without data remembered at once (a SYN flood makes many).
 
@@ -224,6 +231,7 @@ class _Conn:
         "waiting",
         "asked",
         "one_sided",
+        "reset_by",
     )
 
     def __init__(self, public: Connection, keys: tuple, now: int) -> None:
@@ -244,12 +252,13 @@ class _Conn:
         # No origin turned up for a direction within the hole wait: its
         # acknowledgements no longer hold the other direction back.
         self.one_sided = False
+        self.reset_by: Optional[int] = None  # the direction that sent the RST
 
 
 class _Dormant:
     """What is left of an ignored or closed connection: its keys and last activity."""
 
-    __slots__ = ("keys", "last_ns", "queued_ns", "isn")
+    __slots__ = ("keys", "last_ns", "queued_ns", "isn", "resume")
     dormant = True
 
     def __init__(self, keys: tuple, now: int, isn: Optional[int] = None) -> None:
@@ -257,6 +266,10 @@ class _Dormant:
         self.last_ns = now
         self.queued_ns = now
         self.isn = isn  # the client's ISN: its SYN seen again is the same connection
+        # After a RST: (connection id, {key: (direction, next sequence number)}), so
+        # that data going on past the reset (injected, or ignored by the peer) is
+        # read as a new connection instead of being dropped.
+        self.resume: Optional[tuple] = None
 
 
 def _signed(delta: int) -> int:
@@ -397,6 +410,8 @@ class Reassembler:
             if seg.flags & SYN and not self._same_handshake(half, seg):
                 self._expire_dormant(half)
                 return self._untracked(seg, out if out is not None else [])
+            if half.resume is not None and seg.payload and self._resumes(half, seg):
+                return self._untracked(seg, out if out is not None else [])
             self.stats["ignored_segments"] += 1
             return out or _EMPTY
         conn = half.conn
@@ -490,6 +505,20 @@ class Reassembler:
                 half.peer.next_seq = seg.ack
         self._process(half, seg, out)
         return out
+
+    def _resumes(self, dormant: _Dormant, seg: Segment) -> bool:
+        """Data at or after where a reset connection stopped: it goes on."""
+        conn_id, sides = dormant.resume
+        side = sides.get((seg.src, seg.sport, seg.dst, seg.dport))
+        if side is None or (seg.seq - side[1]) & _MASK >= _WINDOW:
+            return False  # a retransmission of bytes before the RST
+        self._warn(
+            f"connection {conn_id} {_DIRECTION_TEXT[side[0]]}: data follows its RST "
+            "(a reset injected, or not taken by the peer); it is read from there on "
+            "as a new connection"
+        )
+        self._expire_dormant(dormant)
+        return True
 
     @staticmethod
     def _same_handshake(dormant: _Dormant, seg: Segment) -> bool:
@@ -677,7 +706,7 @@ class Reassembler:
         )
         self._close(conn, "evicted", self._now, out)
 
-    def _bury(self, conn: _Conn, tombstone: bool) -> None:
+    def _bury(self, conn: _Conn, tombstone: bool, resume: bool = False) -> None:
         """Stop tracking a connection; a tombstone keeps its keys quiet."""
         conn.gone = True
         self._live.pop(conn, None)
@@ -692,17 +721,29 @@ class Reassembler:
         conn.buffered = 0
         if tombstone:
             client = conn.halves[CLIENT]
-            self._tombstone(conn.keys, client.isn if conn.public.handshake else None)
+            isn = client.isn if conn.public.handshake else None
+            sides = None
+            if resume and conn.reset_by is not None:
+                # The side that reset never sends again; the peer's bytes in
+                # flight (a reply crossing the RST) are the usual late segments.
+                half = conn.halves[conn.reset_by]
+                if half.next_seq >= 0:
+                    sides = {conn.keys[half.direction]: (half.direction, half.next_seq)}
+            self._tombstone(conn.keys, isn, (conn.public.id, sides) if sides else None)
         else:
             for key in conn.keys:
                 if self._flows.get(key) in conn.halves:
                     del self._flows[key]
 
-    def _tombstone(self, keys: tuple, isn: Optional[int]) -> None:
+    def _tombstone(
+        self, keys: tuple, isn: Optional[int], resume: Optional[tuple] = None
+    ) -> None:
         dormant = _Dormant(keys, self._now, isn)
+        dormant.resume = resume
         for key in keys:
             self._flows[key] = dormant
-            self.rejected[flow_key(*key)] = dormant
+            if resume is None:  # frames after a RST must reach feed()
+                self.rejected[flow_key(*key)] = dormant
         self._dormant[dormant] = None
         if len(self._dormant) > self._max_connections:
             self._expire_dormant(_oldest(self._dormant))
@@ -759,7 +800,7 @@ class Reassembler:
             return
         self.stats["closed_" + reason] += 1
         out.append(Closed(conn.public, ts, reason))
-        self._bury(conn, reason in ("fin", "rst"))
+        self._bury(conn, reason in ("fin", "rst"), resume=reason == "rst")
 
     # ------------------------------------------------------------- segments
 
@@ -779,6 +820,7 @@ class Reassembler:
                 if conn.gone:
                     return
         if flags & RST:
+            conn.reset_by = half.direction
             self._close(conn, "rst", ts, out)
             return
         payload = seg.payload
@@ -940,6 +982,8 @@ class Reassembler:
             self.stats["out_of_order_segments"] += 1
         self._insert(half, off, data, ts, need)
         self._drain(half, out)
+        if len(half.pending) > MAX_PIECES:
+            self._too_many_pieces(half, ts, out)
         if half.conn.buffered > self._max_buffered:
             self._overflow(half, ts, out)
         if self._total_buffered > self._max_total_buffered:
@@ -990,7 +1034,8 @@ class Reassembler:
         self.stats["conflict_bytes"] += len(differ)
         self._warn(
             f"connection {half.conn.public.id} {_DIRECTION_TEXT[half.direction]}: "
-            f"{len(differ)} bytes at offset {lo + differ[0]} differ from the first copy"
+            f"{len(differ)} bytes at offset {lo + differ[0]} differ from the first "
+            "copy, which is kept"
         )
 
     def _insert(self, half: _Half, off: int, data: bytes, ts: int, need: int) -> None:
@@ -1024,6 +1069,31 @@ class Reassembler:
             bisect.insort(pending, piece, key=_piece_offset)
             half.conn.buffered += len(piece[1])
             self._total_buffered += len(piece[1])
+
+    def _too_many_pieces(self, half: _Half, ts: int, out: list) -> None:
+        """Joins adjacent pieces; declares holes gaps while still too many remain."""
+        joined: list = []
+        for piece in half.pending:
+            last = joined[-1] if joined else None
+            if last is not None and last[0] + len(last[1]) == piece[0]:
+                joined[-1] = (
+                    last[0],
+                    last[1] + piece[1],
+                    max(last[2], piece[2]),
+                    max(last[3], piece[3]),
+                )
+            else:
+                joined.append(piece)
+        half.pending = joined
+        while len(half.pending) > MAX_PIECES // 2 and not half.conn.gone:
+            self.stats["buffer_overflows"] += 1
+            hole = half.pending[0][0] - half.next_off
+            self._warn(
+                f"connection {half.conn.public.id} {_DIRECTION_TEXT[half.direction]}: "
+                f"more than {MAX_PIECES // 2} separate pieces held out of order; gap "
+                f"of {hole} bytes declared at offset {half.next_off}"
+            )
+            self._skip_to(half, half.pending[0][0], ts, out)
 
     def _drain(self, half: _Half, out: list) -> None:
         """Deliver buffered pieces that are now in order, each with its own time."""

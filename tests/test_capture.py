@@ -300,10 +300,16 @@ def test_truncated_gzip_keeps_frames_read():
     packed = gzip.compress(plain)
     _, got, warnings = read_all(packed[: len(packed) // 2])
     assert 100 < len(got) < 400
-    assert [(f.ts_ns // 1000, f.data) for f in got] == [
-        (t // 1000, d) for t, d in frames[: len(got)]
+    # The record the data ends in is kept as far as it goes, as a frame cut short.
+    *whole, last = got
+    assert [(f.ts_ns // 1000, f.data) for f in whole] == [
+        (t // 1000, d) for t, d in frames[: len(whole)]
     ]
+    ts, data = frames[len(whole)]
+    assert last.ts_ns // 1000 == ts // 1000 and last.orig_len == len(data)
+    assert 0 < len(last.data) < len(data) and data.startswith(last.data)
     assert any("compressed stream ends early" in w for w in warnings)
+    assert any("are kept as a frame cut short" in w for w in warnings)
 
 
 def test_gzip_of_something_else_is_not_a_capture():
@@ -353,9 +359,13 @@ def test_truncated_last_record_is_reported_and_earlier_frames_kept():
     frames = sample_frames(5)
     data = pcapgen.pcap_bytes(frames)
     _, got, warnings = read_all(data[:-10])
-    assert [f.data for f in got] == [d for _, d in frames[:4]]
+    assert [f.data for f in got[:4]] == [d for _, d in frames[:4]]
+    # The fifth is kept as far as it goes, as a frame cut short.
+    assert got[4].data == frames[4][1][:-10]
+    assert got[4].orig_len == len(frames[4][1])
     assert len(warnings) == 1
     assert "frame 5" in warnings[0] and "truncated" in warnings[0]
+    assert "kept as a frame cut short" in warnings[0]
     assert f"offset 0x{record_offsets(frames)[4]:x}" in warnings[0]
 
 
@@ -489,10 +499,15 @@ def test_pcapng_absurd_block_length():
 def test_pcapng_truncated_last_block():
     data, offsets = pcapng_with_blocks()
     _, got, warnings = read_all(data[:-7])
-    assert [f.data for f in got] == [b"pkt%02d" % i for i in range(5)]
+    assert [f.data for f in got] == [b"pkt%02d" % i for i in range(6)]
     assert len(warnings) == 1
-    assert "frame 6" in warnings[0] and "runs past the end" in warnings[0]
+    assert "frame 6" in warnings[0] and "ends inside its packet block" in warnings[0]
+    assert "after all 5 packet bytes; the packet is kept" in warnings[0]
     assert f"offset 0x{offsets[5]:x}" in warnings[0]
+    _, got, warnings = read_all(data[:-10])  # three packet bytes gone too
+    assert [f.data for f in got] == [b"pkt%02d" % i for i in range(5)] + [b"pk"]
+    assert got[-1].orig_len == 5
+    assert "(2 of 5 packet bytes present)" in warnings[0]
 
 
 # -- streaming ----------------------------------------------------------------

@@ -228,7 +228,8 @@ def test_conflicting_retransmission_first_copy_wins_and_warns():
     events, warnings, reassembler = run(segs)
     assert streams(events)[CLIENT] == b"A" * 400 + b"hello world!"
     assert warnings == [
-        "connection 1 client→server: 10 bytes at offset 400 differ from the first copy"
+        "connection 1 client→server: 10 bytes at offset 400 differ from the first "
+        "copy, which is kept"
     ]
     assert reassembler.stats["conflicts"] == 1
     assert reassembler.stats["conflict_bytes"] == 10
@@ -245,7 +246,8 @@ def test_conflict_with_buffered_out_of_order_copy():
     events, warnings, reassembler = run(segs)
     assert streams(events)[SERVER] == b"abcdxyzw"
     assert warnings == [
-        "connection 1 server→client: 2 bytes at offset 4 differ from the first copy"
+        "connection 1 server→client: 2 bytes at offset 4 differ from the first "
+        "copy, which is kept"
     ]
     assert reassembler.stats["conflict_bytes"] == 2
 

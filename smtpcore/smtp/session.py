@@ -290,6 +290,7 @@ class _Pending:
     transaction: Optional[_Transaction] = None
     recipient: Optional[ev.RcptTo] = None
     last: bool = False
+    auth: Optional["_Auth"] = None  # AUTH: the attempt its reply finishes
 
 
 @dataclasses.dataclass(slots=True, eq=False)
@@ -299,6 +300,10 @@ class _Auth:
     mechanism: str
     challenges: int = 0  # 334s not answered yet
     aborted: bool = False
+    # Another AUTH before this one's reply leaves it waiting for that reply, unless
+    # a 334 or lost server bytes came in between (then its outcome is unknown).
+    can_wait: bool = True
+    done: bool = False  # AuthFinished sent
 
 
 class SmtpMachine:
@@ -423,6 +428,9 @@ class SmtpMachine:
             )
         if self._reply_lines:
             self._finish_reply(ts_ns)
+        for entry in self._pending:
+            if entry.auth is not None and entry.auth is not self._auth:
+                self._finish_auth(ts_ns, None, None, entry.auth)
         if self._auth is not None:
             self._finish_auth(ts_ns, None, None)
         self._close_current(ts_ns, "close")
@@ -681,11 +689,13 @@ class SmtpMachine:
         parts = line.split(None, 2)
         mechanism = text(parts[1]).upper() if len(parts) > 1 else ""
         initial = parts[2].strip() if len(parts) > 2 else None
-        if self._auth is not None:
+        if self._auth is not None and not (self._auth.can_wait and self.any_reply):
             self._finish_auth(ts, None, None)
+        # Otherwise the attempt before waits for its reply, which comes in order
+        # (a guessing tool that does not wait for each 535).
         self._auth = _Auth(AuthExchange(mechanism, initial), ts, mechanism)
         self._events.append(ev.AuthStarted(ts, mechanism))
-        self._push(_Pending("AUTH", "AUTH"), ts)
+        self._push(_Pending("AUTH", "AUTH", auth=self._auth), ts)
 
     def _data_wait_bytes(self, data: bytes, position: int, ts: int) -> int:
         self._wait += data[position:]
@@ -1367,6 +1377,11 @@ class SmtpMachine:
             self._anomaly(ts, CLIENT, message, transaction)
             self._end_content(ts, complete=False, reason="server reply lost")
             self._maybe_end(transaction, ts)
+        if self._auth is not None:
+            self._auth.can_wait = False
+        for entry in self._pending:  # lost replies would shift theirs: unknown
+            if entry.auth is not None and entry.auth is not self._auth:
+                self._finish_auth(ts, None, None, entry.auth)
         self._anomaly(
             ts,
             SERVER,
@@ -1439,7 +1454,13 @@ class SmtpMachine:
         if code == 334 and head.kind == "AUTH":
             reply.command = "AUTH"
             self._events.append(reply)
+            if head.auth is not None and head.auth is not self._auth:
+                # An attempt the client left for another AUTH: over, outcome unknown.
+                self._pending.popleft()
+                self._finish_auth(ts, None, None, head.auth)
+                return
             if self._auth is not None:
+                self._auth.can_wait = False
                 self._auth.challenges += 1
                 self._auth.exchange.server_challenge(lines[0][2].lstrip(b" "))
             return
@@ -1448,8 +1469,7 @@ class SmtpMachine:
             # command, so AUTH's own reply was not captured. Its outcome stays
             # unknown rather than taken from another command's reply.
             self._pending.popleft()
-            if self._auth is not None:
-                self._finish_auth(ts, None, None)
+            self._finish_auth(ts, None, None, head.auth)
             self._anomaly(
                 ts,
                 SERVER,
@@ -1479,6 +1499,8 @@ class SmtpMachine:
         while self._pending[0].kind != kind:
             entry = self._pending.popleft()
             skipped.append(entry.verb)
+            if entry.auth is not None:
+                self._finish_auth(ts, None, None, entry.auth)
             if entry.transaction is not None:
                 entry.transaction.pending -= 1
                 self._maybe_end(entry.transaction, ts)
@@ -1531,8 +1553,8 @@ class SmtpMachine:
             self._events.append(ev.StartTls(ts, accepted, reply.rendered))
             if accepted and not self.encrypted:
                 self._await_tls(ts)
-        elif kind == "AUTH" and self._auth is not None:
-            self._finish_auth(ts, code, reply.rendered)
+        elif kind == "AUTH":
+            self._finish_auth(ts, code, reply.rendered, entry.auth)
 
     def _data_refused(self, transaction: _Transaction, ts: int) -> None:
         """DATA got no 354: the client's next bytes are commands again."""
@@ -1552,9 +1574,21 @@ class SmtpMachine:
             if held:
                 self._client_bytes(held, ts)
 
-    def _finish_auth(self, ts: int, code: Optional[int], reply: Optional[str]) -> None:
-        auth, self._auth = self._auth, None
-        assert auth is not None
+    def _finish_auth(
+        self,
+        ts: int,
+        code: Optional[int],
+        reply: Optional[str],
+        auth: Optional[_Auth] = None,
+    ) -> None:
+        """Ends the current attempt, or the given one (then only if not yet over)."""
+        if auth is None or auth is self._auth:
+            auth, self._auth = self._auth, None
+            if auth is None:
+                return
+        elif auth.done:
+            return
+        auth.done = True
         result = auth.exchange.finish(code, reply)
         self._events.append(
             ev.AuthFinished(
@@ -1692,6 +1726,8 @@ class SmtpMachine:
         self._pending.append(entry)
         if len(self._pending) > MAX_PENDING:
             dropped = self._pending.popleft()
+            if dropped.auth is not None:
+                self._finish_auth(ts, None, None, dropped.auth)
             if self.server_seen and not self._overflow_reported:
                 self._overflow_reported = True
                 self._anomaly(

@@ -91,14 +91,23 @@ class KeyLog:
 
         def lines():
             pending = b""
+            skipping = False  # inside a line too long to be a key log line
             while True:
                 chunk = fileobj.read(1 << 20)
                 if not chunk:
                     break
                 digest.update(chunk)
+                if skipping:
+                    end = chunk.find(b"\n")
+                    if end < 0:
+                        continue
+                    chunk, skipping = chunk[end + 1 :], False
                 pending += chunk
                 *complete, pending = pending.split(b"\n")
                 yield from complete
+                if len(pending) >= MAX_LINE:  # counted as one line not understood
+                    yield pending[:MAX_LINE]
+                    pending, skipping = b"", True
             if pending:
                 yield pending
 
