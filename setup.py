@@ -7,9 +7,9 @@ there: into the build directory for a normal wheel, and into the unpacked editab
 wheel for ``pip install -e .`` (setuptools leaves build_py's files out of editable
 wheels, but adds everything in install_lib).
 
-The compiled hot path (smtpcore/_flowskip.pyx, built with Cython and the machine's C
+The compiled hot path (smtpcore/_flowskip.pyx and _fastpath.pyx, built with Cython and the machine's C
 compiler) is optional: when it cannot be built, its pure-Python twin in
-smtpcore/flowskip.py gives the same results (``SMTPCORE_PURE=1`` selects it at run
+smtpcore/flowskip.py, capture.py and packets.py gives the same results (``SMTPCORE_PURE=1`` selects it at run
 time, ``SMTPCORE_PURE_BUILD=1`` skips the build).
 """
 
@@ -76,7 +76,10 @@ def _extensions():
     except ImportError:
         return []
     return cythonize(
-        [Extension("smtpcore._flowskip", ["smtpcore/_flowskip.pyx"])],
+        [
+            Extension("smtpcore._flowskip", ["smtpcore/_flowskip.pyx"]),
+            Extension("smtpcore._fastpath", ["smtpcore/_fastpath.pyx"]),
+        ],
         compiler_directives={"language_level": 3},
         quiet=True,
     )

@@ -1,8 +1,11 @@
 """Fuzz target: MIME analysis (smtpcore.mime.analyse), which must never raise.
 
-Small limits make the depth, part and header bounds reachable in a fuzz input.
+Small limits make the depth, part and header bounds reachable in a fuzz input. Inputs
+starting with 0x01 are decoded by both engines, which must agree: the fast body
+splitter (smtpcore.mimebody) and the email package's feed parser.
 """
 
+import dataclasses
 import io
 import sys
 
@@ -14,6 +17,13 @@ with atheris.instrument_imports(include=["smtpcore"]):
 
 
 def TestOneInput(data: bytes) -> None:
+    if data[:1] == b"\x01":
+        fast, reference = (
+            dataclasses.asdict(analyse(io.BytesIO(data[1:]), engine=engine))
+            for engine in ("fast", "email")
+        )
+        assert fast == reference, "the MIME engines disagree"
+        return
     limited = data[:1] == b"\x00"
     if limited:
         info = analyse(

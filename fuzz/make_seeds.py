@@ -97,6 +97,21 @@ def frame_seed(path):
     return limited(items)
 
 
+def fastpath_seed(path, flag):
+    """fuzz_fastpath's layout: a header record, then one record per frame (op bit 6,
+    its flow rejected, on every frame when flag, else on none)."""
+    items = []
+    for frame in frames(path):
+        if frame.linktype in LINKTYPES:
+            if not items:
+                items.append((LINKTYPES.index(frame.linktype) << 2, b""))
+            op = 0x40 if flag else 0
+            if frame.orig_len > len(frame.data):
+                op |= 0x80
+            items.append((op, frame.data))
+    return limited(items)
+
+
 def segment_seed(path):
     decoder = PacketDecoder(lambda message: None)
     items = []
@@ -243,6 +258,8 @@ def main(out):
         add("packets", frame_seed(path))
         add("pipeline", frame_seed(path))
         add("flowskip", frame_seed(path))
+        add("fastpath", fastpath_seed(path, False))
+        add("fastpath", fastpath_seed(path, True))
         add("reassembly", segment_seed(path))
         name = os.path.basename(path)
         protocol = "pop3" if "pop3" in name else "imap" if "imap" in name else "smtp"
@@ -258,6 +275,8 @@ def main(out):
     for message in MESSAGES:
         with open(os.path.join(root, message), "rb") as handle:
             add("mime", handle.read()[:LIMIT])
+    for data in list(seeds["mime"].values()):
+        add("mime", b"\x01" + data)  # decoded by both MIME engines, which must agree
     smallest = min(
         (p for p in paths if "captures" in p and p.endswith(".pcap")), key=os.path.getsize
     )

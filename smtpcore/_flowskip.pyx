@@ -103,8 +103,10 @@ cdef bint _skippable(
     return True
 
 
-def is_skippable(bytes data, long long orig_len, int linktype, long long ts_ns, dict rejected):
-    if not data:
+def is_skippable(bytes data, long long orig_len, int linktype, ts_ns, dict rejected):
+    # A timestamp beyond 64 bits (a hostile pcapng resolution or offset) is not
+    # skipped: it takes the full path, which handles any integer.
+    if not data or not -(1 << 62) < ts_ns < (1 << 62):
         return False
     return _skippable(data, 0, len(data), orig_len, linktype, ts_ns, rejected)
 

@@ -63,6 +63,11 @@ _PCAP_MAGICS = {
 }
 
 
+_fastpath = flowskip.compiled("_fastpath")
+"""The compiled record reader (smtpcore/_fastpath.pyx), or None: pure Python."""
+_END = object()  # _pcap_careful: no more records
+
+
 class NotACapture(Exception):
     """The content is neither pcap nor pcapng (also after gunzip)."""
 
@@ -302,6 +307,75 @@ class _Stream:
                 return
 
 
+class _PcapCursor:
+    """Where ``_pcap_frames`` is in its buffer: position, frames so far, last seconds.
+
+    ``next(buf)`` returns the next frame when its record is complete and plausible
+    in ``buf``, else None, leaving ``pos`` at that record for ``_pcap_careful``.
+    ``smtpcore._fastpath.PcapCursor`` is the compiled twin of this reference.
+    """
+
+    __slots__ = (
+        "pos", "index", "last_sec", "_frame", "_big", "_frac_ns", "_max_frac", "_linktype",
+        "_max_packet", "_size", "_rejected", "_unpack", "_skip",
+    )  # fmt: skip
+
+    def __init__(
+        self, frame_type, pos, index, big_endian, frac_ns, max_frac, linktype,
+        max_packet, record_size, rejected,
+    ):  # fmt: skip
+        self._frame = frame_type
+        self.pos = pos
+        self.index = index
+        self.last_sec = None
+        self._big = big_endian
+        self._frac_ns = frac_ns
+        self._max_frac = max_frac
+        self._linktype = linktype
+        self._max_packet = max_packet
+        self._size = record_size
+        self._rejected = rejected
+        order = ">" if big_endian else "<"
+        self._unpack = struct.Struct(order + "IIII").unpack_from
+        self._skip = flowskip.skip_records
+
+    def next(self, buf: bytes) -> Frame | None:
+        pos = self.pos
+        size = self._size
+        if self._rejected:
+            # Runs of frames that the reassembler would only ignore are stepped
+            # over here, before any object is made for them.
+            pos, skipped, sec = self._skip(
+                buf, pos, self._big, self._frac_ns, self._linktype,
+                self._max_packet, self._rejected, size,
+            )  # fmt: skip
+            if skipped:
+                self.index += skipped
+                self.last_sec = sec
+                self.pos = pos
+        if len(buf) - pos < size:
+            return None
+        sec, frac, incl, orig = self._unpack(buf, pos)
+        stop = pos + size + incl
+        if (
+            incl > self._max_packet
+            or (orig == 0 and incl == 0)
+            or stop > len(buf)
+            or frac >= self._max_frac  # warned about by _pcap_careful
+        ):
+            return None
+        self.index += 1
+        self.last_sec = sec
+        self.pos = stop
+        return self._frame(
+            self.index,
+            sec * 1_000_000_000 + frac * self._frac_ns,
+            self._linktype,
+            buf[pos + size : stop],
+            orig,
+        )
+
+
 class CaptureReader:
     """Iterates over the frames of a pcap or pcapng file object.
 
@@ -374,10 +448,20 @@ class CaptureReader:
 
     def __iter__(self) -> Iterator[Frame]:
         """Yields the frames once; the file object is consumed as they come."""
+        return self.items()
+
+    def items(self, decoder=None) -> Iterator:
+        """Yields the frames once, or with ``decoder`` some of them decoded.
+
+        ``decoder`` is the compiled plain-case decoder (``PacketDecoder.fast``):
+        the compiled pcap reader then hands out the TCP segment of each plain
+        frame instead of the frame, and saves making an object for it; every
+        other frame comes as a Frame, to be decoded by the caller.
+        """
         if self.format == "pcap":
-            frames = self._pcap_frames()
+            frames = self._pcap_frames(decoder)
         else:
-            frames = self._pcapng_frames()
+            frames = self._pcapng_frames(decoder)
         yield from frames
         hidden = self._damage_count - MAX_DAMAGE_WARNINGS
         if hidden > 0:
@@ -463,85 +547,92 @@ class CaptureReader:
         self._max_frac = 1_000_000_000 // self._frac_ns
         self._plausible_len = snaplen if 0 < snaplen <= MAX_PACKET else MAX_PACKET
 
-    def _pcap_frames(self) -> Iterator[Frame]:
+    def _pcap_frames(self, decoder=None) -> Iterator:
         s = self._stream
-        record = self._record
-        unpack = record.unpack_from
-        size = record.size
-        frac_ns = self._frac_ns
-        max_frac = self._max_frac
-        linktype = self._linktype
-        index = self._frames
-        last_sec = None
-        buf, pos, end = s.buf, s.pos, len(s.buf)
-        rejected = self.rejected
-        skip_records = flowskip.skip_records
-        big_endian = self._order == ">"
+        arguments = (
+            Frame,
+            s.pos,
+            self._frames,
+            self._order == ">",
+            self._frac_ns,
+            self._max_frac,
+            self._linktype,
+            MAX_PACKET,
+            self._record.size,
+            self.rejected,
+        )
+        if _fastpath is None:
+            cursor = _PcapCursor(*arguments)
+        else:
+            cursor = _fastpath.PcapCursor(*arguments, decoder)
+        step = cursor.next
         while True:
-            if rejected:
-                # Runs of frames that the reassembler would only ignore are
-                # stepped over here, before any object is made for them.
-                pos, skipped, sec = skip_records(
-                    buf, pos, big_endian, frac_ns, linktype, MAX_PACKET, rejected, size
-                )
-                if skipped:
-                    index += skipped
-                    last_sec = sec
-            if end - pos < size:
-                s.pos = pos
-                if not s.fill(size):
-                    if s.available:
-                        self._damage(
-                            f"frame {index + 1}, {self._where(s.offset)}: capture "
-                            f"ends inside a record header ({s.available} bytes)"
-                        )
-                    return
-                buf, pos, end = s.buf, s.pos, len(s.buf)
-            sec, frac, incl, orig = unpack(buf, pos)
-            stop = pos + size + incl
-            if stop > end:
-                if incl <= MAX_PACKET:
-                    s.pos = pos
-                    s.fill(size + incl)
-                    buf, pos, end = s.buf, s.pos, len(s.buf)
-                    stop = pos + size + incl
-                if stop > end:
-                    s.pos = pos
-                    self._frames = index
-                    if self._pcap_cut_short(sec, frac, incl, orig, last_sec):
-                        yield Frame(
-                            index + 1,
-                            sec * 1_000_000_000 + frac * frac_ns,
-                            linktype,
-                            buf[pos + size : end],
-                            max(orig, incl),
-                        )
-                        return
-                    self._pcap_damage(last_sec, incl, orig, stop > end)
-                    buf, pos, end = s.buf, s.pos, len(s.buf)
+            frame = step(s.buf)
+            if frame is None:
+                frame = self._pcap_careful(cursor)
+                if frame is None:
                     continue
-            elif incl > MAX_PACKET or (orig == 0 and incl == 0):
-                s.pos = pos
-                self._frames = index
-                self._pcap_damage(last_sec, incl, orig, False)
-                buf, pos, end = s.buf, s.pos, len(s.buf)
-                continue
-            index += 1
-            last_sec = sec
-            if frac >= max_frac:
-                self._damage(
-                    f"frame {index}, {self._where(s.base + pos)}: fraction of a "
-                    f"second {frac} {'ns' if frac_ns == 1 else 'µs'} is a second or "
-                    "more; the time is taken as written, that much later"
+                if frame is _END:
+                    return
+            yield frame
+
+    def _pcap_careful(self, cursor) -> Frame | None:
+        """The record at ``cursor.pos`` that the cursor left alone: refill or damage.
+
+        Returns None when the cursor can go on (from its updated position) and _END
+        when the data ends.
+        """
+        s = self._stream
+        size = self._record.size
+        s.pos = cursor.pos
+        if s.available < size:
+            if not s.fill(size):
+                if s.available:
+                    self._damage(
+                        f"frame {cursor.index + 1}, {self._where(s.offset)}: capture "
+                        f"ends inside a record header ({s.available} bytes)"
+                    )
+                return _END
+            cursor.pos = s.pos
+            return None
+        sec, frac, incl, orig = self._record.unpack_from(s.buf, s.pos)
+        if incl <= MAX_PACKET and s.available < size + incl:
+            s.fill(size + incl)
+        buf, pos = s.buf, s.pos
+        ts_ns = sec * 1_000_000_000 + frac * self._frac_ns
+        self._frames = cursor.index
+        if s.available < size + incl:
+            if self._pcap_cut_short(sec, frac, incl, orig, cursor.last_sec):
+                cursor.index += 1
+                cursor.pos = s.pos
+                return Frame(
+                    cursor.index,
+                    ts_ns,
+                    self._linktype,
+                    buf[pos + size :],
+                    max(orig, incl),
                 )
-            yield Frame(
-                index,
-                sec * 1_000_000_000 + frac * frac_ns,
-                linktype,
-                buf[pos + size : stop],
-                orig,
+            past_end = True
+        elif incl > MAX_PACKET or (orig == 0 and incl == 0):
+            past_end = False
+        elif frac >= self._max_frac:
+            cursor.index += 1
+            cursor.last_sec = sec
+            cursor.pos = pos + size + incl
+            self._damage(
+                f"frame {cursor.index}, {self._where(s.base + pos)}: fraction of a "
+                f"second {frac} {'ns' if self._frac_ns == 1 else 'µs'} is a second "
+                "or more; the time is taken as written, that much later"
             )
-            pos = stop
+            return Frame(
+                cursor.index, ts_ns, self._linktype, buf[pos + size : pos + size + incl], orig
+            )
+        else:  # whole now: the cursor takes it
+            cursor.pos = pos
+            return None
+        self._pcap_damage(cursor.last_sec, incl, orig, past_end)
+        cursor.pos = s.pos
+        return None
 
     def _pcap_cut_short(self, sec, frac, incl, orig, last_sec) -> bool:
         """The file ends inside a plausible record: its bytes are kept (a full disk).
@@ -678,9 +769,27 @@ class CaptureReader:
         self._interfaces: list[tuple] = []
         self._missing_interfaces: set[int] = set()
 
-    def _pcapng_frames(self) -> Iterator[Frame]:
+    def _pcapng_frames(self, decoder=None) -> Iterator:
         s = self._stream
+        cursor = None
+        if _fastpath is not None:
+            cursor = _fastpath.PcapngCursor(
+                Frame, _PACKET_BLOCK_BOUND, self.rejected, decoder
+            )
         while True:
+            if cursor is not None:
+                # Runs of plain packet blocks compiled; this loop does the rest.
+                cursor.sync(
+                    s.pos, self._frames, self._last_ts, self._order == ">",
+                    self._interfaces,
+                )  # fmt: skip
+                item = cursor.next(s.buf)
+                while item is not None:
+                    yield item
+                    item = cursor.next(s.buf)
+                s.pos = cursor.pos
+                self._frames = cursor.index
+                self._last_ts = cursor.last_ts
             if not s.fill(8):
                 if s.available:
                     self._damage(

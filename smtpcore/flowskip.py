@@ -15,7 +15,9 @@ its reference and the fallback (``SMTPCORE_PURE=1`` selects it).
 
 from __future__ import annotations
 
+import importlib
 import os
+import struct
 from typing import Callable, Optional
 
 _ETHERNET, _RAW, _RAW_IPV4, _LINUX_SLL, _LINUX_SLL2 = 1, 101, 228, 113, 276
@@ -23,9 +25,12 @@ _VLAN_TAGS = (0x8100, 0x88A8, 0x9100)
 _SYN = 0x02
 
 
+_PORTS = struct.Struct(">HH").pack
+
+
 def flow_key(src: bytes, sport: int, dst: bytes, dport: int) -> bytes:
     """The key of one direction of a connection, as ``is_skippable`` computes it."""
-    return src + dst + sport.to_bytes(2, "big") + dport.to_bytes(2, "big")
+    return src + dst + _PORTS(sport, dport)
 
 
 def is_skippable(
@@ -37,8 +42,8 @@ def is_skippable(
     whose ``last_ns`` is kept up to date as if the frame had been fed.
     """
     caplen = len(data)
-    if caplen != orig_len:
-        return False
+    if caplen != orig_len or not -(1 << 62) < ts_ns < (1 << 62):
+        return False  # a timestamp beyond 64 bits: the compiled twin's limit
     if linktype == _ETHERNET:
         if caplen < 14:
             return False
@@ -147,15 +152,19 @@ def skip_pcap_records(
     return pos, skipped, last_sec
 
 
-def _select(name: str):
-    pure = globals()[name]
+def compiled(module: str):
+    """The compiled module ``smtpcore.<module>``; None when not built or SMTPCORE_PURE=1."""
     if os.environ.get("SMTPCORE_PURE", "") not in ("", "0"):
-        return pure
+        return None
     try:
-        from smtpcore import _flowskip
+        return importlib.import_module(f"smtpcore.{module}")
     except ImportError:
-        return pure
-    return getattr(_flowskip, name)
+        return None
+
+
+def _select(name: str):
+    module = compiled("_flowskip")
+    return globals()[name] if module is None else getattr(module, name)
 
 
 skippable: Callable[[bytes, int, int, int, dict], bool] = _select("is_skippable")

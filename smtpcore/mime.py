@@ -44,10 +44,13 @@ import email.utils
 import hashlib
 import io
 import mimetypes
+import mmap
+import os
 import re
 import urllib.parse
 from typing import BinaryIO, Callable, Iterator, Optional
 
+from smtpcore import mimebody
 from smtpcore.model import Attachment, MimeInfo, TextBody
 
 Warn = Callable[[str], None]
@@ -286,6 +289,8 @@ def _has_surrogates(value: str) -> bool:
 
 
 def _unfold(value: str) -> str:
+    if "\n" not in value and "\r" not in value:
+        return value  # the usual one-line value: no regex needed
     return _LINE_BREAK.sub("", _FOLD.sub("", value))
 
 
@@ -583,27 +588,65 @@ _QP_BAD_ESCAPE = re.compile(rb"=(?![0-9A-Fa-f]{2}|[ \t]*\r?\n|[ \t]*\Z)")
 
 def _has_long_line(piece: bytes) -> bool:
     """A line over 76 characters (RFC 2045), found with C-speed splitting."""
-    return len(piece) > 78 and max(map(len, piece.splitlines())) > 76
+    if len(piece) <= 78 or _even_crlf_lines(piece):
+        return False
+    return max(map(len, piece.splitlines())) > 76
 
 
-def _pieces(payload: str, at_line_ends: bool) -> Iterator[bytes]:
-    """The payload's bytes in bounded pieces.
+def _even_crlf_lines(piece: bytes) -> bool:
+    """Whether piece is lines of one width, at most 76, each ending in CRLF.
+
+    That is how base64 bodies are written; checking it by striding over the line
+    ends is several times faster than splitting the piece into lines.
+    """
+    head = piece.find(b"\r\n")
+    if not 0 <= head <= 76:
+        return False
+    start = head + 2
+    width = piece.find(b"\r\n", start) - start
+    if not 0 <= width <= 76:
+        return False
+    step = width + 2
+    carriage_returns = piece[start + width :: step]
+    newlines = piece[start + width + 1 :: step]
+    return (
+        carriage_returns.count(b"\r") == len(carriage_returns)
+        and newlines.count(b"\n") == len(newlines)
+        and piece.count(b"\r", start) == len(carriage_returns)
+        and piece.count(b"\n", start) == len(newlines)
+    )
+
+
+Payload = "bytes | mimebody.BodyRange"
+
+
+def _span(payload: Payload) -> tuple[object, int, int]:
+    """(buffer, start, end) of a payload: a part's range stays in its buffer."""
+    if isinstance(payload, mimebody.BodyRange):
+        if not payload.prefix:
+            return payload.buffer, payload.start, payload.end
+        payload = payload.tobytes()
+    return payload, 0, len(payload)
+
+
+def _pieces(payload: Payload, at_line_ends: bool) -> Iterator[bytes]:
+    """The payload in bounded pieces, copied out of its buffer one at a time.
 
     With at_line_ends (quoted-printable), a piece ends after a line end, or at least
     never inside an "=XX" escape or soft line break.
     """
-    start = 0
-    while start < len(payload):
-        end = start + DECODE_CHUNK
-        if at_line_ends and end < len(payload):
-            newline = payload.rfind("\n", start, end)
+    buffer, start, stop = _span(payload)
+    while start < stop:
+        end = min(start + DECODE_CHUNK, stop)
+        if at_line_ends and end < stop:
+            newline = buffer.rfind(b"\n", start, end)
             if newline > start:
                 end = newline + 1
             else:
-                escape = payload.rfind("=", max(start, end - 2), end)
+                escape = buffer.rfind(b"=", max(start, end - 2), end)
                 if escape > start:
                     end = escape
-        yield _str_to_bytes(payload[start:end])
+        yield buffer[start:end]
         start = end
 
 
@@ -619,42 +662,48 @@ def _uudecode_line(line: bytes) -> tuple[bytes, bool]:
             return b"", False
 
 
-def _transfer_decode(payload: str, encoding: str, warn: Warn) -> bytes:
+def _transfer_decode(payload: Payload, encoding: str, warn: Warn) -> bytes:
+    """The payload's bytes after transfer decoding; problems are warnings."""
+    return b"".join(_decoded_pieces(payload, encoding, warn))
+
+
+def _decoded_pieces(payload: Payload, encoding: str, warn: Warn) -> Iterator[bytes]:
+    """Transfer decoding, a piece at a time; the warnings come once it is exhausted."""
     encoding = encoding.strip().lower()
     if encoding in ("", "7bit", "8bit", "binary"):
-        return _str_to_bytes(payload)
+        yield from _pieces(payload, at_line_ends=False)
+        return
     if encoding == "base64" or (
         encoding not in ("quoted-printable",) and "base64" in encoding
     ):
         decoder = _Base64Decoder()
-        chunks = []
         long_lines = False
         for piece in _pieces(payload, at_line_ends=False):
             long_lines = long_lines or _has_long_line(piece)
-            chunks.append(decoder.feed(piece))
-        chunks.append(decoder.close())
+            yield decoder.feed(piece)
+        yield decoder.close()
         if decoder.invalid:
             warn(f"base64: {decoder.invalid} characters outside the alphabet ignored")
         for problem in decoder.problems:
             warn(f"base64: {problem}")
         if long_lines:
             warn("base64: lines longer than 76 characters")
-        return b"".join(chunks)
+        return
     if encoding == "quoted-printable" or "quoted" in encoding:
-        chunks = []
         bad = 0
         long_lines = False
         for piece in _pieces(payload, at_line_ends=True):
             bad += len(_QP_BAD_ESCAPE.findall(piece))
             long_lines = long_lines or _has_long_line(piece)
-            chunks.append(binascii.a2b_qp(piece))
+            yield binascii.a2b_qp(piece)
         if bad:
             warn(f"quoted-printable: {bad} invalid escape sequences kept as they are")
         if long_lines:
             warn("quoted-printable: lines longer than 76 characters")
-        return b"".join(chunks)
+        return
     if encoding in ("x-uuencode", "uuencode", "x-uue", "uue"):
-        lines = _str_to_bytes(payload).splitlines()
+        buffer, start, end = _span(payload)
+        lines = buffer[start:end].splitlines()
         if lines and lines[0].startswith(b"begin"):
             lines = lines[1:]
         out = []
@@ -669,9 +718,10 @@ def _transfer_decode(payload: str, encoding: str, warn: Warn) -> bytes:
             dirty += not clean
         if dirty:
             warn(f"uuencode: {dirty} damaged lines")
-        return b"".join(out)
+        yield b"".join(out)
+        return
     warn(f"unknown Content-Transfer-Encoding {encoding!r}; content taken as it is")
-    return _str_to_bytes(payload)
+    yield from _pieces(payload, at_line_ends=False)
 
 
 # ---------------------------------------------------------------------------
@@ -681,10 +731,52 @@ def _transfer_decode(payload: str, encoding: str, warn: Warn) -> bytes:
 class _ParseState:
     """What the parser's parts share: the limits and how many parts were made."""
 
-    def __init__(self, base_depth: int, max_depth: int) -> None:
+    def __init__(self, base_depth: int, max_depth: int, shortcut: bool = True) -> None:
         self.base_depth = base_depth
         self.max_depth = max_depth
         self.parts = 0
+        self.shortcut = shortcut  # _registry_text; off for the reference engine
+
+
+_TOKEN = r"[!#$%&+.^_`{|}~0-9A-Za-z-]+"  # RFC 2045 token chars but * and '
+_PARAM = re.compile(
+    rf'[ \t]*([A-Za-z0-9._-]+)[ \t]*=[ \t]*(?:({_TOKEN})|"([ !#-\[\]-~]*)")[ \t]*'
+)
+_PARAMS = rf"(?:;{_PARAM.pattern})*(?:;[ \t]*)?"
+# Header values whose text the email package's registry gives in a simple way:
+# tokens, parameters with plain (or plainly quoted) values; no comments, escapes,
+# RFC 2231, encoded-words or repeated parameters.
+_SIMPLE_HEADERS = {
+    "content-type": re.compile(rf"{_TOKEN}/{_TOKEN}[ \t]*{_PARAMS}\Z"),
+    "content-disposition": re.compile(rf"{_TOKEN}[ \t]*{_PARAMS}\Z"),
+    "content-transfer-encoding": re.compile(rf"{_TOKEN}[ \t]*\Z"),
+}
+_LINESEP = re.compile(r"\n|\r")  # policy.default's linesep_splitter
+
+
+def _registry_text(name: str, value: str) -> Optional[str]:
+    """What ``str()`` of policy.default's parsed header is, for simple values.
+
+    The registry parses a header value into a tree and gives it back as text with
+    each parameter rewritten as ``; name="value"``. Every use of the three MIME
+    headers reads them as that text, and the parse is the costliest step of a
+    decode, so simple values are rewritten here the same way (the equivalence is
+    tested with hypothesis); None for anything else.
+    """
+    pattern = _SIMPLE_HEADERS.get(name)
+    if pattern is None or "=?" in value or not pattern.match(value):
+        return None
+    head, semicolon, rest = value.partition(";")
+    if not semicolon:
+        return head
+    found = _PARAM.findall(rest)
+    if len({key.lower() for key, _, _ in found}) != len(found):
+        return None  # the registry merges repeated parameters its own way
+    params = [
+        f'{key}="{token or quoted}"' if token or quoted else key
+        for key, token, quoted in found
+    ]
+    return head + ";" + (" " + "; ".join(params) if params else "")
 
 
 class _Part(email.message.EmailMessage):
@@ -705,6 +797,8 @@ class _Part(email.message.EmailMessage):
         self._separator_memo: Optional[tuple[Optional[str], Optional[str]]] = None
         self.junk_close_lines: list[str] = []
         self.cut_by_limit = False  # parsing stopped inside it at the part limit
+        self.body: Optional[mimebody.BodyRange] = None  # the fast splitter's payload
+        self._get_memo: dict[str, tuple] = {}
 
     def attach(self, payload: "_Part") -> None:  # called by the parser for each child
         if isinstance(payload, _Part):
@@ -714,14 +808,35 @@ class _Part(email.message.EmailMessage):
         super().attach(payload)
 
     def get(self, name, failobj=None):  # noqa: D102 - email.message API
+        """The header, parsed once: policy.default parses it again on every get.
+
+        The memo is keyed by the raw (name, value) pair itself, so a changed header
+        is parsed afresh.
+        """
+        wanted = name.lower()
+        for key, value in self._headers:
+            if key.lower() == wanted:
+                break
+        else:
+            return failobj
+        memo = self._get_memo.get(wanted)
+        if memo is not None and memo[0] is key and memo[1] is value:
+            return memo[2]
+        shortcut = self.state is None or self.state.shortcut
+        if shortcut and wanted in _SIMPLE_HEADERS and isinstance(value, str):
+            text = _registry_text(wanted, "".join(_LINESEP.split(value)))
+            if text is not None:
+                self._get_memo[wanted] = (key, value, text)
+                return text
         try:
-            return super().get(name, failobj)
+            parsed = self.policy.header_fetch_parse(key, value)
         except Exception as error:  # policy.default raises on some malformed headers
             note = f"{name} ({type(error).__name__})"
             if note not in self.malformed_headers:
                 self.malformed_headers.append(note)
-            raw = _raw_header(self, name)
-            return failobj if raw is None else raw
+            parsed = _raw_header(self, name)
+        self._get_memo[wanted] = (key, value, parsed)
+        return parsed
 
     def get_content_type(self) -> str:  # noqa: D102 - what the parser sees
         ctype = self.declared_type()
@@ -791,12 +906,52 @@ class _DelimiterInput(email.feedparser.BufferedSubFile):
 
 def _raw_header(part: email.message.Message, name: str) -> Optional[str]:
     wanted = name.lower()
-    for key, value in part.raw_items():
+    for key, value in part._headers:  # raw_items() copies the list on every call
         if key.lower() == wanted:
             return _unfold(value) if isinstance(value, str) else str(value)
     return None
 
 
+def _undecoded(part: _Part) -> bytes:
+    """A leaf's payload before transfer decoding, from either engine."""
+    if part.body is not None:
+        return part.body.tobytes()
+    # get_payload() would re-decode 8-bit text with replacement characters; the
+    # undecoded form is only reachable as _payload.
+    payload = part._payload
+    if not isinstance(payload, str):  # not expected from our parser; be safe
+        return part.as_bytes(policy=email.policy.compat32)
+    return _str_to_bytes(payload)
+
+
+def _body_buffer(
+    source: BinaryIO, start: Optional[int], consumed: int, tail: bytes
+) -> tuple[object, int]:
+    """The message as a buffer, and the buffer position of the message's first byte.
+
+    The body starts with ``tail``, what the header parser read past the headers, and
+    goes on at ``consumed`` bytes from the message's start. A message in a file is
+    mapped, not read: the splitter finds boundaries in the mapping and only the
+    parts' own bytes are copied out. Anything else is read.
+    """
+    fileobj = source
+    if getattr(source, "_rolled", False):  # a SpooledTemporaryFile gone to disk
+        fileobj = source._file  # type: ignore[attr-defined]
+    mappable = (io.BufferedReader, io.BufferedRandom, io.FileIO)
+    if start is not None and isinstance(fileobj, mappable):
+        end = start + consumed
+        try:
+            mapped = mmap.mmap(fileobj.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):  # not mappable (a pipe, an empty file)
+            pass
+        else:
+            if end - len(tail) >= start and mapped[end - len(tail) : end] == tail:
+                return mapped, start
+            mapped.close()
+    return tail + source.read(), len(tail) - consumed
+
+
+ENGINES = ("fast", "email")
 _HEADER_LINE = re.compile(rb"^(From |[\041-\071\073-\176]*:|[\t ])")
 
 
@@ -804,8 +959,17 @@ class _Analyser:
     """One message's decoding: the limits, the counters and the MimeInfo filled in."""
 
     def __init__(
-        self, max_depth: int, max_parts: int, max_header_bytes: int, keep_payloads: bool
+        self,
+        max_depth: int,
+        max_parts: int,
+        max_header_bytes: int,
+        keep_payloads: bool,
+        engine: str = "fast",
     ) -> None:
+        if engine not in ENGINES:
+            raise ValueError(f"unknown MIME engine {engine!r}; use one of {ENGINES}")
+        self.engine = engine
+        self.mapped: list[mmap.mmap] = []  # messages mapped by the fast engine
         self.max_depth = max_depth
         self.max_parts = max_parts
         self.max_header_bytes = max_header_bytes
@@ -820,15 +984,116 @@ class _Analyser:
     # -- parsing ----------------------------------------------------------
 
     def parse(self, source: BinaryIO, where: str, base_depth: int) -> Optional[_Part]:
-        state = _ParseState(base_depth, self.max_depth)
+        if self.engine == "fast":
+            return self.parse_fast(source, where, base_depth)
+        return self.parse_email(source, where, base_depth)
 
+    def _factory(self, state: _ParseState) -> Callable[..., _Part]:
         def factory(policy: email.policy.Policy | None = None) -> _Part:
-            part = _Part(policy)
+            part = _Part(policy or email.policy.default)
             part.state = state
             part.depth = state.base_depth
             state.parts += 1
             return part
 
+        return factory
+
+    def parse_fast(
+        self, source: BinaryIO, where: str, base_depth: int
+    ) -> Optional[_Part]:
+        """Headers by the email package, the body by mimebody's splitter."""
+        try:
+            start = source.tell()
+        except (OSError, ValueError):
+            start = None
+        budget = max(self.max_parts - self.parts_seen, 1)
+        stop = None
+        entry = len(self.info.warnings)
+        while True:
+            state = _ParseState(base_depth, self.max_depth)
+            factory = self._factory(state)
+            parser = email.parser.BytesFeedParser(
+                _factory=factory, policy=email.policy.default
+            )
+            parser._set_headersonly()
+            offset = 0
+            try:
+                said = len(self.info.warnings)
+                offset = self._feed_headers(source, parser, where)
+                if stop is not None:  # the second pass: its warnings are said
+                    del self.info.warnings[said:]
+                root = parser.close()
+                tail = _str_to_bytes(root._payload or "")
+                buffer, shift = _body_buffer(source, start, offset, tail)
+                if isinstance(buffer, mmap.mmap):
+                    self.mapped.append(buffer)
+                splitter = mimebody.Splitter(
+                    buffer,
+                    len(buffer) if stop is None else stop,
+                    lambda: factory(email.policy.default),
+                    offset + shift,  # where the stdlib's chunked feed began
+                    FEED_CHUNK,
+                    budget if stop is None and start is not None else None,
+                    None if stop is None else mimebody.last_line_start(buffer, stop),
+                )
+                try:
+                    splitter.split(root, b"", offset + shift - len(tail))
+                except mimebody.Truncated as cut:
+                    if stop is not None:
+                        raise
+                    stop = cut.end
+                    self.warn(
+                        where,
+                        f"offset 0x{cut.end - shift:x}: more than "
+                        f"{self.max_parts} parts; the rest of the message was not "
+                        "parsed",
+                    )
+                    source.seek(start)
+                    continue
+                return root
+            except Exception as error:
+                # A RecursionError (an absurd max_depth) defeats the email package
+                # too; anything else is a fault of ours, and the reference parser
+                # must not lose the parts because of it.
+                if isinstance(error, RecursionError) or start is None:
+                    self.warn(
+                        where,
+                        f"offset 0x{offset:x}: MIME parser failed "
+                        f"({type(error).__name__}: {error}); only the headers were "
+                        "decoded",
+                    )
+                    break
+                del self.info.warnings[entry:]
+                self.warn(
+                    where,
+                    f"MIME splitter failed ({type(error).__name__}: {error}); "
+                    "decoded by the email package instead",
+                )
+                source.seek(start)
+                return self.parse_email(source, where, base_depth)
+        return self._headers_only(source, start, where)
+
+    def _headers_only(
+        self, source: BinaryIO, start: Optional[int], where: str
+    ) -> Optional[_Part]:
+        if start is None:
+            return None
+        try:
+            source.seek(start)
+            headers_only = email.parser.BytesParser(
+                _class=_Part, policy=email.policy.default
+            ).parse(source, headersonly=True)
+            return headers_only
+        except Exception as error:
+            self.warn(where, f"headers unreadable ({type(error).__name__}: {error})")
+            return None
+
+    def parse_email(
+        self, source: BinaryIO, where: str, base_depth: int
+    ) -> Optional[_Part]:
+        """The whole parse by the email package's feed parser (the reference)."""
+        state = _ParseState(base_depth, self.max_depth, shortcut=False)
+        factory = self._factory(state)
         parser = email.parser.BytesFeedParser(
             _factory=factory, policy=email.policy.default
         )
@@ -865,17 +1130,7 @@ class _Analyser:
                 f"offset 0x{offset:x}: MIME parser failed ({type(error).__name__}: "
                 f"{error}); only the headers were decoded",
             )
-        if start is None:
-            return None
-        try:
-            source.seek(start)
-            headers_only = email.parser.BytesParser(
-                _class=_Part, policy=email.policy.default
-            ).parse(source, headersonly=True)
-            return headers_only
-        except Exception as error:
-            self.warn(where, f"headers unreadable ({type(error).__name__}: {error})")
-            return None
+        return self._headers_only(source, start, where)
 
     def _feed_headers(
         self, source: BinaryIO, parser: email.parser.BytesFeedParser, where: str
@@ -1078,25 +1333,33 @@ class _Analyser:
             content_id = _decode_header(content_id).strip().strip("<>").strip() or None
         encoding = _raw_header(part, "content-transfer-encoding") or ""
 
-        # get_payload() would re-decode 8-bit text with replacement characters; the
-        # undecoded form is only reachable as _payload.
-        payload = part._payload
-        if not isinstance(payload, str):  # not expected from our parser; be safe
-            payload = part.as_bytes(policy=email.policy.compat32).decode(
-                "ascii", "surrogateescape"
-            )
-        data = _transfer_decode(payload, encoding, warn)
+        raw = part.body if part.body is not None else _undecoded(part)
         part.set_payload("")  # the decoded copy is all we need from here on
+        part.body = None
+        pieces = _decoded_pieces(raw, encoding, warn)
 
         maintype, _, subtype = ctype.partition("/")
-        if maintype == "message" and subtype in ("rfc822", "global", "news"):
-            self.embedded_message(part, data, filename, label, where)
-            return
+        embedded = maintype == "message" and subtype in ("rfc822", "global", "news")
         is_body = (
             ctype in ("text/plain", "text/html")
             and disposition != "attachment"
             and filename is None
         )
+        is_tnef = ctype in ("application/ms-tnef", "application/vnd.ms-tnef") or (
+            (filename or "").strip().lower() == "winmail.dat"
+        )
+        inline = disposition == "inline" or (
+            disposition is None and content_id is not None
+        )
+        if not (embedded or is_body or is_tnef or self.keep_payloads):
+            # Only the hashes are kept: decode straight into them, a piece at a time.
+            self.add_attachment(pieces, filename, ctype, inline, content_id)
+            return
+        data = b"".join(pieces)
+        del raw, pieces
+        if embedded:
+            self.embedded_message(part, data, filename, label, where)
+            return
         if is_body:
             declared = type_params.get("charset")
             text, used = _decode_text(data, declared, warn)
@@ -1111,36 +1374,42 @@ class _Analyser:
             if ctype == "text/plain":
                 self.uuencoded(data, where)
             return
-        inline = disposition == "inline" or (
-            disposition is None and content_id is not None
-        )
         self.add_attachment(data, filename, ctype, inline, content_id)
-        is_tnef = ctype in ("application/ms-tnef", "application/vnd.ms-tnef") or (
-            (filename or "").strip().lower() == "winmail.dat"
-        )
         if is_tnef:
             self.tnef(data, where)
 
     def add_attachment(
         self,
-        data: bytes,
+        data: bytes | Iterator[bytes],
         filename: Optional[str],
         content_type: str,
         inline: bool,
         content_id: Optional[str],
     ) -> None:
+        """Records an attachment: its bytes, or pieces of them hashed as they come."""
+        md5, sha1, sha256 = hashlib.md5(), hashlib.sha1(), hashlib.sha256()
+        head = b""
+        size = 0
+        for piece in (data,) if isinstance(data, bytes) else data:
+            md5.update(piece)
+            sha1.update(piece)
+            sha256.update(piece)
+            size += len(piece)
+            if len(head) < MAGIC_BYTES:
+                head += piece[: MAGIC_BYTES - len(head)]
+        keep = self.keep_payloads and isinstance(data, bytes)
         self.info.attachments.append(
             Attachment(
                 filename=filename,
                 content_type=content_type,
-                detected_type=detect_type(data[:MAGIC_BYTES]),
-                size=len(data),
-                md5=hashlib.md5(data).hexdigest(),
-                sha1=hashlib.sha1(data).hexdigest(),
-                sha256=hashlib.sha256(data).hexdigest(),
+                detected_type=detect_type(head),
+                size=size,
+                md5=md5.hexdigest(),
+                sha1=sha1.hexdigest(),
+                sha256=sha256.hexdigest(),
                 inline=inline,
                 content_id=content_id,
-                payload=data if self.keep_payloads else None,
+                payload=data if keep else None,
             )
         )
 
@@ -1273,6 +1542,7 @@ def analyse(
     keep_payloads: bool = True,
     size: Optional[int] = None,
     max_size: int = MAX_MESSAGE_BYTES,
+    engine: Optional[str] = None,
 ) -> MimeInfo:
     """Decodes one message; never raises, problems are listed in ``warnings``.
 
@@ -1285,8 +1555,15 @@ def analyse(
         size: the message's size, when known.
         max_size: larger messages get their headers decoded, not their parts:
             the parser holds a whole message in memory.
+        engine: ``"fast"`` (mimebody's splitter) or ``"email"`` (the stdlib feed
+            parser, the reference it is tested against); by default the
+            ``SMTPCORE_MIME_ENGINE`` environment variable, else (or when that
+            names no engine) ``"fast"``. An unknown ``engine`` is a ValueError.
     """
-    analyser = _Analyser(max_depth, max_parts, max_header_bytes, keep_payloads)
+    chosen = engine or os.environ.get("SMTPCORE_MIME_ENGINE") or "fast"
+    if engine is None and chosen not in ENGINES:
+        chosen = "fast"  # a mistyped variable must not stop every decode
+    analyser = _Analyser(max_depth, max_parts, max_header_bytes, keep_payloads, chosen)
     headers_only = size is not None and size > max_size
     if headers_only:
         source = _header_section(source, max_header_bytes)
@@ -1303,4 +1580,7 @@ def analyse(
                 analyser.walk_message(root, "")
     except Exception as error:  # last resort: keep what was decoded so far
         analyser.warn("message", f"decoding stopped ({type(error).__name__}: {error})")
+    finally:
+        for mapped in analyser.mapped:  # every part is decoded: unmap at once
+            mapped.close()
     return analyser.info

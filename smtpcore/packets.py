@@ -16,7 +16,11 @@ import socket
 import struct
 from typing import Callable
 
+from smtpcore import flowskip
 from smtpcore.capture import Frame
+
+_fastpath = flowskip.compiled("_fastpath")
+"""The compiled plain-case decoder (smtpcore/_fastpath.pyx), or None: pure Python."""
 
 MAX_PENDING_DATAGRAMS = 1024
 """Fragmented datagrams held at once; the oldest is dropped beyond that."""
@@ -113,6 +117,12 @@ class PacketDecoder:
         self._warnings: dict[str, int] = {}
         self._unknown_linktypes: set[int] = set()
         self._pending: dict[tuple, _Datagram] = {}
+        # The plain case of every frame compiled (the rest falls back here); the
+        # compiled pcap reader uses it too (CaptureReader.items).
+        self.fast = None
+        if _fastpath is not None:
+            self.fast = _fastpath.FastDecoder(Segment, self.stats, self.decode)
+            self.decode = self.fast.decode
 
     # -- public ----------------------------------------------------------------
 

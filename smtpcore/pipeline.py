@@ -18,7 +18,7 @@ from smtpcore.diagnostics import AggregatedWarnings, incomplete
 from smtpcore.imap.machine import ImapMachine
 from smtpcore.mailbuilder import MailboxSessionBuilder
 from smtpcore.model import Credential, Endpoints, Message, Session
-from smtpcore.packets import PacketDecoder
+from smtpcore.packets import PacketDecoder, Segment
 from smtpcore.pop3.machine import Pop3Machine
 from smtpcore.reassembly import Closed, Data, Gap, Opened, Reassembler
 from smtpcore.smtp.builder import SessionBuilder
@@ -102,23 +102,29 @@ def _extract(
     feed = reassembler.feed
     rejected = reader.rejected = reassembler.rejected
     skippable = flowskip.skippable
-    for frame in reader:
-        if not (
-            rejected
-            and skippable(
-                frame.data, frame.orig_len, frame.linktype, frame.ts_ns, rejected
-            )
-        ):
-            segment = decode(frame)
-            if segment is not None:
-                events = feed(segment)
-                if events:
-                    yield from _finish(streams.dispatch(events), mime, payloads, warn)
-        if frame.index % _POLL_FRAMES == 0:
+    # The compiled readers (pcap, pcapng) decode plain frames themselves: those
+    # come as segments.
+    for item in reader.items(decoder.fast):
+        if type(item) is Segment:
+            segment = item
+            index = item.frame
+        else:
+            index = item.index
+            if rejected and skippable(
+                item.data, item.orig_len, item.linktype, item.ts_ns, rejected
+            ):
+                segment = None
+            else:
+                segment = decode(item)
+        if segment is not None:
+            events = feed(segment)
+            if events:
+                yield from _finish(streams.dispatch(events), mime, payloads, warn)
+        if index % _POLL_FRAMES == 0:
             if progress is not None:
                 progress(reader.position)
             if abort is not None and abort():
-                warn(f"{source}: extraction aborted at frame {frame.index}")
+                warn(f"{source}: extraction aborted at frame {index}")
                 break
     decoder.finish()
     yield from _finish(streams.dispatch(reassembler.finish()), mime, payloads, warn)

@@ -586,33 +586,38 @@ class Reassembler:
         own, other = (
             (client_isn, server_isn) if sender_is_client else (server_isn, client_isn)
         )
-        # A stale handshake (ports reused much later) must not misplace the data.
-        if own is not None and abs(_signed(seg.seq - own - 1)) > _WINDOW:
-            return None
-        if (
-            other is not None
-            and seg.flags & ACK
-            and abs(_signed(seg.ack - other - 1)) > _WINDOW
-        ):
-            return None
-        verdict = None
-        asked = (
-            self._classify is not None
-            and own is not None
+        # The usual case: the very first byte, acknowledging exactly the peer's SYN.
+        exact = (
+            own is not None
             and other is not None
-            and seg.payload
-            and not seg.missing
             and seg.seq == (own + 1) & _MASK
             and (not seg.flags & ACK or seg.ack == (other + 1) & _MASK)
+        )
+        # A stale handshake (ports reused much later) must not misplace the data.
+        if not exact:
+            if own is not None and abs(_signed(seg.seq - own - 1)) > _WINDOW:
+                return None
+            if (
+                other is not None
+                and seg.flags & ACK
+                and abs(_signed(seg.ack - other - 1)) > _WINDOW
+            ):
+                return None
+        verdict = None
+        asked = (
+            exact
+            and self._classify is not None
+            and seg.payload
+            and not seg.missing
         )
         if asked:
             verdict = self._classify_at_once(seg, sender_is_client, start_ns)
             if verdict is False:
-                keys = self._keys(seg, sender_is_client)
                 self._next_id += 1
-                self.stats["connections"] += 1
-                self.stats["connections_ignored"] += 1
-                self._tombstone(keys, client_isn)
+                stats = self.stats
+                stats["connections"] += 1
+                stats["connections_ignored"] += 1
+                self._tombstone(self._keys(seg, sender_is_client), client_isn)
                 return _REJECTED
         conn = self._create(seg, sender_is_client, out, start_ns)
         conn.public.handshake = True

@@ -455,7 +455,7 @@ def test_base64_decoder_any_chunking(data, width, chunk):
     mime.DECODE_CHUNK = chunk
     try:
         warnings: list[str] = []
-        decoded = mime._transfer_decode(text.decode(), "base64", warnings.append)
+        decoded = mime._transfer_decode(text, "base64", warnings.append)
     finally:
         mime.DECODE_CHUNK = original
     assert decoded == data
@@ -475,7 +475,7 @@ def test_quoted_printable_any_chunking(data, newlines, chunk):
     original = mime.DECODE_CHUNK
     mime.DECODE_CHUNK = chunk
     try:
-        decoded = mime._transfer_decode(encoded.decode(), "quoted-printable", print)
+        decoded = mime._transfer_decode(encoded, "quoted-printable", print)
     finally:
         mime.DECODE_CHUNK = original
     assert decoded == data
@@ -1108,3 +1108,19 @@ def test_longer_nested_boundary_is_not_taken_for_the_outer_delimiter():
     info = analyse(message)
     assert [b.text for b in info.bodies] == ["alt one", "<p>alt two</p>"]
     assert info.warnings == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    widths=st.lists(st.integers(min_value=0, max_value=80), max_size=12),
+    eols=st.lists(st.sampled_from([b"\r\n", b"\n", b"\r"]), min_size=12, max_size=12),
+    offset=st.integers(min_value=0, max_value=90),
+)
+def test_long_line_check_equals_splitting(widths, eols, offset):
+    piece = b"".join(b"A" * width + eol for width, eol in zip(widths, eols))
+    piece = (b"B" * 200 + piece)[offset:]
+    expected = len(piece) > 78 and max(map(len, piece.splitlines())) > 76
+    assert mime._has_long_line(piece) == expected
+    even = b"A" * 30 + b"\r\n" + (b"Q" * 76 + b"\r\n") * 40 + b"Q" * 10
+    assert not mime._has_long_line(even)
+    assert mime._has_long_line(even + b"Q" * 67)

@@ -65,19 +65,21 @@ def classify(conn, direction: int, head: bytes) -> Optional[bool]:
     """True: keep as SMTP; False: not SMTP; None: not enough bytes to say yet."""
     if not head:
         return None
-    ports = (conn.server_port, conn.client_port)
-    known_port = any(port in SMTP_PORTS for port in ports)
+    server_port, client_port = conn.server_port, conn.client_port
+    known_port = server_port in SMTP_PORTS or client_port in SMTP_PORTS
     if head[0] == 0x16:
         if len(head) < 2:
             return None
         if head[1] == 0x03:
-            return any(port in IMPLICIT_TLS_PORTS for port in ports)
+            return server_port in IMPLICIT_TLS_PORTS or client_port in IMPLICIT_TLS_PORTS
     upper = head[:16].upper()
-    for prefix in _OTHER_PROTOCOLS:
-        if upper.startswith(prefix):
-            return False
-        if prefix.startswith(upper) and b"\n" not in head:
-            return None
+    # No prefix is the start of another, so "starts with one" may be tested first.
+    if upper.startswith(_OTHER_PROTOCOLS):
+        return False
+    if b"\n" not in head:
+        for prefix in _OTHER_PROTOCOLS:
+            if prefix.startswith(upper):
+                return None
     if direction == _SERVER_TO_CLIENT:
         verdict = _server_verdict(head, known_port)
     else:

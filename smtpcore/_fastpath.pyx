@@ -1,0 +1,412 @@
+# cython: language_level=3, boundscheck=True, wraparound=False, cdivision=True
+"""Compiled twins of the two per-frame steps that every frame pays for.
+
+``PcapCursor`` reads the plain records of a pcap buffer (and steps over the runs
+``smtpcore.flowskip`` rejects); ``FastDecoder`` decodes the plain case of a frame
+(Ethernet, VLAN, Linux cooked, raw IP; unfragmented IPv4 or IPv6 without extension
+headers; TCP) into a ``Segment``. Each does only what its pure-Python reference
+(``CaptureReader._pcap_frames``, ``PacketDecoder.decode``) does in that case, and
+hands every other case back to it: damage, refills, fragments, snapshot cuts,
+odd headers, other link types. Tests feed both every frame of every test capture
+and require identical frames and segments.
+
+The bytes read here are hostile: every index is checked against the captured
+length (or the buffer's) before it is used, and Cython's bounds checking of the
+memoryviews stays on as a second guard (``boundscheck=True`` above).
+"""
+
+from smtpcore._flowskip cimport _skippable
+
+cdef object _FALLBACK = object()  # not the plain case: the reference decodes it
+
+
+cdef inline unsigned long long _u32(const unsigned char[:] v, Py_ssize_t p, bint big):
+    if big:
+        return (<unsigned long long> v[p] << 24) | (v[p + 1] << 16) | (v[p + 2] << 8) | v[p + 3]
+    return (<unsigned long long> v[p + 3] << 24) | (v[p + 2] << 16) | (v[p + 1] << 8) | v[p]
+
+
+cdef bint _vlan(unsigned int ethertype):
+    return ethertype == 0x8100 or ethertype == 0x88A8 or ethertype == 0x9100 or ethertype == 0x9200
+
+
+cdef bint _ipv6_not_last(unsigned int h):
+    # packets._IPV6_NOT_LAST: extension headers the reference walks through.
+    return h in (0, 43, 60, 135, 139, 140, 253, 254, 44, 51)
+
+
+cdef class FastDecoder:
+    """``decode(frame)``: the plain case here, everything else by ``fallback``.
+
+    ``stats`` is the reference decoder's own counter dict, so the counts stay
+    those of one decoder whichever path a frame took.
+    """
+
+    cdef object segment_type
+    cdef dict stats
+    cdef object fallback
+
+    def __init__(self, segment_type, dict stats, fallback):
+        self.segment_type = segment_type
+        self.stats = stats
+        self.fallback = fallback
+
+    def decode(self, frame):
+        cdef bytes data = frame.data
+        if not data:
+            return self.fallback(frame)
+        segment = self._plain(
+            data, 0, data, frame.orig_len, frame.linktype, frame.ts_ns, frame.index, False
+        )
+        if segment is _FALLBACK:
+            return self.fallback(frame)
+        return segment
+
+    cdef object _plain(self, bytes buf, Py_ssize_t base, const unsigned char[:] v,
+                       long long orig_len, int linktype, object ts_ns, object index,
+                       bint tcp_only):
+        """The segment, None (not TCP, counted) or _FALLBACK: not the plain case.
+
+        The frame is ``v``, which is ``buf[base:base + len(v)]``: the bytes the
+        segment keeps are sliced from ``buf``, so a frame read from a capture's
+        buffer is copied once, not twice. With ``tcp_only`` a frame that is not
+        TCP is left to ``decode`` too.
+        """
+        cdef Py_ssize_t caplen = v.shape[0]
+        cdef Py_ssize_t off
+        cdef unsigned int ethertype, version
+        if caplen < 1:
+            return _FALLBACK
+        if linktype == 1:
+            if caplen < 14:
+                return _FALLBACK
+            ethertype = (v[12] << 8) | v[13]
+            off = 14
+            while _vlan(ethertype):
+                if caplen < off + 4:
+                    return _FALLBACK
+                ethertype = (v[off + 2] << 8) | v[off + 3]
+                off += 4
+        elif linktype == 113:
+            if caplen < 16:
+                return _FALLBACK
+            ethertype = (v[14] << 8) | v[15]
+            off = 16
+        elif linktype == 276:
+            if caplen < 20:
+                return _FALLBACK
+            ethertype = (v[0] << 8) | v[1]
+            off = 20
+        elif linktype in (12, 14, 101, 228, 229):
+            version = v[0] >> 4
+            if version == 4:
+                ethertype = 0x0800
+            elif version == 6:
+                ethertype = 0x86DD
+            else:
+                return _FALLBACK
+            off = 0
+        else:
+            return _FALLBACK
+        if ethertype == 0x0800:
+            return self._ipv4(buf, base, v, off, caplen, orig_len, ts_ns, index, tcp_only)
+        if ethertype == 0x86DD:
+            return self._ipv6(buf, base, v, off, caplen, orig_len, ts_ns, index, tcp_only)
+        return _FALLBACK
+
+    cdef object _non_tcp(self, bint tcp_only):
+        if tcp_only:
+            return _FALLBACK
+        self.stats["frames"] += 1
+        self.stats["non_tcp"] += 1
+        return None
+
+    cdef object _ipv4(self, bytes buf, Py_ssize_t base, const unsigned char[:] v, Py_ssize_t off,
+                      Py_ssize_t caplen, long long orig_len, object ts_ns, object index,
+                      bint tcp_only):
+        cdef Py_ssize_t header, total, end, start
+        cdef unsigned char version_ihl
+        if caplen - off < 20:
+            return _FALLBACK
+        version_ihl = v[off]
+        header = (version_ihl & 15) * 4
+        if version_ihl >> 4 != 4 or header < 20:
+            return _FALLBACK
+        if v[off + 9] != 6:
+            return self._non_tcp(tcp_only)
+        total = (v[off + 2] << 8) | v[off + 3]
+        if total == 0 or total < header:
+            return _FALLBACK
+        end = off + total
+        if end > caplen:
+            end = caplen
+        if caplen < orig_len and end == caplen:
+            return _FALLBACK  # cut by the snapshot length
+        start = off + header
+        if start > end or ((v[off + 6] << 8) | v[off + 7]) & 0x3FFF:
+            return _FALLBACK  # options past the end, or a fragment
+        return self._tcp(buf, base, v, start, end, off + 12, 4, ts_ns, index)
+
+    cdef object _ipv6(self, bytes buf, Py_ssize_t base, const unsigned char[:] v, Py_ssize_t off,
+                      Py_ssize_t caplen, long long orig_len, object ts_ns, object index,
+                      bint tcp_only):
+        cdef Py_ssize_t length, start, end
+        cdef unsigned int next_header
+        if caplen - off < 40 or v[off] >> 4 != 6:
+            return _FALLBACK
+        length = (v[off + 4] << 8) | v[off + 5]
+        next_header = v[off + 6]
+        if length == 0:
+            return _FALLBACK
+        start = off + 40
+        end = start + length
+        if end > caplen:
+            end = caplen
+        if caplen < orig_len and end == caplen:
+            return _FALLBACK
+        if next_header != 6:
+            if _ipv6_not_last(next_header):
+                return _FALLBACK
+            return self._non_tcp(tcp_only)
+        return self._tcp(buf, base, v, start, end, off + 8, 16, ts_ns, index)
+
+    cdef object _tcp(self, bytes buf, Py_ssize_t base, const unsigned char[:] v,
+                     Py_ssize_t off, Py_ssize_t end, Py_ssize_t addr, Py_ssize_t addr_len,
+                     object ts_ns, object index):
+        """The segment at v[off:end]; addresses at v[addr:], src then dst."""
+        cdef Py_ssize_t start
+        if end - off < 20:
+            return _FALLBACK
+        start = off + (v[off + 12] >> 4) * 4
+        if start < off + 20 or start > end:
+            return _FALLBACK
+        self.stats["frames"] += 1
+        self.stats["tcp"] += 1
+        return self.segment_type(
+            ts_ns,
+            index,
+            buf[base + addr : base + addr + addr_len],
+            buf[base + addr + addr_len : base + addr + 2 * addr_len],
+            (v[off] << 8) | v[off + 1],
+            (v[off + 2] << 8) | v[off + 3],
+            _u32(v, off + 4, True),
+            _u32(v, off + 8, True),
+            v[off + 13],
+            buf[base + start : base + end],
+            0,
+        )
+
+
+cdef class PcapCursor:
+    """Where ``_pcap_frames`` is in its buffer: position, frames so far, last seconds.
+
+    ``next(buf)`` returns the next frame when its record is complete and plausible
+    in ``buf``, else None, leaving ``pos`` at that record for the reference loop,
+    which refills, reports damage or resynchronises, and updates the fields.
+    """
+
+    cdef public Py_ssize_t pos
+    cdef public long long index
+    cdef public object last_sec
+    cdef bint big
+    cdef long long frac_ns
+    cdef long long max_frac
+    cdef int linktype
+    cdef long long max_packet
+    cdef Py_ssize_t size
+    cdef dict rejected
+    cdef object frame_type
+    cdef FastDecoder decoder
+
+    def __init__(self, frame_type, Py_ssize_t pos, long long index, bint big_endian,
+                 long long frac_ns, long long max_frac, int linktype, long long max_packet,
+                 Py_ssize_t record_size, dict rejected, FastDecoder decoder=None):
+        if record_size < 16:
+            raise ValueError("pcap records have 16 bytes of header or more")
+        self.frame_type = frame_type
+        self.pos = pos
+        self.index = index
+        self.last_sec = None
+        self.big = big_endian
+        self.frac_ns = frac_ns
+        self.max_frac = max_frac
+        self.linktype = linktype
+        self.max_packet = max_packet
+        self.size = record_size
+        self.rejected = rejected
+        self.decoder = decoder
+
+    def next(self, bytes buf):
+        cdef Py_ssize_t end = len(buf)
+        cdef Py_ssize_t pos = self.pos
+        cdef Py_ssize_t size = self.size
+        cdef Py_ssize_t stop
+        cdef unsigned long long sec, frac, incl, orig, skipped_sec = 0
+        cdef long long ts_ns
+        cdef long long skipped = 0
+        cdef const unsigned char[:] view
+        if end - pos < size:
+            return None
+        view = buf
+        if self.rejected:
+            # Runs of frames that the reassembler would only ignore are stepped
+            # over before any object is made for them (as flowskip.skip_records).
+            while end - pos >= size:
+                incl = _u32(view, pos + 8, self.big)
+                if incl > <unsigned long long> self.max_packet or incl == 0:
+                    break
+                stop = pos + size + <Py_ssize_t> incl
+                if stop > end:
+                    break
+                sec = _u32(view, pos, self.big)
+                frac = _u32(view, pos + 4, self.big)
+                orig = _u32(view, pos + 12, self.big)
+                if not _skippable(
+                    view, pos + size, <Py_ssize_t> incl, <long long> orig,
+                    self.linktype,
+                    <long long> (sec * 1000000000ULL + frac * <unsigned long long> self.frac_ns),
+                    self.rejected,
+                ):
+                    break
+                pos = stop
+                skipped += 1
+                skipped_sec = sec
+            if skipped:
+                self.index += skipped
+                self.last_sec = skipped_sec
+                self.pos = pos
+            if end - pos < size:
+                return None
+        sec = _u32(view, pos, self.big)
+        frac = _u32(view, pos + 4, self.big)
+        incl = _u32(view, pos + 8, self.big)
+        orig = _u32(view, pos + 12, self.big)
+        if (
+            incl > <unsigned long long> self.max_packet
+            or (orig == 0 and incl == 0)
+            or frac >= <unsigned long long> self.max_frac  # warned about by the reference
+        ):
+            return None
+        stop = pos + size + <Py_ssize_t> incl
+        if stop > end:
+            return None
+        self.index += 1
+        self.last_sec = sec
+        self.pos = stop
+        ts_ns = <long long> (sec * 1000000000ULL + frac * <unsigned long long> self.frac_ns)
+        if self.decoder is not None and incl:
+            # With a decoder, a plain TCP frame comes out as its segment at once.
+            segment = self.decoder._plain(
+                buf, pos + size, view[pos + size : stop], orig, self.linktype, ts_ns,
+                self.index, True,
+            )
+            if segment is not _FALLBACK:
+                return segment
+        return self.frame_type(self.index, ts_ns, self.linktype, buf[pos + size : stop], orig)
+
+
+
+
+cdef long long _LLONG_MAX = 9223372036854775807
+_TS_MIN, _TS_MAX = -(1 << 63), 1 << 63  # capture._TS_MIN, _TS_MAX
+
+
+cdef class PcapngCursor:
+    """The run of plain Enhanced Packet Blocks at ``pos``, for ``_pcapng_frames``.
+
+    ``next(buf)`` returns the next frame (or, with a decoder, its segment) while
+    the block at ``pos`` is a whole, consistent EPB of a described interface,
+    stepping over those ``smtpcore.flowskip`` rejects, else None: every other
+    block, and every doubt, is the reference loop's, which then calls ``sync``.
+    """
+
+    cdef public Py_ssize_t pos
+    cdef public object index
+    cdef public object last_ts
+    cdef bint big
+    cdef list interfaces
+    cdef dict rejected
+    cdef object frame_type
+    cdef FastDecoder decoder
+    cdef Py_ssize_t bound
+
+    def __init__(self, frame_type, Py_ssize_t bound, dict rejected,
+                 FastDecoder decoder=None):
+        self.frame_type = frame_type
+        self.bound = bound
+        self.rejected = rejected
+        self.decoder = decoder
+        self.interfaces = []
+
+    def sync(self, Py_ssize_t pos, index, last_ts, bint big_endian, list interfaces):
+        self.pos = pos
+        self.index = index
+        self.last_ts = last_ts
+        self.big = big_endian
+        self.interfaces = interfaces
+
+    def next(self, bytes buf):
+        cdef Py_ssize_t end = len(buf)
+        cdef Py_ssize_t pos, length, caplen
+        cdef unsigned long long iface_id, high, low, orig, value
+        cdef long long mul
+        cdef int linktype
+        cdef const unsigned char[:] view
+        cdef tuple interface
+        if end - self.pos < 8:
+            return None
+        view = buf
+        while True:
+            pos = self.pos
+            if end - pos < 8 or _u32(view, pos, self.big) != 6:
+                return None
+            length = <Py_ssize_t> _u32(view, pos + 4, self.big)
+            if length < 32 or length > self.bound or length & 3 or end - pos < length:
+                return None
+            iface_id = _u32(view, pos + 8, self.big)
+            high = _u32(view, pos + 12, self.big)
+            low = _u32(view, pos + 16, self.big)
+            caplen = <Py_ssize_t> _u32(view, pos + 20, self.big)
+            orig = _u32(view, pos + 24, self.big)
+            if (
+                iface_id >= <unsigned long long> len(self.interfaces)
+                or caplen > length - 32
+                or _u32(view, pos + length - 4, self.big) != <unsigned long long> length
+            ):
+                return None
+            interface = self.interfaces[iface_id]
+            linktype = interface[0]
+            value = (high << 32) | low
+            if (
+                interface[3] == 0 and interface[4] == 1 and interface[5] == 0
+                and 0 < interface[2] <= 1000000000
+            ):
+                mul = interface[2]
+                if value > <unsigned long long> (_LLONG_MAX // mul):
+                    ts_ns = ((value * interface[2]) >> interface[3]) // interface[4] + interface[5]
+                else:
+                    ts_ns = <long long> value * mul
+            else:  # exact Python arithmetic, as the reference
+                ts_ns = (((<object> value) * interface[2]) >> interface[3]) // interface[4] + interface[5]
+            if not _TS_MIN <= ts_ns < _TS_MAX:
+                return None  # beyond signed 64-bit nanoseconds: damage, said there
+            self.pos = pos + length
+            self.index += 1
+            self.last_ts = ts_ns
+            if (
+                self.rejected
+                and -(1 << 62) < ts_ns < (1 << 62)
+                and _skippable(view, pos + 28, caplen, <long long> orig, linktype,
+                               <long long> ts_ns, self.rejected)
+            ):
+                continue  # a frame the reassembler would only ignore
+            if self.decoder is not None and caplen:
+                segment = self.decoder._plain(
+                    buf, pos + 28, view[pos + 28 : pos + 28 + caplen], orig, linktype,
+                    ts_ns, self.index, True,
+                )
+                if segment is not _FALLBACK:
+                    return segment
+            return self.frame_type(
+                self.index, ts_ns, linktype, buf[pos + 28 : pos + 28 + caplen], orig
+            )

@@ -1,0 +1,10 @@
+# The frame test, shared with smtpcore._fastpath's record reader.
+cdef bint _skippable(
+    const unsigned char[:] view,
+    Py_ssize_t start,
+    Py_ssize_t caplen,
+    long long orig_len,
+    int linktype,
+    long long ts_ns,
+    dict rejected,
+)
