@@ -51,7 +51,7 @@ fuzz: $(STAMP)
 fuzz-smoke: $(STAMP)
 	PYTHONPATH=$(CURDIR):$(CURDIR)/plugins $(BIN)/python fuzz/run.py 3
 
-# The targets that reach compiled code (flowskip, packets, capture, pipeline; or
+# The targets that reach compiled code (fastpath, flowskip, packets, capture, pipeline; or
 # FUZZ_TARGETS), FUZZ_SECONDS each, against an AddressSanitizer build of every .pyx
 # in /dev/shm/smtpcore-asan (needs clang; see fuzz/asan.py).
 fuzz-asan: $(STAMP)

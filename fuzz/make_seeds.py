@@ -97,14 +97,15 @@ def frame_seed(path):
     return limited(items)
 
 
-def fastpath_seed(path, flag):
+def fastpath_seed(path, flag, pcapng=False):
     """fuzz_fastpath's layout: a header record, then one record per frame (op bit 6,
     its flow rejected, on every frame when flag, else on none)."""
     items = []
     for frame in frames(path):
         if frame.linktype in LINKTYPES:
             if not items:
-                items.append((LINKTYPES.index(frame.linktype) << 2, b""))
+                first = LINKTYPES.index(frame.linktype) << 2 | (0x80 if pcapng else 0)
+                items.append((first, b"\x03"))  # pcapng: if_tsresol 6, µs
             op = 0x40 if flag else 0
             if frame.orig_len > len(frame.data):
                 op |= 0x80
@@ -260,6 +261,7 @@ def main(out):
         add("flowskip", frame_seed(path))
         add("fastpath", fastpath_seed(path, False))
         add("fastpath", fastpath_seed(path, True))
+        add("fastpath", fastpath_seed(path, True, pcapng=True))
         add("reassembly", segment_seed(path))
         name = os.path.basename(path)
         protocol = "pop3" if "pop3" in name else "imap" if "imap" in name else "smtp"
