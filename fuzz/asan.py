@@ -83,8 +83,10 @@ def main():
         raise SystemExit(
             f"asan: {clang} not found (apt-get install clang, or set CLANG)"
         )
+    modules = []
     for path in build(clang):
         print(f"asan: built {os.path.relpath(path, BUILD)}", flush=True)
+        modules.append(os.path.relpath(path, BUILD).split(".")[0].replace(os.sep, "."))
     env = dict(os.environ)
     for name in ("CC", "LDSHARED", "CFLAGS", "LDFLAGS"):
         env.pop(name, None)
@@ -93,9 +95,11 @@ def main():
     env["PYTHONPATH"] = os.pathsep.join(
         [BUILD] + env.get("PYTHONPATH", "").split(os.pathsep)
     )
-    check = (  # the compiled path of the copy is the one in use
-        "import smtpcore._flowskip as c, smtpcore.flowskip as f; assert f.COMPILED; "
-        f"assert c.__file__.startswith({BUILD!r}), c.__file__"
+    check = (  # the compiled modules of the copy are the ones in use
+        "import importlib, smtpcore.flowskip as f; assert f.COMPILED\n"
+        f"for name in {modules!r}:\n"
+        f"    path = importlib.import_module(name).__file__\n"
+        f"    assert path.startswith({BUILD!r}), path"
     )
     subprocess.check_call([sys.executable, "-c", check], env=env)
     if seconds == "0":  # build and check only
