@@ -12,6 +12,7 @@ import pytest
 
 atheris = pytest.importorskip("atheris")
 
+from smtpcore.evidence import find_captures  # noqa: E402
 from smtpcore.tls.keylog import KeyLog  # noqa: E402
 from smtpcore.tls.layer import TlsConnection  # noqa: E402
 
@@ -84,3 +85,18 @@ def test_evidence_target_walks_an_image_and_saves_its_messages():
     evidence.TestOneInput(data)
     saved = sorted(os.listdir(evidence.OUTPUT))
     assert len(saved) == 6 and all(name.endswith("-s1-1.eml") for name in saved)
+
+
+def test_evidence_fat_folder_inside_itself():
+    """A damaged FAT (GPT disk, sparse layout) whose folder lists itself: the walk
+    went round for ever (a timeout); now it warns once and ends."""
+    data = (INPUTS / "evidence-fat-folder-loop.bin").read_bytes()
+    evidence = _target("evidence")
+    evidence.TestOneInput(data)
+    path = evidence.write_input(data)
+    warnings = []
+    assert list(find_captures([path], warnings.append)) == []
+    assert warnings == [
+        f"{path}:/p1/None/None: folder met again inside itself (damaged file system), "
+        "not walked twice"
+    ]
