@@ -100,3 +100,20 @@ def test_evidence_fat_folder_inside_itself():
         f"{path}:/p1/None/None: folder met again inside itself (damaged file system), "
         "not walked twice"
     ]
+
+
+def test_evidence_zip_member_without_a_name():
+    """A zip without central directory whose local header names no file: ZipInfo's
+    is_dir() raised IndexError; now the nameless member is tried like any other."""
+    data = (INPUTS / "evidence-zip-member-without-name.bin").read_bytes()
+    evidence = _target("evidence")
+    evidence.TestOneInput(data)  # raised IndexError before the fix
+    path = evidence.write_input(data)
+    warnings = []
+    assert list(find_captures([path], warnings.append)) == []
+    assert warnings == [
+        f"{path}: damaged zip archive, no central directory (Bad magic number for "
+        "central directory); 1 member(s) read from their local headers",
+        f"{path}:/: damaged zip member, skipped (That compression method is not "
+        "supported)",
+    ]
