@@ -440,7 +440,7 @@ def _scan_image(
         prefix = f"{path}:{_volume_label(base_path_spec)}"
         try:
             yield from _walk_file_system(base_path_spec, prefix, warn, resolver_context)
-        except dfvfs_errors.Error as error:
+        except (dfvfs_errors.Error, OSError) as error:  # OSError: libyal bindings
             warn(f"{prefix}/: file system unreadable, skipped ({_short(error)})")
             continue
         if include_deleted:

@@ -117,3 +117,19 @@ def test_evidence_zip_member_without_a_name():
         f"{path}:/: damaged zip member, skipped (That compression method is not "
         "supported)",
     ]
+
+
+def test_evidence_ntfs_whose_root_folder_cannot_be_read():
+    """A damaged NTFS (raw medium, sparse layout) whose root index is broken: pyfsntfs
+    raised OSError, not a dfvfs error, out of the walk; now a warning says so."""
+    data = (INPUTS / "evidence-ntfs-root-unreadable.bin").read_bytes()
+    evidence = _target("evidence")
+    evidence.TestOneInput(data)  # raised OSError before the fix
+    path = evidence.write_input(data)
+    warnings = []
+    assert list(find_captures([path], warnings.append)) == []
+    assert len(warnings) == 1
+    assert warnings[0].startswith(
+        f"{path}:/: file system unreadable, skipped (pyfsntfs_volume_get_root_directory: "
+        "unable to retrieve root directory."
+    )
