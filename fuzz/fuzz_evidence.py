@@ -13,6 +13,7 @@ outside the output folder while the walk runs (an audit hook watches); libFuzzer
 -timeout and -rss_limit_mb catch hangs and memory blow-ups.
 """
 
+import atexit
 import os
 import shutil
 import sys
@@ -85,6 +86,7 @@ def _audit(event, args):
 def _start():
     global INPUT, OUTPUT
     work = tempfile.mkdtemp(prefix="fuzz-evidence-", dir="/dev/shm")
+    atexit.register(shutil.rmtree, work, True)
     INPUT = os.path.join(work, "in")
     OUTPUT = os.path.join(work, "out")
     sys.addaudithook(_audit)
