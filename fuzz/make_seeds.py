@@ -12,7 +12,12 @@ import gzip
 import hashlib
 import io
 import os
+import shutil
+import subprocess
 import sys
+import tarfile
+import tempfile
+import zipfile
 
 import _common
 from smtpcore.capture import CaptureReader
@@ -21,6 +26,7 @@ from smtpcore.packets import PacketDecoder
 from smtpcore.pipeline import extract
 from smtpcore.reassembly import Data, Gap, Reassembler
 
+from fuzz_evidence import FOLDER, NAMES, SPARSE
 from fuzz_packets import LINKTYPES
 
 LIMIT = 64 * 1024  # bytes per seed: small seeds keep executions fast
@@ -91,6 +97,22 @@ def frame_seed(path):
     return limited(items)
 
 
+def fastpath_seed(path, flag, pcapng=False):
+    """fuzz_fastpath's layout: a header record, then one record per frame (op bit 6,
+    its flow rejected, on every frame when flag, else on none)."""
+    items = []
+    for frame in frames(path):
+        if frame.linktype in LINKTYPES:
+            if not items:
+                first = LINKTYPES.index(frame.linktype) << 2 | (0x80 if pcapng else 0)
+                items.append((first, b"\x03"))  # pcapng: if_tsresol 6, µs
+            op = 0x40 if flag else 0
+            if frame.orig_len > len(frame.data):
+                op |= 0x80
+            items.append((op, frame.data))
+    return limited(items)
+
+
 def segment_seed(path):
     decoder = PacketDecoder(lambda message: None)
     items = []
@@ -131,6 +153,93 @@ def tls_start(events):
     return starts if min(starts) >= 0 else None
 
 
+EVIDENCE_LIMIT = 256 * 1024  # fuzz_evidence's -max_len (run.py)
+IMAGES = {  # file in test_data/images: the name fuzz_evidence gives it
+    "case.tar": "evidence.bin", "case.tgz": "case.tgz", "case.zip": "case.zip",
+    "streamed.zip": "evidence.bin", "gpt-fat.qcow2": "disk.qcow2",
+    "fat-mbr.E01": "disk.E01", "ntfs.vmdk": "disk.vmdk",
+}
+
+
+def sparse_seed(name, media):
+    """fuzz_evidence's sparse layout of a raw medium: its non-zero sectors, runs of
+    one byte value as fills."""
+    items = [(0, len(media).to_bytes(4, "big"))]  # an empty piece sets the size
+    size = 1 + 7
+    at = 0
+    while at < len(media) and size < EVIDENCE_LIMIT:
+        sector = media[at:at + 512]
+        if not sector.strip(b"\0"):
+            at += 512
+            continue
+        end = at + 512
+        if len(set(sector)) == 1:
+            while media[end:end + 512] == sector:
+                end += 512
+            item = (1, at.to_bytes(4, "big") + (end - at).to_bytes(4, "big") + sector[:1])
+        else:
+            while end < len(media) and len(set(media[end:end + 512])) > 1 and end - at < 0xFE00:
+                end += 512
+            item = (0, at.to_bytes(4, "big") + media[at:end])
+        size += 3 + len(item[1])
+        if size <= EVIDENCE_LIMIT:
+            items.append(item)
+        at = end
+    return bytes((NAMES.index(name) | SPARSE,)) + _common.encode(items)
+
+
+def raw_media(path):
+    """The raw medium inside an image (qemu-img for VMDK and QCOW2, pyewf for EWF)."""
+    if path.endswith(".E01"):
+        import pyewf
+
+        handle = pyewf.handle()
+        handle.open([path])
+        try:
+            return handle.read(handle.get_media_size())
+        finally:
+            handle.close()
+    if shutil.which("qemu-img") is None:
+        return None
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as folder:
+        raw = os.path.join(folder, "media.raw")
+        subprocess.check_call(["qemu-img", "convert", "-O", "raw", path, raw])
+        with open(raw, "rb") as handle:
+            return handle.read()
+
+
+def evidence_seeds(root, capture):
+    """Images and archives of test_data/images, as files and as raw media, and small
+    gzip, zip and tar files around one capture."""
+    images = os.path.join(root, "images")
+    for name, as_name in IMAGES.items():
+        with open(os.path.join(images, name), "rb") as handle:
+            data = handle.read()
+        if len(data) < EVIDENCE_LIMIT:
+            yield bytes((NAMES.index(as_name),)) + data
+            yield bytes((NAMES.index(as_name) | FOLDER,)) + data
+        if name.endswith((".E01", ".vmdk", ".qcow2")):
+            media = raw_media(os.path.join(images, name))
+            if media is not None:
+                yield sparse_seed("disk.raw", media)
+    with open(os.path.join(images, "ext4.raw"), "rb") as handle:
+        yield sparse_seed("disk.raw", handle.read())
+    yield bytes((NAMES.index("evidence.bin"),)) + capture
+    yield bytes((NAMES.index("evidence.bin"),)) + gzip.compress(capture, mtime=0)
+    for kind in ("w", "w:gz"):
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode=kind) as tar:
+            info = tarfile.TarInfo("pcaps/smtp.pcap")
+            info.size = len(capture)
+            tar.addfile(info, io.BytesIO(capture))
+        yield bytes((NAMES.index("case.tgz"),)) + buffer.getvalue()
+    for method in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", method) as archive:
+            archive.writestr(zipfile.ZipInfo("smtp.pcap", (2023, 11, 14, 0, 0, 0)), capture)
+        yield bytes((NAMES.index("case.zip"),)) + buffer.getvalue()
+
+
 def main(out):
     seeds = collections.defaultdict(dict)
 
@@ -149,6 +258,10 @@ def main(out):
         add("capture", gzip.compress(raw[:16384], mtime=0))
         add("packets", frame_seed(path))
         add("pipeline", frame_seed(path))
+        add("flowskip", frame_seed(path))
+        add("fastpath", fastpath_seed(path, False))
+        add("fastpath", fastpath_seed(path, True))
+        add("fastpath", fastpath_seed(path, True, pcapng=True))
         add("reassembly", segment_seed(path))
         name = os.path.basename(path)
         protocol = "pop3" if "pop3" in name else "imap" if "imap" in name else "smtp"
@@ -166,6 +279,12 @@ def main(out):
             add("mime", handle.read()[:LIMIT])
     for data in list(seeds["mime"].values()):
         add("mime", b"\x01" + data)  # decoded by both MIME engines, which must agree
+    smallest = min(
+        (p for p in paths if "captures" in p and p.endswith(".pcap")), key=os.path.getsize
+    )
+    with open(smallest, "rb") as handle:
+        for data in evidence_seeds(root, handle.read()):
+            add("evidence", data)
     for op, items in AUTH_SEEDS:
         add("auth", _common.encode([(op, items[0][1])] + items[1:]))
     for number, name in enumerate(NAME_SEEDS):

@@ -389,7 +389,8 @@ def _walk_zip(source, opener, warn, depth, examine) -> Iterator:
                 f"headers{problem}"
             )
         for info in infos:
-            if info.is_dir():
+            # A folder (ZipInfo.is_dir() raises IndexError on an empty name).
+            if info.filename.endswith("/"):
                 continue
             member_source = f"{source}:{_member_path(info.filename)}"
             if info.flag_bits & 0x1:

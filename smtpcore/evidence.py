@@ -440,7 +440,7 @@ def _scan_image(
         prefix = f"{path}:{_volume_label(base_path_spec)}"
         try:
             yield from _walk_file_system(base_path_spec, prefix, warn, resolver_context)
-        except dfvfs_errors.Error as error:
+        except (dfvfs_errors.Error, OSError) as error:  # OSError: libyal bindings
             warn(f"{prefix}/: file system unreadable, skipped ({_short(error)})")
             continue
         if include_deleted:
@@ -461,10 +461,21 @@ def _walk_file_system(base_path_spec, prefix, warn, resolver_context):
         warn(f"{prefix}/: file system has no root folder, skipped")
         return
     pending = [("", root)]
+    seen_folders = set()
     while pending:
         folder_path, folder = pending.pop()
+        key = _folder_key(folder)
+        if key in seen_folders:  # a damaged file system: a folder inside itself
+            warn(
+                f"{prefix}{folder_path}: folder met again inside itself (damaged "
+                f"file system), not walked twice"
+            )
+            continue
+        seen_folders.add(key)
         try:
-            entries = sorted(folder.sub_file_entries, key=lambda entry: entry.name)
+            entries = sorted(
+                folder.sub_file_entries, key=lambda entry: entry.name or ""
+            )
         except (dfvfs_errors.Error, OSError) as error:
             where = f"{prefix}{folder_path or '/'}"
             warn(f"{where}: folder unreadable, skipped ({_short(error)})")
@@ -484,6 +495,16 @@ def _walk_file_system(base_path_spec, prefix, warn, resolver_context):
             except (dfvfs_errors.Error, OSError) as error:
                 warn(f"{prefix}{entry_path}: unreadable, skipped ({_short(error)})")
         pending.extend(reversed(subfolders))
+
+
+def _folder_key(entry) -> tuple:
+    """What identifies a folder in its file system: inode, MFT entry or identifier."""
+    spec = entry.path_spec
+    for name in ("inode", "mft_entry", "identifier"):
+        value = getattr(spec, name, None)
+        if value is not None:
+            return name, value
+    return "location", getattr(spec, "location", None)
 
 
 def _check_data_streams(entry, source, warn, resolver_context):
