@@ -790,13 +790,15 @@ class SmtpMachine:
                 else (context + buffer[:scanned])[-2:]
             )
             # Every dot line that is not CRLF-delimited has a bare LF or a bare CR
-            # (more CRs than CRLF lines): only then are the dots looked at.
+            # (more CRs than CRLF lines; a line whose CR came in the bytes before
+            # counts its CR here too): only then are the dots looked at.
             # Base64 has no dots at all: memchr says so at once.
+            carried_cr = context[1] == 0x0D
             if (context[1] == 0x2E or buffer.find(b".", 0, scanned) >= 0) and (
                 bare_lf
                 or b"\r." in context + buffer[:2]
                 or b"\n." in context + buffer[:2]
-                or buffer.count(b"\r", 0, scanned) > crlf_lines
+                or carried_cr + buffer.count(b"\r", 0, scanned) > crlf_lines
             ):
                 new = self._odd_dots(context, buffer, scanned, base, ts)
         self._emit_content(pieces, ts)
