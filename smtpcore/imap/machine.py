@@ -550,25 +550,35 @@ class ImapMachine:
             warnings = []
             if command is None:
                 warnings.append("FETCH response without a FETCH command in flight")
-            self._events.append(
-                ev.ContentEnd(
-                    ts,
-                    key,
-                    start_ns=start,
-                    kind="retrieved",
-                    command=command.text if command else item,
-                    mailbox=command.mailbox if command else self._selected,
-                    number=number,
-                    uid=uid_value,
-                    uidl=None,
-                    partial=partial,
-                    complete=partial is None,
-                    accepted=True,
-                    reply=None,
-                    warnings=warnings,
-                    total_size=total,
-                )
+            self._fetch_end(
+                ts, key, item, partial, start, command, number, uid_value,
+                partial is None, warnings, total,
+            )  # fmt: skip
+
+    def _fetch_end(
+        self, ts, key, item, partial, start, command, number, uid, complete,
+        warnings, total=None,
+    ) -> None:  # fmt: skip
+        """The end of one message (or part) a FETCH response delivered."""
+        self._events.append(
+            ev.ContentEnd(
+                ts,
+                key,
+                start_ns=start,
+                kind="retrieved",
+                command=command.text if command else item,
+                mailbox=command.mailbox if command else self._selected,
+                number=number,
+                uid=uid,
+                uidl=None,
+                partial=partial,
+                complete=complete,
+                accepted=True,
+                reply=None,
+                warnings=warnings,
+                total_size=total,
             )
+        )
 
     def _attribute(self, number: int, uid: Optional[int], items: list[str]):
         """The in-flight FETCH a response answers.
@@ -598,23 +608,9 @@ class ImapMachine:
         keys, self._response_keys = self._response_keys, []
         command = self._in_flight(fetch=True)
         for key, item, partial, start in keys:
-            self._events.append(
-                ev.ContentEnd(
-                    ts,
-                    key,
-                    start_ns=start,
-                    kind="retrieved",
-                    command=command.text if command else item,
-                    mailbox=command.mailbox if command else self._selected,
-                    number=None,
-                    uid=None,
-                    uidl=None,
-                    partial=partial,
-                    complete=False,
-                    accepted=True,
-                    reply=None,
-                    warnings=["FETCH response cut: bytes missing from the capture"],
-                )
+            cut = ["FETCH response cut: bytes missing from the capture"]
+            self._fetch_end(
+                ts, key, item, partial, start, command, None, None, False, cut
             )
 
     def _finish(
