@@ -28,7 +28,7 @@ from typing import Any, Optional
 
 from smtpcore import mime, records
 from smtpcore.model import Credential, Message, MimeInfo, Session
-from smtpcore.output import OutputFolder, write_attachments, write_page
+from smtpcore.output import OutputFolder, message_lines, write_attachments, write_page
 from smtpcore.report import message_page, page_name, shows_inline
 
 # Messages decoded ahead at most; bounds the memory of results waiting their turn.
@@ -45,29 +45,30 @@ def _decode(
     message: Message,
     source: str,
     credentials: Optional[list[dict[str, Any]]],
-) -> tuple[MimeInfo, dict[str, str], Optional[tuple[str, str]]]:
+) -> tuple[MimeInfo, dict[str, str], Optional[tuple[str, str]], tuple]:
     """Runs in the worker: the decoded view, with the attachments and, given the
     session's ``credentials``, the report page written to disk (the page's path and
     SHA-256 are returned; None when not asked or when it could not be written: the
-    main process then writes it, or reports why not).
+    main process then writes it, or reports why not), and the message's record and
+    table lines (``output.message_lines``).
 
     ``message`` is the yielded message without its content; its record is made here
-    exactly as the main process makes it, from the same fields.
+    exactly as the main process would make it, from the same fields.
     """
     folder = pathlib.Path(root)
     with open(folder / message.eml_path, "rb") as handle:
         size = os.fstat(handle.fileno()).st_size
         info = mime.analyse(handle, keep_payloads=True, size=size)
     written = write_attachments(folder, message.id, info)
+    message.mime = info
+    message.warnings = message.warnings + info.warnings  # as the main process adds
+    prepared = message_lines(message, source)
     page = None
     if credentials is not None:
-        message.mime = info
-        message.warnings = message.warnings + info.warnings  # as the main process adds
-        record = records.message_record(message, source)
         relative = page_name(message.id)
         try:
             sha256 = write_page(
-                folder, relative, message_page(folder, record, info, credentials)
+                folder, relative, message_page(folder, prepared[0], info, credentials)
             )
             page = (relative, sha256)
         except OSError:
@@ -75,7 +76,7 @@ def _decode(
     for attachment in info.attachments:
         if not shows_inline(attachment):
             attachment.payload = None  # on disk now; not worth sending back
-    return info, written, page
+    return info, written, page, prepared
 
 
 class _Ticket:
@@ -285,7 +286,7 @@ class ParallelOutput:
         self._collect()
         while waiting:
             item, source, ticket = waiting[0]
-            page = None
+            page = prepared = None
             if ticket is not None:
                 if not ticket.done and len(waiting) <= keep:
                     return
@@ -295,11 +296,11 @@ class ParallelOutput:
                 if ticket.error is not None:
                     item.warnings.append(f"MIME decoding failed: {ticket.error}")
                 else:
-                    item.mime, written, page = ticket.value
+                    item.mime, written, page, prepared = ticket.value
                     item.warnings.extend(item.mime.warnings)
                     self._out.add_written(written)
             waiting.popleft()
             if isinstance(item, Message):
-                self._out.record_message(item, source, page)
+                self._out.record_message(item, source, page, prepared)
             else:
                 self._out.add(item, source)
