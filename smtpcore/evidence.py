@@ -152,6 +152,8 @@ def find_captures(
         from smtpcore import tskwatch
 
         deleted_stall = tsk_stall_seconds or tskwatch.STALL_SECONDS
+        if not deleted_stall > 0:
+            raise ValueError(f"tsk_stall_seconds must be positive: {deleted_stall}")
     for path in inputs:
         if os.path.isdir(path):
             yield from _walk_folder(path, warn, selection, deleted_stall, skipped)
@@ -671,9 +673,14 @@ def _walk_deleted(base_path_spec, prefix, warn, resolver_context, worker):
         return
     try:
         root_inode = worker.open(base_path_spec.parent)
-    except (OSError, tskwatch.Stalled) as error:
-        why = _short(error) if isinstance(error, OSError) else error.reason
-        warn(f"{prefix}/: deleted files not searched ({why})")
+    except OSError as error:
+        warn(f"{prefix}/: deleted files not searched ({_short(error)})")
+        return
+    except tskwatch.Stalled as stall:
+        warn(
+            f"{prefix}/: deleted files not searched ({stall.reason} opening the "
+            f"file system; damaged file system)"
+        )
         return
     seen_folders = {root_inode}
     pending = [("", root_inode, None)]  # (path, inode, entries to read if cut short)

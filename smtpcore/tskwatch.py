@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from multiprocessing import connection
 
@@ -123,6 +124,7 @@ class _Child:
         self.process = self._requests = self._answers = None
         self._mapping = self._progress = None
         self._exit_registered = False
+        self._lock = threading.Lock()
 
     def send(self, request) -> None:
         try:
@@ -131,6 +133,10 @@ class _Child:
             pass  # the child is gone: the next wait says how
 
     def call(self, request, stall_seconds: float):
+        with self._lock:  # one request at a time on the pipes
+            return self._call(request, stall_seconds)
+
+    def _call(self, request, stall_seconds: float):
         if self.process is not None and self.process.poll() is not None:
             self.stop()  # ended between calls (killed from outside): not TSK's doing
         if self.process is None:

@@ -8,6 +8,7 @@ import importlib
 import os
 import pathlib
 import shutil
+import subprocess
 import signal
 import sys
 import threading
@@ -246,3 +247,31 @@ def test_tsk_worker_that_dies_is_reported_and_replaced():
         worker.list_folder(root)
     assert stalled.value.reason == "the TSK worker process ended (signal 9)"
     assert worker.list_folder(root) == listing
+
+
+def test_cli_tsk_stall_seconds(tmp_path):
+    """`smtpcore extract --tsk-stall-seconds 2` on the damaged ext4 and a healthy one:
+    the stall is in the log, and the healthy image's messages are all extracted."""
+    data = (INPUTS / "evidence-ext4-tsk-dir-entry-hang.bin").read_bytes()
+    path = _target("evidence").write_input(data)
+    folder = os.path.dirname(path)
+    shutil.copyfile(ROOT / "test_data" / "images" / "ext4.raw", f"{folder}/z.raw")
+    command = pathlib.Path(sys.executable).with_name("smtpcore")
+    zero = subprocess.run(
+        [command, "extract", "--tsk-stall-seconds", "0", folder, "-o", tmp_path / "o"],
+        capture_output=True,
+        text=True,
+    )
+    assert zero.returncode == 2 and "must be more than 0, not 0" in zero.stderr
+    log = tmp_path / "log.txt"
+    run = subprocess.run(
+        [command, "extract", "-q", "--tsk-stall-seconds", "2", folder, "-o"]
+        + [tmp_path / "out", "--log", log],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 1, run.stderr
+    assert f"WARNING {EXT4_ROOT_STALL.format(path=path)}\n" in log.read_text()
+    eml = sorted(p.name for p in (tmp_path / "out").rglob("*.eml"))
+    assert len(eml) == 6
