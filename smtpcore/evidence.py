@@ -448,29 +448,17 @@ def _scan_image(
     if not base_path_specs:
         return False
     resolver_context = dfvfs_context.Context()
-    worker = None
-    try:
-        for base_path_spec in base_path_specs:
-            prefix = f"{path}:{_volume_label(base_path_spec)}"
-            try:
-                yield from _walk_file_system(
-                    base_path_spec, prefix, warn, resolver_context
-                )
-            except (dfvfs_errors.Error, OSError) as error:  # OSError: libyal bindings
-                warn(f"{prefix}/: file system unreadable, skipped ({_short(error)})")
-                continue
-            if deleted_stall is None:
-                continue
-            if base_path_spec.type_indicator in _TSK_READABLE_TYPES and worker is None:
-                from smtpcore.tskwatch import TskWorker
-
-                worker = TskWorker(deleted_stall)
+    for base_path_spec in base_path_specs:
+        prefix = f"{path}:{_volume_label(base_path_spec)}"
+        try:
+            yield from _walk_file_system(base_path_spec, prefix, warn, resolver_context)
+        except (dfvfs_errors.Error, OSError) as error:  # OSError: libyal bindings
+            warn(f"{prefix}/: file system unreadable, skipped ({_short(error)})")
+            continue
+        if deleted_stall is not None:
             yield from _walk_deleted(
-                base_path_spec, prefix, warn, resolver_context, worker
+                base_path_spec, prefix, warn, resolver_context, deleted_stall
             )
-    finally:
-        if worker is not None:
-            worker.close()
     return True
 
 
@@ -655,22 +643,36 @@ class _DfvfsRawReader(io.RawIOBase):
         super().close()
 
 
-def _walk_deleted(base_path_spec, prefix, warn, resolver_context, worker):
+def _walk_deleted(base_path_spec, prefix, warn, resolver_context, stall_seconds):
     """Yields deleted captures (and those in deleted archives) TSK still reaches.
 
     dfvfs lists only allocated names, so deleted names come from pytsk3 directly:
     a deleted name counts when its metadata entry is unallocated too (not reused by
     another file) and still describes a regular file with data. The TSK calls run in
-    ``worker``'s child process (smtpcore.tskwatch); when one stalls, what it was
-    reading is given up with a warning and the search goes on in a new child, at
-    most ``tskwatch.MAX_RESTARTS`` times. Found files are read in this process.
+    a child process (smtpcore.tskwatch); when one makes no progress for
+    ``stall_seconds``, what it was reading is given up with a warning and the search
+    goes on in a new child, at most ``tskwatch.MAX_RESTARTS`` times. Found files are
+    read in this process.
     """
-    from dfvfs.path import factory as path_spec_factory
-
     from smtpcore import tskwatch
 
     if base_path_spec.type_indicator not in _TSK_READABLE_TYPES:
         return
+    worker = tskwatch.TskWorker(stall_seconds)
+    try:
+        yield from _search_deleted(
+            base_path_spec, prefix, warn, resolver_context, worker
+        )
+    finally:
+        worker.close()
+
+
+def _search_deleted(base_path_spec, prefix, warn, resolver_context, worker):
+    """The walk of _walk_deleted, through a tskwatch.TskWorker."""
+    from dfvfs.path import factory as path_spec_factory
+
+    from smtpcore import tskwatch
+
     try:
         root_inode = worker.open(base_path_spec.parent)
     except OSError as error:
@@ -766,6 +768,8 @@ def _folder_stall(prefix: str, folder_path: str, stall) -> str:
             f"{where} opening this folder (damaged file system); the folder and "
             f"its subfolders not searched for deleted files"
         )
+    if stall.index >= stall.size:  # in TSK after the last entry: all are read again
+        return f"{where} after the last of this folder's {stall.size} entries"
     return (
         f"{where} on entry {stall.index + 1} of the {stall.size} of this folder "
         f"(damaged file system); that entry and the {stall.size - stall.index - 1} "
