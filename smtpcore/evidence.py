@@ -709,36 +709,26 @@ def _search_deleted(base_path_spec, prefix, warn, resolver_context, worker):
                 return
             continue
         subfolders = []
-        for position, (name, meta_address, deleted, is_folder) in enumerate(listing):
+        candidates = []  # (path, metadata address) of the deleted files
+        for name, meta_address, deleted, is_folder in listing:
             entry_path = f"{folder_path}/{name}"
             if is_folder:
                 if not deleted and meta_address not in seen_folders:
                     seen_folders.add(meta_address)
                     subfolders.append((entry_path, meta_address, None))
-                continue
-            if not deleted or meta_address in reported:
-                continue  # reported: another name (NTFS 8.3 name, hard link) of one file
-            try:
-                found = worker.check_file(meta_address)
-            except tskwatch.Stalled as stall:
-                stalls += 1
-                warn(
-                    f"{prefix}{entry_path} (deleted): deleted-file search: "
-                    f"{stall.reason} reading this entry (damaged file system); "
-                    f"not checked"
-                )
-                if stalls > tskwatch.MAX_RESTARTS:
-                    rest = listing[position + 1 :]
-                    folders = len(pending) + len(subfolders)
-                    folders += sum(1 for item in rest if item[3] and not item[2])
-                    files = sum(1 for item in rest if item[2] and not item[3])
-                    warn(_search_stopped(prefix, stalls, folders, files))
-                    return
-                continue
-            if found is None:
+            elif deleted and meta_address not in reported:
+                candidates.append((entry_path, meta_address))
+        # not in reported: another name (NTFS 8.3 name, hard link) of a file found
+        found, stalls, left = _check_deleted(worker, candidates, prefix, warn, stalls)
+        if left is not None:
+            folders = len(pending) + len(subfolders)
+            warn(_search_stopped(prefix, stalls, folders, left))
+            return
+        for entry_path, meta_address in candidates:
+            if meta_address not in found:
                 continue
             reported.add(meta_address)
-            head, size = found
+            head, size = found[meta_address]
             spec = path_spec_factory.Factory.NewPathSpec(
                 "TSK",
                 inode=meta_address,
@@ -758,6 +748,35 @@ def _search_deleted(base_path_spec, prefix, warn, resolver_context, worker):
             f"{prefix}/: {unreadable} folder(s) not searched for deleted files "
             f"(first {first_error})"
         )
+
+
+def _check_deleted(worker, candidates, prefix, warn, stalls):
+    """Checks a folder's deleted files in one request; gives up those that stall.
+
+    Returns:
+      ({metadata address: (head, size)} of the captures and archives, the stalls
+      counted so far, None or, when the search must stop, how many were not checked).
+    """
+    from smtpcore import tskwatch
+
+    todo = candidates
+    while todo:
+        try:
+            answers = worker.check_files([meta_address for _, meta_address in todo])
+        except tskwatch.Stalled as stall:
+            stalls += 1
+            position = stall.index or 0
+            warn(
+                f"{prefix}{todo[position][0]} (deleted): deleted-file search: "
+                f"{stall.reason} reading this entry (damaged file system); not checked"
+            )
+            todo = todo[:position] + todo[position + 1 :]  # the others asked again
+            if stalls > tskwatch.MAX_RESTARTS:
+                return {}, stalls, len(todo)
+            continue
+        found = {meta: answer for (_, meta), answer in zip(todo, answers) if answer}
+        return found, stalls, None
+    return {}, stalls, None
 
 
 def _folder_stall(prefix: str, folder_path: str, stall) -> str:

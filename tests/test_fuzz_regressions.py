@@ -275,3 +275,29 @@ def test_cli_tsk_stall_seconds(tmp_path):
     assert f"WARNING {EXT4_ROOT_STALL.format(path=path)}\n" in log.read_text()
     eml = sorted(p.name for p in (tmp_path / "out").rglob("*.eml"))
     assert len(eml) == 6
+
+
+def test_deleted_entry_that_stalls_is_given_up_and_the_others_checked():
+    """A stall while checking a folder's deleted entries gives up the entry TSK was
+    on (the first here: the child is stopped before it starts) with a warning; the
+    others are asked again of a new child, and the deleted capture is found."""
+    from smtpcore import evidence
+
+    worker, _ = _ext4_worker(0.5)
+    candidates = [("/home/admin/notes.txt", 20), ("/tmp/upload.pcap", 25)]
+    assert worker.check_files([20, 25])[0] is None  # allocated: not a deleted file
+    os.kill(tskwatch._child.process.pid, signal.SIGSTOP)
+    warnings = []
+    found, stalls, left = evidence._check_deleted(
+        worker, candidates, "IMAGE:", warnings.append, 0
+    )
+    assert warnings == [
+        "IMAGE:/home/admin/notes.txt (deleted): deleted-file search: TSK spent more "
+        "than 0.5 s reading this entry (damaged file system); not checked"
+    ]
+    assert (stalls, left) == (1, None)
+    head, size = found[25]
+    original = (
+        ROOT / "test_data" / "captures" / "postfix-nanosecond.pcap"
+    ).read_bytes()
+    assert (head, size) == (original[:8192], len(original))
