@@ -105,8 +105,8 @@ class TskWorker:
 
     def close(self) -> None:
         """Lets the child forget the file system."""
-        if self._spec is not None and _child.process is not None:
-            _child.send(("forget", self._spec))
+        if self._spec is not None:
+            _child.forget(self._spec)
         self._spec = None
 
     def _call(self, operation, *arguments):
@@ -131,6 +131,12 @@ class _Child:
         self._mapping = self._progress = None
         self._exit_registered = False
         self._lock = threading.Lock()
+
+    def forget(self, spec) -> None:
+        """Lets a running child close a file system (no answer is awaited)."""
+        with self._lock:
+            if self.process is not None:
+                self.send(("forget", spec))
 
     def send(self, request) -> None:
         try:
