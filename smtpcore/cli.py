@@ -16,7 +16,7 @@ import time
 import unicodedata
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-from smtpcore import __version__
+from smtpcore import __version__, tskwatch
 from smtpcore.digests import FileDigests, total_size
 
 if TYPE_CHECKING:
@@ -169,6 +169,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="smtpcore",
@@ -225,6 +235,15 @@ def _parser() -> argparse.ArgumentParser:
             "--no-deleted",
             action="store_true",
             help="skip deleted files that the file system still lists",
+        )
+        sub.add_argument(
+            "--tsk-stall-seconds",
+            type=_positive_seconds,
+            default=None,
+            metavar="S",
+            help="give up what the deleted-file search reads when The Sleuth Kit "
+            "spends more than S seconds on one folder or entry (damaged file "
+            f"system); default {tskwatch.STALL_SECONDS:g}",
         )
 
     formatter = argparse.RawDescriptionHelpFormatter
@@ -305,6 +324,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             volumes=args.volumes,
             snapshots=args.snapshots,
             include_deleted=not args.no_deleted,
+            tsk_stall_seconds=args.tsk_stall_seconds,
             skipped=skip,
         )
     except EvidenceError as error:
