@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import pathlib
 import queue
+import select
 import signal
 import threading
 from typing import Any, Optional
@@ -152,6 +153,13 @@ class _Worker:
         result_writer.close()
         self.tickets: collections.deque[_Ticket] = collections.deque()
         self.alive = True
+        # Connection.poll() builds a selector per call (30 us); poll(2) is one call.
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(self.results.fileno(), select.POLLIN)
+            self._ready = lambda: poller.poll(0)
+        else:
+            self._ready = self.results.poll
 
     def take(self, ticket: _Ticket) -> bool:
         """Hands it the message; False when the process is gone."""
@@ -168,7 +176,7 @@ class _Worker:
         """Takes the outcomes already sent (with ``block``, waits for one); False
         when the process is gone."""
         try:
-            while self.tickets and (block or self.results.poll()):
+            while self.tickets and (block or self._ready()):
                 outcome = self.results.recv()
                 self.tickets.popleft().fill(outcome)
                 block = False
