@@ -46,12 +46,16 @@ def _decode(
     message: Message,
     source: str,
     credentials: Optional[list[dict[str, Any]]],
-) -> tuple[MimeInfo, dict[str, str], Optional[tuple[str, str]], tuple]:
+) -> tuple[
+    Optional[MimeInfo], list[str], dict[str, str], Optional[tuple[str, str]], tuple
+]:
     """Runs in the worker: the decoded view, with the attachments and, given the
     session's ``credentials``, the report page written to disk (the page's path and
     SHA-256 are returned; None when not asked or when it could not be written: the
     main process then writes it, or reports why not), and the message's record and
-    table lines (``output.message_lines``).
+    table lines (``output.message_lines``). The decoded view itself is sent back
+    only for the main process to write the page: its MIME warnings are enough
+    otherwise.
 
     ``message`` is the yielded message without its content; its record is made here
     exactly as the main process would make it, from the same fields.
@@ -74,10 +78,12 @@ def _decode(
             page = (relative, sha256)
         except OSError:
             pass
+    if page is not None:  # all the main process needs are the warnings
+        return None, info.warnings, written, page, prepared
     for attachment in info.attachments:
         if not shows_inline(attachment):
             attachment.payload = None  # on disk now; not worth sending back
-    return info, written, page, prepared
+    return info, info.warnings, written, page, prepared
 
 
 class _Ticket:
@@ -304,8 +310,8 @@ class ParallelOutput:
                 if ticket.error is not None:
                     item.warnings.append(f"MIME decoding failed: {ticket.error}")
                 else:
-                    item.mime, written, page, prepared = ticket.value
-                    item.warnings.extend(item.mime.warnings)
+                    item.mime, mime_warnings, written, page, prepared = ticket.value
+                    item.warnings.extend(mime_warnings)
                     self._out.add_written(written)
             waiting.popleft()
             if isinstance(item, Message):
