@@ -199,12 +199,6 @@ class OutputFolder:
         for event in timeline.events(item, record):
             self._write_line("timesketch.jsonl", event)
 
-    def _create(self, folder: str, name: str) -> tuple[str, _HashingWriter]:
-        directory = self.root / folder
-        self._folder(directory)
-        path, handle = create_unique(directory, name)
-        return path.relative_to(self.root).as_posix(), _HashingWriter(handle)
-
     def add(self, item: Session | Message | Credential, source: str) -> None:
         if isinstance(item, Message):
             self.add_message(item, source)
@@ -223,9 +217,14 @@ class OutputFolder:
     def write_eml(self, message: Message) -> None:
         """The message exactly as transferred, while its content is readable."""
         if message.content is not None and not message.content.closed:
-            relative, writer = self._create("eml", safe_filename(f"{message.id}.eml"))
-            message.content.copy_to(writer)
-            self._finish_file(relative, writer)
+            directory = self.root / "eml"
+            self._folder(directory)
+            path, handle = create_unique(directory, f"{message.id}.eml")
+            with handle:
+                message.content.copy_to(handle)
+            relative = path.relative_to(self.root).as_posix()
+            # The file is the content byte for byte, hashed as it arrived.
+            self.written[relative] = message.content.sha256
             message.eml_path = relative
             self.counts["eml"] += 1
 
