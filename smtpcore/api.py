@@ -202,22 +202,26 @@ def read_capture(
     *,
     on_item: Callable[[Item], None],
     warn: Callable[[str], None] = _ignore,
-    session_prefix: str = "",
+    session_prefix: str | Callable[[bool], Optional[str]] = "",
     mime: bool = True,
     payloads: bool = False,
     progress: Optional[Callable[[int], None]] = None,
-    expected_sha256: Optional[str] = None,
+    expected_sha256: str | Callable[[], Optional[str]] | None = None,
     keylog: Optional[KeyLog] = None,
 ) -> dict[str, Any]:
     """Runs one found capture through the pipeline; returns its manifest entry.
 
     Problems with the capture, and every incomplete record, are reported through
     ``warn`` and in the entry's ``status``; this never raises for bad input.
-    ``expected_sha256`` (from an earlier pass) is checked against the bytes read.
+    ``expected_sha256`` (from an earlier pass, or a callable giving it once the
+    capture is read) is checked against the bytes read. ``session_prefix`` may be
+    a callable, as `pipeline.extract` takes it, while that pass is still going on.
     """
     entry: dict[str, Any] = {"source": capture.source, "kind": capture.kind}
-    if session_prefix:
-        entry["id"] = session_prefix.rstrip("-")
+    if session_prefix:  # a callable's prefix is filled in at the end, in this place
+        entry["id"] = (
+            session_prefix.rstrip("-") if isinstance(session_prefix, str) else None
+        )
     problems: list[str] = []
 
     def note(message: str) -> None:
@@ -249,6 +253,8 @@ def read_capture(
                 sha256 = reader.sha256.hexdigest()  # also ends its helper thread
         entry["size"] = reader.size
         entry["sha256"] = sha256
+        if callable(expected_sha256):
+            expected_sha256 = expected_sha256()
         if expected_sha256 is not None and entry["sha256"] != expected_sha256:
             note(
                 f"changed while being read: SHA-256 {expected_sha256} before, "
@@ -258,6 +264,8 @@ def read_capture(
         note(f"not a readable capture: {error}")
     except OSError as error:
         note(f"cannot be read: {error}")
+    if callable(session_prefix):
+        entry["id"] = session_prefix(True).rstrip("-")
     entry["status"] = "damaged" if problems else "ok"
     entry["warnings"] = len(problems)
     return entry

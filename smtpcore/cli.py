@@ -491,37 +491,32 @@ def _extract_into(
 
     if digests is None:
         digests = FileDigests([n for n in args.inputs if not os.path.isdir(n)])
-    evidence = _hash_inputs(args.inputs, args.quiet, digests)
-    known = {e["path"]: e["sha256"] for e in evidence if e["type"] == "file"}
     progress = _Progress(sum(c.size or 0 for c in found), not args.quiet)
     sink = ParallelOutput(out, args.jobs - 1) if args.jobs > 1 else out
     inputs = []
     prefixes: set[str] = set()
     for capture in found:
-        sha256 = known.get(capture.source) or _capture_digest(capture)
-        prefix = api.capture_prefix(sha256) if sha256 else f"c{len(inputs) + 1}-"
-        copy = 1
-        while prefix in prefixes:  # the same capture twice (a copy in an image)
-            copy += 1
-            prefix = api.capture_prefix(sha256)[:-1] + f"_{copy}-"
-        prefixes.add(prefix)
-        log.info("reading %s as %s", capture.source, prefix.rstrip("-"))
+        prefix = _CapturePrefix(capture, digests, prefixes, len(inputs) + 1)
+        log.info("reading %s", capture.source)
+        deferred = capture.source in digests  # else: a first pass, now
         result = api.read_capture(
             capture,
-            session_prefix=prefix,
+            session_prefix=prefix if deferred else prefix(True),
             warn=log.warning,
             mime=sink is out,
             payloads=True,
             progress=progress.update,
             on_item=lambda item, source=capture.source: sink.add(item, source),
-            expected_sha256=sha256,
+            expected_sha256=prefix.sha256,
             keylog=keylog,
         )
+        log.info("%s: identifiers %s", capture.source, result.get("id"))
         progress.done += capture.size or 0
         inputs.append(result)
     if sink is not out:
         sink.close()
     progress.close()
+    evidence = _hash_inputs(args.inputs, args.quiet, digests)  # done by now, mostly
     return {
         "tool": "smtpcore",
         "version": __version__,
@@ -537,6 +532,53 @@ def _extract_into(
         "keylogs": args.keylogs,
         "log": LOG_NAME,
     }
+
+
+class _CapturePrefix:
+    """The identifier prefix of a capture, from its SHA-256 (``api.capture_prefix``).
+
+    Called as ``pipeline.extract`` takes a prefix that is still being computed: an
+    input file is hashed on the thread that started with the run, and the reading
+    need not wait for it (on mostly-web captures that wait was a fifth of the run).
+    A capture in a folder or an image is hashed by a first pass when first asked.
+    """
+
+    def __init__(self, capture, digests: FileDigests, taken: set, number: int):
+        self._capture = capture
+        self._digests = digests
+        self._taken = taken  # prefixes given so far: a capture read twice gets _2
+        self._number = number
+        self._prefix: Optional[str] = None
+        self._sha256: Optional[str] = None
+
+    def __call__(self, wait: bool) -> Optional[str]:
+        if self._prefix is None:
+            from smtpcore import api
+
+            source = self._capture.source
+            if source in self._digests:
+                if not wait and not self._digests.ready(source):
+                    return None
+                try:
+                    self._sha256 = self._digests.result(source)[0]
+                except OSError:
+                    self._sha256 = None
+            else:
+                self._sha256 = _capture_digest(self._capture)
+            sha256 = self._sha256
+            prefix = api.capture_prefix(sha256) if sha256 else f"c{self._number}-"
+            copy = 1
+            while prefix in self._taken:  # the same capture twice (a copy in an image)
+                copy += 1
+                prefix = api.capture_prefix(sha256)[:-1] + f"_{copy}-"
+            self._taken.add(prefix)
+            self._prefix = prefix
+        return self._prefix
+
+    def sha256(self) -> Optional[str]:
+        """The SHA-256 of the earlier pass, to check the bytes read against."""
+        self(True)
+        return self._sha256
 
 
 def _capture_digest(capture: api.FoundCapture) -> Optional[str]:

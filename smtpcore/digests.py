@@ -59,6 +59,7 @@ class FileDigests:
     def __init__(self, paths: Sequence[str]) -> None:
         self._paths = list(paths)
         self._results: dict[str, tuple[str, int] | OSError] = {}
+        self._done = {path: threading.Event() for path in self._paths}
         self.position = 0  # bytes hashed so far, all files together
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -67,27 +68,41 @@ class FileDigests:
         for path in self._paths:
             if path in self._results:
                 continue
-            sha256 = hashlib.sha256()
-            size = 0
             try:
-                with open(path, "rb") as handle:
-                    while chunk := handle.read(_CHUNK):
-                        sha256.update(chunk)
-                        size += len(chunk)
-                        self.position += len(chunk)
-            except OSError as error:
-                self._results[path] = error
-                continue
-            self._results[path] = (sha256.hexdigest(), size)
+                self._hash(path)
+            finally:
+                self._done[path].set()
+
+    def _hash(self, path: str) -> None:
+        sha256 = hashlib.sha256()
+        size = 0
+        try:
+            with open(path, "rb") as handle:
+                while chunk := handle.read(_CHUNK):
+                    sha256.update(chunk)
+                    size += len(chunk)
+                    self.position += len(chunk)
+        except OSError as error:
+            self._results[path] = error
+            return
+        self._results[path] = (sha256.hexdigest(), size)
 
     def wait(self, timeout: Optional[float] = None) -> bool:
         """Whether every file is hashed (or failed), after waiting up to timeout."""
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
+    def __contains__(self, path: str) -> bool:
+        return path in self._done
+
+    def ready(self, path: str) -> bool:
+        """Whether the file's result is there (one of the files given)."""
+        return self._done[path].is_set()
+
     def result(self, path: str) -> tuple[str, int]:
-        """(SHA-256, size) of one of the files; raises the OSError that reading it met."""
-        self.wait()
+        """(SHA-256, size) of one of the files, waited for; raises the OSError that
+        reading it met."""
+        self._done[path].wait()
         outcome = self._results[path]
         if isinstance(outcome, OSError):
             raise outcome

@@ -29,6 +29,9 @@ Item = Union[Session, Message, Credential]
 
 # How often (in frames) the abort callback and the progress callback are consulted.
 _POLL_FRAMES = 1024
+# Payload bytes held back at most while the identifier prefix is computed; past
+# this, reading waits for it.
+HOLD_LIMIT = 16 * 1024 * 1024
 
 
 def extract(
@@ -39,7 +42,7 @@ def extract(
     abort: Optional[Callable[[], bool]] = None,
     mime: bool = True,
     payloads: bool = False,
-    session_prefix: str = "",
+    session_prefix: Union[str, Callable[[bool], Optional[str]]] = "",
     progress: Optional[Callable[[int], None]] = None,
     keylog: Optional[KeyLog] = None,
 ) -> Iterator[Item]:
@@ -57,7 +60,10 @@ def extract(
       mime: decode each message's headers, bodies and attachments.
       payloads: keep attachment bytes in the yielded messages.
       session_prefix: prepended to session identifiers, to keep them unique across
-          several captures.
+          several captures; or, while it is still being computed (from the
+          capture's SHA-256), ``session_prefix(wait)``: the prefix, or None when
+          ``wait`` is False and it is not known yet. Reading then goes on meanwhile;
+          what reaches the sessions is held back, in order, until it is known.
       progress: called now and then with the bytes of the input consumed so far.
       keylog: TLS secrets to decrypt STARTTLS and implicit-TLS sessions with; the
           capture's own pcapng Decryption Secrets Blocks are added for it alone.
@@ -92,11 +98,20 @@ def _extract(
         if kind == DSB_TLS_KEY_LOG:
             keys.add_bytes(data, f"{source}: Decryption Secrets Block {where}")
 
-    reader = CaptureReader(fileobj, warn, secrets=secrets)
-    decoder = PacketDecoder(warn)
     classifier = Classifier(keys)
-    reassembler = Reassembler(warn, classify=classifier, server_ports=SERVER_PORTS)
     streams = _Streams(source, session_prefix, warn, keys, classifier)
+    # What the layers below the sessions report waits with their events while the
+    # prefix is not known, so that the warnings come in the same order as ever.
+    warn_below = streams.warn
+    reader = CaptureReader(fileobj, warn_below, secrets=secrets)
+    if reader.format != "pcap":
+        # A pcapng Decryption Secrets Block adds keys at its place in the file:
+        # sessions must not see them early, so there is no holding back.
+        yield from _finish_held(streams.release(wait=True), mime, payloads, warn)
+    decoder = PacketDecoder(warn_below)
+    reassembler = Reassembler(
+        warn_below, classify=classifier, server_ports=SERVER_PORTS
+    )
 
     decode = decoder.decode
     feed = reassembler.feed
@@ -119,17 +134,30 @@ def _extract(
         if segment is not None:
             events = feed(segment)
             if events:
-                items = streams.dispatch(events)
-                if items:
-                    yield from _finish(items, mime, payloads, warn)
+                if streams.holding:
+                    if streams.hold(events) > HOLD_LIMIT:  # wait for the prefix
+                        yield from _finish_held(
+                            streams.release(wait=True), mime, payloads, warn
+                        )
+                else:
+                    items = streams.dispatch(events)
+                    if items:
+                        yield from _finish(items, mime, payloads, warn)
         if index % _POLL_FRAMES == 0:
+            if streams.holding:
+                yield from _finish_held(streams.release(), mime, payloads, warn)
             if progress is not None:
                 progress(reader.position)
             if abort is not None and abort():
-                warn(f"{source}: extraction aborted at frame {index}")
+                warn_below(f"{source}: extraction aborted at frame {index}")
                 break
     decoder.finish()
-    yield from _finish(streams.dispatch(reassembler.finish()), mime, payloads, warn)
+    final = reassembler.finish()
+    if streams.holding:
+        streams.hold(final)
+        yield from _finish_held(streams.release(wait=True), mime, payloads, warn)
+    else:
+        yield from _finish(streams.dispatch(final), mime, payloads, warn)
     if progress is not None:
         progress(reader.position)
 
@@ -140,17 +168,54 @@ class _Streams:
     def __init__(
         self,
         source: str,
-        prefix: str,
+        prefix: Union[str, Callable[[bool], Optional[str]]],
         warn: Callable[[str], None],
         keylog: KeyLog,
         classifier: Optional[Classifier] = None,
     ):
         self._keylog = keylog
         self._source = source
-        self._prefix = prefix
+        self._prefix = prefix if isinstance(prefix, str) else None
+        self._ask = None if isinstance(prefix, str) else prefix
         self._warn = warn
         self._classifier = classifier
         self._builders: dict = {}
+        # Until the prefix is known: events (lists) and warnings (str), in order.
+        self._held: list = []
+        self._held_size = 0
+
+    @property
+    def holding(self) -> bool:
+        return self._prefix is None
+
+    def warn(self, text: str) -> None:
+        if self._prefix is None:
+            self._held.append(text)
+            self._held_size += len(text)
+        else:
+            self._warn(text)
+
+    def hold(self, events: list) -> int:
+        """Keeps the events for later; returns the payload bytes held so far."""
+        self._held.append(list(events))
+        self._held_size += sum(len(e.data) for e in events if type(e) is Data)
+        return self._held_size
+
+    def release(self, wait: bool = False) -> Iterator[list[Item]]:
+        """Once the prefix is known (or waited for), what was held: its warnings
+        given, its events dispatched, in order."""
+        if self._prefix is None:
+            self._prefix = self._ask(wait)
+            if self._prefix is None:
+                return
+        held, self._held, self._held_size = self._held, [], 0
+        for entry in held:
+            if type(entry) is str:
+                self._warn(entry)
+            else:
+                items = self.dispatch(entry)
+                if items:
+                    yield items
 
     def dispatch(self, events: Iterable) -> list[Item]:
         """The items the events complete (a list: nearly always empty, and a
@@ -202,6 +267,13 @@ class _Streams:
         return MailboxSessionBuilder(
             protocol, machine, session_id, self._source, endpoints, ts_ns, self._keylog
         )
+
+
+def _finish_held(
+    batches: Iterable[list[Item]], mime: bool, payloads: bool, warn
+) -> Iterator[Item]:
+    for items in batches:
+        yield from _finish(items, mime, payloads, warn)
 
 
 def _finish(
