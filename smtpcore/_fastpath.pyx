@@ -18,6 +18,8 @@ memoryviews stays on as a second guard (``boundscheck=True`` above).
 from smtpcore._flowskip cimport _skippable
 
 cdef object _FALLBACK = object()  # not the plain case: the reference decodes it
+cdef object _ABSORBED = object()  # a handshake segment recorded in the reassembler
+cdef object _reassembly = None  # smtpcore.reassembly, imported on first use (a cycle)
 
 
 cdef inline unsigned long long _u32(const unsigned char[:] v, Py_ssize_t p, bint big):
@@ -45,11 +47,44 @@ cdef class FastDecoder:
     cdef object segment_type
     cdef dict stats
     cdef object fallback
+    # Set by absorb_handshakes: the reassembler whose handshakes are recorded here.
+    cdef object reassembler
+    cdef dict flows
+    cdef object embryos
+    cdef object embryos_pop
+    cdef dict reassembler_stats
 
     def __init__(self, segment_type, dict stats, fallback):
         self.segment_type = segment_type
         self.stats = stats
         self.fallback = fallback
+        self.reassembler = None
+
+    def absorb_handshakes(self, reassembler):
+        """Record the handshakes of new connections in ``reassembler`` directly.
+
+        On mostly-web evidence every connection opens with a SYN, a SYN+ACK and a
+        bare ACK that ``Reassembler.feed`` only writes down (``_untracked``,
+        ``_embryo``): three segments made, handed out and fed for three table
+        entries or counters. From now on ``decode`` and the cursors make exactly
+        those changes here, to the reassembler's own tables (``_flows``,
+        ``_embryos``, ``stats``, its clock ``_now``, ``_next_sweep``), and hand out
+        nothing for such a segment (``decode`` returns None). Any segment for
+        which feed() would do more (a tracked flow, a RST, a FIN, a payload, a
+        sweep due, the embryo table full) is handed out as before. Tests feed
+        every frame of every test capture both ways and require identical events,
+        tables, counters and warnings.
+        """
+        global _reassembly
+        if _reassembly is None:
+            import smtpcore.reassembly as module
+
+            _reassembly = module
+        self.reassembler = reassembler
+        self.flows = reassembler._flows
+        self.embryos = reassembler._embryos
+        self.embryos_pop = reassembler._embryos.pop
+        self.reassembler_stats = reassembler.stats
 
     def decode(self, frame):
         cdef bytes data = frame.data
@@ -60,12 +95,14 @@ cdef class FastDecoder:
         )
         if segment is _FALLBACK:
             return self.fallback(frame)
+        if segment is _ABSORBED:
+            return None  # recorded in the reassembler: nothing left to feed
         return segment
 
     cdef object _plain(self, bytes buf, Py_ssize_t base, const unsigned char[:] v,
                        long long orig_len, int linktype, object ts_ns, object index,
                        bint tcp_only):
-        """The segment, None (not TCP, counted) or _FALLBACK: not the plain case.
+        """The segment, None (not TCP, counted), _ABSORBED or _FALLBACK: not plain.
 
         The frame is ``v``, which is ``buf[base:base + len(v)]``: the bytes the
         segment keeps are sliced from ``buf``, so a frame read from a capture's
@@ -182,19 +219,73 @@ cdef class FastDecoder:
             return _FALLBACK
         self.stats["frames"] += 1
         self.stats["tcp"] += 1
+        src = buf[base + addr : base + addr + addr_len]
+        dst = buf[base + addr + addr_len : base + addr + 2 * addr_len]
+        sport = (v[off] << 8) | v[off + 1]
+        dport = (v[off + 2] << 8) | v[off + 3]
+        seq = _u32(v, off + 4, True)
+        ack = _u32(v, off + 8, True)
+        flags = v[off + 13]
+        # Empty, without FIN or RST: perhaps a handshake segment feed() would
+        # only write down (absorb_handshakes).
+        if (
+            self.reassembler is not None
+            and start == end
+            and not flags & 0x05
+            and self._absorb(ts_ns, src, sport, dst, dport, seq, ack, flags)
+        ):
+            return _ABSORBED
         return self.segment_type(
-            ts_ns,
-            index,
-            buf[base + addr : base + addr + addr_len],
-            buf[base + addr + addr_len : base + addr + 2 * addr_len],
-            (v[off] << 8) | v[off + 1],
-            (v[off + 2] << 8) | v[off + 3],
-            _u32(v, off + 4, True),
-            _u32(v, off + 8, True),
-            v[off + 13],
-            buf[base + start : base + end],
-            0,
+            ts_ns, index, src, dst, sport, dport, seq, ack, flags,
+            buf[base + start : base + end], 0,
         )
+
+    cdef bint _absorb(self, object ts_ns, bytes src, object sport, bytes dst,
+                      object dport, object seq, object ack, int flags) except -1:
+        """What feed() does with an empty segment without FIN/RST of no tracked
+        flow, done here (True), unless it would do more (False, nothing changed).
+
+        The steps are those of ``Reassembler.feed``, ``_untracked`` and
+        ``_embryo``, in Python objects (a clock or sequence number of any size).
+        """
+        cdef object r = self.reassembler
+        cdef tuple key = (src, sport, dst, dport)
+        if key in self.flows:
+            return False  # a tracked or tombstoned flow: feed() decides
+        now = r._now
+        next_sweep = r._next_sweep
+        if ts_ns > now:
+            if ts_ns - now > r._idle_timeout:
+                next_sweep = ts_ns + 1000000000  # reassembly._SWEEP_NS: a clock step
+            if ts_ns >= next_sweep:
+                return False  # a sweep is due: feed() runs it
+        stats = self.reassembler_stats
+        if flags & 0x02:  # SYN or SYN+ACK: Reassembler._embryo
+            embryos = self.embryos
+            if len(embryos) >= _reassembly.MAX_EMBRYOS:
+                return False  # one more evicts the oldest (and may warn): feed()
+            if flags & 0x10:  # SYN+ACK: keyed by the client's side
+                key = (dst, dport, src, sport)
+                known = self.embryos_pop(key, None)
+                client_isn = (ack - 1) & 0xFFFFFFFF
+                if known is not None and known[0] is not None:
+                    client_isn = known[0]
+                embryos[key] = (client_isn, seq, ts_ns if known is None else known[2])
+            else:
+                known = self.embryos_pop(key, None)
+                if known is not None and known[0] == seq:
+                    embryos[key] = known  # retransmitted SYN
+                else:
+                    if known is not None:
+                        stats["handshakes_without_data"] += 1
+                    embryos[key] = (seq, None, ts_ns)
+        else:  # a bare ACK (or an empty segment like it): counted, ignored
+            stats["untracked_segments"] += 1
+        stats["segments"] += 1
+        if ts_ns > now:
+            r._now = ts_ns
+            r._next_sweep = next_sweep
+        return True
 
 
 cdef class PcapCursor:
@@ -240,14 +331,25 @@ cdef class PcapCursor:
         cdef Py_ssize_t end = len(buf)
         cdef Py_ssize_t pos = self.pos
         cdef Py_ssize_t size = self.size
-        cdef Py_ssize_t stop
-        cdef unsigned long long sec, frac, incl, orig, skipped_sec = 0
-        cdef long long ts_ns
-        cdef long long skipped = 0
         cdef const unsigned char[:] view
         if end - pos < size:
             return None
         view = buf
+        while True:
+            segment = self._record(buf, view, pos, end, size)
+            if segment is not _ABSORBED:
+                return segment
+            pos = self.pos  # a handshake segment recorded: on to the next record
+            if end - pos < size:
+                return None
+
+    cdef object _record(self, bytes buf, const unsigned char[:] view, Py_ssize_t pos,
+                        Py_ssize_t end, Py_ssize_t size):
+        """The next frame or segment from ``pos``, _ABSORBED or None (see next)."""
+        cdef Py_ssize_t stop
+        cdef unsigned long long sec, frac, incl, orig, skipped_sec = 0
+        cdef long long ts_ns
+        cdef long long skipped = 0
         if self.rejected:
             # Runs of frames that the reassembler would only ignore are stepped
             # over before any object is made for them (as flowskip.skip_records).
@@ -301,7 +403,7 @@ cdef class PcapCursor:
                 self.index, True,
             )
             if segment is not _FALLBACK:
-                return segment
+                return segment  # or _ABSORBED
         return self.frame_type(self.index, ts_ns, self.linktype, buf[pos + size : stop], orig)
 
 
@@ -405,6 +507,8 @@ cdef class PcapngCursor:
                     buf, pos + 28, view[pos + 28 : pos + 28 + caplen], orig, linktype,
                     ts_ns, self.index, True,
                 )
+                if segment is _ABSORBED:
+                    continue  # a handshake segment recorded in the reassembler
                 if segment is not _FALLBACK:
                     return segment
             return self.frame_type(

@@ -98,6 +98,11 @@ def _extract(
     reassembler = Reassembler(warn, classify=classifier, server_ports=SERVER_PORTS)
     streams = _Streams(source, session_prefix, warn, keys, classifier)
 
+    if decoder.fast is not None:
+        # The handshakes of new connections are written down by the compiled
+        # decoder itself: on web traffic three of each connection's four segments
+        # never become objects (see FastDecoder.absorb_handshakes).
+        decoder.fast.absorb_handshakes(reassembler)
     decode = decoder.decode
     feed = reassembler.feed
     rejected = reader.rejected = reassembler.rejected

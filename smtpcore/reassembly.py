@@ -339,6 +339,9 @@ class Reassembler:
         # server ISN or None, time). Cheap, so a SYN flood costs little memory.
         self._embryos: collections.OrderedDict[tuple, tuple] = collections.OrderedDict()
         self._flows: dict[tuple, Union[_Half, _Dormant]] = {}
+        # _embryos, _flows, stats, _now and _next_sweep are also written by the
+        # compiled decoder (smtpcore._fastpath, FastDecoder.absorb_handshakes),
+        # which records there the handshake segments feed() would only write down.
         # The same tombstones by compact flow key, for smtpcore.flowskip: frames
         # that would only be ignored here can be dropped before they are decoded.
         self.rejected: dict[bytes, _Dormant] = {}

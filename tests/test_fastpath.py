@@ -305,3 +305,159 @@ def test_timestamps_beyond_64_bits_are_no_crash(compiled, monkeypatch):
     frames = list(capture.CaptureReader(io.BytesIO(data), lambda _: None))
     assert items == [] and warnings == []
     assert len(frames) == 6 and frames[0].ts_ns == 9 * 10**18 + 10**9
+
+
+# -- handshakes recorded by the compiled decoder (FastDecoder.absorb_handshakes) --
+
+
+def _state(r):
+    """What a handshake segment may change in a reassembler, to compare."""
+    return (
+        list(r._embryos.items()),
+        sorted(map(repr, r._flows)),
+        dict(r.stats),
+        r._now,
+        r._next_sweep,
+    )
+
+
+def _reassemble(data: bytes, absorb: bool, monkeypatch, classify=True):
+    """Per fed frame, the events and the state after it; then finish(), warnings.
+
+    Read as the pipeline reads (compiled reader, tombstones skipped), with or
+    without the compiled decoder writing the handshakes down itself.
+    """
+    from smtpcore.detect import SERVER_PORTS, Classifier
+    from smtpcore.reassembly import Reassembler
+
+    monkeypatch.setattr(capture, "_fastpath", _fastpath)
+    monkeypatch.setattr(packets, "_fastpath", _fastpath)
+    warnings = []
+    reader = capture.CaptureReader(io.BytesIO(data), warnings.append)
+    decoder = packets.PacketDecoder(warnings.append)
+    r = Reassembler(
+        warnings.append,
+        classify=Classifier() if classify else None,
+        server_ports=SERVER_PORTS,
+    )
+    reader.rejected = r.rejected
+    if absorb:
+        decoder.fast.absorb_handshakes(r)
+    trace = {}
+    for item in reader.items(decoder.fast):
+        if type(item) is capture.Frame:
+            if r.rejected and _flowskip.is_skippable(
+                item.data, item.orig_len, item.linktype, item.ts_ns, r.rejected
+            ):
+                continue
+            index, item = item.index, decoder.decode(item)
+        else:
+            index = item.frame
+        if item is not None:
+            trace[index] = (repr(r.feed(item)), _state(r))
+    decoder.finish()
+    end = repr(r.finish())
+    return trace, end, _state(r), dict(decoder.stats), warnings
+
+
+def _same_with_absorption(data: bytes, monkeypatch, classify=True):
+    fed, *fed_rest = _reassemble(data, False, monkeypatch, classify)
+    absorbed, *absorbed_rest = _reassemble(data, True, monkeypatch, classify)
+    assert absorbed_rest == fed_rest
+    # Every frame handed out is fed into the same state; every frame absorbed
+    # would have made no event, and left the state the next one finds.
+    assert set(absorbed) <= set(fed)
+    for index, (events, state) in fed.items():
+        if index in absorbed:
+            assert absorbed[index] == (events, state), index
+        else:
+            assert events == "[]", index
+    return len(fed) - len(absorbed)
+
+
+@pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.name)
+def test_absorbed_handshakes_change_nothing(path, monkeypatch):
+    data = path.read_bytes()
+    absorbed = _same_with_absorption(data, monkeypatch)
+    _same_with_absorption(data, monkeypatch, classify=False)
+    ABSORBED[str(path)] = absorbed
+
+
+ABSORBED: dict = {}
+
+
+def test_most_captures_had_handshakes_absorbed():
+    """The test above compared something: handshakes were absorbed in most."""
+    if len(ABSORBED) < len(CAPTURES):
+        pytest.skip("run with the test above")
+    assert sum(1 for n in ABSORBED.values() if n >= 2) > len(CAPTURES) / 2
+
+
+def _handshakes_capture() -> bytes:
+    """Handshakes in every order and state the absorption must tell apart."""
+    from pcapgen import ACK, FIN, RST, SYN, ethernet, ipv4_tcp, ipv6_tcp
+
+    t = 1_700_000_000_000_000_000
+    frames = []
+
+    def add(ts, src, dst, sport, dport, seq, ack, flags, payload=b"", v6=False):
+        build = ipv6_tcp if v6 else ipv4_tcp
+        if v6:
+            src, dst = f"fd00::{src}", f"fd00::{dst}"
+        frames.append(
+            (ts, ethernet(build(src, dst, sport, dport, seq, ack, flags, payload)))
+        )
+
+    c, s = "10.0.0.1", "10.0.0.2"
+    for n in range(12):  # web connections, some retransmitted, some over IPv6
+        p, v6, ts = 40000 + n, n % 3 == 0, t + n * 1000
+        add(ts, c, s, p, 443, 100 * n, 0, SYN, v6=v6)
+        if n % 4 == 1:
+            add(ts + 1, c, s, p, 443, 100 * n, 0, SYN, v6=v6)  # retransmitted
+        if n % 4 == 2:
+            add(ts + 1, c, s, p, 443, 100 * n + 7, 0, SYN, v6=v6)  # new ISN
+        add(ts + 2, s, c, 443, p, 5000 * n, 100 * n + 1, SYN | ACK, v6=v6)
+        add(ts + 3, c, s, p, 443, 100 * n + 1, 5000 * n + 1, ACK, v6=v6)
+        hello = b"\x16\x03\x01\x00\x05hello" if n % 2 else b"GET / HTTP/1.1\r\n\r\n"
+        add(ts + 4, c, s, p, 443, 100 * n + 1, 5000 * n + 1, ACK, hello, v6=v6)
+        add(ts + 5, s, c, 443, p, 5000 * n + 1, 100 * n + 1 + len(hello), ACK, v6=v6)
+        add(ts + 6, c, s, p, 443, 100 * n + 1 + len(hello), 0, RST, v6=v6)
+        # A new SYN on the ports of the rejected connection: feed() decides.
+        add(ts + 7, c, s, p, 443, 100 * n + 99, 0, SYN, v6=v6)
+    t += 10**9 // 2
+    add(t, s, c, 25, 41000, 900, 801, SYN | ACK)  # SYN+ACK before its SYN
+    add(t + 1, c, s, 41000, 25, 800, 0, SYN)
+    add(t + 2, c, s, 41000, 25, 801, 901, ACK)
+    add(t + 3, s, c, 25, 41000, 901, 801, ACK, b"220 mail ESMTP\r\n")
+    add(t + 4, c, s, 41000, 25, 801, 917, ACK)  # a bare ACK of a tracked flow
+    add(t + 5, c, s, 41001, 25, 5, 0, SYN | FIN)  # odd flags: feed() decides
+    add(t + 6, c, s, 41002, 25, 5, 0, SYN)
+    add(t + 7, s, c, 25, 41002, 9, 6, RST | ACK)  # a RST ends a handshake
+    add(t + 8, c, s, 41003, 80, 1, 1, ACK)  # a bare ACK of no flow: counted
+    add(t + 9, c, s, 41003, 80, 1, 1, FIN | ACK)  # a FIN of no flow: feed()
+    add(t + 10, c, s, 41004, 80, 3, 0, SYN)
+    add(t - 10**6, c, s, 41005, 80, 3, 0, SYN)  # the clock going back
+    add(t + 10**9, c, s, 41006, 80, 3, 0, SYN)  # a sweep is due: feed() runs it
+    add(t + 10**9 + 5, c, s, 41007, 80, 3, 0, SYN)
+    add(t + 10**13, c, s, 41008, 80, 3, 0, SYN)  # a step past the idle timeout
+    add(t + 10**13 + 1, s, c, 80, 41008, 4, 4, SYN | ACK)
+    for n in range(30):  # more handshakes than MAX_EMBRYOS (patched to 8)
+        add(t + 10**13 + 2 + n, c, s, 42000 + n, 80, n, 0, SYN)
+        if n % 5 == 0:
+            add(t + 10**13 + 2 + n, s, c, 80, 42000 + n - 3, n, 7, SYN | ACK)
+    for n in range(30):  # data after some of the forgotten ones
+        add(t + 10**13 + 40 + n, c, s, 42000 + n, 80, n + 1, 0, ACK, b"GET /\r\n")
+    return pcapgen.pcap_bytes(frames, nanosecond=True)
+
+
+def test_absorbed_handshakes_in_every_state(monkeypatch):
+    from smtpcore import reassembly
+
+    monkeypatch.setattr(reassembly, "MAX_EMBRYOS", 8)
+    data = _handshakes_capture()
+    absorbed = _same_with_absorption(data, monkeypatch)
+    assert absorbed > 30  # the absorption was exercised, not bypassed
+    _, _, (embryos, _, stats, *_), _, warnings = _reassemble(data, True, monkeypatch)
+    assert stats["handshakes_forgotten"] > 0 and stats["untracked_segments"] > 12
+    assert sum("SYN flood" in w for w in warnings) == 1
+    _same_with_absorption(data, monkeypatch, classify=False)

@@ -13,7 +13,12 @@ from smtpcore import capture, flowskip, pipeline
 from smtpcore.packets import PacketDecoder
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-EXTERNAL = ROOT.parent / "shared" / "corpus" / "external"
+# The shared folder next to the checkout (or next to the worktrees' folder).
+SHARED = next(
+    (p for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared") if p.is_dir()),
+    ROOT.parent / "shared",
+)
+EXTERNAL = SHARED / "corpus" / "external"
 CAPTURES = sorted((ROOT / "test_data" / "captures").glob("*.pcap*"))
 CAPTURES += sorted((ROOT / "test_data" / "artifacts").glob("*.pcap*"))
 CAPTURES += sorted(EXTERNAL.glob("*.pcap*")) if EXTERNAL.is_dir() else []
@@ -145,7 +150,7 @@ def test_skipping_changes_no_item(monkeypatch):
     assert with_skip == without
 
 
-MIXED = ROOT.parent / "shared" / "bench" / "make_mixed_pcap.py"
+MIXED = SHARED / "bench" / "make_mixed_pcap.py"
 
 
 @pytest.mark.skipif(not MIXED.is_file(), reason="../shared/bench is absent")
