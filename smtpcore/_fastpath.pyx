@@ -53,6 +53,13 @@ cdef class FastDecoder:
     cdef object embryos
     cdef object embryos_pop
     cdef dict reassembler_stats
+    # With detect.Classifier: its key log, detect.TLS_PORTS, detect.WEB_REQUESTS.
+    cdef bint rejecting
+    cdef Py_ssize_t head_limit
+    cdef object sweep_ns
+    cdef object keylog
+    cdef frozenset tls_ports
+    cdef tuple web_requests
 
     def __init__(self, segment_type, dict stats, fallback):
         self.segment_type = segment_type
@@ -69,11 +76,15 @@ cdef class FastDecoder:
         entries or counters. From now on ``decode`` and the cursors make exactly
         those changes here, to the reassembler's own tables (``_flows``,
         ``_embryos``, ``stats``, its clock ``_now``, ``_next_sweep``), and hand out
-        nothing for such a segment (``decode`` returns None). Any segment for
-        which feed() would do more (a tracked flow, a RST, a FIN, a payload, a
-        sweep due, the embryo table full) is handed out as before. Tests feed
-        every frame of every test capture both ways and require identical events,
-        tables, counters and warnings.
+        nothing for such a segment (``decode`` returns None). With the
+        detectors' own classifier, the first data of a remembered handshake that
+        ``Classifier.rejects_at_once`` turns down (TLS on a web port, an HTTP
+        request) is dealt with the same way: ``_hatch``'s counters and its
+        ``_tombstone`` call, which fills the table the frame skipper reads. Any
+        segment for which feed() would do anything else (a tracked flow, a RST,
+        a FIN, data the classifier must see, a sweep due, the embryo table full)
+        is handed out as before. Tests feed every frame of every test capture
+        both ways and require identical events, tables, counters and warnings.
         """
         global _reassembly
         if _reassembly is None:
@@ -85,6 +96,22 @@ cdef class FastDecoder:
         self.embryos = reassembler._embryos
         self.embryos_pop = reassembler._embryos.pop
         self.reassembler_stats = reassembler.stats
+        self.head_limit = _reassembly.HEAD_LIMIT
+        self.sweep_ns = _reassembly._SWEEP_NS
+        # The first data of a handshake is turned down here too when the
+        # classifier is the detectors' own and Classifier.rejects_at_once holds
+        # (the _rejects below is its twin, tested against it and detect).
+        from smtpcore import detect
+
+        classify = reassembler._classify
+        self.rejecting = (
+            type(classify) is detect.Classifier
+            and reassembler._rejects_at_once is not None
+        )
+        if self.rejecting:
+            self.keylog = classify._keylog
+            self.tls_ports = detect.TLS_PORTS
+            self.web_requests = detect.WEB_REQUESTS
 
     def decode(self, frame):
         cdef bytes data = frame.data
@@ -228,17 +255,115 @@ cdef class FastDecoder:
         flags = v[off + 13]
         # Empty, without FIN or RST: perhaps a handshake segment feed() would
         # only write down (absorb_handshakes).
-        if (
-            self.reassembler is not None
-            and start == end
-            and not flags & 0x05
-            and self._absorb(ts_ns, src, sport, dst, dport, seq, ack, flags)
-        ):
-            return _ABSORBED
+        if self.reassembler is not None and not flags & 0x05:
+            if start == end:
+                if self._absorb(ts_ns, src, sport, dst, dport, seq, ack, flags):
+                    return _ABSORBED
+            elif (
+                self.rejecting
+                and not flags & 0x02
+                and self._reject(
+                    ts_ns, src, sport, dst, dport, seq, ack, flags, v, start, end
+                )
+            ):
+                return _ABSORBED
         return self.segment_type(
             ts_ns, index, src, dst, sport, dport, seq, ack, flags,
             buf[base + start : base + end], 0,
         )
+
+    def rejects_at_once(self, int direction, server_port, client_port, bytes head):
+        """_rejects on ``head``, for the tests (after absorb_handshakes)."""
+        if not self.rejecting:
+            return False
+        return self._rejects(direction, server_port, client_port, head, 0, len(head))
+
+    cdef bint _rejects(self, int direction, object server_port, object client_port,
+                       const unsigned char[:] v, Py_ssize_t start, Py_ssize_t end) except -1:
+        """detect.Classifier.rejects_at_once on the payload v[start:end]."""
+        cdef Py_ssize_t length = end - start
+        cdef Py_ssize_t i
+        if length < 1:
+            return False
+        if v[start] == 0x16:
+            return (
+                length >= 2
+                and v[start + 1] == 0x03
+                and server_port not in self.tls_ports
+                and client_port not in self.tls_ports
+                and (self.keylog is None or not len(self.keylog))
+            )
+        if direction != 0:
+            return False
+        opening = bytes(v[start : start + (length if length < 16 else 16)])
+        if not opening.startswith(self.web_requests):
+            return False
+        for i in range(start, end):  # a complete line
+            if v[i] == 0x0A:
+                return True
+        return False
+
+    cdef bint _reject(self, object ts_ns, bytes src, object sport, bytes dst,
+                      object dport, object seq, object ack, int flags,
+                      const unsigned char[:] v, Py_ssize_t start, Py_ssize_t end) except -1:
+        """The first data of a remembered handshake that the classifier certainly
+        turns down: what feed(), _untracked and _hatch do then, done here (True),
+        unless they would do anything else (False, nothing changed).
+        """
+        cdef object r = self.reassembler
+        cdef tuple key = (src, sport, dst, dport)
+        cdef bint sender_is_client = True
+        if key in self.flows:
+            return False
+        now = r._now
+        next_sweep = r._next_sweep
+        if ts_ns > now:
+            if ts_ns - now > r._idle_timeout:
+                next_sweep = ts_ns + self.sweep_ns  # a clock step: feed() waits
+            if ts_ns >= next_sweep:
+                return False  # a sweep is due: feed() runs it
+        embryos = self.embryos
+        if not embryos:
+            return False
+        embryo = embryos.get(key)
+        if embryo is None:
+            key = (dst, dport, src, sport)
+            embryo = embryos.get(key)
+            if embryo is None:
+                return False  # no handshake seen: taken up mid-stream by feed()
+            sender_is_client = False
+        client_isn, server_isn, start_ns = embryo
+        own, other = (
+            (client_isn, server_isn) if sender_is_client else (server_isn, client_isn)
+        )
+        # Only the exact first byte (_hatch asks the classifier only then).
+        if own is None or other is None or seq != (own + 1) & 0xFFFFFFFF:
+            return False
+        if flags & 0x10 and ack != (other + 1) & 0xFFFFFFFF:
+            return False
+        if end - start > self.head_limit:
+            end = start + self.head_limit  # what the classifier would see
+        if sender_is_client:
+            if not self._rejects(0, dport, sport, v, start, end):
+                return False
+        elif not self._rejects(1, sport, dport, v, start, end):
+            return False
+        # Turned down: _hatch's steps, in its order (the tombstone reads the clock).
+        stats = self.reassembler_stats
+        stats["segments"] += 1
+        if ts_ns > now:
+            r._now = ts_ns
+            r._next_sweep = next_sweep
+        self.embryos_pop(key)
+        r._next_id += 1
+        stats["connections"] += 1
+        stats["connections_ignored"] += 1
+        forward = (src, sport, dst, dport)
+        backward = (dst, dport, src, sport)
+        r._tombstone(
+            (forward, backward) if sender_is_client else (backward, forward), client_isn
+        )
+        return True
 
     cdef bint _absorb(self, object ts_ns, bytes src, object sport, bytes dst,
                       object dport, object seq, object ack, int flags) except -1:
@@ -256,7 +381,7 @@ cdef class FastDecoder:
         next_sweep = r._next_sweep
         if ts_ns > now:
             if ts_ns - now > r._idle_timeout:
-                next_sweep = ts_ns + 1000000000  # reassembly._SWEEP_NS: a clock step
+                next_sweep = ts_ns + self.sweep_ns  # a clock step: feed() waits
             if ts_ns >= next_sweep:
                 return False  # a sweep is due: feed() runs it
         stats = self.reassembler_stats

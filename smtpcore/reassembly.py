@@ -327,6 +327,9 @@ class Reassembler:
     ) -> None:
         self._warn = warn
         self._classify = classify
+        # A classifier may say cheaply which first bytes it certainly turns down
+        # (detect.Classifier.rejects_at_once): asked first in _classify_at_once.
+        self._rejects_at_once = getattr(classify, "rejects_at_once", None)
         self._idle_timeout = idle_timeout_ns
         self._max_buffered = max_buffered_bytes
         self._max_total_buffered = max_total_buffered
@@ -654,6 +657,11 @@ class Reassembler:
             c_addr, c_port, s_addr, s_port = seg.src, seg.sport, seg.dst, seg.dport
         else:
             c_addr, c_port, s_addr, s_port = seg.dst, seg.dport, seg.src, seg.sport
+        direction = CLIENT if sender_is_client else SERVER
+        head = seg.payload[:HEAD_LIMIT]
+        quick = self._rejects_at_once
+        if quick is not None and quick(direction, s_port, c_port, head):
+            return False  # web traffic, mostly: no Connection built to say so
         public = Connection(
             self._next_id + 1,
             ip_text(c_addr),
@@ -663,8 +671,7 @@ class Reassembler:
             start_ns,
             True,
         )
-        direction = CLIENT if sender_is_client else SERVER
-        return self._classify(public, direction, seg.payload[:HEAD_LIMIT])
+        return self._classify(public, direction, head)
 
     def _create(
         self,

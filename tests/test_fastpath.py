@@ -315,13 +315,16 @@ def _state(r):
     return (
         list(r._embryos.items()),
         sorted(map(repr, r._flows)),
+        sorted(r.rejected),
+        [(d.keys, d.last_ns, d.isn, d.resume) for d in r._dormant],
         dict(r.stats),
         r._now,
         r._next_sweep,
+        r._next_id,
     )
 
 
-def _reassemble(data: bytes, absorb: bool, monkeypatch, classify=True):
+def _reassemble(data: bytes, absorb: bool, monkeypatch, classify=True, keylog=None):
     """Per fed frame, the events and the state after it; then finish(), warnings.
 
     Read as the pipeline reads (compiled reader, tombstones skipped), with or
@@ -337,7 +340,7 @@ def _reassemble(data: bytes, absorb: bool, monkeypatch, classify=True):
     decoder = packets.PacketDecoder(warnings.append)
     r = Reassembler(
         warnings.append,
-        classify=Classifier() if classify else None,
+        classify=Classifier(keylog) if classify else None,
         server_ports=SERVER_PORTS,
     )
     reader.rejected = r.rejected
@@ -360,9 +363,9 @@ def _reassemble(data: bytes, absorb: bool, monkeypatch, classify=True):
     return trace, end, _state(r), dict(decoder.stats), warnings
 
 
-def _same_with_absorption(data: bytes, monkeypatch, classify=True):
-    fed, *fed_rest = _reassemble(data, False, monkeypatch, classify)
-    absorbed, *absorbed_rest = _reassemble(data, True, monkeypatch, classify)
+def _same_with_absorption(data: bytes, monkeypatch, classify=True, keylog=None):
+    fed, *fed_rest = _reassemble(data, False, monkeypatch, classify, keylog)
+    absorbed, *absorbed_rest = _reassemble(data, True, monkeypatch, classify, keylog)
     assert absorbed_rest == fed_rest
     # Every frame handed out is fed into the same state; every frame absorbed
     # would have made no event, and left the state the next one finds.
@@ -424,6 +427,36 @@ def _handshakes_capture() -> bytes:
         add(ts + 6, c, s, p, 443, 100 * n + 1 + len(hello), 0, RST, v6=v6)
         # A new SYN on the ports of the rejected connection: feed() decides.
         add(ts + 7, c, s, p, 443, 100 * n + 99, 0, SYN, v6=v6)
+    # First bytes the compiled decoder must leave to the classifier, and some
+    # it turns down from the server's side.
+    openings = [
+        (0, 993, b"\x16\x03\x01\x00\x05hello"),  # implicit TLS: kept
+        (0, 443, b"\x16\x03\x01\x00\x05hello", 465),  # client port 465
+        (0, 443, b"\x16\x02\x01\x00\x05hello"),  # not a TLS version
+        (0, 80, b"GET /abc"),  # no complete line yet
+        (0, 80, b"get / HTTP/1.0\r\n\r\n"),  # lower case: the detectors' call
+        (0, 80, b"GET /x\n" + b"y" * 5000),  # newline within the head
+        (0, 80, b"GET " + b"x" * 4200 + b"\n"),  # newline past the head
+        (1, 80, b"HTTP/1.1 200 OK\r\n\r\n"),  # the server first
+        (1, 443, b"\x16\x03\x03\x00\x05hello"),  # TLS from the server first
+        (1, 25, b"220 mail.example.com ESMTP\r\n"),  # mail: kept
+        (0, 143, b"a1 CAPABILITY\r\n"),  # mail: kept
+        (0, 80, b"GET / HTTP/1.1\r\n", None, 5),  # not the exact first byte
+        (0, 80, b"GET / HTTP/1.1\r\n", None, 0, 9),  # acknowledges something else
+    ]
+    for n, (direction, port, payload, *odd) in enumerate(openings):
+        cport = odd[0] if odd and odd[0] else 43000 + n
+        shift = odd[1] if len(odd) > 1 else 0
+        ack_shift = odd[2] if len(odd) > 2 else 0
+        ts = t + 10**6 + n * 1000
+        add(ts, c, s, cport, port, 10 * n, 0, SYN)
+        add(ts + 1, s, c, port, cport, 70 * n, 10 * n + 1, SYN | ACK)
+        add(ts + 2, c, s, cport, port, 10 * n + 1, 70 * n + 1, ACK)
+        if direction == 0:
+            add(ts + 3, c, s, cport, port, 10 * n + 1 + shift,
+                70 * n + 1 + ack_shift, ACK, payload)  # fmt: skip
+        else:
+            add(ts + 3, s, c, port, cport, 70 * n + 1, 10 * n + 1, ACK, payload)
     t += 10**9 // 2
     add(t, s, c, 25, 41000, 900, 801, SYN | ACK)  # SYN+ACK before its SYN
     add(t + 1, c, s, 41000, 25, 800, 0, SYN)
@@ -457,7 +490,75 @@ def test_absorbed_handshakes_in_every_state(monkeypatch):
     data = _handshakes_capture()
     absorbed = _same_with_absorption(data, monkeypatch)
     assert absorbed > 30  # the absorption was exercised, not bypassed
-    _, _, (embryos, _, stats, *_), _, warnings = _reassemble(data, True, monkeypatch)
+    _, _, (_, _, _, _, stats, *_), _, warnings = _reassemble(data, True, monkeypatch)
     assert stats["handshakes_forgotten"] > 0 and stats["untracked_segments"] > 12
     assert sum("SYN flood" in w for w in warnings) == 1
     _same_with_absorption(data, monkeypatch, classify=False)
+    # With a key log, TLS is the classifier's to judge (the random of one hello).
+    from smtpcore.tls.keylog import KeyLog
+
+    keylog = KeyLog()
+    keylog.add_bytes(
+        b"CLIENT_RANDOM " + b"00" * 32 + b" " + b"11" * 48,
+        "test",
+    )
+    assert len(keylog)
+    assert _same_with_absorption(data, monkeypatch, keylog=keylog) < absorbed
+
+
+def _openings():
+    """The first bytes of each direction of every flow of every test capture,
+    and made-up ones around the rule's edges."""
+    heads = {
+        b"", b"\x16", b"\x16\x03", b"\x16\x03\x01", b"\x16\x01\x03", b"\x17\x03",
+        b"GET /", b"GET /\n", b"GET / HTTP/1.1\r\n", b"GET /" + b"x" * 5000 + b"\n",
+        b"GET CAPABILITY\r\n", b"GET LIST\r\n", b"GET /\r\nEHLO x\r\n",
+        b"POST /a HTTP/1.1\r\n", b"HEAD / x\n", b"PUT /\n", b"DELETE /\n",
+        b"OPTIONS /\n", b"PATCH /\n", b"get /\n", b"GET/\n", b"CONNECT / x\n",
+        b"HTTP/1.1 200 OK\r\n", b"220 ESMTP\r\n", b"+OK\r\n", b"* OK\r\n",
+    }  # fmt: skip
+    decoder = packets.PacketDecoder(lambda _: None)
+    for path in CAPTURES:
+        seen = set()
+        for frame in capture.CaptureReader(io.BytesIO(path.read_bytes()), print):
+            seg = decoder.decode(frame)
+            if seg is not None and seg.payload:
+                key = (seg.src, seg.sport, seg.dst, seg.dport)
+                if key not in seen:
+                    seen.add(key)
+                    heads.add(seg.payload[:4096])
+    return sorted(heads)
+
+
+def test_rejected_openings_are_those_detect_rejects():
+    """The compiled rule is Classifier.rejects_at_once, which detect() bears out."""
+    from smtpcore import detect
+    from smtpcore.reassembly import Connection, Reassembler
+    from smtpcore.tls.keylog import KeyLog
+
+    full = KeyLog()
+    full.add_bytes(b"CLIENT_RANDOM " + b"00" * 32 + b" " + b"11" * 48, "test")
+    ports = [(443, 40000), (40000, 443), (465, 40000), (40000, 993), (995, 1),
+             (25, 80), (110, 143), (80, 51000), (587, 2525)]  # fmt: skip
+    heads = _openings()
+    assert len(heads) > 80
+    rejected = 0
+    for keylog in (None, KeyLog(), full):
+        classifier = detect.Classifier(keylog)
+        fast = packets.PacketDecoder(lambda _: None).fast
+        fast.absorb_handshakes(Reassembler(print, classify=classifier))
+        for head in heads:
+            for server_port, client_port in ports:
+                conn = Connection(1, "10.0.0.1", client_port, "10.0.0.2", server_port, 0, True)
+                for direction in (0, 1):
+                    quick = classifier.rejects_at_once(
+                        direction, server_port, client_port, head
+                    )
+                    assert quick == fast.rejects_at_once(
+                        direction, server_port, client_port, head
+                    ), (head[:20], server_port, direction)
+                    if quick:
+                        rejected += 1
+                        verdict = detect.detect(conn, direction, head, keylog)
+                        assert verdict is False, (head[:20], server_port, direction)
+    assert rejected > 100
