@@ -76,7 +76,7 @@ def _state(r):
         list(r._embryos.items()),
         sorted(map(repr, r._flows)),
         sorted(r.rejected),
-        [(d.keys, d.last_ns, d.isn, d.resume) for d in r._dormant],
+        [[getattr(d, slot) for slot in d.__slots__] for d in r._dormant],
         dict(r.stats),
         r._now,
         r._next_sweep,

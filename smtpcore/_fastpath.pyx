@@ -15,6 +15,9 @@ length (or the buffer's) before it is used, and Cython's bounds checking of the
 memoryviews stays on as a second guard (``boundscheck=True`` above).
 """
 
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from libc.string cimport memcpy
+
 from smtpcore._flowskip cimport _skippable
 
 cdef object _FALLBACK = object()  # not the plain case: the reference decodes it
@@ -37,6 +40,25 @@ cdef bint _ipv6_not_last(unsigned int h):
     return h in (0, 43, 60, 135, 139, 140, 253, 254, 44, 51)
 
 
+cdef bytes _flow_key(tuple key):
+    """flowskip.flow_key(*key): source, destination, then both ports big-endian."""
+    cdef bytes src = key[0]
+    cdef bytes dst = key[2]
+    cdef unsigned int sport = key[1]
+    cdef unsigned int dport = key[3]
+    cdef Py_ssize_t n = len(src), m = len(dst)
+    cdef unsigned char buf[36]
+    if n + m > 32:
+        raise ValueError("not an IPv4 or IPv6 address pair")
+    memcpy(buf, PyBytes_AS_STRING(src), n)
+    memcpy(buf + n, PyBytes_AS_STRING(dst), m)
+    buf[n + m] = sport >> 8
+    buf[n + m + 1] = sport & 0xFF
+    buf[n + m + 2] = dport >> 8
+    buf[n + m + 3] = dport & 0xFF
+    return PyBytes_FromStringAndSize(<char *> buf, n + m + 4)
+
+
 cdef class FastDecoder:
     """``decode(frame)``: the plain case here, everything else by ``fallback``.
 
@@ -57,6 +79,9 @@ cdef class FastDecoder:
     cdef bint rejecting
     cdef Py_ssize_t head_limit
     cdef object sweep_ns
+    cdef dict rejected
+    cdef object dormant_table
+    cdef object dormant_type
     cdef object keylog
     cdef frozenset tls_ports
     cdef tuple web_requests
@@ -98,6 +123,9 @@ cdef class FastDecoder:
         self.reassembler_stats = reassembler.stats
         self.head_limit = _reassembly.HEAD_LIMIT
         self.sweep_ns = _reassembly._SWEEP_NS
+        self.rejected = reassembler.rejected
+        self.dormant_table = reassembler._dormant
+        self.dormant_type = _reassembly._Dormant
         # The first data of a handshake is turned down here too when the
         # classifier is the detectors' own and Classifier.rejects_at_once holds
         # (the _rejects below is its twin, tested against it and detect).
@@ -358,12 +386,31 @@ cdef class FastDecoder:
         r._next_id += 1
         stats["connections"] += 1
         stats["connections_ignored"] += 1
-        forward = (src, sport, dst, dport)
-        backward = (dst, dport, src, sport)
-        r._tombstone(
-            (forward, backward) if sender_is_client else (backward, forward), client_isn
-        )
+        if sender_is_client:  # key is the segment's own direction
+            self._tombstone((key, (dst, dport, src, sport)), client_isn, ts_ns, now)
+        else:
+            self._tombstone((key, (src, sport, dst, dport)), client_isn, ts_ns, now)
         return True
+
+    cdef _tombstone(self, tuple keys, object isn, object ts_ns, object now):
+        """Reassembler._tombstone(keys, isn) (without resume), here: a Python call
+        and its _Dormant.__init__ and flow_key calls were most of a rejection."""
+        cdef tuple key
+        if ts_ns > now:
+            now = ts_ns  # the clock _reject has just set
+        dormant = self.dormant_type.__new__(self.dormant_type)
+        dormant.keys = keys
+        dormant.last_ns = now
+        dormant.queued_ns = now
+        dormant.isn = isn
+        dormant.resume = None
+        for key in keys:
+            self.flows[key] = dormant
+            self.rejected[_flow_key(key)] = dormant
+        table = self.dormant_table
+        table[dormant] = None
+        if len(table) > self.reassembler._max_connections:
+            self.reassembler._expire_dormant(_reassembly._oldest(table))
 
     cdef bint _absorb(self, object ts_ns, bytes src, object sport, bytes dst,
                       object dport, object seq, object ack, int flags) except -1:
@@ -396,13 +443,14 @@ cdef class FastDecoder:
                 if known is not None and known[0] is not None:
                     client_isn = known[0]
                 embryos[key] = (client_isn, seq, ts_ns if known is None else known[2])
+            elif key not in embryos:  # the usual SYN: a new entry at the end
+                embryos[key] = (seq, None, ts_ns)
             else:
-                known = self.embryos_pop(key, None)
-                if known is not None and known[0] == seq:
+                known = self.embryos_pop(key)
+                if known[0] == seq:
                     embryos[key] = known  # retransmitted SYN
                 else:
-                    if known is not None:
-                        stats["handshakes_without_data"] += 1
+                    stats["handshakes_without_data"] += 1
                     embryos[key] = (seq, None, ts_ns)
         else:  # a bare ACK (or an empty segment like it): counted, ignored
             stats["untracked_segments"] += 1

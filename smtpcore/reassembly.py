@@ -258,6 +258,8 @@ class _Conn:
 class _Dormant:
     """What is left of an ignored or closed connection: its keys and last activity."""
 
+    # smtpcore._fastpath (FastDecoder._tombstone) makes these too, for the web
+    # connections it turns down: a slot added here must be set there as well.
     __slots__ = ("keys", "last_ns", "queued_ns", "isn", "resume")
     dormant = True
 
