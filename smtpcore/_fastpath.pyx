@@ -22,6 +22,7 @@ from smtpcore._flowskip cimport _skippable
 
 cdef object _FALLBACK = object()  # not the plain case: the reference decodes it
 cdef object _ABSORBED = object()  # a handshake segment recorded in the reassembler
+cdef int _MAX_QUIET = 1024  # absorbed segments in a row (see FastDecoder._tcp)
 cdef object _reassembly = None  # smtpcore.reassembly, imported on first use (a cycle)
 
 
@@ -75,6 +76,7 @@ cdef class FastDecoder:
     cdef object embryos
     cdef object embryos_pop
     cdef dict reassembler_stats
+    cdef int quiet  # segments absorbed since the last one handed out
     # With detect.Classifier: its key log, detect.TLS_PORTS, detect.WEB_REQUESTS.
     cdef bint rejecting
     cdef Py_ssize_t head_limit
@@ -282,10 +284,18 @@ cdef class FastDecoder:
         ack = _u32(v, off + 8, True)
         flags = v[off + 13]
         # Empty, without FIN or RST: perhaps a handshake segment feed() would
-        # only write down (absorb_handshakes).
-        if self.reassembler is not None and not flags & 0x05:
+        # only write down; or the first data of one (absorb_handshakes). After
+        # _MAX_QUIET such segments in a row one is handed out all the same (feed()
+        # does the same with it), so that the pipeline still polls its abort and
+        # progress callbacks on traffic where nothing else would reach it.
+        if (
+            self.reassembler is not None
+            and not flags & 0x05
+            and self.quiet < _MAX_QUIET
+        ):
             if start == end:
                 if self._absorb(ts_ns, src, sport, dst, dport, seq, ack, flags):
+                    self.quiet += 1
                     return _ABSORBED
             elif (
                 self.rejecting
@@ -294,7 +304,9 @@ cdef class FastDecoder:
                     ts_ns, src, sport, dst, dport, seq, ack, flags, v, start, end
                 )
             ):
+                self.quiet += 1
                 return _ABSORBED
+        self.quiet = 0
         return self.segment_type(
             ts_ns, index, src, dst, sport, dport, seq, ack, flags,
             buf[base + start : base + end], 0,

@@ -107,6 +107,9 @@ def _extract(
     feed = reassembler.feed
     rejected = reader.rejected = reassembler.rejected
     skippable = flowskip.skippable
+    # Frames skipped or absorbed never reach this loop (a web capture hands it
+    # few), so the callbacks are polled once _POLL_FRAMES frames have gone by.
+    next_poll = _POLL_FRAMES
     # The compiled readers (pcap, pcapng) decode plain frames themselves: those
     # come as segments.
     for item in reader.items(decoder.fast):
@@ -125,7 +128,8 @@ def _extract(
             events = feed(segment)
             if events:
                 yield from _finish(streams.dispatch(events), mime, payloads, warn)
-        if index % _POLL_FRAMES == 0:
+        if index >= next_poll:
+            next_poll = index + _POLL_FRAMES
             if progress is not None:
                 progress(reader.position)
             if abort is not None and abort():

@@ -562,3 +562,37 @@ def test_rejected_openings_are_those_detect_rejects():
                         verdict = detect.detect(conn, direction, head, keylog)
                         assert verdict is False, (head[:20], server_port, direction)
     assert rejected > 100
+
+
+def _web_capture(connections: int) -> bytes:
+    """Web connections only, one after the other: TLS hellos on 443."""
+    frames = []
+    hello = b"\x16\x03\x01\x02\x00" + bytes(512)
+    for n in range(connections):
+        frames += pcapgen.tcp_conversation(
+            client=("10.0.0.1", 20000 + n),
+            server=("10.0.0.2", 443),
+            exchanges=[(0, hello), (1, b"\x16\x03\x03\x05\x78" + bytes(1400))],
+            start_ns=1_700_000_000_000_000_000 + n * 10**5,
+            isn_client=1000 + n,
+        )
+    return pcapgen.pcap_bytes(frames, nanosecond=True)
+
+
+def test_absorption_hands_a_segment_out_now_and_then(monkeypatch):
+    """Past 1024 absorbed segments in a row one is fed as usual, and the same."""
+    data = _web_capture(700)  # 2,800 segments to absorb
+    trace_fed, *rest_fed = _reassemble(data, False, monkeypatch)
+    trace, *rest = _reassemble(data, True, monkeypatch)
+    assert rest == rest_fed
+    assert rest[1][4]["connections_ignored"] == 700
+    assert all(trace[i] == trace_fed[i] for i in trace)
+    # Handed out: one after 1,024 absorbed, twice: 2 of the 2,800 to absorb.
+    quiet, runs = 0, []
+    for index in sorted(trace_fed):
+        if index in trace:
+            runs.append(quiet)
+            quiet = 0
+        else:
+            quiet += 1
+    assert runs == [1024, 1024]
