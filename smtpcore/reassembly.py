@@ -296,7 +296,10 @@ class Reassembler:
     Args:
         warn: receives one plain-text warning per anomaly.
         classify: early filter ``(conn, direction, head) -> True | False | None``;
-            ``None`` keeps every connection.
+            ``None`` keeps every connection. One with a method
+            ``rejects_at_once(direction, server_port, client_port, head)``, True
+            only where it would say False, is asked that first about a new
+            connection's first bytes (`detect.Classifier` has one).
         idle_timeout_ns: capture time after which a silent connection is closed.
         max_buffered_bytes: out-of-order bytes held per connection (and bytes
             held for ordering the two directions) before a hole is given up
