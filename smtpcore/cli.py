@@ -7,6 +7,7 @@ started on a thread of its own (smtpcore.digests), so that the two overlap.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import pathlib
@@ -16,7 +17,7 @@ import time
 import unicodedata
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-from smtpcore import __version__
+from smtpcore import __version__, tskwatch
 from smtpcore.digests import FileDigests, total_size
 
 if TYPE_CHECKING:
@@ -169,6 +170,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="smtpcore",
@@ -226,6 +237,15 @@ def _parser() -> argparse.ArgumentParser:
             action="store_true",
             help="skip deleted files that the file system still lists",
         )
+        sub.add_argument(
+            "--tsk-stall-seconds",
+            type=_positive_seconds,
+            default=None,
+            metavar="S",
+            help="give up what the deleted-file search reads when The Sleuth Kit "
+            "spends more than S seconds on one folder or entry (damaged file "
+            f"system); default {tskwatch.STALL_SECONDS:g}",
+        )
 
     formatter = argparse.RawDescriptionHelpFormatter
     extract = commands.add_parser(
@@ -273,6 +293,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    try:
+        return _main(argv)
+    finally:
+        gc.unfreeze()  # for a caller that goes on (tests run main many times)
+
+
+def _main(argv: Optional[Sequence[str]]) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
     args.argv = argv
@@ -286,6 +313,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from smtpcore import api
     from smtpcore.evidence import EvidenceError
 
+    # What is imported now lives as long as the run: the cyclic collector need not
+    # walk it again at every full collection (a few % of a mostly-web capture).
+    gc.freeze()
     warnings = _Warnings()
     log.handlers.clear()
     log.setLevel(logging.INFO)
@@ -305,6 +335,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             volumes=args.volumes,
             snapshots=args.snapshots,
             include_deleted=not args.no_deleted,
+            tsk_stall_seconds=args.tsk_stall_seconds,
             skipped=skip,
         )
     except EvidenceError as error:

@@ -119,6 +119,7 @@ def find_captures(
     snapshots: str = "none",
     include_deleted: bool = True,
     skipped: Callable[[str, str], None] | None = None,
+    tsk_stall_seconds: float | None = None,
 ) -> Iterator[FoundCapture]:
     """Yields every capture in the inputs, in a deterministic order.
 
@@ -133,6 +134,8 @@ def find_captures(
           folder, that is neither a capture, an archive nor a disk image: not
           damage, so not a warning. Without it, such inputs are warned about and
           folder files pass silently.
+      tsk_stall_seconds: how long one TSK call of the deleted-file search may take
+          before what it reads is given up (``tskwatch.STALL_SECONDS`` if None).
 
     Yields:
       FoundCapture for each capture and key log, inputs in the order given.
@@ -144,9 +147,16 @@ def find_captures(
     for path in inputs:
         _check_readable(path)
     selection = _Selection(partitions, volumes, snapshots)
+    deleted_stall = None  # the deleted-file search's limit; None: no search
+    if include_deleted:
+        from smtpcore import tskwatch
+
+        deleted_stall = tsk_stall_seconds or tskwatch.STALL_SECONDS
+        if not deleted_stall > 0:
+            raise ValueError(f"tsk_stall_seconds must be positive: {deleted_stall}")
     for path in inputs:
         if os.path.isdir(path):
-            yield from _walk_folder(path, warn, selection, include_deleted, skipped)
+            yield from _walk_folder(path, warn, selection, deleted_stall, skipped)
             continue
         head = _file_head(path, warn)
         if head is None:
@@ -154,9 +164,7 @@ def find_captures(
         if _is_capture_or_archive(head):
             yield from _examine(path, head, _file_opener(path), _file_size(path), warn)
             continue
-        found_any_volume = yield from _scan_image(
-            path, warn, selection, include_deleted
-        )
+        found_any_volume = yield from _scan_image(path, warn, selection, deleted_stall)
         if not found_any_volume:
             why = (
                 "neither a packet capture (pcap, pcapng, gzip), an archive (tar, "
@@ -244,7 +252,7 @@ def _walk_folder(
     root: str,
     warn: Callable[[str], None],
     selection: _Selection,
-    include_deleted: bool,
+    deleted_stall: float | None,
     skipped: Callable[[str, str], None] | None = None,
 ) -> Iterator[FoundCapture]:
     """Walks a folder depth-first in name order, never following symbolic links.
@@ -273,7 +281,7 @@ def _walk_folder(
                     subfolders.append(entry.path)
                 elif entry.is_file(follow_symlinks=False):
                     yield from _folder_file(
-                        entry.path, warn, selection, include_deleted, skipped
+                        entry.path, warn, selection, deleted_stall, skipped
                     )
             except OSError as error:
                 warn(f"{entry.path}: unreadable, skipped ({error.strerror or error})")
@@ -281,7 +289,7 @@ def _walk_folder(
 
 
 def _folder_file(
-    path, warn, selection, include_deleted, skipped=None
+    path, warn, selection, deleted_stall, skipped=None
 ) -> Iterator[FoundCapture]:
     """Yields the captures of one file met in a folder walk."""
     head = _file_head(path, warn)
@@ -296,7 +304,7 @@ def _folder_file(
     if (_file_size(path) or 0) >= MIN_IMAGE_SIZE:
         try:
             found_any_volume = yield from _scan_image(
-                path, warn, selection, include_deleted
+                path, warn, selection, deleted_stall
             )
         except EvidenceError as error:  # a selection that fits other images only
             warn(f"{error}; image skipped")
@@ -407,9 +415,13 @@ def _scan_image(
     path: str,
     warn: Callable[[str], None],
     selection: _Selection,
-    include_deleted: bool,
+    deleted_stall: float | None,
 ):
     """Yields the captures in every selected file system of an image.
+
+    Args:
+      deleted_stall: the limit on one TSK call of the deleted-file search, or None
+          not to search for deleted files.
 
     Returns True (as the generator's value) if dfvfs found a file system at all.
     """
@@ -443,8 +455,10 @@ def _scan_image(
         except (dfvfs_errors.Error, OSError) as error:  # OSError: libyal bindings
             warn(f"{prefix}/: file system unreadable, skipped ({_short(error)})")
             continue
-        if include_deleted:
-            yield from _walk_deleted(base_path_spec, prefix, warn, resolver_context)
+        if deleted_stall is not None:
+            yield from _walk_deleted(
+                base_path_spec, prefix, warn, resolver_context, deleted_stall
+            )
     return True
 
 
@@ -629,75 +643,105 @@ class _DfvfsRawReader(io.RawIOBase):
         super().close()
 
 
-def _walk_deleted(base_path_spec, prefix, warn, resolver_context):
+def _walk_deleted(base_path_spec, prefix, warn, resolver_context, stall_seconds):
     """Yields deleted captures (and those in deleted archives) TSK still reaches.
 
     dfvfs lists only allocated names, so deleted names come from pytsk3 directly:
     a deleted name counts when its metadata entry is unallocated too (not reused by
-    another file) and still describes a regular file with data.
+    another file) and still describes a regular file with data. The TSK calls run in
+    a child process (smtpcore.tskwatch); when one makes no progress for
+    ``stall_seconds``, what it was reading is given up with a warning and the search
+    goes on in a new child, at most ``tskwatch.MAX_RESTARTS`` times. Found files are
+    read in this process.
     """
-    import pytsk3
-    from dfvfs.lib import errors as dfvfs_errors
-    from dfvfs.path import factory as path_spec_factory
-    from dfvfs.resolver import resolver
+    from smtpcore import tskwatch
 
     if base_path_spec.type_indicator not in _TSK_READABLE_TYPES:
         return
-    tsk_root_spec = path_spec_factory.Factory.NewPathSpec(
-        "TSK", location="/", parent=base_path_spec.parent
-    )
+    worker = tskwatch.TskWorker(stall_seconds)
     try:
-        tsk_file_system = resolver.Resolver.OpenFileSystem(
-            tsk_root_spec, resolver_context=resolver_context
+        yield from _search_deleted(
+            base_path_spec, prefix, warn, resolver_context, worker
         )
-        fs_info = tsk_file_system.GetFsInfo()
-        root_inode = fs_info.info.root_inum
-    except (dfvfs_errors.Error, OSError) as error:
+    finally:
+        worker.close()
+
+
+def _search_deleted(base_path_spec, prefix, warn, resolver_context, worker):
+    """The walk of _walk_deleted, through a tskwatch.TskWorker."""
+    from dfvfs.path import factory as path_spec_factory
+
+    from smtpcore import tskwatch
+
+    try:
+        root_inode = worker.open(base_path_spec.parent)
+    except OSError as error:
         warn(f"{prefix}/: deleted files not searched ({_short(error)})")
         return
-    is_ntfs = bool(int(fs_info.info.ftype) & pytsk3.TSK_FS_TYPE_NTFS)
+    except tskwatch.Stalled as stall:
+        warn(
+            f"{prefix}/: deleted files not searched ({stall.reason} opening the "
+            f"file system; damaged file system)"
+        )
+        return
     seen_folders = {root_inode}
-    pending = [("", root_inode)]
+    pending = [("", root_inode, None)]  # (path, inode, entries to read if cut short)
     reported = set()
     unreadable = 0
     first_error = ""
+    stalls = 0
     while pending:
-        folder_path, inode = pending.pop()
+        folder_path, inode, stop = pending.pop()
         try:
-            listing = _tsk_listing(fs_info.open_dir(inode=inode), is_ntfs, pytsk3)
+            listing = worker.list_folder(inode, stop)
         except OSError as error:
             if not unreadable:  # one summary: the main walk named each bad folder
                 first_error = f"{folder_path or '/'}: {_short(error)}"
             unreadable += 1
             continue
+        except tskwatch.Stalled as stall:
+            stalls += 1
+            warn(_folder_stall(prefix, folder_path, stall))
+            if stall.index:  # read again the entries before the one that stalled
+                pending.append((folder_path, inode, stall.index))
+            if stalls > tskwatch.MAX_RESTARTS:
+                warn(_search_stopped(prefix, stalls, len(pending), 0))
+                return
+            continue
         subfolders = []
+        candidates = []  # (path, metadata address) of the deleted files
         for name, meta_address, deleted, is_folder in listing:
             entry_path = f"{folder_path}/{name}"
             if is_folder:
                 if not deleted and meta_address not in seen_folders:
                     seen_folders.add(meta_address)
-                    subfolders.append((entry_path, meta_address))
+                    subfolders.append((entry_path, meta_address, None))
+            elif deleted and meta_address not in reported:
+                candidates.append((entry_path, meta_address))
+        # not in reported: another name (NTFS 8.3 name, hard link) of a file found
+        found, stalls, left = _check_deleted(worker, candidates, prefix, warn, stalls)
+        if left is not None:
+            folders = len(pending) + len(subfolders)
+            warn(_search_stopped(prefix, stalls, folders, left))
+            return
+        for entry_path, meta_address in candidates:
+            if meta_address not in found:
                 continue
-            if deleted:
-                if meta_address in reported:
-                    continue  # another name (NTFS 8.3 name, hard link) of one file
-                found = _deleted_file(fs_info, meta_address, pytsk3)
-                if found is not None:
-                    reported.add(meta_address)
-                    head, size = found
-                    spec = path_spec_factory.Factory.NewPathSpec(
-                        "TSK",
-                        inode=meta_address,
-                        location=entry_path,
-                        parent=base_path_spec.parent,
-                    )
-                    yield from _examine(
-                        f"{prefix}{entry_path} (deleted)",
-                        head,
-                        _opener(spec, "", resolver_context),
-                        size,
-                        warn,
-                    )
+            reported.add(meta_address)
+            head, size = found[meta_address]
+            spec = path_spec_factory.Factory.NewPathSpec(
+                "TSK",
+                inode=meta_address,
+                location=entry_path,
+                parent=base_path_spec.parent,
+            )
+            yield from _examine(
+                f"{prefix}{entry_path} (deleted)",
+                head,
+                _opener(spec, "", resolver_context),
+                size,
+                warn,
+            )
         pending.extend(reversed(subfolders))
     if unreadable:
         warn(
@@ -706,51 +750,57 @@ def _walk_deleted(base_path_spec, prefix, warn, resolver_context):
         )
 
 
-def _tsk_listing(tsk_directory, is_ntfs, pytsk3) -> list[tuple[str, int, bool, bool]]:
-    """Lists (name, metadata address, deleted, is folder) in name order.
+def _check_deleted(worker, candidates, prefix, warn, stalls):
+    """Checks a folder's deleted files in one request; gives up those that stall.
 
-    Skips what TSK invents ($OrphanFiles, $MBR, $FAT1: scanning orphans means reading
-    every inode) and NTFS metadata files (MFT entries below 16, $Extend included).
-    Deleted NTFS names come without metadata, so the address is taken from the name.
+    Returns:
+      ({metadata address: (head, size)} of the captures and archives, the stalls
+      counted so far, None or, when the search must stop, how many were not checked).
     """
-    virtual_types = (pytsk3.TSK_FS_NAME_TYPE_VIRT, pytsk3.TSK_FS_NAME_TYPE_VIRT_DIR)
-    listing = []
-    for tsk_entry in tsk_directory:
-        name_info = getattr(getattr(tsk_entry, "info", None), "name", None)
-        if name_info is None or not name_info.meta_addr:
-            continue
-        if name_info.type in virtual_types or (is_ntfs and name_info.meta_addr < 16):
-            continue
+    from smtpcore import tskwatch
+
+    todo = candidates
+    while todo:
         try:
-            name = name_info.name.decode("utf-8")
-        except UnicodeError:
+            answers = worker.check_files([meta_address for _, meta_address in todo])
+        except tskwatch.Stalled as stall:
+            stalls += 1
+            position = stall.index or 0
+            warn(
+                f"{prefix}{todo[position][0]} (deleted): deleted-file search: "
+                f"{stall.reason} reading this entry (damaged file system); not checked"
+            )
+            todo = todo[:position] + todo[position + 1 :]  # the others asked again
+            if stalls > tskwatch.MAX_RESTARTS:
+                return {}, stalls, len(todo)
             continue
-        if name in (".", ".."):
-            continue
-        deleted = bool(int(name_info.flags) & pytsk3.TSK_FS_NAME_FLAG_UNALLOC)
-        is_folder = name_info.type == pytsk3.TSK_FS_NAME_TYPE_DIR
-        listing.append((name, int(name_info.meta_addr), deleted, is_folder))
-    # Long names first, so a file's long name wins over its NTFS 8.3 alias.
-    listing.sort(key=lambda item: (-len(item[0]), item[0]))
-    first_names = {}
-    for item in listing:
-        first_names.setdefault((item[1], item[2]), item)
-    return sorted(first_names.values())
+        found = {meta: answer for (_, meta), answer in zip(todo, answers) if answer}
+        return found, stalls, None
+    return {}, stalls, None
 
 
-def _deleted_file(fs_info, meta_address, pytsk3):
-    """Returns (head, size) if a deleted metadata entry holds a capture or archive."""
-    try:
-        tsk_file = fs_info.open_meta(inode=meta_address)
-    except OSError:
-        return None
-    meta = tsk_file.info.meta
-    if meta is None or meta.type != pytsk3.TSK_FS_META_TYPE_REG:
-        return None
-    if int(meta.flags) & pytsk3.TSK_FS_META_FLAG_ALLOC or meta.size <= 0:
-        return None  # reused by a live file, or nothing left to read
-    try:
-        head = tsk_file.read_random(0, min(HEAD_SIZE, meta.size))
-    except OSError:
-        return None
-    return (head, int(meta.size)) if _is_capture_or_archive(head) else None
+def _folder_stall(prefix: str, folder_path: str, stall) -> str:
+    """Says which part of a folder the deleted-file search gave up, and why."""
+    where = f"{prefix}{folder_path or '/'}: deleted-file search: {stall.reason}"
+    if stall.index is None or stall.size is None:
+        return (
+            f"{where} opening this folder (damaged file system); the folder and "
+            f"its subfolders not searched for deleted files"
+        )
+    if stall.index >= stall.size:  # in TSK after the last entry: all are read again
+        return f"{where} after the last of this folder's {stall.size} entries"
+    return (
+        f"{where} on entry {stall.index + 1} of the {stall.size} of this folder "
+        f"(damaged file system); that entry and the {stall.size - stall.index - 1} "
+        f"after it (and their subfolders) not searched for deleted files"
+    )
+
+
+def _search_stopped(prefix: str, stalls: int, folders: int, files: int) -> str:
+    left = f"{folders} folder(s) (and their subfolders)"
+    if files:
+        left += f" and {files} deleted entr{'y' if files == 1 else 'ies'}"
+    return (
+        f"{prefix}/: deleted-file search stopped after {stalls} stall(s) of TSK "
+        f"(damaged file system); {left} not searched"
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 from typing import TYPE_CHECKING, Optional
 
 if TYPE_CHECKING:
@@ -20,11 +21,20 @@ def iso_time(ts_ns: Optional[int]) -> Optional[str]:
     if ts_ns is None:
         return None
     seconds, nanos = divmod(ts_ns, 1_000_000_000)
+    second = _iso_second(seconds)
+    return None if second is None else f"{second}.{nanos // 1000:06d}Z"
+
+
+@functools.lru_cache(maxsize=1024)
+def _iso_second(seconds: int) -> Optional[str]:
+    """The date and time of one second; cached, as a record's times are close
+    together and every record is written three or four times (JSON, CSV,
+    timeline, report)."""
     try:
         moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc)
     except (ValueError, OverflowError, OSError):
         return None  # beyond what a calendar date can say (a damaged timestamp)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos // 1000:06d}Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 @dataclasses.dataclass(slots=True)

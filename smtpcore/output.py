@@ -68,6 +68,38 @@ class _HashingWriter:
             self._handle.close()
 
 
+def _json_line(record: dict[str, Any]) -> bytes:
+    return _JSON_LINE.encode(record).encode("utf-8") + b"\n"
+
+
+def message_lines(
+    message: Message, source: str
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """A message's record, and what it adds to each table of the folder.
+
+    A function of the message alone, so that a worker process can make it while
+    the main process goes on reading.
+    """
+    record = records.message_record(message, source)
+    lines = {
+        "messages.jsonl": _json_line(record),
+        "messages.csv": tables.csv_line(tables.message_row(record)),
+    }
+    rows = [tables.csv_line(row) for row in tables.attachment_rows(record)]
+    if rows:
+        lines["attachments.csv"] = b"".join(rows)
+    saved = [a for a in record["attachments"] if a["path"] is not None]
+    if saved:  # md5sum -c / sha256sum -c in OUTDIR
+        for algorithm in ("md5", "sha256"):
+            lines[f"attachments.{algorithm}"] = "".join(
+                f"{a[algorithm]}  {a['path']}\n" for a in saved
+            ).encode()
+    events = [_json_line(event) for event in timeline.events(message, record)]
+    if events:
+        lines["timesketch.jsonl"] = b"".join(events)
+    return record, lines
+
+
 class OutputFolder:
     """The output folder of one extraction run."""
 
@@ -158,8 +190,7 @@ class OutputFolder:
         self.written[relative] = writer.sha256.hexdigest()
 
     def _write_line(self, name: str, record: dict[str, Any]) -> None:
-        line = _JSON_LINE.encode(record)
-        self._jsonl[name].write(line.encode("utf-8") + b"\n")
+        self._jsonl[name].write(_json_line(record))
 
     def _write_row(self, name: str, row: list[str]) -> None:
         self._jsonl[name].write(tables.csv_line(row))
@@ -167,12 +198,6 @@ class OutputFolder:
     def _write_events(self, item: Session | Message | Credential, record) -> None:
         for event in timeline.events(item, record):
             self._write_line("timesketch.jsonl", event)
-
-    def _create(self, folder: str, name: str) -> tuple[str, _HashingWriter]:
-        directory = self.root / folder
-        self._folder(directory)
-        path, handle = create_unique(directory, name)
-        return path.relative_to(self.root).as_posix(), _HashingWriter(handle)
 
     def add(self, item: Session | Message | Credential, source: str) -> None:
         if isinstance(item, Message):
@@ -192,9 +217,14 @@ class OutputFolder:
     def write_eml(self, message: Message) -> None:
         """The message exactly as transferred, while its content is readable."""
         if message.content is not None and not message.content.closed:
-            relative, writer = self._create("eml", safe_filename(f"{message.id}.eml"))
-            message.content.copy_to(writer)
-            self._finish_file(relative, writer)
+            directory = self.root / "eml"
+            self._folder(directory)
+            path, handle = create_unique(directory, f"{message.id}.eml")
+            with handle:
+                message.content.copy_to(handle)
+            relative = path.relative_to(self.root).as_posix()
+            # The file is the content byte for byte, hashed as it arrived.
+            self.written[relative] = message.content.sha256
             message.eml_path = relative
             self.counts["eml"] += 1
 
@@ -212,27 +242,24 @@ class OutputFolder:
                 message.same_bytes_as = first
 
     def record_message(
-        self, message: Message, source: str, page: Optional[tuple[str, str]] = None
+        self,
+        message: Message,
+        source: str,
+        page: Optional[tuple[str, str]] = None,
+        prepared: Optional[tuple[dict[str, Any], dict[str, bytes]]] = None,
     ) -> None:
         """The message's line in messages.jsonl and its place in the report.
 
-        ``page`` is its report page (path, SHA-256) when a worker wrote it.
+        ``page`` is its report page (path, SHA-256) and ``prepared`` its
+        ``message_lines``, when a worker made them.
         """
         self.counts["messages"] += 1
         self.mark_same_bytes(message)
         if page is not None:
             self.written[page[0]] = page[1]
-        record = records.message_record(message, source)
-        self._write_line("messages.jsonl", record)
-        self._write_row("messages.csv", tables.message_row(record))
-        for row in tables.attachment_rows(record):
-            self._write_row("attachments.csv", row)
-        for attachment in record["attachments"]:
-            if attachment["path"] is not None:  # md5sum -c / sha256sum -c in OUTDIR
-                for algorithm in ("md5", "sha256"):
-                    line = f"{attachment[algorithm]}  {attachment['path']}\n"
-                    self._jsonl[f"attachments.{algorithm}"].write(line.encode())
-        self._write_events(message, record)
+        record, lines = prepared or message_lines(message, source)
+        for name, data in lines.items():
+            self._jsonl[name].write(data)
         self._report.add_message(record, message.mime, page[0] if page else None)
 
     def add_session(self, session: Session) -> None:

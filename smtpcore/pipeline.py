@@ -127,7 +127,9 @@ def _extract(
         if segment is not None:
             events = feed(segment)
             if events:
-                yield from _finish(streams.dispatch(events), mime, payloads, warn)
+                items = streams.dispatch(events)
+                if items:
+                    yield from _finish(items, mime, payloads, warn)
         if index >= next_poll:
             next_poll = index + _POLL_FRAMES
             if progress is not None:
@@ -159,25 +161,29 @@ class _Streams:
         self._classifier = classifier
         self._builders: dict = {}
 
-    def dispatch(self, events: Iterable) -> Iterator[Item]:
+    def dispatch(self, events: Iterable) -> list[Item]:
+        """The items the events complete (a list: nearly always empty, and a
+        generator per segment cost more than the work it wrapped)."""
         builders = self._builders
+        items: list[Item] = []
         for event in events:
             kind = type(event)
             if kind is Data:
                 builder = builders.get(event.conn.id)
                 if builder is not None:
-                    yield from builder.data(event.direction, event.data, event.ts_ns)
+                    items += builder.data(event.direction, event.data, event.ts_ns)
             elif kind is Gap:
                 builder = builders.get(event.conn.id)
                 if builder is not None:
-                    yield from builder.gap(event.direction, event.length, event.ts_ns)
+                    items += builder.gap(event.direction, event.length, event.ts_ns)
             elif kind is Opened:
                 conn = event.conn
                 builders[conn.id] = self._builder(conn, event.ts_ns)
             elif kind is Closed:
                 builder = builders.pop(event.conn.id, None)
                 if builder is not None:
-                    yield from builder.close(event.ts_ns, event.reason)
+                    items += builder.close(event.ts_ns, event.reason)
+        return items
 
     def _builder(self, conn, ts_ns: int):
         protocol = "smtp"

@@ -29,6 +29,10 @@ _RESERVED = frozenset(
     + [f"{device}{digit}" for device in ("COM", "LPT") for digit in "123456789¹²³"]
 )
 _MAX_EXTENSION_BYTES = 32
+# A name that is safe as it stands (ASCII letters, digits, "-", "_", inner dots), as
+# every name smtpcore makes itself is: `safe_filename` would return it unchanged,
+# so it does at once, without the checks per character (two names per message).
+_PLAIN = re.compile(r"[A-Za-z0-9_-](?:[A-Za-z0-9._-]*[A-Za-z0-9_-])?")
 
 
 def _is_hidden(char: str) -> bool:
@@ -77,6 +81,13 @@ def safe_filename(
     """
     if not name:
         return default
+    if len(name) <= max_bytes and _PLAIN.fullmatch(name) and not _is_reserved(name):
+        return name
+    return _sanitise(name, default, max_bytes)
+
+
+def _sanitise(name: str, default: str, max_bytes: int) -> str:
+    """`safe_filename` for any name, character by character."""
     # Lone surrogates stand for undecodable bytes: something was there.
     text = "".join("_" if "\ud800" <= char <= "\udfff" else char for char in name)
     text = "".join(char for char in text if not _is_hidden(char))

@@ -518,3 +518,52 @@ def test_report_pages_by_the_main_process_or_the_workers_are_the_same(
     for listed in files:
         listed.pop("smtpcore.log")
     assert files[0] == files[1]
+
+
+def test_a_worker_that_dies_loses_one_message_decoding_and_nothing_else(
+    tmp_path, monkeypatch
+):
+    """The worker ends (as an out-of-memory kill would end it) while decoding one
+    message: that message is kept with the reason, the ones it had not started are
+    decoded by the main process, and everything else is as with one process."""
+    from smtpcore import cli, workers
+
+    assert (
+        cli.main(
+            ["extract", "-q", "-j", "1", str(CAPTURES), "-o", str(tmp_path / "one")]
+        )
+        == 0
+    )
+    one = {r["id"]: r for r in _records(tmp_path / "one" / "messages.jsonl")}
+    victim = sorted(one)[len(one) // 2]
+    main_pid = os.getpid()
+    decode = workers._decode
+
+    def dying(root, message, source, credentials):
+        if message.id == victim and os.getpid() != main_pid:
+            os._exit(3)
+        return decode(root, message, source, credentials)
+
+    monkeypatch.setattr(workers, "_decode", dying)
+    assert (
+        cli.main(
+            ["extract", "-q", "-j", "2", str(CAPTURES), "-o", str(tmp_path / "two")]
+        )
+        == 0
+    )
+    two = {r["id"]: r for r in _records(tmp_path / "two" / "messages.jsonl")}
+    assert sorted(two) == sorted(one)
+    reason = (
+        "MIME decoding failed: the decoding process ended while decoding this "
+        "message (exit status 3)"
+    )
+    assert two[victim]["warnings"] == one[victim]["warnings"] + [reason]
+    for key in ("eml", "sha256", "size", "mail_from", "rcpt_to", "complete"):
+        assert two[victim][key] == one[victim][key]  # the message itself is all there
+    assert two[victim]["attachments"] == [] and two[victim]["subject"] is None
+    for key in set(one) - {victim}:
+        assert two[key] == one[key]
+
+
+def _records(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]

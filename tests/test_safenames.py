@@ -149,3 +149,19 @@ def test_create_unique_numbered_names_fit_the_limit(tmp_path):
     assert second.name.endswith(" (2).txt")
     assert len(second.name.encode()) <= 200
     assert first != second
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.text(alphabet="AaZz09._- CONULPTcom1¹/\\", min_size=1, max_size=220),
+        st.sampled_from(["CON", "con.txt", "LPT1", "a..b", ".a", "a.", "-", "x" * 201]),
+    ),
+    st.sampled_from([200, 16, 3]),
+)
+def test_plain_names_take_the_short_way_with_the_same_result(name, max_bytes):
+    from smtpcore.safenames import _sanitise
+
+    assert safe_filename(name, max_bytes=max_bytes) == _sanitise(
+        name, "unnamed", max_bytes
+    )
