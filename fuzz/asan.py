@@ -21,7 +21,7 @@ import sys
 import _common
 
 BUILD = "/dev/shm/smtpcore-asan"
-DEFAULT_TARGETS = ("fastpath", "flowskip", "packets", "capture", "pipeline")
+DEFAULT_TARGETS = ("fastpath", "handshakes", "flowskip", "packets", "capture", "pipeline")
 FLAGS = "-fsanitize=address,fuzzer-no-link -fno-omit-frame-pointer -g -O1"
 
 

@@ -113,6 +113,30 @@ def fastpath_seed(path, flag, pcapng=False):
     return limited(items)
 
 
+def handshake_seeds():
+    """fuzz_handshakes' layout: web connections on its eight flows, opened, their
+    first bytes (TLS, an HTTP request) sent and answered, some reset."""
+    for variant in range(4):
+        items = []
+        for flow in range(8):
+            client, server = 2 * flow, 2 * flow + 1
+            isn, peer = (flow * 37 + variant) & 0xFF, (flow * 91) & 0xFF
+            step = 1 if variant != 2 else 2  # 1.5 s: sweeps between the flows
+            items.append((client, bytes((0x02, isn, 0, 0))))
+            if variant == 3 and flow % 2:
+                items.append((client, bytes((0x02, isn, 0, 0))))  # retransmitted
+            items.append((server, bytes((0x12, peer, isn + 1 & 0xFF, 0))))
+            items.append((client, bytes((0x10, isn + 1 & 0xFF, peer + 1 & 0xFF, 0))))
+            kind = (flow + variant) % 4 << 2
+            control = kind | (step if flow == 4 else 0)
+            items.append(
+                (client, bytes((0x18, isn + 1 & 0xFF, peer + 1 & 0xFF, control)) + b"x" * 8)
+            )
+            if flow % 3 == 0:
+                items.append((server, bytes((0x14, peer + 1 & 0xFF, 0, 0))))
+        yield _common.encode([(0x80 if variant == 1 else 0, items[0][1])] + items[1:])
+
+
 def segment_seed(path):
     decoder = PacketDecoder(lambda message: None)
     items = []
@@ -285,6 +309,8 @@ def main(out):
     with open(smallest, "rb") as handle:
         for data in evidence_seeds(root, handle.read()):
             add("evidence", data)
+    for data in handshake_seeds():
+        add("handshakes", data)
     for op, items in AUTH_SEEDS:
         add("auth", _common.encode([(op, items[0][1])] + items[1:]))
     for number, name in enumerate(NAME_SEEDS):

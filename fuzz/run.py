@@ -19,7 +19,7 @@ import _common
 
 TARGETS = (
     "capture", "packets", "reassembly", "smtp", "pop3", "imap", "tls", "auth",
-    "mime", "safenames", "pipeline", "evidence", "flowskip", "fastpath",
+    "mime", "safenames", "pipeline", "evidence", "flowskip", "fastpath", "handshakes",
 )
 MAX_LEN = {"evidence": 256 * 1024}  # disk images: make_seeds.EVIDENCE_LIMIT
 _STATUS = re.compile(rb"^#(\d+)\s+\w+\s+cov: (\d+) ft: (\d+)", re.M)

@@ -15,9 +15,15 @@ length (or the buffer's) before it is used, and Cython's bounds checking of the
 memoryviews stays on as a second guard (``boundscheck=True`` above).
 """
 
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from libc.string cimport memcpy
+
 from smtpcore._flowskip cimport _skippable
 
 cdef object _FALLBACK = object()  # not the plain case: the reference decodes it
+cdef object _ABSORBED = object()  # a handshake segment recorded in the reassembler
+cdef int _MAX_QUIET = 1024  # absorbed segments in a row (see FastDecoder._tcp)
+cdef object _reassembly = None  # smtpcore.reassembly, imported on first use (a cycle)
 
 
 cdef inline unsigned long long _u32(const unsigned char[:] v, Py_ssize_t p, bint big):
@@ -35,6 +41,25 @@ cdef bint _ipv6_not_last(unsigned int h):
     return h in (0, 43, 60, 135, 139, 140, 253, 254, 44, 51)
 
 
+cdef bytes _flow_key(tuple key):
+    """flowskip.flow_key(*key): source, destination, then both ports big-endian."""
+    cdef bytes src = key[0]
+    cdef bytes dst = key[2]
+    cdef unsigned int sport = key[1]
+    cdef unsigned int dport = key[3]
+    cdef Py_ssize_t n = len(src), m = len(dst)
+    cdef unsigned char buf[36]
+    if n + m > 32:
+        raise ValueError("not an IPv4 or IPv6 address pair")
+    memcpy(buf, PyBytes_AS_STRING(src), n)
+    memcpy(buf + n, PyBytes_AS_STRING(dst), m)
+    buf[n + m] = sport >> 8
+    buf[n + m + 1] = sport & 0xFF
+    buf[n + m + 2] = dport >> 8
+    buf[n + m + 3] = dport & 0xFF
+    return PyBytes_FromStringAndSize(<char *> buf, n + m + 4)
+
+
 cdef class FastDecoder:
     """``decode(frame)``: the plain case here, everything else by ``fallback``.
 
@@ -45,11 +70,78 @@ cdef class FastDecoder:
     cdef object segment_type
     cdef dict stats
     cdef object fallback
+    # Set by absorb_handshakes: the reassembler whose handshakes are recorded here.
+    cdef object reassembler
+    cdef dict flows
+    cdef object embryos
+    cdef object embryos_pop
+    cdef dict reassembler_stats
+    cdef int quiet  # segments absorbed since the last one handed out
+    # With detect.Classifier: its key log, detect.TLS_PORTS, detect.WEB_REQUESTS.
+    cdef bint rejecting
+    cdef Py_ssize_t head_limit
+    cdef object sweep_ns
+    cdef dict rejected
+    cdef object dormant_table
+    cdef object dormant_type
+    cdef object keylog
+    cdef frozenset tls_ports
+    cdef tuple web_requests
 
     def __init__(self, segment_type, dict stats, fallback):
         self.segment_type = segment_type
         self.stats = stats
         self.fallback = fallback
+        self.reassembler = None
+
+    def absorb_handshakes(self, reassembler):
+        """Record the handshakes of new connections in ``reassembler`` directly.
+
+        On mostly-web evidence every connection opens with a SYN, a SYN+ACK and a
+        bare ACK that ``Reassembler.feed`` only writes down (``_untracked``,
+        ``_embryo``): three segments made, handed out and fed for three table
+        entries or counters. From now on ``decode`` and the cursors make exactly
+        those changes here, to the reassembler's own tables (``_flows``,
+        ``_embryos``, ``stats``, its clock ``_now``, ``_next_sweep``), and hand out
+        nothing for such a segment (``decode`` returns None). With the
+        detectors' own classifier, the first data of a remembered handshake that
+        ``Classifier.rejects_at_once`` turns down (TLS on a web port, an HTTP
+        request) is dealt with the same way: ``_hatch``'s counters and its
+        ``_tombstone`` call, which fills the table the frame skipper reads. Any
+        segment for which feed() would do anything else (a tracked flow, a RST,
+        a FIN, data the classifier must see, a sweep due, the embryo table full)
+        is handed out as before. Tests feed every frame of every test capture
+        both ways and require identical events, tables, counters and warnings.
+        """
+        global _reassembly
+        if _reassembly is None:
+            import smtpcore.reassembly as module
+
+            _reassembly = module
+        self.reassembler = reassembler
+        self.flows = reassembler._flows
+        self.embryos = reassembler._embryos
+        self.embryos_pop = reassembler._embryos.pop
+        self.reassembler_stats = reassembler.stats
+        self.head_limit = _reassembly.HEAD_LIMIT
+        self.sweep_ns = _reassembly._SWEEP_NS
+        self.rejected = reassembler.rejected
+        self.dormant_table = reassembler._dormant
+        self.dormant_type = _reassembly._Dormant
+        # The first data of a handshake is turned down here too when the
+        # classifier is the detectors' own and Classifier.rejects_at_once holds
+        # (the _rejects below is its twin, tested against it and detect).
+        from smtpcore import detect
+
+        classify = reassembler._classify
+        self.rejecting = (
+            type(classify) is detect.Classifier
+            and reassembler._rejects_at_once is not None
+        )
+        if self.rejecting:
+            self.keylog = classify._keylog
+            self.tls_ports = detect.TLS_PORTS
+            self.web_requests = detect.WEB_REQUESTS
 
     def decode(self, frame):
         cdef bytes data = frame.data
@@ -60,12 +152,14 @@ cdef class FastDecoder:
         )
         if segment is _FALLBACK:
             return self.fallback(frame)
+        if segment is _ABSORBED:
+            return None  # recorded in the reassembler: nothing left to feed
         return segment
 
     cdef object _plain(self, bytes buf, Py_ssize_t base, const unsigned char[:] v,
                        long long orig_len, int linktype, object ts_ns, object index,
                        bint tcp_only):
-        """The segment, None (not TCP, counted) or _FALLBACK: not the plain case.
+        """The segment, None (not TCP, counted), _ABSORBED or _FALLBACK: not plain.
 
         The frame is ``v``, which is ``buf[base:base + len(v)]``: the bytes the
         segment keeps are sliced from ``buf``, so a frame read from a capture's
@@ -182,19 +276,201 @@ cdef class FastDecoder:
             return _FALLBACK
         self.stats["frames"] += 1
         self.stats["tcp"] += 1
+        src = buf[base + addr : base + addr + addr_len]
+        dst = buf[base + addr + addr_len : base + addr + 2 * addr_len]
+        sport = (v[off] << 8) | v[off + 1]
+        dport = (v[off + 2] << 8) | v[off + 3]
+        seq = _u32(v, off + 4, True)
+        ack = _u32(v, off + 8, True)
+        flags = v[off + 13]
+        # Empty, without FIN or RST: perhaps a handshake segment feed() would
+        # only write down; or the first data of one (absorb_handshakes). After
+        # _MAX_QUIET such segments in a row one is handed out all the same (feed()
+        # does the same with it), so that the pipeline still polls its abort and
+        # progress callbacks on traffic where nothing else would reach it.
+        if (
+            self.reassembler is not None
+            and not flags & 0x05
+            and self.quiet < _MAX_QUIET
+        ):
+            if start == end:
+                if self._absorb(ts_ns, src, sport, dst, dport, seq, ack, flags):
+                    self.quiet += 1
+                    return _ABSORBED
+            elif (
+                self.rejecting
+                and not flags & 0x02
+                and self._reject(
+                    ts_ns, src, sport, dst, dport, seq, ack, flags, v, start, end
+                )
+            ):
+                self.quiet += 1
+                return _ABSORBED
+        self.quiet = 0
         return self.segment_type(
-            ts_ns,
-            index,
-            buf[base + addr : base + addr + addr_len],
-            buf[base + addr + addr_len : base + addr + 2 * addr_len],
-            (v[off] << 8) | v[off + 1],
-            (v[off + 2] << 8) | v[off + 3],
-            _u32(v, off + 4, True),
-            _u32(v, off + 8, True),
-            v[off + 13],
-            buf[base + start : base + end],
-            0,
+            ts_ns, index, src, dst, sport, dport, seq, ack, flags,
+            buf[base + start : base + end], 0,
         )
+
+    def rejects_at_once(self, int direction, server_port, client_port, bytes head):
+        """_rejects on ``head``, for the tests (after absorb_handshakes)."""
+        if not self.rejecting:
+            return False
+        return self._rejects(direction, server_port, client_port, head, 0, len(head))
+
+    cdef bint _rejects(self, int direction, object server_port, object client_port,
+                       const unsigned char[:] v, Py_ssize_t start, Py_ssize_t end) except -1:
+        """detect.Classifier.rejects_at_once on the payload v[start:end]."""
+        cdef Py_ssize_t length = end - start
+        cdef Py_ssize_t i
+        if length < 1:
+            return False
+        if v[start] == 0x16:
+            return (
+                length >= 2
+                and v[start + 1] == 0x03
+                and server_port not in self.tls_ports
+                and client_port not in self.tls_ports
+                and (self.keylog is None or not len(self.keylog))
+            )
+        if direction != 0:
+            return False
+        opening = bytes(v[start : start + (length if length < 16 else 16)])
+        if not opening.startswith(self.web_requests):
+            return False
+        for i in range(start, end):  # a complete line
+            if v[i] == 0x0A:
+                return True
+        return False
+
+    cdef bint _reject(self, object ts_ns, bytes src, object sport, bytes dst,
+                      object dport, object seq, object ack, int flags,
+                      const unsigned char[:] v, Py_ssize_t start, Py_ssize_t end) except -1:
+        """The first data of a remembered handshake that the classifier certainly
+        turns down: what feed(), _untracked and _hatch do then, done here (True),
+        unless they would do anything else (False, nothing changed).
+        """
+        cdef object r = self.reassembler
+        cdef tuple key = (src, sport, dst, dport)
+        cdef bint sender_is_client = True
+        if key in self.flows:
+            return False
+        now = r._now
+        next_sweep = r._next_sweep
+        if ts_ns > now:
+            if ts_ns - now > r._idle_timeout:
+                next_sweep = ts_ns + self.sweep_ns  # a clock step: feed() waits
+            if ts_ns >= next_sweep:
+                return False  # a sweep is due: feed() runs it
+        embryos = self.embryos
+        if not embryos:
+            return False
+        embryo = embryos.get(key)
+        if embryo is None:
+            key = (dst, dport, src, sport)
+            embryo = embryos.get(key)
+            if embryo is None:
+                return False  # no handshake seen: taken up mid-stream by feed()
+            sender_is_client = False
+        client_isn, server_isn, start_ns = embryo
+        own, other = (
+            (client_isn, server_isn) if sender_is_client else (server_isn, client_isn)
+        )
+        # Only the exact first byte (_hatch asks the classifier only then).
+        if own is None or other is None or seq != (own + 1) & 0xFFFFFFFF:
+            return False
+        if flags & 0x10 and ack != (other + 1) & 0xFFFFFFFF:
+            return False
+        if end - start > self.head_limit:
+            end = start + self.head_limit  # what the classifier would see
+        if sender_is_client:
+            if not self._rejects(0, dport, sport, v, start, end):
+                return False
+        elif not self._rejects(1, sport, dport, v, start, end):
+            return False
+        # Turned down: _hatch's steps, in its order (the tombstone reads the clock).
+        stats = self.reassembler_stats
+        stats["segments"] += 1
+        if ts_ns > now:
+            r._now = ts_ns
+            r._next_sweep = next_sweep
+        self.embryos_pop(key)
+        r._next_id += 1
+        stats["connections"] += 1
+        stats["connections_ignored"] += 1
+        if sender_is_client:  # key is the segment's own direction
+            self._tombstone((key, (dst, dport, src, sport)), client_isn, ts_ns, now)
+        else:
+            self._tombstone((key, (src, sport, dst, dport)), client_isn, ts_ns, now)
+        return True
+
+    cdef _tombstone(self, tuple keys, object isn, object ts_ns, object now):
+        """Reassembler._tombstone(keys, isn) (without resume), here: a Python call
+        and its _Dormant.__init__ and flow_key calls were most of a rejection."""
+        cdef tuple key
+        if ts_ns > now:
+            now = ts_ns  # the clock _reject has just set
+        dormant = self.dormant_type.__new__(self.dormant_type)
+        dormant.keys = keys
+        dormant.last_ns = now
+        dormant.queued_ns = now
+        dormant.isn = isn
+        dormant.resume = None
+        for key in keys:
+            self.flows[key] = dormant
+            self.rejected[_flow_key(key)] = dormant
+        table = self.dormant_table
+        table[dormant] = None
+        if len(table) > self.reassembler._max_connections:
+            self.reassembler._expire_dormant(_reassembly._oldest(table))
+
+    cdef bint _absorb(self, object ts_ns, bytes src, object sport, bytes dst,
+                      object dport, object seq, object ack, int flags) except -1:
+        """What feed() does with an empty segment without FIN/RST of no tracked
+        flow, done here (True), unless it would do more (False, nothing changed).
+
+        The steps are those of ``Reassembler.feed``, ``_untracked`` and
+        ``_embryo``, in Python objects (a clock or sequence number of any size).
+        """
+        cdef object r = self.reassembler
+        cdef tuple key = (src, sport, dst, dport)
+        if key in self.flows:
+            return False  # a tracked or tombstoned flow: feed() decides
+        now = r._now
+        next_sweep = r._next_sweep
+        if ts_ns > now:
+            if ts_ns - now > r._idle_timeout:
+                next_sweep = ts_ns + self.sweep_ns  # a clock step: feed() waits
+            if ts_ns >= next_sweep:
+                return False  # a sweep is due: feed() runs it
+        stats = self.reassembler_stats
+        if flags & 0x02:  # SYN or SYN+ACK: Reassembler._embryo
+            embryos = self.embryos
+            if len(embryos) >= _reassembly.MAX_EMBRYOS:
+                return False  # one more evicts the oldest (and may warn): feed()
+            if flags & 0x10:  # SYN+ACK: keyed by the client's side
+                key = (dst, dport, src, sport)
+                known = self.embryos_pop(key, None)
+                client_isn = (ack - 1) & 0xFFFFFFFF
+                if known is not None and known[0] is not None:
+                    client_isn = known[0]
+                embryos[key] = (client_isn, seq, ts_ns if known is None else known[2])
+            elif key not in embryos:  # the usual SYN: a new entry at the end
+                embryos[key] = (seq, None, ts_ns)
+            else:
+                known = self.embryos_pop(key)
+                if known[0] == seq:
+                    embryos[key] = known  # retransmitted SYN
+                else:
+                    stats["handshakes_without_data"] += 1
+                    embryos[key] = (seq, None, ts_ns)
+        else:  # a bare ACK (or an empty segment like it): counted, ignored
+            stats["untracked_segments"] += 1
+        stats["segments"] += 1
+        if ts_ns > now:
+            r._now = ts_ns
+            r._next_sweep = next_sweep
+        return True
 
 
 cdef class PcapCursor:
@@ -240,14 +516,25 @@ cdef class PcapCursor:
         cdef Py_ssize_t end = len(buf)
         cdef Py_ssize_t pos = self.pos
         cdef Py_ssize_t size = self.size
-        cdef Py_ssize_t stop
-        cdef unsigned long long sec, frac, incl, orig, skipped_sec = 0
-        cdef long long ts_ns
-        cdef long long skipped = 0
         cdef const unsigned char[:] view
         if end - pos < size:
             return None
         view = buf
+        while True:
+            segment = self._record(buf, view, pos, end, size)
+            if segment is not _ABSORBED:
+                return segment
+            pos = self.pos  # a handshake segment recorded: on to the next record
+            if end - pos < size:
+                return None
+
+    cdef object _record(self, bytes buf, const unsigned char[:] view, Py_ssize_t pos,
+                        Py_ssize_t end, Py_ssize_t size):
+        """The next frame or segment from ``pos``, _ABSORBED or None (see next)."""
+        cdef Py_ssize_t stop
+        cdef unsigned long long sec, frac, incl, orig, skipped_sec = 0
+        cdef long long ts_ns
+        cdef long long skipped = 0
         if self.rejected:
             # Runs of frames that the reassembler would only ignore are stepped
             # over before any object is made for them (as flowskip.skip_records).
@@ -301,7 +588,7 @@ cdef class PcapCursor:
                 self.index, True,
             )
             if segment is not _FALLBACK:
-                return segment
+                return segment  # or _ABSORBED
         return self.frame_type(self.index, ts_ns, self.linktype, buf[pos + size : stop], orig)
 
 
@@ -405,6 +692,8 @@ cdef class PcapngCursor:
                     buf, pos + 28, view[pos + 28 : pos + 28 + caplen], orig, linktype,
                     ts_ns, self.index, True,
                 )
+                if segment is _ABSORBED:
+                    continue  # a handshake segment recorded in the reassembler
                 if segment is not _FALLBACK:
                     return segment
             return self.frame_type(

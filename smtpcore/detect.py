@@ -28,6 +28,23 @@ _DETECTORS = (
     ("pop3", pop3_detect.classify),
 )
 
+TLS_PORTS = (
+    pop3_detect.IMPLICIT_TLS_PORTS
+    | imap_detect.IMPLICIT_TLS_PORTS
+    | smtp_detect.IMPLICIT_TLS_PORTS
+)
+"""The implicit-TLS ports of all protocols: elsewhere TLS needs the key log."""
+
+WEB_REQUESTS = (
+    b"GET /", b"POST /", b"HEAD /", b"PUT /", b"DELETE /", b"OPTIONS /", b"PATCH /",
+)  # fmt: skip
+"""Starts of an HTTP request line, on which every detector says no once a line ends.
+
+IMAP wants ``tag COMMAND`` and a command never starts with "/", POP3 and SMTP
+know no such verb (SMTP names these as other protocols'), so with a complete
+line in a client's first bytes `detect` returns False whatever the ports.
+"""
+
 
 class Classifier:
     """The reassembler's ``classify`` callable; ``protocols`` holds the verdicts."""
@@ -42,6 +59,35 @@ class Classifier:
             return protocol
         self.protocols[conn.id] = protocol
         return True
+
+    def rejects_at_once(
+        self, direction: int, server_port: int, client_port: int, head: bytes
+    ) -> bool:
+        """True only where `detect` is certain to say False: the common non-mail
+        openings, found without building its view of the connection.
+
+        TLS from the start on no implicit-TLS port while the key log is empty, or
+        a client's complete HTTP request line. Web traffic is nearly all of one
+        or the other, so the reassembler asks this first (and the compiled
+        decoder tests the same, smtpcore._fastpath); the tests check that
+        `detect` agrees on every opening of every test capture.
+        """
+        if not head:
+            return False
+        if head[0] == 0x16:
+            keylog = self._keylog
+            return (
+                len(head) >= 2
+                and head[1] == 0x03
+                and server_port not in TLS_PORTS
+                and client_port not in TLS_PORTS
+                and (keylog is None or not len(keylog))
+            )
+        return (
+            direction == _CLIENT_TO_SERVER
+            and head.startswith(WEB_REQUESTS)
+            and b"\n" in head
+        )
 
     def take(self, conn_id: int) -> str:
         """The protocol of a kept connection (SMTP when it was kept unclassified)."""
@@ -73,6 +119,8 @@ def detect(conn, direction: int, head: bytes, keylog: Optional[KeyLog] = None):
 
 def implicit_tls_protocol(conn) -> Optional[str]:
     """The protocol of a TLS-first connection by its implicit-TLS port (465, 995, 993)."""
+    if conn.server_port not in TLS_PORTS and conn.client_port not in TLS_PORTS:
+        return None  # the common case (443), without the walk below
     ports = (conn.server_port, conn.client_port)
     for protocol, implicit in (
         ("pop3", pop3_detect.IMPLICIT_TLS_PORTS),
@@ -115,4 +163,4 @@ def _tls_first(conn, direction: int, head: bytes, keylog: Optional[KeyLog]):
     return "tls" if keylog.secrets(head[_RANDOM]) else False
 
 
-_SERVER_TO_CLIENT = 1
+_CLIENT_TO_SERVER, _SERVER_TO_CLIENT = 0, 1

@@ -113,10 +113,18 @@ def _extract(
         warn_below, classify=classifier, server_ports=SERVER_PORTS
     )
 
+    if decoder.fast is not None:
+        # The handshakes of new connections are written down by the compiled
+        # decoder itself: on web traffic three of each connection's four segments
+        # never become objects (see FastDecoder.absorb_handshakes).
+        decoder.fast.absorb_handshakes(reassembler)
     decode = decoder.decode
     feed = reassembler.feed
     rejected = reader.rejected = reassembler.rejected
     skippable = flowskip.skippable
+    # Frames skipped or absorbed never reach this loop (a web capture hands it
+    # few), so the callbacks are polled once _POLL_FRAMES frames have gone by.
+    next_poll = _POLL_FRAMES
     # The compiled readers (pcap, pcapng) decode plain frames themselves: those
     # come as segments.
     for item in reader.items(decoder.fast):
@@ -143,7 +151,8 @@ def _extract(
                     items = streams.dispatch(events)
                     if items:
                         yield from _finish(items, mime, payloads, warn)
-        if index % _POLL_FRAMES == 0:
+        if index >= next_poll:
+            next_poll = index + _POLL_FRAMES
             if streams.holding:
                 yield from _finish_held(streams.release(), mime, payloads, warn)
             if progress is not None:

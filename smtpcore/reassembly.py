@@ -258,6 +258,8 @@ class _Conn:
 class _Dormant:
     """What is left of an ignored or closed connection: its keys and last activity."""
 
+    # smtpcore._fastpath (FastDecoder._tombstone) makes these too, for the web
+    # connections it turns down: a slot added here must be set there as well.
     __slots__ = ("keys", "last_ns", "queued_ns", "isn", "resume")
     dormant = True
 
@@ -294,7 +296,10 @@ class Reassembler:
     Args:
         warn: receives one plain-text warning per anomaly.
         classify: early filter ``(conn, direction, head) -> True | False | None``;
-            ``None`` keeps every connection.
+            ``None`` keeps every connection. One with a method
+            ``rejects_at_once(direction, server_port, client_port, head)``, True
+            only where it would say False, is asked that first about a new
+            connection's first bytes (`detect.Classifier` has one).
         idle_timeout_ns: capture time after which a silent connection is closed.
         max_buffered_bytes: out-of-order bytes held per connection (and bytes
             held for ordering the two directions) before a hole is given up
@@ -327,6 +332,9 @@ class Reassembler:
     ) -> None:
         self._warn = warn
         self._classify = classify
+        # A classifier may say cheaply which first bytes it certainly turns down
+        # (detect.Classifier.rejects_at_once): asked first in _classify_at_once.
+        self._rejects_at_once = getattr(classify, "rejects_at_once", None)
         self._idle_timeout = idle_timeout_ns
         self._max_buffered = max_buffered_bytes
         self._max_total_buffered = max_total_buffered
@@ -339,6 +347,9 @@ class Reassembler:
         # server ISN or None, time). Cheap, so a SYN flood costs little memory.
         self._embryos: collections.OrderedDict[tuple, tuple] = collections.OrderedDict()
         self._flows: dict[tuple, Union[_Half, _Dormant]] = {}
+        # _embryos, _flows, stats, _now and _next_sweep are also written by the
+        # compiled decoder (smtpcore._fastpath, FastDecoder.absorb_handshakes),
+        # which records there the handshake segments feed() would only write down.
         # The same tombstones by compact flow key, for smtpcore.flowskip: frames
         # that would only be ignored here can be dropped before they are decoded.
         self.rejected: dict[bytes, _Dormant] = {}
@@ -651,6 +662,11 @@ class Reassembler:
             c_addr, c_port, s_addr, s_port = seg.src, seg.sport, seg.dst, seg.dport
         else:
             c_addr, c_port, s_addr, s_port = seg.dst, seg.dport, seg.src, seg.sport
+        direction = CLIENT if sender_is_client else SERVER
+        head = seg.payload[:HEAD_LIMIT]
+        quick = self._rejects_at_once
+        if quick is not None and quick(direction, s_port, c_port, head):
+            return False  # web traffic, mostly: no Connection built to say so
         public = Connection(
             self._next_id + 1,
             ip_text(c_addr),
@@ -660,8 +676,7 @@ class Reassembler:
             start_ns,
             True,
         )
-        direction = CLIENT if sender_is_client else SERVER
-        return self._classify(public, direction, seg.payload[:HEAD_LIMIT])
+        return self._classify(public, direction, head)
 
     def _create(
         self,

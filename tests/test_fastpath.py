@@ -305,3 +305,294 @@ def test_timestamps_beyond_64_bits_are_no_crash(compiled, monkeypatch):
     frames = list(capture.CaptureReader(io.BytesIO(data), lambda _: None))
     assert items == [] and warnings == []
     assert len(frames) == 6 and frames[0].ts_ns == 9 * 10**18 + 10**9
+
+
+# -- handshakes recorded by the compiled decoder (FastDecoder.absorb_handshakes) --
+
+
+def _state(r):
+    """What a handshake segment may change in a reassembler, to compare."""
+    return (
+        list(r._embryos.items()),
+        sorted(map(repr, r._flows)),
+        sorted(r.rejected),
+        [[getattr(d, slot) for slot in d.__slots__] for d in r._dormant],
+        dict(r.stats),
+        r._now,
+        r._next_sweep,
+        r._next_id,
+    )
+
+
+def _reassemble(data: bytes, absorb: bool, monkeypatch, classify=True, keylog=None):
+    """Per fed frame, the events and the state after it; then finish(), warnings.
+
+    Read as the pipeline reads (compiled reader, tombstones skipped), with or
+    without the compiled decoder writing the handshakes down itself.
+    """
+    from smtpcore.detect import SERVER_PORTS, Classifier
+    from smtpcore.reassembly import Reassembler
+
+    monkeypatch.setattr(capture, "_fastpath", _fastpath)
+    monkeypatch.setattr(packets, "_fastpath", _fastpath)
+    warnings = []
+    reader = capture.CaptureReader(io.BytesIO(data), warnings.append)
+    decoder = packets.PacketDecoder(warnings.append)
+    r = Reassembler(
+        warnings.append,
+        classify=Classifier(keylog) if classify else None,
+        server_ports=SERVER_PORTS,
+    )
+    reader.rejected = r.rejected
+    if absorb:
+        decoder.fast.absorb_handshakes(r)
+    trace = {}
+    for item in reader.items(decoder.fast):
+        if type(item) is capture.Frame:
+            if r.rejected and _flowskip.is_skippable(
+                item.data, item.orig_len, item.linktype, item.ts_ns, r.rejected
+            ):
+                continue
+            index, item = item.index, decoder.decode(item)
+        else:
+            index = item.frame
+        if item is not None:
+            trace[index] = (repr(r.feed(item)), _state(r))
+    decoder.finish()
+    end = repr(r.finish())
+    return trace, end, _state(r), dict(decoder.stats), warnings
+
+
+def _same_with_absorption(data: bytes, monkeypatch, classify=True, keylog=None):
+    fed, *fed_rest = _reassemble(data, False, monkeypatch, classify, keylog)
+    absorbed, *absorbed_rest = _reassemble(data, True, monkeypatch, classify, keylog)
+    assert absorbed_rest == fed_rest
+    # Every frame handed out is fed into the same state; every frame absorbed
+    # would have made no event, and left the state the next one finds.
+    assert set(absorbed) <= set(fed)
+    for index, (events, state) in fed.items():
+        if index in absorbed:
+            assert absorbed[index] == (events, state), index
+        else:
+            assert events == "[]", index
+    return len(fed) - len(absorbed)
+
+
+@pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.name)
+def test_absorbed_handshakes_change_nothing(path, monkeypatch):
+    data = path.read_bytes()
+    absorbed = _same_with_absorption(data, monkeypatch)
+    _same_with_absorption(data, monkeypatch, classify=False)
+    ABSORBED[str(path)] = absorbed
+
+
+ABSORBED: dict = {}
+
+
+def test_most_captures_had_handshakes_absorbed():
+    """The test above compared something: handshakes were absorbed in most."""
+    if len(ABSORBED) < len(CAPTURES):
+        pytest.skip("run with the test above")
+    assert sum(1 for n in ABSORBED.values() if n >= 2) > len(CAPTURES) / 2
+
+
+def _handshakes_capture() -> bytes:
+    """Handshakes in every order and state the absorption must tell apart."""
+    from pcapgen import ACK, FIN, RST, SYN, ethernet, ipv4_tcp, ipv6_tcp
+
+    t = 1_700_000_000_000_000_000
+    frames = []
+
+    def add(ts, src, dst, sport, dport, seq, ack, flags, payload=b"", v6=False):
+        build = ipv6_tcp if v6 else ipv4_tcp
+        if v6:
+            src, dst = f"fd00::{src}", f"fd00::{dst}"
+        frames.append(
+            (ts, ethernet(build(src, dst, sport, dport, seq, ack, flags, payload)))
+        )
+
+    c, s = "10.0.0.1", "10.0.0.2"
+    for n in range(12):  # web connections, some retransmitted, some over IPv6
+        p, v6, ts = 40000 + n, n % 3 == 0, t + n * 1000
+        add(ts, c, s, p, 443, 100 * n, 0, SYN, v6=v6)
+        if n % 4 == 1:
+            add(ts + 1, c, s, p, 443, 100 * n, 0, SYN, v6=v6)  # retransmitted
+        if n % 4 == 2:
+            add(ts + 1, c, s, p, 443, 100 * n + 7, 0, SYN, v6=v6)  # new ISN
+        add(ts + 2, s, c, 443, p, 5000 * n, 100 * n + 1, SYN | ACK, v6=v6)
+        add(ts + 3, c, s, p, 443, 100 * n + 1, 5000 * n + 1, ACK, v6=v6)
+        hello = b"\x16\x03\x01\x00\x05hello" if n % 2 else b"GET / HTTP/1.1\r\n\r\n"
+        add(ts + 4, c, s, p, 443, 100 * n + 1, 5000 * n + 1, ACK, hello, v6=v6)
+        add(ts + 5, s, c, 443, p, 5000 * n + 1, 100 * n + 1 + len(hello), ACK, v6=v6)
+        add(ts + 6, c, s, p, 443, 100 * n + 1 + len(hello), 0, RST, v6=v6)
+        # A new SYN on the ports of the rejected connection: feed() decides.
+        add(ts + 7, c, s, p, 443, 100 * n + 99, 0, SYN, v6=v6)
+    # First bytes the compiled decoder must leave to the classifier, and some
+    # it turns down from the server's side.
+    openings = [
+        (0, 993, b"\x16\x03\x01\x00\x05hello"),  # implicit TLS: kept
+        (0, 443, b"\x16\x03\x01\x00\x05hello", 465),  # client port 465
+        (0, 443, b"\x16\x02\x01\x00\x05hello"),  # not a TLS version
+        (0, 80, b"GET /abc"),  # no complete line yet
+        (0, 80, b"get / HTTP/1.0\r\n\r\n"),  # lower case: the detectors' call
+        (0, 80, b"GET /x\n" + b"y" * 5000),  # newline within the head
+        (0, 80, b"GET " + b"x" * 4200 + b"\n"),  # newline past the head
+        (1, 80, b"HTTP/1.1 200 OK\r\n\r\n"),  # the server first
+        (1, 443, b"\x16\x03\x03\x00\x05hello"),  # TLS from the server first
+        (1, 25, b"220 mail.example.com ESMTP\r\n"),  # mail: kept
+        (0, 143, b"a1 CAPABILITY\r\n"),  # mail: kept
+        (0, 80, b"GET / HTTP/1.1\r\n", None, 5),  # not the exact first byte
+        (0, 80, b"GET / HTTP/1.1\r\n", None, 0, 9),  # acknowledges something else
+    ]
+    for n, (direction, port, payload, *odd) in enumerate(openings):
+        cport = odd[0] if odd and odd[0] else 43000 + n
+        shift = odd[1] if len(odd) > 1 else 0
+        ack_shift = odd[2] if len(odd) > 2 else 0
+        ts = t + 10**6 + n * 1000
+        add(ts, c, s, cport, port, 10 * n, 0, SYN)
+        add(ts + 1, s, c, port, cport, 70 * n, 10 * n + 1, SYN | ACK)
+        add(ts + 2, c, s, cport, port, 10 * n + 1, 70 * n + 1, ACK)
+        if direction == 0:
+            add(ts + 3, c, s, cport, port, 10 * n + 1 + shift,
+                70 * n + 1 + ack_shift, ACK, payload)  # fmt: skip
+        else:
+            add(ts + 3, s, c, port, cport, 70 * n + 1, 10 * n + 1, ACK, payload)
+    t += 10**9 // 2
+    add(t, s, c, 25, 41000, 900, 801, SYN | ACK)  # SYN+ACK before its SYN
+    add(t + 1, c, s, 41000, 25, 800, 0, SYN)
+    add(t + 2, c, s, 41000, 25, 801, 901, ACK)
+    add(t + 3, s, c, 25, 41000, 901, 801, ACK, b"220 mail ESMTP\r\n")
+    add(t + 4, c, s, 41000, 25, 801, 917, ACK)  # a bare ACK of a tracked flow
+    add(t + 5, c, s, 41001, 25, 5, 0, SYN | FIN)  # odd flags: feed() decides
+    add(t + 6, c, s, 41002, 25, 5, 0, SYN)
+    add(t + 7, s, c, 25, 41002, 9, 6, RST | ACK)  # a RST ends a handshake
+    add(t + 8, c, s, 41003, 80, 1, 1, ACK)  # a bare ACK of no flow: counted
+    add(t + 9, c, s, 41003, 80, 1, 1, FIN | ACK)  # a FIN of no flow: feed()
+    add(t + 10, c, s, 41004, 80, 3, 0, SYN)
+    add(t - 10**6, c, s, 41005, 80, 3, 0, SYN)  # the clock going back
+    add(t + 10**9, c, s, 41006, 80, 3, 0, SYN)  # a sweep is due: feed() runs it
+    add(t + 10**9 + 5, c, s, 41007, 80, 3, 0, SYN)
+    add(t + 10**13, c, s, 41008, 80, 3, 0, SYN)  # a step past the idle timeout
+    add(t + 10**13 + 1, s, c, 80, 41008, 4, 4, SYN | ACK)
+    for n in range(30):  # more handshakes than MAX_EMBRYOS (patched to 8)
+        add(t + 10**13 + 2 + n, c, s, 42000 + n, 80, n, 0, SYN)
+        if n % 5 == 0:
+            add(t + 10**13 + 2 + n, s, c, 80, 42000 + n - 3, n, 7, SYN | ACK)
+    for n in range(30):  # data after some of the forgotten ones
+        add(t + 10**13 + 40 + n, c, s, 42000 + n, 80, n + 1, 0, ACK, b"GET /\r\n")
+    return pcapgen.pcap_bytes(frames, nanosecond=True)
+
+
+def test_absorbed_handshakes_in_every_state(monkeypatch):
+    from smtpcore import reassembly
+
+    monkeypatch.setattr(reassembly, "MAX_EMBRYOS", 8)
+    data = _handshakes_capture()
+    absorbed = _same_with_absorption(data, monkeypatch)
+    assert absorbed > 30  # the absorption was exercised, not bypassed
+    _, _, (_, _, _, _, stats, *_), _, warnings = _reassemble(data, True, monkeypatch)
+    assert stats["handshakes_forgotten"] > 0 and stats["untracked_segments"] > 12
+    assert sum("SYN flood" in w for w in warnings) == 1
+    _same_with_absorption(data, monkeypatch, classify=False)
+    # With a key log, TLS is the classifier's to judge (the random of one hello).
+    from smtpcore.tls.keylog import KeyLog
+
+    keylog = KeyLog()
+    keylog.add_bytes(
+        b"CLIENT_RANDOM " + b"00" * 32 + b" " + b"11" * 48,
+        "test",
+    )
+    assert len(keylog)
+    assert _same_with_absorption(data, monkeypatch, keylog=keylog) < absorbed
+
+
+def _openings():
+    """The first bytes of each direction of every flow of every test capture,
+    and made-up ones around the rule's edges."""
+    heads = {
+        b"", b"\x16", b"\x16\x03", b"\x16\x03\x01", b"\x16\x01\x03", b"\x17\x03",
+        b"GET /", b"GET /\n", b"GET / HTTP/1.1\r\n", b"GET /" + b"x" * 5000 + b"\n",
+        b"GET CAPABILITY\r\n", b"GET LIST\r\n", b"GET /\r\nEHLO x\r\n",
+        b"POST /a HTTP/1.1\r\n", b"HEAD / x\n", b"PUT /\n", b"DELETE /\n",
+        b"OPTIONS /\n", b"PATCH /\n", b"get /\n", b"GET/\n", b"CONNECT / x\n",
+        b"HTTP/1.1 200 OK\r\n", b"220 ESMTP\r\n", b"+OK\r\n", b"* OK\r\n",
+    }  # fmt: skip
+    decoder = packets.PacketDecoder(lambda _: None)
+    for path in CAPTURES:
+        seen = set()
+        for frame in capture.CaptureReader(io.BytesIO(path.read_bytes()), print):
+            seg = decoder.decode(frame)
+            if seg is not None and seg.payload:
+                key = (seg.src, seg.sport, seg.dst, seg.dport)
+                if key not in seen:
+                    seen.add(key)
+                    heads.add(seg.payload[:4096])
+    return sorted(heads)
+
+
+def test_rejected_openings_are_those_detect_rejects():
+    """The compiled rule is Classifier.rejects_at_once, which detect() bears out."""
+    from smtpcore import detect
+    from smtpcore.reassembly import Connection, Reassembler
+    from smtpcore.tls.keylog import KeyLog
+
+    full = KeyLog()
+    full.add_bytes(b"CLIENT_RANDOM " + b"00" * 32 + b" " + b"11" * 48, "test")
+    ports = [(443, 40000), (40000, 443), (465, 40000), (40000, 993), (995, 1),
+             (25, 80), (110, 143), (80, 51000), (587, 2525)]  # fmt: skip
+    heads = _openings()
+    assert len(heads) > 80
+    rejected = 0
+    for keylog in (None, KeyLog(), full):
+        classifier = detect.Classifier(keylog)
+        fast = packets.PacketDecoder(lambda _: None).fast
+        fast.absorb_handshakes(Reassembler(print, classify=classifier))
+        for head in heads:
+            for server_port, client_port in ports:
+                conn = Connection(1, "10.0.0.1", client_port, "10.0.0.2", server_port, 0, True)
+                for direction in (0, 1):
+                    quick = classifier.rejects_at_once(
+                        direction, server_port, client_port, head
+                    )
+                    assert quick == fast.rejects_at_once(
+                        direction, server_port, client_port, head
+                    ), (head[:20], server_port, direction)
+                    if quick:
+                        rejected += 1
+                        verdict = detect.detect(conn, direction, head, keylog)
+                        assert verdict is False, (head[:20], server_port, direction)
+    assert rejected > 100
+
+
+def _web_capture(connections: int) -> bytes:
+    """Web connections only, one after the other: TLS hellos on 443."""
+    frames = []
+    hello = b"\x16\x03\x01\x02\x00" + bytes(512)
+    for n in range(connections):
+        frames += pcapgen.tcp_conversation(
+            client=("10.0.0.1", 20000 + n),
+            server=("10.0.0.2", 443),
+            exchanges=[(0, hello), (1, b"\x16\x03\x03\x05\x78" + bytes(1400))],
+            start_ns=1_700_000_000_000_000_000 + n * 10**5,
+            isn_client=1000 + n,
+        )
+    return pcapgen.pcap_bytes(frames, nanosecond=True)
+
+
+def test_absorption_hands_a_segment_out_now_and_then(monkeypatch):
+    """Past 1024 absorbed segments in a row one is fed as usual, and the same."""
+    data = _web_capture(700)  # 2,800 segments to absorb
+    trace_fed, *rest_fed = _reassemble(data, False, monkeypatch)
+    trace, *rest = _reassemble(data, True, monkeypatch)
+    assert rest == rest_fed
+    assert rest[1][4]["connections_ignored"] == 700
+    assert all(trace[i] == trace_fed[i] for i in trace)
+    # Handed out: one after 1,024 absorbed, twice: 2 of the 2,800 to absorb.
+    quiet, runs = 0, []
+    for index in sorted(trace_fed):
+        if index in trace:
+            runs.append(quiet)
+            quiet = 0
+        else:
+            quiet += 1
+    assert runs == [1024, 1024]

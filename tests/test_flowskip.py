@@ -13,7 +13,12 @@ from smtpcore import capture, flowskip, pipeline
 from smtpcore.packets import PacketDecoder
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-EXTERNAL = ROOT.parent / "shared" / "corpus" / "external"
+# The shared folder next to the checkout (or next to the worktrees' folder).
+SHARED = next(
+    (p for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared") if p.is_dir()),
+    ROOT.parent / "shared",
+)
+EXTERNAL = SHARED / "corpus" / "external"
 CAPTURES = sorted((ROOT / "test_data" / "captures").glob("*.pcap*"))
 CAPTURES += sorted((ROOT / "test_data" / "artifacts").glob("*.pcap*"))
 CAPTURES += sorted(EXTERNAL.glob("*.pcap*")) if EXTERNAL.is_dir() else []
@@ -145,7 +150,7 @@ def test_skipping_changes_no_item(monkeypatch):
     assert with_skip == without
 
 
-MIXED = ROOT.parent / "shared" / "bench" / "make_mixed_pcap.py"
+MIXED = SHARED / "bench" / "make_mixed_pcap.py"
 
 
 @pytest.mark.skipif(not MIXED.is_file(), reason="../shared/bench is absent")
@@ -191,3 +196,41 @@ def test_mostly_web_capture_same_items_with_and_without_skipping(tmp_path, monke
     assert run() == skipped
     found = sorted(sha for kind, _, sha in skipped if kind == "Message")
     assert found == expected
+
+
+def test_web_only_capture_still_polls_abort_and_progress():
+    """Nearly nothing of it reaches the pipeline's loop (skipped, or written down
+    by the compiled decoder): the callbacks are polled all the same."""
+    sys.path.insert(0, str(pathlib.Path(__file__).parent))
+    import io
+
+    import pcapgen
+
+    frames = []
+    for n in range(700):
+        frames += pcapgen.tcp_conversation(
+            client=("10.0.0.1", 20000 + n),
+            server=("10.0.0.2", 443),
+            exchanges=[(0, b"\x16\x03\x01\x02\x00" + bytes(512)), (1, bytes(1400))],
+            start_ns=1_700_000_000_000_000_000 + n * 10**5,
+            isn_client=1000 + n,
+        )
+    data = pcapgen.pcap_bytes(frames, nanosecond=True)
+    positions = []
+    items = list(
+        pipeline.extract(
+            io.BytesIO(data), source="x", warn=print, mime=False,
+            progress=positions.append,
+        )
+    )  # fmt: skip
+    assert items == [] and positions[-1] == len(data)
+    assert len(positions) >= 3  # polled on the way, not only at the end
+    warnings = []
+    list(
+        pipeline.extract(
+            io.BytesIO(data), source="x", warn=warnings.append, mime=False,
+            abort=lambda: True,
+        )
+    )  # fmt: skip
+    (aborted,) = [w for w in warnings if "aborted" in w]
+    assert int(aborted.rsplit(" ", 1)[1]) < len(frames) / 2

@@ -1,0 +1,138 @@
+"""Fuzz target: handshakes written down by the compiled decoder against feed().
+
+`FastDecoder.absorb_handshakes` makes the compiled decoder record SYNs, SYN+ACKs and
+bare ACKs of new connections, and tombstone those whose first data the classifier
+certainly turns down, without handing out a segment. The records become a pcap of
+TCP segments among eight flows (ports 443, 80, 25, 993, 465, ...): op bit 0 is the
+direction, bits 1-3 the flow; the piece is flags, sequence and acknowledgement
+numbers (one byte each, so that handshakes and their first bytes line up), a control
+byte (bits 0-1: the time step, 1 µs, 1.5 s, past the idle timeout, or back; bits
+2-3: the payload starts as TLS, an HTTP request, a request line or as it is), then
+the payload. The first op's bit 7 gives the classifier a key log, bit 6 no classifier.
+The capture is read as the pipeline reads it with and without the absorption (as
+tests/test_fastpath.py does), MAX_EMBRYOS at 3 so that the table fills: the events
+and the reassembler's tables, clock and counters after every segment handed out,
+those of finish(), the decoder's counters and the warnings must be equal. Returns at
+once when the compiled code is not built.
+"""
+
+import io
+import struct
+
+import _common
+import atheris
+
+with atheris.instrument_imports(include=["smtpcore"]):
+    from smtpcore import capture, detect, flowskip, packets, reassembly
+    from smtpcore.tls.keylog import KeyLog
+
+_fastpath = flowskip.compiled("_fastpath")
+_flowskip = flowskip.compiled("_flowskip")
+
+_PORTS = (443, 80, 25, 993, 465, 443, 80, 110)
+_STEPS = (1_000, 1_500_000_000, 1_000 * 10**9, -(10**9))
+_PREFIXES = (b"\x16\x03", b"GET / HTTP/1.1\r\n", b"GET /", b"")
+_CLIENT, _SERVER = bytes((10, 0, 0, 1)), bytes((10, 0, 0, 2))
+
+
+def _checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def _frame(src, dst, sport, dport, seq, ack, flags, payload) -> bytes:
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 0x50, flags, 65535, 0, 0)
+    total = 20 + len(tcp) + len(payload)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, 0, 0, 64, 6, 0, src, dst)
+    ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
+    return b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip + tcp + payload
+
+
+def build(data: bytes):
+    """(pcap bytes, the first op) from the fuzz records."""
+    items = list(_common.records(atheris.FuzzedDataProvider(data)))
+    out = bytearray(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 262144, 1))
+    ts = 1_700_000_000 * 10**9
+    for op, piece in items:
+        piece = piece.ljust(4, b"\0")
+        flags, seq, ack, control = piece[:4]
+        ts = max(0, ts + _STEPS[control & 3])
+        payload = _PREFIXES[(control >> 2) & 3] + piece[4:] if len(piece) > 4 else b""
+        flow = (op >> 1) & 7
+        ends = [(_CLIENT, 40000 + flow), (_SERVER, _PORTS[flow])]
+        (src, sport), (dst, dport) = ends if op & 1 == 0 else ends[::-1]
+        frame = _frame(src, dst, sport, dport, seq, ack, flags, payload[:1400])
+        sec, nsec = divmod(ts, 10**9)
+        out += struct.pack("<IIII", sec, nsec, len(frame), len(frame)) + frame
+    return bytes(out), items[0][0] if items else 0
+
+
+def _state(r):
+    return (
+        list(r._embryos.items()),
+        sorted(map(repr, r._flows)),
+        sorted(r.rejected),
+        [[getattr(d, slot) for slot in d.__slots__] for d in r._dormant],
+        dict(r.stats),
+        r._now,
+        r._next_sweep,
+        r._next_id,
+    )
+
+
+def reassemble(capture_bytes: bytes, absorb: bool, first: int):
+    warnings = []
+    keylog = None
+    if first & 0x80:
+        keylog = KeyLog()
+        keylog.add_bytes(b"CLIENT_RANDOM " + b"00" * 32 + b" " + b"11" * 48, "fuzz")
+    reader = capture.CaptureReader(io.BytesIO(capture_bytes), warnings.append)
+    decoder = packets.PacketDecoder(warnings.append)
+    r = reassembly.Reassembler(
+        warnings.append,
+        classify=None if first & 0x40 else detect.Classifier(keylog),
+        server_ports=detect.SERVER_PORTS,
+    )
+    reader.rejected = r.rejected
+    if absorb:
+        decoder.fast.absorb_handshakes(r)
+    trace = {}
+    for item in reader.items(decoder.fast):
+        if type(item) is capture.Frame:
+            if r.rejected and _flowskip.is_skippable(
+                item.data, item.orig_len, item.linktype, item.ts_ns, r.rejected
+            ):
+                continue
+            index, item = item.index, decoder.decode(item)
+        else:
+            index = item.frame
+        if item is not None:
+            trace[index] = (repr(r.feed(item)), _state(r))
+    decoder.finish()
+    end = repr(r.finish())
+    return trace, end, _state(r), dict(decoder.stats), warnings
+
+
+def TestOneInput(data: bytes) -> None:
+    if _fastpath is None:
+        return
+    capture._fastpath = packets._fastpath = _fastpath
+    reassembly.MAX_EMBRYOS = 3
+    capture_bytes, first = build(data)
+    fed, *fed_rest = reassemble(capture_bytes, False, first)
+    absorbed, *absorbed_rest = reassemble(capture_bytes, True, first)
+    assert absorbed_rest == fed_rest, (absorbed_rest, fed_rest)
+    for index, (events, state) in fed.items():
+        if index in absorbed:
+            assert absorbed[index] == (events, state), index
+        else:
+            assert events == "[]", index
+    assert set(absorbed) <= set(fed)
+
+
+if __name__ == "__main__":
+    _common.run(TestOneInput)
