@@ -231,7 +231,12 @@ class ParallelOutput:
             self._context = multiprocessing.get_context()
         self._out = out
         self._size = workers
-        self._workers: list[_Worker] = []  # started with the first message
+        # Started now, before reading: a process forked later would count what the
+        # reading holds at that moment in its own memory too.
+        self._workers: list[_Worker] = []
+        for _ in range(workers):
+            inherited = [c for w in self._workers for c in (w.tasks, w.results)]
+            self._workers.append(_Worker(self._context, inherited))
         self._queue: collections.deque = collections.deque()
         # Credentials of sessions still open, as the report keeps them when the item
         # reaches it: a message's page, written ahead in a worker, lists them.
@@ -261,10 +266,6 @@ class ParallelOutput:
 
     def _place(self, ticket: _Ticket) -> None:
         """To the least busy worker; decoded here when no worker is left."""
-        if not self._workers:
-            for _ in range(self._size):
-                inherited = [c for w in self._workers for c in (w.tasks, w.results)]
-                self._workers.append(_Worker(self._context, inherited))
         while True:
             live = [worker for worker in self._workers if worker.alive]
             if not live:
