@@ -272,7 +272,11 @@ class ParallelOutput:
                 ticket.fill(_outcome(ticket.args))
                 return
             worker = min(live, key=lambda each: len(each.tickets))
-            if worker.take(ticket):
+            try:
+                if worker.take(ticket):
+                    return
+            except Exception:  # a message that does not pickle: decoded here
+                ticket.fill(_outcome(ticket.args))
                 return
             self._lost(worker)
 

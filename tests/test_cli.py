@@ -567,3 +567,33 @@ def test_a_worker_that_dies_loses_one_message_decoding_and_nothing_else(
 
 def _records(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_a_message_that_cannot_go_to_a_worker_is_decoded_by_the_main_process(
+    tmp_path, monkeypatch
+):
+    from smtpcore import cli, workers
+
+    assert (
+        cli.main(
+            ["extract", "-q", "-j", "1", str(CAPTURES), "-o", str(tmp_path / "one")]
+        )
+        == 0
+    )
+    one = _records(tmp_path / "one" / "messages.jsonl")
+    victim = sorted(r["id"] for r in one)[len(one) // 3]
+    take = workers._Worker.take
+
+    def refusing(self, ticket):
+        if ticket.args[1].id == victim:
+            raise TypeError("cannot pickle this")
+        return take(self, ticket)
+
+    monkeypatch.setattr(workers._Worker, "take", refusing)
+    assert (
+        cli.main(
+            ["extract", "-q", "-j", "2", str(CAPTURES), "-o", str(tmp_path / "two")]
+        )
+        == 0
+    )
+    assert _records(tmp_path / "two" / "messages.jsonl") == one
