@@ -1,7 +1,8 @@
 """The `smtpcore` command: a thin layer over smtpcore.api for examiners at a terminal.
 
 The library is imported once the arguments are read and the inputs' hashing has
-started on a thread of its own (smtpcore.digests), so that the two overlap.
+started on a thread of its own (smtpcore.digests), so that the two overlap; the
+reading does not wait for that hash either (see _CapturePrefix).
 """
 
 from __future__ import annotations
@@ -404,7 +405,8 @@ def _hash_inputs(
     inputs: Sequence[str], quiet: bool, digests: FileDigests
 ) -> list[dict[str, Any]]:
     """Each input as given: a folder, or a file with its size and SHA-256 (streamed,
-    on the thread that started with the run; waited for here)."""
+    on the thread that started with the run; waited for here, after the reading,
+    for the inputs that are not captures: disk images, archives)."""
     progress = _Progress(
         total_size([name for name in inputs if not os.path.isdir(name)]),
         not quiet,
