@@ -8,8 +8,11 @@ sessions that reach deep into each machine.
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
 import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -17,6 +20,16 @@ if ROOT not in sys.path:  # run as `python fuzz/x.py` from a checkout
     sys.path.insert(0, ROOT)
 
 MAX_RECORDS = 4096
+
+
+def scratch_folder(name: str) -> str:
+    """A new folder /dev/shm/NAME-PID-*, after removing those of ended processes:
+    libFuzzer ends the process without Python's atexit handlers."""
+    for stale in glob.glob(f"/dev/shm/{name}-*-*"):
+        pid = stale[len(f"/dev/shm/{name}-") :].split("-", 1)[0]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            shutil.rmtree(stale, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{name}-{os.getpid()}-", dir="/dev/shm")
 
 
 def records(fdp):

@@ -14,11 +14,9 @@ outside the output folder while the walk runs (an audit hook watches); libFuzzer
 """
 
 import atexit
-import glob
 import os
 import shutil
 import sys
-import tempfile
 
 import _common
 import atheris
@@ -92,13 +90,7 @@ def _audit(event, args):
 
 def _start():
     global INPUT, OUTPUT
-    # libFuzzer ends the process without Python's atexit handlers: the folders of
-    # runs that ended are removed here, by the pid in their name.
-    for stale in glob.glob("/dev/shm/fuzz-evidence-*-*"):
-        pid = stale.rsplit("-", 2)[-2]
-        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
-            shutil.rmtree(stale, ignore_errors=True)
-    work = tempfile.mkdtemp(prefix=f"fuzz-evidence-{os.getpid()}-", dir="/dev/shm")
+    work = _common.scratch_folder("fuzz-evidence")
     atexit.register(shutil.rmtree, work, True)
     INPUT = os.path.join(work, "in")
     OUTPUT = os.path.join(work, "out")

@@ -7,7 +7,6 @@ drive prefix, more than max_bytes, or a leading/trailing space or dot.
 
 import os
 import sys
-import tempfile
 
 import _common
 import atheris
@@ -15,7 +14,7 @@ import atheris
 with atheris.instrument_imports(include=["smtpcore"]):
     from smtpcore.safenames import _is_reserved, create_unique, safe_filename
 
-WORK = tempfile.mkdtemp(prefix="fuzz-safenames-", dir="/dev/shm")
+WORK = _common.scratch_folder("fuzz-safenames")
 
 
 def TestOneInput(data: bytes) -> None:

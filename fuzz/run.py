@@ -85,7 +85,10 @@ def main():
         for path in found:
             print(f"  {path}", flush=True)
         summary.append(f"{target} {runs} execs/{len(found)} found")
-    print(f"work folder: {work}")
+    if total or os.environ.get("FUZZ_WORK"):
+        print(f"work folder: {work}")
+    else:  # nothing found, nothing to keep
+        shutil.rmtree(work, ignore_errors=True)
     print("fuzz: " + "; ".join(summary))
     return 1 if total else 0
 
