@@ -437,7 +437,9 @@ def _scan_image(
         base_path_specs = scanner.GetBasePathSpecs(
             os.path.abspath(path), options=selection.scanner_options()
         )
-    except (dfvfs_errors.Error, OSError, ValueError) as error:
+    except (dfvfs_errors.Error, OSError, ValueError, RuntimeError) as error:
+        # RuntimeError: what pytsk3 raises when a libyal image (qcow, EWF...) under
+        # it fails to read.
         warn(f"{path}: cannot scan as a disk image ({_short(error)})")
         return True
     base_path_specs = [
@@ -452,7 +454,7 @@ def _scan_image(
         prefix = f"{path}:{_volume_label(base_path_spec)}"
         try:
             yield from _walk_file_system(base_path_spec, prefix, warn, resolver_context)
-        except (dfvfs_errors.Error, OSError) as error:  # OSError: libyal bindings
+        except (dfvfs_errors.Error, OSError, RuntimeError) as error:  # the bindings
             warn(f"{prefix}/: file system unreadable, skipped ({_short(error)})")
             continue
         if deleted_stall is not None:
@@ -490,7 +492,7 @@ def _walk_file_system(base_path_spec, prefix, warn, resolver_context):
             entries = sorted(
                 folder.sub_file_entries, key=lambda entry: entry.name or ""
             )
-        except (dfvfs_errors.Error, OSError) as error:
+        except (dfvfs_errors.Error, OSError, RuntimeError) as error:
             where = f"{prefix}{folder_path or '/'}"
             warn(f"{where}: folder unreadable, skipped ({_short(error)})")
             continue
@@ -506,7 +508,7 @@ def _walk_file_system(base_path_spec, prefix, warn, resolver_context):
                     yield from _check_data_streams(
                         entry, f"{prefix}{entry_path}", warn, resolver_context
                     )
-            except (dfvfs_errors.Error, OSError) as error:
+            except (dfvfs_errors.Error, OSError, RuntimeError) as error:
                 warn(f"{prefix}{entry_path}: unreadable, skipped ({_short(error)})")
         pending.extend(reversed(subfolders))
 
@@ -614,8 +616,11 @@ class _DfvfsRawReader(io.RawIOBase):
     def readinto(self, buffer) -> int:
         if self._position >= self._size:
             return 0
-        self._file_object.seek(self._position, os.SEEK_SET)
-        data = self._file_object.read(min(len(buffer), self._size - self._position))
+        try:
+            self._file_object.seek(self._position, os.SEEK_SET)
+            data = self._file_object.read(min(len(buffer), self._size - self._position))
+        except RuntimeError as error:  # a libyal image under pytsk3 that fails
+            raise OSError(str(error)) from error
         if not data:
             return 0
         buffer[: len(data)] = data

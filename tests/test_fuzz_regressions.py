@@ -141,6 +141,26 @@ def test_evidence_ntfs_whose_root_folder_cannot_be_read():
     )
 
 
+def test_evidence_qcow_that_fails_to_read_under_tsk():
+    """A damaged qcow2 (found by the fuzz smoke run of this session): its level-2
+    table cannot be read, and pytsk3, scanning it for partitions, raised pyqcow's
+    RuntimeError out of the volume scan; now the image is reported, not a crash."""
+    data = (INPUTS / "evidence-qcow-runtime-error.bin").read_bytes()
+    evidence = _target("evidence")
+    evidence.TestOneInput(data)  # raised RuntimeError before the fix
+    path = evidence.write_input(data)
+    warnings = []
+    assert list(find_captures([path], warnings.append)) == []
+    assert len(warnings) == 1
+    assert os.path.isdir(path)  # the input's first byte asks for a folder
+    assert warnings[0].startswith(
+        f"{path}/disk.qcow2: cannot scan as a disk image ('pyqcow_file_read_buffer: "
+        "unable to "
+        "read data. libqcow_cluster_table_read: unable to read cluster table at "
+        "offset: 28672 (0x00007000)."
+    )
+
+
 EXT4_ROOT_STALL = (
     "{path}:/: deleted-file search: TSK spent more than 2 s on entry 6 of the 8 of "
     "this folder (damaged file system); that entry and the 2 after it (and their "
