@@ -68,7 +68,9 @@ def main():
         os.makedirs(work, exist_ok=True)
     else:
         work = tempfile.mkdtemp(prefix="smtpcore-fuzz-", dir="/dev/shm")
-    if not os.path.isdir(os.path.join(work, "seeds")):
+    names = [target.partition("=")[0] for target in targets]
+    if not all(os.path.isdir(os.path.join(work, "seeds", n)) for n in names):
+        # A work folder kept from before a target was added lacks its seeds.
         subprocess.check_call(
             [sys.executable, os.path.join(_common.HERE, "make_seeds.py"),
              os.path.join(work, "seeds")],
