@@ -356,12 +356,9 @@ cdef class FastDecoder:
         if key in self.flows:
             return False
         now = r._now
-        next_sweep = r._next_sweep
-        if ts_ns > now:
-            if ts_ns - now > r._idle_timeout:
-                next_sweep = ts_ns + self.sweep_ns  # a clock step: feed() waits
-            if ts_ns >= next_sweep:
-                return False  # a sweep is due: feed() runs it
+        next_sweep = self._next_sweep(ts_ns, now)
+        if next_sweep is None:
+            return False  # a sweep is due: feed() runs it
         embryos = self.embryos
         if not embryos:
             return False
@@ -391,9 +388,7 @@ cdef class FastDecoder:
         # Turned down: _hatch's steps, in its order (the tombstone reads the clock).
         stats = self.reassembler_stats
         stats["segments"] += 1
-        if ts_ns > now:
-            r._now = ts_ns
-            r._next_sweep = next_sweep
+        self._advance(ts_ns, now, next_sweep)
         self.embryos_pop(key)
         r._next_id += 1
         stats["connections"] += 1
@@ -437,12 +432,9 @@ cdef class FastDecoder:
         if key in self.flows:
             return False  # a tracked or tombstoned flow: feed() decides
         now = r._now
-        next_sweep = r._next_sweep
-        if ts_ns > now:
-            if ts_ns - now > r._idle_timeout:
-                next_sweep = ts_ns + self.sweep_ns  # a clock step: feed() waits
-            if ts_ns >= next_sweep:
-                return False  # a sweep is due: feed() runs it
+        next_sweep = self._next_sweep(ts_ns, now)
+        if next_sweep is None:
+            return False  # a sweep is due: feed() runs it
         stats = self.reassembler_stats
         if flags & 0x02:  # SYN or SYN+ACK: Reassembler._embryo
             embryos = self.embryos
@@ -467,10 +459,25 @@ cdef class FastDecoder:
         else:  # a bare ACK (or an empty segment like it): counted, ignored
             stats["untracked_segments"] += 1
         stats["segments"] += 1
-        if ts_ns > now:
-            r._now = ts_ns
-            r._next_sweep = next_sweep
+        self._advance(ts_ns, now, next_sweep)
         return True
+
+    cdef object _next_sweep(self, object ts_ns, object now):
+        """The sweep time feed() would keep for a segment at ts_ns, or None when a
+        sweep is due there (feed() must run it)."""
+        next_sweep = self.reassembler._next_sweep
+        if ts_ns > now:
+            if ts_ns - now > self.reassembler._idle_timeout:
+                next_sweep = ts_ns + self.sweep_ns  # a clock step: feed() waits
+            if ts_ns >= next_sweep:
+                return None
+        return next_sweep
+
+    cdef _advance(self, object ts_ns, object now, object next_sweep):
+        """feed()'s clock step for a segment it would have taken."""
+        if ts_ns > now:
+            self.reassembler._now = ts_ns
+            self.reassembler._next_sweep = next_sweep
 
 
 cdef class PcapCursor:
