@@ -17,10 +17,15 @@ once when the compiled code is not built.
 """
 
 import io
+import os
 import struct
+import sys
 
 import _common
 import atheris
+
+sys.path.insert(0, os.path.join(_common.ROOT, "tests"))
+import pcapgen  # noqa: E402  (the tests' frame builder)
 
 with atheris.instrument_imports(include=["smtpcore"]):
     from smtpcore import capture, detect, flowskip, packets, reassembly
@@ -32,24 +37,13 @@ _flowskip = flowskip.compiled("_flowskip")
 _PORTS = (443, 80, 25, 993, 465, 443, 80, 110)
 _STEPS = (1_000, 1_500_000_000, 1_000 * 10**9, -(10**9))
 _PREFIXES = (b"\x16\x03", b"GET / HTTP/1.1\r\n", b"GET /", b"")
-_CLIENT, _SERVER = bytes((10, 0, 0, 1)), bytes((10, 0, 0, 2))
-
-
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
+_CLIENT, _SERVER = "10.0.0.1", "10.0.0.2"
 
 
 def _frame(src, dst, sport, dport, seq, ack, flags, payload) -> bytes:
-    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 0x50, flags, 65535, 0, 0)
-    total = 20 + len(tcp) + len(payload)
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, 0, 0, 64, 6, 0, src, dst)
-    ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
-    return b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip + tcp + payload
+    return pcapgen.ethernet(
+        pcapgen.ipv4_tcp(src, dst, sport, dport, seq, ack, flags, payload)
+    )
 
 
 def build(data: bytes):
