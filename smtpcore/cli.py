@@ -8,12 +8,14 @@ reading does not wait for that hash either (see _CapturePrefix).
 from __future__ import annotations
 
 import argparse
+import atexit
 import gc
 import logging
 import os
 import pathlib
 import shutil
 import sys
+import threading
 import time
 import unicodedata
 from typing import TYPE_CHECKING, Any, Optional, Sequence
@@ -298,6 +300,29 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return _main(argv)
     finally:
         gc.unfreeze()  # for a caller that goes on (tests run main many times)
+
+
+def run() -> None:
+    """The ``smtpcore`` command: `main`, then an exit without the interpreter's
+    teardown.
+
+    Why: freeing every module and object one by one at exit took 40 to 50 ms, a
+    sixteenth of a run over a mostly-web capture. Nothing is lost: every output is
+    closed when `main` returns, and what a normal exit still does is done here
+    first: other threads are waited for, the exit handlers run (the TSK watchdog's
+    child is stopped, the log flushed) and the standard streams are flushed.
+    """
+    status = main()
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:  # a closed pipe: what the interpreter would exit with
+        status = status or 120
+    os._exit(status)
 
 
 def _main(argv: Optional[Sequence[str]]) -> int:
