@@ -15,11 +15,8 @@ from smtpcore import mime as mime_decoder
 from smtpcore.capture import DSB_TLS_KEY_LOG, CaptureReader
 from smtpcore.detect import SERVER_PORTS, Classifier
 from smtpcore.diagnostics import AggregatedWarnings, incomplete
-from smtpcore.imap.machine import ImapMachine
-from smtpcore.mailbuilder import MailboxSessionBuilder
 from smtpcore.model import Credential, Endpoints, Message, Session
 from smtpcore.packets import PacketDecoder, Segment
-from smtpcore.pop3.machine import Pop3Machine
 from smtpcore.reassembly import Closed, Data, Gap, Opened, Reassembler
 from smtpcore.smtp.builder import SessionBuilder
 from smtpcore.tls.keylog import KeyLog
@@ -265,14 +262,17 @@ class _Streams:
         endpoints = Endpoints(
             conn.client_ip, conn.client_port, conn.server_ip, conn.server_port
         )
-        if protocol == "pop3":
-            machine = Pop3Machine()
-        elif protocol == "imap":
-            machine = ImapMachine()
-        else:
+        if protocol not in ("pop3", "imap"):
             return SessionBuilder(
                 session_id, self._source, endpoints, ts_ns, self._keylog
             )
+        # Imported on the first POP3 or IMAP connection: their machines and events
+        # are a fifth of the library's start-up, and most captures hold neither.
+        from smtpcore.imap.machine import ImapMachine
+        from smtpcore.mailbuilder import MailboxSessionBuilder
+        from smtpcore.pop3.machine import Pop3Machine
+
+        machine = Pop3Machine() if protocol == "pop3" else ImapMachine()
         return MailboxSessionBuilder(
             protocol, machine, session_id, self._source, endpoints, ts_ns, self._keylog
         )
