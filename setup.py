@@ -9,7 +9,7 @@ wheels, but adds everything in install_lib).
 
 The compiled hot path (smtpcore/_flowskip.pyx and _fastpath.pyx, built with Cython and the machine's C
 compiler) is optional: when it cannot be built, its pure-Python twin in
-smtpcore/flowskip.py, capture.py and packets.py gives the same results (``SMTPCORE_PURE=1`` selects it at run
+smtpcore/flowskip.py, capture.py, packets.py and smtp/session.py gives the same results (``SMTPCORE_PURE=1`` selects it at run
 time, ``SMTPCORE_PURE_BUILD=1`` skips the build).
 """
 

@@ -8,7 +8,8 @@ headers; TCP) into a ``Segment``. Each does only what its pure-Python reference
 (``CaptureReader._pcap_frames``, ``PacketDecoder.decode``) does in that case, and
 hands every other case back to it: damage, refills, fragments, snapshot cuts,
 odd headers, other link types. Tests feed both every frame of every test capture
-and require identical frames and segments.
+and require identical frames and segments. ``plain_content`` is the per-segment
+test of SMTP DATA content (``smtp.session.plain_bytes``), in one pass.
 
 The bytes read here are hostile: every index is checked against the captured
 length (or the buffer's) before it is used, and Cython's bounds checking of the
@@ -706,3 +707,38 @@ cdef class PcapngCursor:
             return self.frame_type(
                 self.index, ts_ns, linktype, buf[pos + 28 : pos + 28 + caplen], orig
             )
+
+
+def plain_content(bytes data, bint previous_cr, bint context_cr):
+    """``smtp.session.plain_bytes`` in one pass over the bytes (see there).
+
+    Every read is of ``p[i]`` or ``p[i - 1]`` with 1 <= i < n (or ``p[0]`` when
+    n > 0): inside the bytes object by the loop bounds alone.
+    """
+    cdef Py_ssize_t i, n = len(data)
+    cdef Py_ssize_t crs = 0, crlf = 0
+    cdef const unsigned char *p = <const unsigned char *> PyBytes_AS_STRING(data)
+    cdef unsigned char c, before
+    cdef bint dot = False
+    if n == 0 or p[0] == 0x2E:
+        return False
+    if p[0] == 0x0A:
+        if not previous_cr:
+            return False
+        crlf = 1
+    elif p[0] == 0x0D:
+        crs = 1
+    for i in range(1, n):
+        c = p[i]
+        if c == 0x0A:
+            if p[i - 1] != 0x0D:
+                return False  # a bare LF
+            crlf += 1
+        elif c == 0x0D:
+            crs += 1
+        elif c == 0x2E:
+            before = p[i - 1]
+            if before == 0x0A or before == 0x0D:
+                return False
+            dot = True
+    return not dot or context_cr + crs <= crlf

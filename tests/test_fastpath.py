@@ -17,6 +17,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from smtpcore import capture, flowskip, packets
 
@@ -596,3 +598,44 @@ def test_absorption_hands_a_segment_out_now_and_then(monkeypatch):
         else:
             quiet += 1
     assert runs == [1024, 1024]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    data=st.lists(
+        st.sampled_from([b"a", b".", b"\r", b"\n", b"\r\n", b"\n.", b"\r.", b"=="]),
+        max_size=30,
+    ).map(b"".join),
+    previous_cr=st.booleans(),
+    context_cr=st.booleans(),
+)
+def test_plain_content_answers_as_its_reference(data, previous_cr, context_cr):
+    """The one-pass test of DATA content gives the reference's answer on any bytes."""
+    from smtpcore.smtp.session import plain_bytes
+
+    assert _fastpath.plain_content(data, previous_cr, context_cr) == plain_bytes(
+        data, previous_cr, context_cr
+    )
+
+
+def test_plain_content_cases():
+    """The cases that decide, each way (the reference and the compiled twin)."""
+    from smtpcore.smtp.session import plain_bytes
+
+    cases = [
+        (b"QUJD\r\nREVG\r\n", False, False, True),
+        (b"\nabc\r\n", True, False, True),  # its CR ended the bytes before
+        (b"\nabc\r\n", False, False, False),  # a bare LF
+        (b"a\nb", False, False, False),
+        (b".a\r\n", False, False, False),  # a dot at the start
+        (b"a\r\n.b", False, False, False),  # a stuffed dot
+        (b"a\r.\r\n", False, False, False),
+        (b"a\rb", False, False, True),  # a bare CR, no dot
+        (b"a\rb.", False, False, False),  # a bare CR and a dot
+        (b"a.b\r\n", False, True, False),  # a dot, the CR before it bare
+        (b"a.b\r\n", False, False, True),
+        (b"", False, False, False),
+    ]
+    for data, previous_cr, context_cr, plain in cases:
+        assert plain_bytes(data, previous_cr, context_cr) is plain, data
+        assert _fastpath.plain_content(data, previous_cr, context_cr) == plain, data
