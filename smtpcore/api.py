@@ -21,7 +21,6 @@ from typing import Any, BinaryIO, Callable, Iterator, Optional, Sequence, Union
 
 from smtpcore.capture import NotACapture
 from smtpcore.diagnostics import incomplete
-from smtpcore.digests import OrderedSha256
 from smtpcore.model import Credential, Message, Session
 from smtpcore.pipeline import Item, extract
 from smtpcore.safenames import create_unique, safe_filename
@@ -178,13 +177,13 @@ def items(
 class _HashingReader:
     """Passes reads through, hashing and counting what the capture reader consumed.
 
-    The hashing runs on a helper thread while the capture reader decodes the block
-    just read (see smtpcore.digests).
+    The hashing is the reading thread's own: on a helper thread its hand-overs
+    cost more than the hashing (0.05 s of a 0.6 s run over a mostly-web capture).
     """
 
     def __init__(self, handle: BinaryIO):
         self._handle = handle
-        self.sha256 = OrderedSha256()
+        self.sha256 = hashlib.sha256()
         self.size = 0
 
     def read(self, size: int = -1) -> bytes:
@@ -234,25 +233,22 @@ def read_capture(
     try:
         with capture.open() as handle:
             reader = _HashingReader(handle)
-            try:
-                for item in extract(
-                    reader,
-                    source=capture.source,
-                    warn=note,
-                    mime=mime,
-                    payloads=payloads,
-                    session_prefix=session_prefix,
-                    progress=progress,
-                    keylog=keylog,
-                ):
-                    take(item)
-                # Hash the rest too, so the manifest's SHA-256 covers the whole file.
-                while reader.read(1 << 20):
-                    pass
-            finally:
-                sha256 = reader.sha256.hexdigest()  # also ends its helper thread
+            for item in extract(
+                reader,
+                source=capture.source,
+                warn=note,
+                mime=mime,
+                payloads=payloads,
+                session_prefix=session_prefix,
+                progress=progress,
+                keylog=keylog,
+            ):
+                take(item)
+            # Hash the rest too, so the manifest's SHA-256 covers the whole file.
+            while reader.read(1 << 20):
+                pass
         entry["size"] = reader.size
-        entry["sha256"] = sha256
+        entry["sha256"] = reader.sha256.hexdigest()
         if callable(expected_sha256):
             expected_sha256 = expected_sha256()
         if expected_sha256 is not None and entry["sha256"] != expected_sha256:

@@ -2,6 +2,7 @@
 
 import gzip
 import hashlib
+import random
 import json
 import os
 import pathlib
@@ -470,19 +471,46 @@ def test_evidence_hashes_are_those_of_the_files_on_disk(tmp_path):
     )
 
 
-def test_ordered_sha256_on_its_thread_is_hashlib_of_the_blocks_in_order():
-    import random
+def test_file_digests_from_the_child_process_and_without_it(tmp_path, monkeypatch):
+    """The inputs' digests, sizes and errors are the same whether the child process
+    hashes them or (no interpreter to start it with) the thread that waits for it."""
+    from smtpcore import digests
 
-    from smtpcore.digests import OrderedSha256
+    big = tmp_path / "big.bin"
+    big.write_bytes(random.Random(5).randbytes(40 << 20))  # progress lines too
+    small = tmp_path / "small.bin"
+    small.write_bytes(b"evidence")
+    paths = [str(big), str(tmp_path / "missing"), str(small), str(tmp_path)]
 
-    generator = random.Random(3)
-    blocks = [generator.randbytes(n) for n in (10, 70_000, 5, 1 << 20, 3, 1 << 20)]
-    digest = OrderedSha256()
-    for block in blocks:
-        digest.update(block)
-    assert digest.hexdigest() == hashlib.sha256(b"".join(blocks)).hexdigest()
-    digest.update(b"after")  # goes on after a digest was asked for
-    assert digest.hexdigest() == hashlib.sha256(b"".join(blocks) + b"after").hexdigest()
+    def outcomes(hashed):
+        hashed.wait()
+        out = []
+        for path in paths:
+            try:
+                out.append(hashed.result(path))
+            except OSError as error:
+                out.append((type(error).__name__, str(error)))
+        return out, hashed.position
+
+    expected = [
+        (hashlib.sha256(big.read_bytes()).hexdigest(), 40 << 20),
+        ("FileNotFoundError", f"[Errno 2] No such file or directory: {paths[1]!r}"),
+        (hashlib.sha256(b"evidence").hexdigest(), 8),
+        ("IsADirectoryError", f"[Errno 21] Is a directory: {paths[3]!r}"),
+    ]
+    here = []
+    hash_here = digests.FileDigests._hash
+
+    def counted(self, path):
+        here.append(path)
+        hash_here(self, path)
+
+    monkeypatch.setattr(digests.FileDigests, "_hash", counted)
+    assert outcomes(digests.FileDigests(paths)) == (expected, (40 << 20) + 8)
+    assert here == []  # all in the child
+    monkeypatch.setattr(digests.sys, "executable", str(tmp_path / "no-python"))
+    assert outcomes(digests.FileDigests(paths)) == (expected, (40 << 20) + 8)
+    assert here == paths
 
 
 @pytest.mark.parametrize("backlog", [0, 10_000])
