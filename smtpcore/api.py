@@ -207,6 +207,7 @@ def read_capture(
     progress: Optional[Callable[[int], None]] = None,
     expected_sha256: str | Callable[[], Optional[str]] | None = None,
     keylog: Optional[KeyLog] = None,
+    md5_sha1: bool = True,
 ) -> dict[str, Any]:
     """Runs one found capture through the pipeline; returns its manifest entry.
 
@@ -214,7 +215,8 @@ def read_capture(
     ``warn`` and in the entry's ``status``; this never raises for bad input.
     ``expected_sha256`` (from an earlier pass, or a callable giving it once the
     capture is read) is checked against the bytes read. ``session_prefix`` may be
-    a callable, as `pipeline.extract` takes it, while that pass is still going on.
+    a callable, as `pipeline.extract` takes it, while that pass is still going on;
+    ``md5_sha1`` is passed on to it.
     """
     entry: dict[str, Any] = {"source": capture.source, "kind": capture.kind}
     if session_prefix:  # a callable's prefix is filled in at the end, in this place
@@ -242,6 +244,7 @@ def read_capture(
                 session_prefix=session_prefix,
                 progress=progress,
                 keylog=keylog,
+                md5_sha1=md5_sha1,
             ):
                 take(item)
             # Hash the rest too, so the manifest's SHA-256 covers the whole file.

@@ -536,6 +536,7 @@ def _extract_into(
             on_item=lambda item, source=capture.source: sink.add(item, source),
             expected_sha256=prefix.sha256,
             keylog=keylog,
+            md5_sha1=sink is out,  # else the workers hash each .eml they decode
         )
         log.info("%s: identifiers %s", capture.source, result.get("id"))
         progress.done += capture.size or 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, Optional
 
 # Messages below this stay in memory; larger ones go to an anonymous temporary file.
 SPOOL_THRESHOLD = 4 * 1024 * 1024
@@ -23,10 +23,13 @@ class MessageContent:
     bytes were lost.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, md5_sha1: bool = True) -> None:
+        """``md5_sha1``: also hash with MD5 and SHA-1 (SHA-256 always); off when a
+        later stage hashes the written .eml instead (the CLI's decoding workers:
+        MD5 is the slowest of the three, and the reading process the busiest)."""
         self._spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_THRESHOLD)
-        self._md5 = hashlib.md5()
-        self._sha1 = hashlib.sha1()
+        self._md5 = hashlib.md5() if md5_sha1 else None
+        self._sha1 = hashlib.sha1() if md5_sha1 else None
         self._sha256 = hashlib.sha256()
         self._pending: list[bytes] = []  # written, not yet spooled nor hashed
         self._pending_size = 0
@@ -52,8 +55,9 @@ class MessageContent:
         self._pending = []
         self._pending_size = 0
         self._spool.write(block)
-        self._md5.update(block)
-        self._sha1.update(block)
+        if self._md5 is not None:
+            self._md5.update(block)
+            self._sha1.update(block)
         self._sha256.update(block)
 
     def gap(self, length: int) -> None:
@@ -67,18 +71,17 @@ class MessageContent:
             return
         self._flush()
         self._spool.seek(0)
-        self._md5, self._sha1, self._sha256 = (
-            hashlib.md5(),
-            hashlib.sha1(),
-            hashlib.sha256(),
-        )
+        if self._md5 is not None:
+            self._md5, self._sha1 = hashlib.md5(), hashlib.sha1()
+        self._sha256 = hashlib.sha256()
         left = size
         while left:
             block = self._spool.read(min(left, 1024 * 1024))
             if not block:
                 break
-            self._md5.update(block)
-            self._sha1.update(block)
+            if self._md5 is not None:
+                self._md5.update(block)
+                self._sha1.update(block)
             self._sha256.update(block)
             left -= len(block)
         self._spool.truncate(size)
@@ -91,14 +94,16 @@ class MessageContent:
         return sum(length for _, length in self.missing_ranges)
 
     @property
-    def md5(self) -> str:
+    def md5(self) -> Optional[str]:
+        """None when made without ``md5_sha1``."""
         self._flush()
-        return self._md5.hexdigest()
+        return None if self._md5 is None else self._md5.hexdigest()
 
     @property
-    def sha1(self) -> str:
+    def sha1(self) -> Optional[str]:
+        """None when made without ``md5_sha1``."""
         self._flush()
-        return self._sha1.hexdigest()
+        return None if self._sha1 is None else self._sha1.hexdigest()
 
     @property
     def sha256(self) -> str:

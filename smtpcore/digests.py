@@ -63,29 +63,37 @@ class FileDigests:
         self._results: dict[str, tuple[str, int] | OSError] = {}
         self._done = {path: threading.Event() for path in self._paths}
         self.position = 0  # bytes hashed so far, all files together
+        # Started here, on the calling thread: a process forked by another thread
+        # while Popen runs (the decoding workers) would inherit the pipe Popen waits
+        # on for the exec, and Popen would wait as long as that process lives.
+        self._child = self._start_child() if self._paths else None
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
-    def _run(self) -> None:
+    def _start_child(self) -> Optional[subprocess.Popen]:
         try:
-            if self._paths:
-                self._from_child()
-        finally:
-            for path in self._paths:
-                if path not in self._results:
-                    self._hash(path)
-                self._done[path].set()
-
-    def _from_child(self) -> None:
-        try:
-            child = subprocess.Popen(
+            return subprocess.Popen(
                 [sys.executable, "-I", "-S", "-c", _CHILD, *self._paths],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
             )
         except (OSError, ValueError):  # no interpreter to start: hashed here
-            return
+            return None
+
+    def _run(self) -> None:
+        try:
+            if self._child is not None:
+                self._from_child(self._child)
+        finally:
+            for path in self._paths:
+                try:
+                    if path not in self._results:
+                        self._hash(path)
+                finally:
+                    self._done[path].set()
+
+    def _from_child(self, child: subprocess.Popen) -> None:
         with child:
             for line in child.stdout:
                 try:

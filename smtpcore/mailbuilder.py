@@ -66,6 +66,7 @@ class MailboxSessionBuilder:
       machine: the protocol machine (``Pop3Machine()`` or ``ImapMachine()``); its
           ``inside_tls()`` makes the machine for the plaintext inside TLS.
       keylog: TLS secrets to decrypt STLS/STARTTLS and implicit-TLS sessions with.
+      md5_sha1: also the MD5 and SHA-1 of each message (see `MessageContent`).
     """
 
     def __init__(
@@ -77,8 +78,10 @@ class MailboxSessionBuilder:
         endpoints: Endpoints,
         start_ns: int,
         keylog: Optional[KeyLog] = None,
+        md5_sha1: bool = True,
     ) -> None:
         self.protocol = protocol
+        self._md5_sha1 = md5_sha1  # see MessageContent
         self.session_id = session_id
         self.machine = machine
         self.session = Session(
@@ -182,7 +185,7 @@ class MailboxSessionBuilder:
     # ------------------------------------------------------------- handlers
 
     def _content_start(self, event: ev.ContentStart) -> None:
-        self._contents[event.key] = MessageContent()
+        self._contents[event.key] = MessageContent(self._md5_sha1)
 
     def _content_data(self, event: ev.ContentData) -> None:
         content = self._contents.get(event.key)
@@ -202,7 +205,7 @@ class MailboxSessionBuilder:
     def _message(self, event: ev.ContentEnd) -> Message:
         session = self.session
         session.messages += 1
-        content = self._contents.pop(event.key, None) or MessageContent()
+        content = self._contents.pop(event.key, None) or MessageContent(self._md5_sha1)
         complete = event.complete and not content.missing_ranges
         if not event.complete and event.partial is None or content.missing_ranges:
             self._incomplete_messages += 1
@@ -267,7 +270,7 @@ class MailboxSessionBuilder:
                     "a whole message (its chunks are kept as partial messages)"
                 )
             join = self._joins[where] = _Join(
-                MessageContent(), event.start_ns, event.total_size
+                MessageContent(self._md5_sha1), event.start_ns, event.total_size
             )
         if join is None:
             return None

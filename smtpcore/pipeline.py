@@ -42,6 +42,7 @@ def extract(
     session_prefix: Union[str, Callable[[bool], Optional[str]]] = "",
     progress: Optional[Callable[[int], None]] = None,
     keylog: Optional[KeyLog] = None,
+    md5_sha1: bool = True,
 ) -> Iterator[Item]:
     """Yields the sessions, messages and credentials of one capture as they complete.
 
@@ -64,6 +65,8 @@ def extract(
       progress: called now and then with the bytes of the input consumed so far.
       keylog: TLS secrets to decrypt STARTTLS and implicit-TLS sessions with; the
           capture's own pcapng Decryption Secrets Blocks are added for it alone.
+      md5_sha1: give each message its MD5 and SHA-1 (its SHA-256 always); off for
+          a consumer that hashes the content it writes out (see MessageContent).
 
     Raises:
       NotACapture: before anything is yielded, when the input is not a capture.
@@ -80,13 +83,23 @@ def extract(
             session_prefix,
             progress,
             keylog,
+            md5_sha1,
         )
     finally:
         warn.flush()
 
 
 def _extract(
-    fileobj, source, warn, abort, mime, payloads, session_prefix, progress, keylog
+    fileobj,
+    source,
+    warn,
+    abort,
+    mime,
+    payloads,
+    session_prefix,
+    progress,
+    keylog,
+    md5_sha1,
 ):
     # The capture's own secrets (pcapng DSBs) count for this capture only.
     keys = KeyLog(warn, parent=keylog)
@@ -96,7 +109,7 @@ def _extract(
             keys.add_bytes(data, f"{source}: Decryption Secrets Block {where}")
 
     classifier = Classifier(keys)
-    streams = _Streams(source, session_prefix, warn, keys, classifier)
+    streams = _Streams(source, session_prefix, warn, keys, classifier, md5_sha1)
     # What the layers below the sessions report waits with their events while the
     # prefix is not known, so that the warnings come in the same order as ever.
     warn_below = streams.warn
@@ -178,8 +191,10 @@ class _Streams:
         warn: Callable[[str], None],
         keylog: KeyLog,
         classifier: Optional[Classifier] = None,
+        md5_sha1: bool = True,
     ):
         self._keylog = keylog
+        self._md5_sha1 = md5_sha1
         self._source = source
         self._prefix = prefix if isinstance(prefix, str) else None
         self._ask = None if isinstance(prefix, str) else prefix
@@ -264,7 +279,12 @@ class _Streams:
         )
         if protocol not in ("pop3", "imap"):
             return SessionBuilder(
-                session_id, self._source, endpoints, ts_ns, self._keylog
+                session_id,
+                self._source,
+                endpoints,
+                ts_ns,
+                self._keylog,
+                self._md5_sha1,
             )
         # Imported on the first POP3 or IMAP connection: their machines and events
         # are a fifth of the library's start-up, and most captures hold neither.
@@ -274,7 +294,14 @@ class _Streams:
 
         machine = Pop3Machine() if protocol == "pop3" else ImapMachine()
         return MailboxSessionBuilder(
-            protocol, machine, session_id, self._source, endpoints, ts_ns, self._keylog
+            protocol,
+            machine,
+            session_id,
+            self._source,
+            endpoints,
+            ts_ns,
+            self._keylog,
+            self._md5_sha1,
         )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import hashlib
 import multiprocessing
 import os
 import pathlib
@@ -25,7 +26,7 @@ import queue
 import select
 import signal
 import threading
-from typing import Any, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 from smtpcore import mime, records
 from smtpcore.model import Credential, Message, MimeInfo, Session
@@ -44,13 +45,32 @@ WINDOW = 32
 PAGE_BACKLOG = 8
 
 
+def _md5_sha1(blocks: Iterable[bytes]) -> tuple[str, str]:
+    md5, sha1 = hashlib.md5(), hashlib.sha1()
+    for block in blocks:
+        md5.update(block)
+        sha1.update(block)
+    return md5.hexdigest(), sha1.hexdigest()
+
+
+def _file_blocks(path: pathlib.Path) -> Iterator[bytes]:
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            yield block
+
+
 def _decode(
     root: str,
     message: Message,
     source: str,
     credentials: Optional[list[dict[str, Any]]],
 ) -> tuple[
-    Optional[MimeInfo], list[str], dict[str, str], Optional[tuple[str, str]], tuple
+    Optional[MimeInfo],
+    list[str],
+    dict[str, str],
+    Optional[tuple[str, str]],
+    tuple,
+    tuple[str, str],
 ]:
     """Runs in the worker: the decoded view, with the attachments and, given the
     session's ``credentials``, the report page written to disk (the page's path and
@@ -61,9 +81,13 @@ def _decode(
     otherwise.
 
     ``message`` is the yielded message without its content; its record is made here
-    exactly as the main process would make it, from the same fields.
+    exactly as the main process would make it, from the same fields, and its MD5
+    and SHA-1, which the main process leaves to the workers, from its .eml (the
+    content byte for byte); they are returned too.
     """
     folder = pathlib.Path(root)
+    if message.md5 is None:
+        message.md5, message.sha1 = _md5_sha1(_file_blocks(folder / message.eml_path))
     with open(folder / message.eml_path, "rb") as handle:
         size = os.fstat(handle.fileno()).st_size
         info = mime.analyse(handle, keep_payloads=True, size=size)
@@ -81,12 +105,13 @@ def _decode(
             page = (relative, sha256)
         except OSError:
             pass
+    digests = (message.md5, message.sha1)
     if page is not None:  # all the main process needs are the warnings
-        return None, info.warnings, written, page, prepared
+        return None, info.warnings, written, page, prepared, digests
     for attachment in info.attachments:
         if not shows_inline(attachment):
             attachment.payload = None  # on disk now; not worth sending back
-    return info, info.warnings, written, page, prepared
+    return info, info.warnings, written, page, prepared, digests
 
 
 class _Ticket:
@@ -251,6 +276,8 @@ class ParallelOutput:
             self._out.mark_same_bytes(item)  # in item order, as record_message would
         if isinstance(item, Message) and item.content is not None:
             self._out.write_eml(item)  # the content is readable only now
+            if item.eml_path is None and item.md5 is None:
+                item.md5, item.sha1 = _md5_sha1(item.content.chunks())
             if item.eml_path is not None:
                 self._collect()
                 credentials = None  # the main process writes the page
@@ -302,6 +329,19 @@ class ParallelOutput:
         for worker in self._workers:
             worker.close()
 
+    def _hash_here(self, item: Message) -> None:
+        """MD5 and SHA-1 of a message whose decoding failed, from its .eml."""
+        if item.md5 is None and item.eml_path is not None:
+            try:
+                item.md5, item.sha1 = _md5_sha1(
+                    _file_blocks(self._out.root / item.eml_path)
+                )
+            except OSError as error:
+                item.warnings.append(
+                    f"MD5 and SHA-1 not computed: {item.eml_path} cannot be read "
+                    f"({error.strerror or error})"
+                )
+
     def _drain(self, keep: int) -> None:
         """Hands finished items to the folder in order; waits while too many wait."""
         waiting = self._queue
@@ -317,8 +357,12 @@ class ParallelOutput:
                         self._lost(ticket.worker)
                 if ticket.error is not None:
                     item.warnings.append(f"MIME decoding failed: {ticket.error}")
+                    self._hash_here(item)
                 else:
-                    item.mime, mime_warnings, written, page, prepared = ticket.value
+                    item.mime, mime_warnings, written, page, prepared, digests = (
+                        ticket.value
+                    )
+                    item.md5, item.sha1 = digests
                     item.warnings.extend(mime_warnings)
                     self._out.add_written(written)
             waiting.popleft()

@@ -586,7 +586,16 @@ def test_a_worker_that_dies_loses_one_message_decoding_and_nothing_else(
         "message (exit status 3)"
     )
     assert two[victim]["warnings"] == one[victim]["warnings"] + [reason]
-    for key in ("eml", "sha256", "size", "mail_from", "rcpt_to", "complete"):
+    for key in (
+        "eml",
+        "md5",
+        "sha1",
+        "sha256",
+        "size",
+        "mail_from",
+        "rcpt_to",
+        "complete",
+    ):
         assert two[victim][key] == one[victim][key]  # the message itself is all there
     assert two[victim]["attachments"] == [] and two[victim]["subject"] is None
     for key in set(one) - {victim}:

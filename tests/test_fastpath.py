@@ -551,7 +551,9 @@ def test_rejected_openings_are_those_detect_rejects():
         fast.absorb_handshakes(Reassembler(print, classify=classifier))
         for head in heads:
             for server_port, client_port in ports:
-                conn = Connection(1, "10.0.0.1", client_port, "10.0.0.2", server_port, 0, True)
+                conn = Connection(
+                    1, "10.0.0.1", client_port, "10.0.0.2", server_port, 0, True
+                )
                 for direction in (0, 1):
                     quick = classifier.rejects_at_once(
                         direction, server_port, client_port, head

@@ -212,23 +212,27 @@ def test_message_content_hashes_and_bytes_of_small_writes_across_blocks():
     pieces = [
         generator.randbytes(generator.randint(1, 3000)) for _ in range(600)
     ]  # about 0.9 MB: several blocks, a spool on disk past the threshold
-    content = MessageContent()
-    written = b""
-    for index, piece in enumerate(pieces):
-        content.write(piece)
-        written += piece
-        if index == 100:  # a hash asked for mid-message
-            assert content.sha256 == hashlib.sha256(written).hexdigest()
-    assert len(written) > 3 * content_module._BLOCK
-    assert content.size == len(written)
-    cut = len(written) - 12345
-    content.truncate(cut)
-    written = written[:cut]
-    content.write(b"tail")
-    written += b"tail"
-    assert content.md5 == hashlib.md5(written).hexdigest()
-    assert content.sha1 == hashlib.sha1(written).hexdigest()
-    assert content.sha256 == hashlib.sha256(written).hexdigest()
-    assert b"".join(content.chunks()) == written
-    content.release()
-    assert content.sha256 == hashlib.sha256(written).hexdigest()
+    for md5_sha1 in (True, False):  # without: no MD5 and SHA-1, the rest the same
+        content = MessageContent(md5_sha1)
+        written = b""
+        for index, piece in enumerate(pieces):
+            content.write(piece)
+            written += piece
+            if index == 100:  # a hash asked for mid-message
+                assert content.sha256 == hashlib.sha256(written).hexdigest()
+        assert len(written) > 3 * content_module._BLOCK
+        assert content.size == len(written)
+        cut = len(written) - 12345
+        content.truncate(cut)
+        written = written[:cut]
+        content.write(b"tail")
+        written += b"tail"
+        if md5_sha1:
+            assert content.md5 == hashlib.md5(written).hexdigest()
+            assert content.sha1 == hashlib.sha1(written).hexdigest()
+        else:
+            assert content.md5 is None and content.sha1 is None
+        assert content.sha256 == hashlib.sha256(written).hexdigest()
+        assert b"".join(content.chunks()) == written
+        content.release()
+        assert content.sha256 == hashlib.sha256(written).hexdigest()

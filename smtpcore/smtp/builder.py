@@ -35,6 +35,8 @@ class SessionBuilder:
 
     With a key log, the part after STARTTLS (or all of an implicit-TLS session)
     is decrypted and decoded by a second machine; see `smtpcore.tls.splice`.
+    Without ``md5_sha1`` the messages come without MD5 and SHA-1 (see
+    `MessageContent`).
     """
 
     def __init__(
@@ -44,8 +46,10 @@ class SessionBuilder:
         endpoints: Endpoints,
         start_ns: int,
         keylog: Optional[KeyLog] = None,
+        md5_sha1: bool = True,
     ) -> None:
         self.session_id = session_id
+        self._md5_sha1 = md5_sha1  # see MessageContent
         self.machine = SmtpMachine()
         self._splice = TlsSplice(
             keylog,
@@ -146,7 +150,9 @@ class SessionBuilder:
                 if content is not None:
                     content.gap(event.length)
             elif isinstance(event, ev.DataStart):
-                self._contents.setdefault(event.transaction, MessageContent())
+                self._contents.setdefault(
+                    event.transaction, MessageContent(self._md5_sha1)
+                )
                 self._context.setdefault(
                     event.transaction, (self._helo, self._auth_user)
                 )

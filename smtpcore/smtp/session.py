@@ -89,7 +89,8 @@ _TLS_WAIT = "tls-wait"  # STARTTLS accepted: TLS records or SMTP in clear next?
 MAX_TLS_PROBE = 512
 
 _REPLY_LINE = re.compile(rb"(\d{3})([ -]?)(.*)", re.S)
-# The block scan of DATA (`SmtpMachine._scan_crlf_only`); off only to test it.
+# The block scans of DATA (`SmtpMachine._plain_content`, `_scan_crlf_only`); off
+# only to test them against the line scan.
 _FAST_SCAN = True
 
 
