@@ -19,7 +19,7 @@ memoryviews stays on as a second guard (``boundscheck=True`` above).
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from libc.string cimport memcpy
 
-from smtpcore._flowskip cimport _skippable
+from smtpcore._flowskip cimport Dormant, _skippable
 
 cdef object _FALLBACK = object()  # not the plain case: the reference decodes it
 cdef object _ABSORBED = object()  # a handshake segment recorded in the reassembler
@@ -84,7 +84,6 @@ cdef class FastDecoder:
     cdef object sweep_ns
     cdef dict rejected
     cdef object dormant_table
-    cdef object dormant_type
     cdef object keylog
     cdef frozenset tls_ports
     cdef tuple web_requests
@@ -128,7 +127,6 @@ cdef class FastDecoder:
         self.sweep_ns = _reassembly._SWEEP_NS
         self.rejected = reassembler.rejected
         self.dormant_table = reassembler._dormant
-        self.dormant_type = _reassembly._Dormant
         # The first data of a handshake is turned down here too when the
         # classifier is the detectors' own and Classifier.rejects_at_once holds
         # (the _rejects below is its twin, tested against it and detect).
@@ -404,9 +402,9 @@ cdef class FastDecoder:
         """Reassembler._tombstone(keys, isn) (without resume), here: a Python call
         and its _Dormant.__init__ and flow_key calls were most of a rejection."""
         cdef tuple key
+        cdef Dormant dormant = Dormant.__new__(Dormant)  # reassembly._Dormant, built
         if ts_ns > now:
             now = ts_ns  # the clock _reject has just set
-        dormant = self.dormant_type.__new__(self.dormant_type)
         dormant.keys = keys
         dormant.last_ns = now
         dormant.queued_ns = now

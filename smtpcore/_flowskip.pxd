@@ -8,3 +8,8 @@ cdef bint _skippable(
     long long ts_ns,
     dict rejected,
 )
+
+
+# reassembly's tombstone of a connection, compiled (see _flowskip.pyx).
+cdef class Dormant:
+    cdef public object keys, last_ns, queued_ns, isn, resume

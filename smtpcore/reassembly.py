@@ -55,6 +55,7 @@ import collections
 import dataclasses
 from typing import Callable, Optional, Union
 
+from smtpcore import flowskip
 from smtpcore.flowskip import flow_key
 from smtpcore.packets import Segment, ip_text
 
@@ -255,12 +256,16 @@ class _Conn:
         self.reset_by: Optional[int] = None  # the direction that sent the RST
 
 
-class _Dormant:
+DORMANT_FIELDS = ("keys", "last_ns", "queued_ns", "isn", "resume")
+
+
+class _PureDormant:
     """What is left of an ignored or closed connection: its keys and last activity."""
 
-    # smtpcore._fastpath (FastDecoder._tombstone) makes these too, for the web
-    # connections it turns down: a slot added here must be set there as well.
-    __slots__ = ("keys", "last_ns", "queued_ns", "isn", "resume")
+    # smtpcore._flowskip.Dormant is this class compiled (the frame skipper moves
+    # last_ns), and smtpcore._fastpath (FastDecoder._tombstone) makes them too,
+    # for the web connections it turns down: a field added here goes there too.
+    __slots__ = DORMANT_FIELDS
     dormant = True
 
     def __init__(self, keys: tuple, now: int, isn: Optional[int] = None) -> None:
@@ -272,6 +277,9 @@ class _Dormant:
         # that data going on past the reset (injected, or ignored by the peer) is
         # read as a new connection instead of being dropped.
         self.resume: Optional[tuple] = None
+
+
+_Dormant = getattr(flowskip.compiled("_flowskip"), "Dormant", _PureDormant)
 
 
 def _signed(delta: int) -> int:

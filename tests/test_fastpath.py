@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smtpcore import capture, flowskip, packets
+from smtpcore import capture, flowskip, packets, reassembly
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 import pcapgen  # noqa: E402
@@ -318,7 +318,10 @@ def _state(r):
         list(r._embryos.items()),
         sorted(map(repr, r._flows)),
         sorted(r.rejected),
-        [[getattr(d, slot) for slot in d.__slots__] for d in r._dormant],
+        [
+            [getattr(d, field) for field in reassembly.DORMANT_FIELDS]
+            for d in r._dormant
+        ],
         dict(r.stats),
         r._now,
         r._next_sweep,
