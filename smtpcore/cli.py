@@ -537,6 +537,7 @@ def _extract_into(
             expected_sha256=prefix.sha256,
             keylog=keylog,
             md5_sha1=sink is out,  # else the workers hash each .eml they decode
+            hash_in_child=True,
         )
         log.info("%s: identifiers %s", capture.source, result.get("id"))
         progress.done += capture.size or 0
