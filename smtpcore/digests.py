@@ -197,8 +197,8 @@ while True:
     size += length
     write(b"+")
 """
-_SLOT = 1 << 20
-_SLOTS = 8
+_SLOT = 2 << 20
+_SLOTS = 3
 _MESSAGE = struct.Struct("<II")
 
 
@@ -208,12 +208,13 @@ class ChildSha256:
     Why: the reading thread hashed what it read itself, a fifth of its time on a
     mostly-web capture; through a pipe the copies and wake-ups cost as much as
     the hashing (measured: no gain). Here the bytes are copied once into a ring
-    of shared memory that the child hashes from, told where by 8-byte messages;
-    the reader waits only when the child is a whole ring behind.
+    of shared memory that the child hashes from, a slot (2 MiB) at a time, told
+    which by an 8-byte message; the reader waits only when the child is a whole
+    ring behind.
 
-    ``hexdigest()`` is None when the child could not be started or ended before
-    the digest (``failure`` says why): the bytes given to it are then unhashed.
-    Use ``start()``, which hashes here instead when no child can be started.
+    ``hexdigest()`` is None when the child ended before the digest (``failure``
+    says why): the bytes given to it are then unhashed. Use ``start()``, which
+    hashes here instead when no child can be started.
     """
 
     def __init__(self) -> None:
@@ -235,9 +236,10 @@ class ChildSha256:
             os.close(fd)
         self._to_child = self._child.stdin.fileno()
         self._from_child = self._child.stdout.fileno()
-        self._sent = 0  # ring slots handed over
-        self._freed = 0  # ring slots the child is done with
-        self._size = 0  # bytes handed over
+        self._sent = 0  # slots handed over
+        self._freed = 0  # slots the child is done with
+        self._filled = 0  # bytes in the slot being filled
+        self._size = 0  # bytes given
         self._digest: Optional[str] = None
 
     @classmethod
@@ -251,17 +253,25 @@ class ChildSha256:
     def update(self, data: bytes) -> None:
         view = memoryview(data)
         while view and self.failure is None:
-            part = view[:_SLOT]
-            view = view[_SLOT:]
-            while self._sent - self._freed >= _SLOTS:
-                self._wait_for_slot()
+            if not self._filled:
+                while self._sent - self._freed >= _SLOTS and self.failure is None:
+                    self._wait_for_slot()
                 if self.failure is not None:
                     return
-            offset = (self._sent % _SLOTS) * _SLOT
+            offset = (self._sent % _SLOTS) * _SLOT + self._filled
+            part = view[: _SLOT - self._filled]
+            view = view[len(part) :]
             self._ring[offset : offset + len(part)] = part
-            self._send(offset, len(part))
-            self._sent += 1
+            self._filled += len(part)
             self._size += len(part)
+            if self._filled == _SLOT:
+                self._hand_over()
+
+    def _hand_over(self) -> None:
+        if self._filled and self.failure is None:
+            self._send((self._sent % _SLOTS) * _SLOT, self._filled)
+            self._sent += 1
+            self._filled = 0
 
     def _send(self, offset: int, length: int) -> None:
         try:
@@ -286,6 +296,7 @@ class ChildSha256:
 
     def hexdigest(self) -> Optional[str]:
         if self._digest is None and self.failure is None:
+            self._hand_over()
             self._send(0, 0)
             answer = b""
             while self.failure is None and not answer.endswith(b"\n"):
