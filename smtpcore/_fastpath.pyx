@@ -16,7 +16,7 @@ length (or the buffer's) before it is used, and Cython's bounds checking of the
 memoryviews stays on as a second guard (``boundscheck=True`` above).
 """
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.string cimport memcpy
 
 from smtpcore._flowskip cimport Dormant, _skippable
@@ -31,6 +31,15 @@ cdef inline unsigned long long _u32(const unsigned char[:] v, Py_ssize_t p, bint
     if big:
         return (<unsigned long long> v[p] << 24) | (v[p + 1] << 16) | (v[p + 2] << 8) | v[p + 3]
     return (<unsigned long long> v[p + 3] << 24) | (v[p + 2] << 16) | (v[p + 1] << 8) | v[p]
+
+
+cdef inline bytes _bytes_at(bytes buf, Py_ssize_t start, Py_ssize_t stop):
+    """``buf[start:stop]``, inside ``buf``. Cython slices bytes through
+    PySequence_GetSlice and a slice object: 800 instructions, three slices a
+    segment; this is a tenth of that."""
+    if start < 0 or stop < start or stop > PyBytes_GET_SIZE(buf):
+        raise IndexError("a slice outside the buffer")
+    return PyBytes_FromStringAndSize(PyBytes_AS_STRING(buf) + start, stop - start)
 
 
 cdef bint _vlan(unsigned int ethertype):
@@ -275,8 +284,8 @@ cdef class FastDecoder:
             return _FALLBACK
         self.stats["frames"] += 1
         self.stats["tcp"] += 1
-        src = buf[base + addr : base + addr + addr_len]
-        dst = buf[base + addr + addr_len : base + addr + 2 * addr_len]
+        src = _bytes_at(buf, base + addr, base + addr + addr_len)
+        dst = _bytes_at(buf, base + addr + addr_len, base + addr + 2 * addr_len)
         sport = (v[off] << 8) | v[off + 1]
         dport = (v[off + 2] << 8) | v[off + 3]
         seq = _u32(v, off + 4, True)
@@ -308,7 +317,7 @@ cdef class FastDecoder:
         self.quiet = 0
         return self.segment_type(
             ts_ns, index, src, dst, sport, dport, seq, ack, flags,
-            buf[base + start : base + end], 0,
+            _bytes_at(buf, base + start, base + end), 0,
         )
 
     def rejects_at_once(self, int direction, server_port, client_port, bytes head):
@@ -595,7 +604,9 @@ cdef class PcapCursor:
             )
             if segment is not _FALLBACK:
                 return segment  # or _ABSORBED
-        return self.frame_type(self.index, ts_ns, self.linktype, buf[pos + size : stop], orig)
+        return self.frame_type(
+            self.index, ts_ns, self.linktype, _bytes_at(buf, pos + size, stop), orig
+        )
 
 
 
@@ -703,7 +714,7 @@ cdef class PcapngCursor:
                 if segment is not _FALLBACK:
                     return segment
             return self.frame_type(
-                self.index, ts_ns, linktype, buf[pos + 28 : pos + 28 + caplen], orig
+                self.index, ts_ns, linktype, _bytes_at(buf, pos + 28, pos + 28 + caplen), orig
             )
 
 
