@@ -12,4 +12,7 @@ cdef bint _skippable(
 
 # reassembly's tombstone of a connection, compiled (see _flowskip.pyx).
 cdef class Dormant:
-    cdef public object keys, last_ns, queued_ns, isn, resume
+    cdef public object keys, queued_ns, isn, resume
+    cdef bint _narrow  # last_ns is _last (it fits in 64 bits), else _wide
+    cdef long long _last
+    cdef object _wide

@@ -8,15 +8,15 @@ every frame of every test capture and requires the same answers.
 """
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
-from cpython.long cimport PyLong_AsLongLongAndOverflow
 
 cdef class Dormant:
     """``smtpcore.reassembly._Dormant`` compiled, the same five fields.
 
     Every skipped frame moves its tombstone's ``last_ns``: on a Python object
     that is an attribute lookup, a comparison and an attribute store of Python
-    ints (8 % of a mostly-web capture's time); here a field read and, mostly, a
-    C comparison. The reassembler makes these when the module is built.
+    ints (8 % of a mostly-web capture's time); here a C comparison and store.
+    ``last_ns`` is kept as a C integer while it fits in 64 bits, as any Python
+    value otherwise. The reassembler makes these when the module is built.
     """
 
     dormant = True
@@ -28,23 +28,30 @@ cdef class Dormant:
         self.isn = isn
         self.resume = None
 
+    @property
+    def last_ns(self):
+        return self._last if self._narrow else self._wide
+
+    @last_ns.setter
+    def last_ns(self, value):
+        if type(value) is int and -(1 << 63) <= value < (1 << 63):
+            self._last = value
+            self._narrow = True
+            self._wide = None
+        else:
+            self._wide = value
+            self._narrow = False
+
 
 cdef inline void _touch(object known, long long ts_ns) except *:
     """``known.last_ns = max(known.last_ns, ts_ns)``, as the reference does it."""
     cdef Dormant tomb
-    cdef long long last
-    cdef int overflow = 0
     if type(known) is Dormant:
         tomb = <Dormant> known
-        if type(tomb.last_ns) is int:
-            last = PyLong_AsLongLongAndOverflow(tomb.last_ns, &overflow)
-            if overflow == 0:
-                if ts_ns > last:
-                    tomb.last_ns = ts_ns
-                return
-            if overflow < 0:  # below 64 bits, so below ts_ns
-                tomb.last_ns = ts_ns
-            return  # above 64 bits: ts_ns is below it
+        if tomb._narrow:
+            if ts_ns > tomb._last:
+                tomb._last = ts_ns
+            return
     if ts_ns > known.last_ns:
         known.last_ns = ts_ns
 

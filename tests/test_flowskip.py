@@ -234,3 +234,44 @@ def test_web_only_capture_still_polls_abort_and_progress():
     )  # fmt: skip
     (aborted,) = [w for w in warnings if "aborted" in w]
     assert int(aborted.rsplit(" ", 1)[1]) < len(frames) / 2
+
+
+_WIDE = 1 << 63
+# last_ns values on both sides of the 64-bit edge (the compiled tombstone keeps it
+# as a C integer only inside), and times a skipped frame may carry.
+_LAST = [0, -5, 10**18, _WIDE - 1, _WIDE, -_WIDE, -_WIDE - 1, 10**30, -(10**30)]
+_TIMES = [0, 1, 10**18 + 1, (1 << 62) - 1, -(1 << 62) + 1, -1]
+
+
+@pytest.mark.skipif(_flowskip is None, reason="compiled hot path not built")
+@pytest.mark.parametrize("last", _LAST)
+def test_compiled_tombstone_keeps_last_ns_as_the_pure_one(last):
+    """The same skip answers and the same last_ns after each frame, any size of int."""
+    from smtpcore import reassembly
+
+    sys.path.insert(0, str(pathlib.Path(__file__).parent))
+    import pcapgen
+
+    frame = pcapgen.ethernet(
+        pcapgen.ipv4_tcp("10.0.0.1", "10.0.0.2", 40000, 80, 1, 1, 0x10, b"GET")
+    )
+    key = flowskip.flow_key(
+        pcapgen.packed("10.0.0.1"), 40000, pcapgen.packed("10.0.0.2"), 80
+    )
+    pure = reassembly._PureDormant((), last)
+    compiled = _flowskip.Dormant((), last)
+    assert compiled.last_ns == last and type(compiled.last_ns) is int
+    for ts_ns in _TIMES:
+        assert flowskip.is_skippable(frame, len(frame), 1, ts_ns, {key: pure})
+        assert _flowskip.is_skippable(frame, len(frame), 1, ts_ns, {key: compiled})
+        assert compiled.last_ns == pure.last_ns, ts_ns
+    compiled.last_ns = pure.last_ns = "not a time"  # the reference's TypeError too
+    for skippable, tomb in (
+        (flowskip.is_skippable, pure),
+        (_flowskip.is_skippable, compiled),
+    ):
+        with pytest.raises(TypeError):
+            skippable(frame, len(frame), 1, 5, {key: tomb})
+    assert [getattr(compiled, f) for f in reassembly.DORMANT_FIELDS] == [
+        getattr(pure, f) for f in reassembly.DORMANT_FIELDS
+    ]
