@@ -67,7 +67,7 @@ class KeyLog:
 
     def __len__(self) -> int:
         own = len(self._secrets) + len(self._rsa)
-        return own + (len(self._parent) if self._parent else 0)
+        return own + (len(self._parent) if self._parent is not None else 0)
 
     def secrets(self, client_random: bytes) -> Optional[dict[str, bytes]]:
         """The secrets logged for a client random, by label; None if there are none."""
