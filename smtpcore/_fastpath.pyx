@@ -17,7 +17,7 @@ memoryviews stays on as a second guard (``boundscheck=True`` above).
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from libc.string cimport memcpy
+from libc.string cimport memcmp, memcpy
 
 from smtpcore._flowskip cimport Dormant, _skippable
 
@@ -330,7 +330,7 @@ cdef class FastDecoder:
                        const unsigned char[:] v, Py_ssize_t start, Py_ssize_t end) except -1:
         """detect.Classifier.rejects_at_once on the payload v[start:end]."""
         cdef Py_ssize_t length = end - start
-        cdef Py_ssize_t i
+        cdef Py_ssize_t i, opening
         if length < 1:
             return False
         if v[start] == 0x16:
@@ -343,8 +343,15 @@ cdef class FastDecoder:
             )
         if direction != 0:
             return False
-        opening = bytes(v[start : start + (length if length < 16 else 16)])
-        if not opening.startswith(self.web_requests):
+        # bytes(v[start:start + 16]).startswith(self.web_requests), without making
+        # the bytes and calling the method (a third of a rejection's work).
+        opening = length if length < 16 else 16
+        for prefix in self.web_requests:
+            if opening >= len(<bytes> prefix) and not memcmp(
+                &v[start], PyBytes_AS_STRING(<bytes> prefix), len(<bytes> prefix)
+            ):
+                break
+        else:
             return False
         for i in range(start, end):  # a complete line
             if v[i] == 0x0A:

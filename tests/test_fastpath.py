@@ -521,6 +521,8 @@ def _openings():
         b"POST /a HTTP/1.1\r\n", b"HEAD / x\n", b"PUT /\n", b"DELETE /\n",
         b"OPTIONS /\n", b"PATCH /\n", b"get /\n", b"GET/\n", b"CONNECT / x\n",
         b"HTTP/1.1 200 OK\r\n", b"220 ESMTP\r\n", b"+OK\r\n", b"* OK\r\n",
+        b"G", b"GET ", b"GET \n", b"OPTIONS \n", b"PATCH /x", b"DELETE/\n", b"\nGET /\n",
+        b"POST /" + b"y" * 20 + b"\n",
     }  # fmt: skip
     decoder = packets.PacketDecoder(lambda _: None)
     for path in CAPTURES:
