@@ -14,10 +14,10 @@ Path components are kept, joined with ``_`` (``../../etc/passwd`` becomes
 from __future__ import annotations
 
 import itertools
+import os
 import pathlib
 import re
 import unicodedata
-import uuid
 from typing import BinaryIO
 
 _SEPARATORS = re.compile(r"[\\/]+")
@@ -125,7 +125,7 @@ def create_unique(directory: pathlib.Path, name: str) -> tuple[pathlib.Path, Bin
     candidates = itertools.chain(
         [base],
         (_numbered(base, number) for number in range(2, 10_000)),
-        (_numbered(base, uuid.uuid4().hex) for _ in itertools.count()),
+        (_numbered(base, os.urandom(16).hex()) for _ in itertools.count()),
     )
     for candidate in candidates:
         path = directory / candidate

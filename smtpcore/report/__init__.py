@@ -31,7 +31,6 @@ from markupsafe import Markup
 from smtpcore import __version__
 from smtpcore.model import Attachment, MimeInfo
 from smtpcore.report import display
-from smtpcore.report.sanitize import inert_html
 from smtpcore.safenames import safe_filename
 
 _BODY_LIMIT = 200_000  # characters of a body shown in the report
@@ -281,6 +280,9 @@ def _message_context(
             "length": len(body.text),
         }
         if body.content_type == "text/html":
+            # Imported here: html.parser is for HTML bodies, in the workers mostly.
+            from smtpcore.report.sanitize import inert_html
+
             inert, links = inert_html(_inline_images(text, mime))
             entry["srcdoc"] = (
                 '<meta http-equiv="Content-Security-Policy" content="'
