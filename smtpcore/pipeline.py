@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import BinaryIO, Callable, Iterable, Iterator, Optional, Union
 
 from smtpcore import flowskip
-from smtpcore import mime as mime_decoder
 from smtpcore.capture import DSB_TLS_KEY_LOG, CaptureReader
 from smtpcore.detect import SERVER_PORTS, Classifier
 from smtpcore.diagnostics import AggregatedWarnings, incomplete
@@ -330,6 +329,10 @@ def _finish(
         content = item.content
         try:
             if mime:
+                # Imported here: with workers decoding MIME, the reading process
+                # never needs the email package (14 ms of its start-up).
+                from smtpcore import mime as mime_decoder
+
                 item.mime = mime_decoder.analyse(
                     content.open(), keep_payloads=payloads, size=content.size
                 )

@@ -28,7 +28,7 @@ import signal
 import threading
 from typing import Any, Iterable, Iterator, Optional
 
-from smtpcore import mime, records
+from smtpcore import records
 from smtpcore.model import Credential, Message, MimeInfo, Session
 from smtpcore.output import OutputFolder, message_lines, write_attachments, write_page
 from smtpcore.report import message_page, page_name, shows_inline
@@ -88,6 +88,8 @@ def _decode(
     folder = pathlib.Path(root)
     if message.md5 is None:
         message.md5, message.sha1 = _md5_sha1(_file_blocks(folder / message.eml_path))
+    from smtpcore import mime  # in the worker: the reading process needs it not
+
     with open(folder / message.eml_path, "rb") as handle:
         size = os.fstat(handle.fileno()).st_size
         info = mime.analyse(handle, keep_payloads=True, size=size)
