@@ -754,6 +754,21 @@ def _cpu(run) -> float:
     return best
 
 
+def _doubling_ratio(cost, size) -> float:
+    """cost(2 * size) / cost(size), measured again when it is over the bound.
+
+    On a loaded machine (the rest of the suite on the other core) one CPU second
+    is not another: caches and clock drift moved a linear case to 3.5 once in a
+    full run. Quadratic work stays near 4 however often it is measured, so a
+    ratio over the bound counts only when the second, interleaved measurement
+    (the faster of each size kept) is over it too.
+    """
+    once, twice = cost(size), cost(2 * size)
+    if twice >= LINEAR_BOUND * once:
+        once, twice = min(once, cost(size)), min(twice, cost(2 * size))
+    return twice / once
+
+
 def _extract_cost(tmp_path, write, size: int) -> float:
     path = tmp_path / f"cx-{write.__name__}-{size}.pcap"
     with open(path, "wb") as out:
@@ -783,9 +798,8 @@ def _tiny_segments_with_holes(out, count: int) -> None:
 def test_doubling_a_pathological_input_does_not_quadruple_the_work(
     tmp_path, write, size
 ):
-    once = _extract_cost(tmp_path, write, size)
-    twice = _extract_cost(tmp_path, write, 2 * size)
-    assert twice < LINEAR_BOUND * once, (once, twice)
+    ratio = _doubling_ratio(lambda n: _extract_cost(tmp_path, write, n), size)
+    assert ratio < LINEAR_BOUND
 
 
 @pytest.mark.slow
@@ -799,9 +813,8 @@ def test_doubling_tiny_reversed_segments_does_not_quadruple_the_work(
 ):
     # The sorted out-of-order list made this quadratic only past some 10^5
     # segments (each insert at its front moves the rest): hence the size.
-    once = _extract_cost(tmp_path, write, size)
-    twice = _extract_cost(tmp_path, write, 2 * size)
-    assert twice < LINEAR_BOUND * once, (once, twice)
+    ratio = _doubling_ratio(lambda n: _extract_cost(tmp_path, write, n), size)
+    assert ratio < LINEAR_BOUND
 
 
 @pytest.mark.parametrize("holes", [False, True], ids=["adjacent", "with-holes"])
@@ -861,8 +874,7 @@ def test_doubling_a_key_log_line_without_end_does_not_quadruple_the_work(tmp_pat
 
         return _cpu(run)
 
-    once = cost(64 << 20)
-    assert cost(128 << 20) < LINEAR_BOUND * once
+    assert _doubling_ratio(cost, 64 << 20) < LINEAR_BOUND
 
 
 # -- the script ------------------------------------------------------------------------
