@@ -87,6 +87,12 @@ cdef class FastDecoder:
     cdef object embryos_pop
     cdef dict reassembler_stats
     cdef int quiet  # segments absorbed since the last one handed out
+    # Counts not yet added to the stats dicts: a dict increment is some 300
+    # instructions, several a segment. Added (flush) before control returns to
+    # Python code, which may read the dicts: when decode or a cursor's next
+    # returns, and before the reassembler's own code is called.
+    cdef long long tcp_frames
+    cdef long long segments, connections, untracked, handshakes_without_data
     # With detect.Classifier: its key log, detect.TLS_PORTS, detect.WEB_REQUESTS.
     cdef bint rejecting
     cdef Py_ssize_t head_limit
@@ -158,11 +164,30 @@ cdef class FastDecoder:
         segment = self._plain(
             data, 0, data, frame.orig_len, frame.linktype, frame.ts_ns, frame.index, False
         )
+        self.flush()
         if segment is _FALLBACK:
             return self.fallback(frame)
         if segment is _ABSORBED:
             return None  # recorded in the reassembler: nothing left to feed
         return segment
+
+    cpdef flush(self):
+        """Adds the counts kept here to the decoder's and reassembler's stats."""
+        cdef dict stats
+        if self.tcp_frames:
+            stats = self.stats
+            stats["frames"] += self.tcp_frames
+            stats["tcp"] += self.tcp_frames
+            self.tcp_frames = 0
+        if self.segments or self.connections or self.untracked or self.handshakes_without_data:
+            stats = self.reassembler_stats
+            stats["segments"] += self.segments
+            stats["connections"] += self.connections
+            stats["connections_ignored"] += self.connections
+            stats["untracked_segments"] += self.untracked
+            stats["handshakes_without_data"] += self.handshakes_without_data
+            self.segments = self.connections = self.untracked = 0
+            self.handshakes_without_data = 0
 
     cdef object _plain(self, bytes buf, Py_ssize_t base, const unsigned char[:] v,
                        long long orig_len, int linktype, object ts_ns, object index,
@@ -282,8 +307,7 @@ cdef class FastDecoder:
         start = off + (v[off + 12] >> 4) * 4
         if start < off + 20 or start > end:
             return _FALLBACK
-        self.stats["frames"] += 1
-        self.stats["tcp"] += 1
+        self.tcp_frames += 1
         src = _bytes_at(buf, base + addr, base + addr + addr_len)
         dst = _bytes_at(buf, base + addr + addr_len, base + addr + 2 * addr_len)
         sport = (v[off] << 8) | v[off + 1]
@@ -401,13 +425,11 @@ cdef class FastDecoder:
         elif not self._rejects(1, sport, dport, v, start, end):
             return False
         # Turned down: _hatch's steps, in its order (the tombstone reads the clock).
-        stats = self.reassembler_stats
-        stats["segments"] += 1
+        self.segments += 1
         self._advance(ts_ns, now, next_sweep)
         self.embryos_pop(key)
         r._next_id += 1
-        stats["connections"] += 1
-        stats["connections_ignored"] += 1
+        self.connections += 1  # and connections_ignored
         if sender_is_client:  # key is the segment's own direction
             self._tombstone((key, (dst, dport, src, sport)), client_isn, ts_ns, now)
         else:
@@ -432,6 +454,7 @@ cdef class FastDecoder:
         table = self.dormant_table
         table[dormant] = None
         if len(table) > self.reassembler._max_connections:
+            self.flush()  # the reassembler's own code runs
             self.reassembler._expire_dormant(_reassembly._oldest(table))
 
     cdef bint _absorb(self, object ts_ns, bytes src, object sport, bytes dst,
@@ -450,7 +473,6 @@ cdef class FastDecoder:
         next_sweep = self._next_sweep(ts_ns, now)
         if next_sweep is None:
             return False  # a sweep is due: feed() runs it
-        stats = self.reassembler_stats
         if flags & 0x02:  # SYN or SYN+ACK: Reassembler._embryo
             embryos = self.embryos
             if len(embryos) >= _reassembly.MAX_EMBRYOS:
@@ -469,11 +491,11 @@ cdef class FastDecoder:
                 if known[0] == seq:
                     embryos[key] = known  # retransmitted SYN
                 else:
-                    stats["handshakes_without_data"] += 1
+                    self.handshakes_without_data += 1
                     embryos[key] = (seq, None, ts_ns)
         else:  # a bare ACK (or an empty segment like it): counted, ignored
-            stats["untracked_segments"] += 1
-        stats["segments"] += 1
+            self.untracked += 1
+        self.segments += 1
         self._advance(ts_ns, now, next_sweep)
         return True
 
@@ -535,6 +557,12 @@ cdef class PcapCursor:
         self.decoder = decoder
 
     def next(self, bytes buf):
+        found = self._next(buf)
+        if self.decoder is not None:
+            self.decoder.flush()
+        return found
+
+    cdef object _next(self, bytes buf):
         cdef Py_ssize_t end = len(buf)
         cdef Py_ssize_t pos = self.pos
         cdef Py_ssize_t size = self.size
@@ -657,6 +685,12 @@ cdef class PcapngCursor:
         self.interfaces = interfaces
 
     def next(self, bytes buf):
+        found = self._next(buf)
+        if self.decoder is not None:
+            self.decoder.flush()
+        return found
+
+    cdef object _next(self, bytes buf):
         cdef Py_ssize_t end = len(buf)
         cdef Py_ssize_t pos, length, caplen
         cdef unsigned long long iface_id, high, low, orig, value
