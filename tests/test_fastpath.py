@@ -588,6 +588,43 @@ def _web_capture(connections: int) -> bytes:
     return pcapgen.pcap_bytes(frames, nanosecond=True)
 
 
+def test_keys_added_between_calls_stop_the_rejection_at_once():
+    """Whether the key log holds keys is asked once per call from Python (keys
+    come from Python code only: a pcapng's secrets block), never remembered
+    across calls: a TLS web connection after the first key is handed out."""
+    from smtpcore import detect
+    from smtpcore.reassembly import Reassembler
+    from smtpcore.tls.keylog import KeyLog
+
+    keylog = KeyLog()
+    r = Reassembler(print, classify=detect.Classifier(keylog))
+    decoder = packets.PacketDecoder(print)
+    decoder.fast.absorb_handshakes(r)
+    hello = b"\x16\x03\x01\x02\x00" + bytes(512)
+
+    def first_data(n: int):
+        """What decode gives for each frame of a TLS connection up to its hello."""
+        frames = pcapgen.tcp_conversation(
+            client=("10.0.0.1", 30000 + n),
+            server=("10.0.0.2", 443),
+            exchanges=[(0, hello)],
+            start_ns=1_700_000_000_000_000_000 + n * 10**6,
+            close=False,
+        )
+        out = []
+        for index, (ts_ns, data) in enumerate(frames[:4]):  # SYN, SYN+ACK, ACK, hello
+            out.append(decoder.decode(capture.Frame(index, ts_ns, 1, data, len(data))))
+        return out
+
+    assert first_data(1) == [None] * 4  # all four recorded in the reassembler
+    assert r.stats["connections_ignored"] == 1
+    keylog.add_bytes(b"CLIENT_RANDOM " + b"00" * 32 + b" " + b"11" * 48, "test")
+    handed = first_data(2)
+    assert handed[:3] == [None] * 3 and type(handed[3]) is packets.Segment
+    assert handed[3].payload == hello and r.stats["connections_ignored"] == 1
+    assert decoder.fast.rejects_at_once(0, 443, 40000, hello) is False
+
+
 def test_absorption_hands_a_segment_out_now_and_then(monkeypatch):
     """Past 1024 absorbed segments in a row one is fed as usual, and the same."""
     data = _web_capture(700)  # 2,800 segments to absorb
