@@ -14,7 +14,8 @@ cdef class Dormant:
 
     Every skipped frame moves its tombstone's ``last_ns``: on a Python object
     that is an attribute lookup, a comparison and an attribute store of Python
-    ints (8 % of a mostly-web capture's time); here a C comparison and store.
+    ints (0.27 G of the 2.8 G instructions of reading a mostly-web capture,
+    under callgrind); here a C comparison and store.
     ``last_ns`` is kept as a C integer while it fits in 64 bits, as any Python
     value otherwise. The reassembler makes these when the module is built.
     """
