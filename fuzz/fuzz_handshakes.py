@@ -70,7 +70,10 @@ def _state(r):
         list(r._embryos.items()),
         sorted(map(repr, r._flows)),
         sorted(r.rejected),
-        [[getattr(d, slot) for slot in d.__slots__] for d in r._dormant],
+        [
+            [getattr(d, field) for field in reassembly.DORMANT_FIELDS]
+            for d in r._dormant
+        ],
         dict(r.stats),
         r._now,
         r._next_sweep,
