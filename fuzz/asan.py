@@ -101,7 +101,9 @@ def main():
         f"    path = importlib.import_module(name).__file__\n"
         f"    assert path.startswith({BUILD!r}), path"
     )
-    subprocess.check_call([sys.executable, "-c", check], env=env)
+    # Run from BUILD: `python -c` puts the working folder first on sys.path, and
+    # from the checkout that is the checkout's own smtpcore.
+    subprocess.check_call([sys.executable, "-c", check], env=env, cwd=BUILD)
     if seconds == "0":  # build and check only
         return 0
     return subprocess.call(
