@@ -93,9 +93,6 @@ cdef class FastDecoder:
     # returns, and before the reassembler's own code is called.
     cdef long long tcp_frames
     cdef long long segments, connections, untracked, handshakes_without_data
-    # Whether the key log holds keys, asked once while no Python code runs (only
-    # Python code adds keys: a pcapng's secrets block); -1: not asked yet.
-    cdef int has_keys
     # With detect.Classifier: its key log, detect.TLS_PORTS, detect.WEB_REQUESTS.
     cdef bint rejecting
     cdef Py_ssize_t head_limit
@@ -111,7 +108,6 @@ cdef class FastDecoder:
         self.stats = stats
         self.fallback = fallback
         self.reassembler = None
-        self.has_keys = -1
 
     def absorb_handshakes(self, reassembler):
         """Record the handshakes of new connections in ``reassembler`` directly.
@@ -178,7 +174,6 @@ cdef class FastDecoder:
     cpdef flush(self):
         """Adds the counts kept here to the decoder's and reassembler's stats."""
         cdef dict stats
-        self.has_keys = -1
         if self.tcp_frames:
             stats = self.stats
             stats["frames"] += self.tcp_frames
@@ -353,7 +348,6 @@ cdef class FastDecoder:
         """_rejects on ``head``, for the tests (after absorb_handshakes)."""
         if not self.rejecting:
             return False
-        self.has_keys = -1  # a call from Python: keys may have come since
         return self._rejects(direction, server_port, client_port, head, 0, len(head))
 
     cdef bint _rejects(self, int direction, object server_port, object client_port,
@@ -369,7 +363,7 @@ cdef class FastDecoder:
                 and v[start + 1] == 0x03
                 and server_port not in self.tls_ports
                 and client_port not in self.tls_ports
-                and not self._has_keys()
+                and (self.keylog is None or not len(self.keylog))
             )
         if direction != 0:
             return False
@@ -387,13 +381,6 @@ cdef class FastDecoder:
             if v[i] == 0x0A:
                 return True
         return False
-
-    cdef bint _has_keys(self) except -1:
-        if self.keylog is None:
-            return False
-        if self.has_keys < 0:  # KeyLog.__len__ is Python: 3 % of a web capture
-            self.has_keys = len(self.keylog) > 0
-        return self.has_keys
 
     cdef bint _reject(self, object ts_ns, bytes src, object sport, bytes dst,
                       object dport, object seq, object ack, int flags,

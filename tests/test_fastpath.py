@@ -589,9 +589,9 @@ def _web_capture(connections: int) -> bytes:
 
 
 def test_keys_added_between_calls_stop_the_rejection_at_once():
-    """Whether the key log holds keys is asked once per call from Python (keys
-    come from Python code only: a pcapng's secrets block), never remembered
-    across calls: a TLS web connection after the first key is handed out."""
+    """Keys that come while the capture is read (a pcapng's secrets block) stop
+    the compiled decoder turning TLS web connections down at once: the first
+    connection after the first key is handed out, to be decrypted if it can."""
     from smtpcore import detect
     from smtpcore.reassembly import Reassembler
     from smtpcore.tls.keylog import KeyLog
