@@ -9,8 +9,11 @@ import sys
 
 import pytest
 
-from smtpcore import capture, flowskip, pipeline
+from smtpcore import capture, flowskip, pipeline, reassembly
 from smtpcore.packets import PacketDecoder
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+import pcapgen  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # The shared folder next to the checkout (or next to the worktrees' folder).
@@ -247,11 +250,6 @@ _TIMES = [0, 1, 10**18 + 1, (1 << 62) - 1, -(1 << 62) + 1, -1]
 @pytest.mark.parametrize("last", _LAST)
 def test_compiled_tombstone_keeps_last_ns_as_the_pure_one(last):
     """The same skip answers and the same last_ns after each frame, any size of int."""
-    from smtpcore import reassembly
-
-    sys.path.insert(0, str(pathlib.Path(__file__).parent))
-    import pcapgen
-
     frame = pcapgen.ethernet(
         pcapgen.ipv4_tcp("10.0.0.1", "10.0.0.2", 40000, 80, 1, 1, 0x10, b"GET")
     )
