@@ -12,9 +12,10 @@ import json
 import os
 import pathlib
 import shutil
-from typing import Any, BinaryIO, Optional
+from typing import Any, BinaryIO, Iterator, Optional
 
 from smtpcore import crack, records, tables, timeline
+from smtpcore.ledger import Ledger
 from smtpcore.model import Credential, Message, MimeInfo, Session
 from smtpcore.report import PAGES, ReportBuilder
 from smtpcore.safenames import create_unique, safe_filename
@@ -26,6 +27,7 @@ class OutputError(Exception):
 
 # One encoder for every JSON line: json.dumps with options builds a new one per call.
 _JSON_LINE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_JSON_TEXT = json.JSONEncoder(ensure_ascii=False)
 
 
 class _HashingWriter:
@@ -70,6 +72,23 @@ class _HashingWriter:
 
 def _json_line(record: dict[str, Any]) -> bytes:
     return _JSON_LINE.encode(record).encode("utf-8") + b"\n"
+
+
+def _manifest_text(
+    manifest: dict[str, Any], files: Iterator[tuple[str, str]]
+) -> Iterator[str]:
+    """``json.dumps(dict(manifest, files=dict(files)), indent=2, ensure_ascii=False)``
+    and a newline, in pieces: the files, one per line, are never all in memory."""
+    rest = {key: value for key, value in manifest.items() if key != "files"}
+    head = json.dumps(dict(rest, files={}), indent=2, ensure_ascii=False)
+    yield head[: -len("{}\n}")]  # the files come last: all up to '"files": '
+    empty = True
+    for path, sha256 in files:
+        yield ("{\n    " if empty else ",\n    ") + (
+            _JSON_TEXT.encode(path) + ": " + _JSON_TEXT.encode(sha256)
+        )
+        empty = False
+    yield "{}\n}\n" if empty else "\n  }\n}\n"
 
 
 def message_lines(
@@ -143,12 +162,13 @@ class OutputFolder:
             for pattern in ("credentials.*.hashcat", "credentials.*.john"):
                 for old in root.glob(pattern):
                     old.unlink()
-        self.written: dict[str, str] = {}  # relative path -> SHA-256
+        self._ledger = Ledger()  # files written, for the manifest; message digests
         self._folders: set[pathlib.Path] = {root}  # made: one mkdir each, not per file
         self.counts = collections.Counter()
-        self._hashcat: dict[int, list[str]] = collections.defaultdict(list)
-        self._john: dict[str, list[str]] = collections.defaultdict(list)
-        self._first_with_bytes: dict[str, str] = {}  # SHA-256 -> first message id
+        # Crackable lines go straight to their file, one per hashcat mode or john
+        # format; credentials.hashcat is put together from them at the end.
+        self._crackable: dict[str, _HashingWriter] = {}  # relative path -> writer
+        self._hashcat_modes: set[int] = set()
         self._report = ReportBuilder(self.root, self._open, self._finish_file)
         self._jsonl = {
             name: self._open(name)
@@ -187,7 +207,7 @@ class OutputFolder:
 
     def _finish_file(self, relative: str, writer: _HashingWriter) -> None:
         writer.close()
-        self.written[relative] = writer.sha256.hexdigest()
+        self._ledger.add_file(relative, writer.sha256.hexdigest())
 
     def _write_line(self, name: str, record: dict[str, Any]) -> None:
         self._jsonl[name].write(_json_line(record))
@@ -224,20 +244,20 @@ class OutputFolder:
                 message.content.copy_to(handle)
             relative = path.relative_to(self.root).as_posix()
             # The file is the content byte for byte, hashed as it arrived.
-            self.written[relative] = message.content.sha256
+            self._ledger.add_file(relative, message.content.sha256)
             message.eml_path = relative
             self.counts["eml"] += 1
 
     def add_written(self, written: dict[str, str]) -> None:
         """Files written for this folder elsewhere (attachments, by a worker)."""
-        self.written.update(written)
+        self._ledger.add_files(written.items())
         self.counts["attachments"] += len(written)
 
     def mark_same_bytes(self, message: Message) -> None:
         """Names the first message with the same bytes (fetched or sent again: each
         has its own file); in the order messages are yielded, whoever asks first."""
         if message.data_sent and message.sha256 is not None:
-            first = self._first_with_bytes.setdefault(message.sha256, message.id)
+            first = self._ledger.first_with(message.sha256, message.id)
             if first != message.id:
                 message.same_bytes_as = first
 
@@ -247,16 +267,19 @@ class OutputFolder:
         source: str,
         page: Optional[tuple[str, str]] = None,
         prepared: Optional[tuple[dict[str, Any], dict[str, bytes]]] = None,
+        marked: bool = False,
     ) -> None:
         """The message's line in messages.jsonl and its place in the report.
 
         ``page`` is its report page (path, SHA-256) and ``prepared`` its
-        ``message_lines``, when a worker made them.
+        ``message_lines``, when a worker made them; ``marked``: its
+        ``mark_same_bytes`` was called already.
         """
         self.counts["messages"] += 1
-        self.mark_same_bytes(message)
+        if not marked:
+            self.mark_same_bytes(message)
         if page is not None:
-            self.written[page[0]] = page[1]
+            self._ledger.add_file(*page)
         record, lines = prepared or message_lines(message, source)
         for name, data in lines.items():
             self._jsonl[name].write(data)
@@ -278,15 +301,18 @@ class OutputFolder:
         self._write_events(credential, record)
         self._report.add_credential(record)
         if credential.hashcat and credential.hashcat_mode is not None:
-            self._hashcat[credential.hashcat_mode].append(credential.hashcat)
+            self._hashcat_modes.add(credential.hashcat_mode)
+            self._add_crackable(
+                crack.hashcat_file(credential.hashcat_mode), credential.hashcat
+            )
         if record["john"]:
-            self._john[record["john_format"]].append(record["john"])
+            self._add_crackable(crack.john_file(record["john_format"]), record["john"])
 
-    def _write_lines(self, relative: str, lines: list[str]) -> None:
-        writer = self._open(relative)
-        for line in lines:
-            writer.write(line.encode("utf-8") + b"\n")
-        self._finish_file(relative, writer)
+    def _add_crackable(self, relative: str, line: str) -> None:
+        writer = self._crackable.get(relative)
+        if writer is None:
+            writer = self._crackable[relative] = self._open(relative)
+        writer.write(line.encode("utf-8") + b"\n")
 
     def add_existing(self, relative: str) -> None:
         """A file written into the folder by someone else (the log), for the manifest."""
@@ -294,33 +320,29 @@ class OutputFolder:
         with open(self.root / relative, "rb") as handle:
             while chunk := handle.read(1 << 20):
                 digest.update(chunk)
-        self.written[relative] = digest.hexdigest()
+        self._ledger.add_file(relative, digest.hexdigest())
 
-    def close(self, manifest: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
-        """Writes the closing files; returns the manifest as written."""
+    def close(self, manifest: dict[str, Any], warnings: list[str]) -> None:
+        """Writes the closing files, the manifest last."""
         for name, writer in self._jsonl.items():
             self._finish_file(name, writer)
+        for name, writer in self._crackable.items():
+            self._finish_file(name, writer)
         writer = self._open("credentials.hashcat")
-        for mode in sorted(self._hashcat):
+        for mode in sorted(self._hashcat_modes):
             writer.write(f"# hashcat -m {mode}\n".encode())
-            for line in self._hashcat[mode]:
-                writer.write(line.encode("utf-8") + b"\n")
+            with open(self.root / crack.hashcat_file(mode), "rb") as lines:
+                shutil.copyfileobj(lines, writer, 1 << 16)
         self._finish_file("credentials.hashcat", writer)
-        for mode, lines in sorted(self._hashcat.items()):
-            self._write_lines(crack.hashcat_file(mode), lines)
-        for john_format, lines in sorted(self._john.items()):
-            self._write_lines(crack.john_file(john_format), lines)
         writer = self._open("report.html")
         self._report.write(writer, warnings)
         self._finish_file("report.html", writer)
-        manifest = dict(manifest)
-        manifest["counts"] = dict(sorted(self.counts.items()))
-        manifest["files"] = dict(sorted(self.written.items()))
-        text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
+        manifest = dict(manifest, counts=dict(sorted(self.counts.items())))
         writer = self._open("manifest.json")
-        writer.write(text.encode("utf-8"))
+        for text in _manifest_text(manifest, self._ledger.files()):
+            writer.write(text.encode("utf-8"))
         writer.close()
-        return manifest
+        self._ledger.close()
 
 
 def write_attachments(

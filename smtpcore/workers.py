@@ -369,6 +369,6 @@ class ParallelOutput:
                     self._out.add_written(written)
             waiting.popleft()
             if isinstance(item, Message):
-                self._out.record_message(item, source, page, prepared)
+                self._out.record_message(item, source, page, prepared, marked=True)
             else:
                 self._out.add(item, source)

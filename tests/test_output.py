@@ -129,7 +129,7 @@ def test_writes_the_contract_files_with_hashes(tmp_path):
         ),
         "trace.pcap",
     )
-    manifest = out.close({"tool": "smtpcore"}, warnings=["frame 7: truncated"])
+    out.close({"tool": "smtpcore"}, warnings=["frame 7: truncated"])
     root = tmp_path / "out"
 
     (record,) = [json.loads(line) for line in (root / "messages.jsonl").open()]
@@ -156,8 +156,11 @@ def test_writes_the_contract_files_with_hashes(tmp_path):
     (session,) = [json.loads(line) for line in (root / "sessions.jsonl").open()]
     assert session["start_time"] == "2023-11-14T22:13:20.000000Z"
 
-    on_disk = json.loads((root / "manifest.json").read_text())
-    assert on_disk == manifest
+    text = (root / "manifest.json").read_text()
+    on_disk = json.loads(text)
+    assert text == json.dumps(on_disk, indent=2, ensure_ascii=False) + "\n"
+    assert list(on_disk) == ["tool", "counts", "files"]
+    assert list(on_disk["files"]) == sorted(on_disk["files"])
     assert on_disk["counts"] == {
         "attachments": 2,
         "credentials": 2,
@@ -236,3 +239,79 @@ def test_message_content_hashes_and_bytes_of_small_writes_across_blocks():
         assert b"".join(content.chunks()) == written
         content.release()
         assert content.sha256 == hashlib.sha256(written).hexdigest()
+
+
+def test_manifest_text_is_that_of_json_dumps():
+    """The manifest is written in pieces, the files one by one: the same text as
+    ``json.dumps`` of the whole, whatever the names hold."""
+    from smtpcore.output import _manifest_text
+
+    files = [
+        ('attachments/c1-s1-1/\u00fcber "quoted".pdf', "0" * 64),
+        ("eml/c1-s1-1.eml", "1" * 64),
+        ("eml/\U0001f4e7\u2028.eml", "2" * 64),
+    ]
+    for manifest, listed in (
+        ({"tool": "smtpcore", "counts": {"eml": 2}}, files),
+        ({"tool": "smtpcore", "counts": {}}, []),
+        ({}, files[:1]),
+        ({"files": {"stale": "x"}, "note": "\u00e9\\"}, files),  # files go last
+    ):
+        expected = {k: v for k, v in manifest.items() if k != "files"}
+        expected["files"] = dict(listed)
+        assert "".join(_manifest_text(manifest, iter(listed))) == (
+            json.dumps(expected, indent=2, ensure_ascii=False) + "\n"
+        )
+
+
+def test_ledger_gives_files_as_a_sorted_dict_would():
+    """More rows than the batch and than SQLite's page cache: the files come back
+    in the order of ``sorted()``, a name given twice with its last digest."""
+    import random
+
+    from smtpcore.ledger import Ledger
+
+    generator = random.Random(11)
+    alphabet = "abcXYZ09-_./ \u00e9\u4e2d\U0001f4e7"
+    ledger, expected = Ledger(), {}
+    for index in range(30_000):
+        name = "".join(generator.choices(alphabet, k=generator.randint(1, 90)))
+        digest = hashlib.sha256(b"%d" % index).hexdigest()
+        ledger.add_file(name, digest)
+        expected[name] = digest
+    ledger.add_files([("eml/again.eml", "a"), ("eml/again.eml", "b")])
+    ledger.add_file("eml/again.eml", "c")
+    expected["eml/again.eml"] = "c"
+    assert list(ledger.files()) == sorted(expected.items())
+    assert ledger.first_with("f" * 64, "c1-s1-1") == "c1-s1-1"
+    assert ledger.first_with("e" * 64, "c1-s2-1") == "c1-s2-1"
+    assert ledger.first_with("f" * 64, "c1-s3-1") == "c1-s1-1"
+    ledger.close()
+
+
+def test_folder_keeps_no_file_list_in_memory(tmp_path):
+    """What the manifest lists grows with the capture: it is not held in memory
+    (a dict of 20,000 names and digests took 5 MB)."""
+    import tracemalloc
+
+    out = OutputFolder(tmp_path / "out")
+    names = [
+        (f"attachments/c1-s{n}-1/scan {n}.pdf", "%064x" % n) for n in range(20_000)
+    ]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for name in names:
+            out.add_written(dict([name]))
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 200_000
+    out.close({"tool": "smtpcore"}, warnings=[])
+    files = json.loads((tmp_path / "out" / "manifest.json").read_text())["files"]
+    assert [files.pop(name) for name, _ in names] == [digest for _, digest in names]
+    assert set(files) == {  # and the folder's own files, all of them
+        p.relative_to(tmp_path / "out").as_posix()
+        for p in (tmp_path / "out").rglob("*")
+        if p.is_file() and p.name != "manifest.json"
+    }
