@@ -3,13 +3,14 @@
 Why: every message adds several files to the output folder (its .eml, its
 attachments, its report page), each named with its SHA-256 in the manifest, and
 its digest, to name the first message with the same bytes. Held in dicts, these
-grew with the capture (1000 MB: 23,000 files, 6 MiB more at the peak than over
+grew with the capture (about 0.7 KB a message: 5 MiB more over 1000 MB than over
 200 MB, and ten times that over a 10 GB capture). A private SQLite database holds
 them with a page cache of bounded size and gives the files back in name order.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from typing import Iterable, Iterator
 
@@ -30,8 +31,10 @@ class Ledger:
     """Files written (relative path -> SHA-256) and messages' first holders.
 
     The database is SQLite's private temporary file (the empty name): in the
-    system's temporary folder, never beside the evidence, deleted when closed.
-    It is one transaction that is never committed: nothing is synced to disk.
+    system's temporary folder ($SQLITE_TMPDIR, $TMPDIR, else /var/tmp or /tmp),
+    deleted when closed. It is one transaction that is never committed: nothing
+    is synced to disk. Its failures (a full disk) are raised as OSError, as
+    those of the output folder are.
     """
 
     def __init__(self) -> None:
@@ -54,7 +57,8 @@ class Ledger:
             self._flush()
 
     def _flush(self) -> None:
-        self._db.executemany("INSERT INTO files VALUES (?, ?)", self._pending)
+        with _as_os_error():
+            self._db.executemany("INSERT INTO files VALUES (?, ?)", self._pending)
         self._pending.clear()
 
     def files(self) -> Iterator[tuple[str, str]]:
@@ -64,26 +68,40 @@ class Ledger:
         SQLite compares TEXT as UTF-8 bytes, which order as the code points do.
         """
         self._flush()
-        rows = self._db.execute("SELECT path, sha256 FROM files ORDER BY path, rowid")
-        last = next(rows, None)
-        for row in rows:
-            if row[0] != last[0]:
-                yield last
-            last = row
+        with _as_os_error():
+            rows = self._db.execute(
+                "SELECT path, sha256 FROM files ORDER BY path, rowid"
+            )
+            last = next(rows, None)
+            for row in rows:
+                if row[0] != last[0]:
+                    yield last
+                last = row
         if last is not None:
             yield last
 
     def first_with(self, sha256: str, message_id: str) -> str:
         """The first message id given with this digest (``message_id`` if none)."""
-        inserted = self._db.execute(
-            "INSERT OR IGNORE INTO digests VALUES (?, ?)", (sha256, message_id)
-        ).rowcount
-        if inserted:
-            return message_id
-        (first,) = self._db.execute(
-            "SELECT first FROM digests WHERE sha256 = ?", (sha256,)
-        ).fetchone()
+        with _as_os_error():
+            inserted = self._db.execute(
+                "INSERT OR IGNORE INTO digests VALUES (?, ?)", (sha256, message_id)
+            ).rowcount
+            if inserted:
+                return message_id
+            (first,) = self._db.execute(
+                "SELECT first FROM digests WHERE sha256 = ?", (sha256,)
+            ).fetchone()
         return first
 
     def close(self) -> None:
         self._db.close()
+
+
+@contextlib.contextmanager
+def _as_os_error():
+    try:
+        yield
+    except sqlite3.Error as error:
+        raise OSError(
+            f"the temporary database of the files written: {error}"
+        ) from error

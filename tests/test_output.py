@@ -287,6 +287,8 @@ def test_ledger_gives_files_as_a_sorted_dict_would():
     assert ledger.first_with("e" * 64, "c1-s2-1") == "c1-s2-1"
     assert ledger.first_with("f" * 64, "c1-s3-1") == "c1-s1-1"
     ledger.close()
+    with pytest.raises(OSError, match="temporary database of the files written"):
+        ledger.first_with("d" * 64, "c1-s4-1")  # as the folder's own failures are
 
 
 def test_folder_keeps_no_file_list_in_memory(tmp_path):
