@@ -77,8 +77,9 @@ def _json_line(record: dict[str, Any]) -> bytes:
 def _manifest_text(
     manifest: dict[str, Any], files: Iterator[tuple[str, str]]
 ) -> Iterator[str]:
-    """``json.dumps(dict(manifest, files=dict(files)), indent=2, ensure_ascii=False)``
-    and a newline, in pieces: the files, one per line, are never all in memory."""
+    """The manifest with ``files`` last, as ``json.dumps(indent=2,
+    ensure_ascii=False)`` and a newline write it, in pieces: the files, one per
+    line, are never all in memory."""
     rest = {key: value for key, value in manifest.items() if key != "files"}
     head = json.dumps(dict(rest, files={}), indent=2, ensure_ascii=False)
     yield head[: -len("{}\n}")]  # the files come last: all up to '"files": '
@@ -229,6 +230,7 @@ class OutputFolder:
 
     def add_message(self, message: Message, source: str) -> None:
         """Writes the .eml and attachments (while the content is still readable)."""
+        self.mark_same_bytes(message)
         self.write_eml(message)
         if message.mime is not None:
             self.add_written(write_attachments(self.root, message.id, message.mime))
@@ -267,17 +269,14 @@ class OutputFolder:
         source: str,
         page: Optional[tuple[str, str]] = None,
         prepared: Optional[tuple[dict[str, Any], dict[str, bytes]]] = None,
-        marked: bool = False,
     ) -> None:
         """The message's line in messages.jsonl and its place in the report.
 
         ``page`` is its report page (path, SHA-256) and ``prepared`` its
-        ``message_lines``, when a worker made them; ``marked``: its
-        ``mark_same_bytes`` was called already.
+        ``message_lines``, when a worker made them. ``mark_same_bytes`` was called
+        before, as the message came.
         """
         self.counts["messages"] += 1
-        if not marked:
-            self.mark_same_bytes(message)
         if page is not None:
             self._ledger.add_file(*page)
         record, lines = prepared or message_lines(message, source)

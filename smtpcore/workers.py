@@ -275,7 +275,8 @@ class ParallelOutput:
     def add(self, item: Session | Message | Credential, source: str) -> None:
         ticket = None
         if isinstance(item, Message):
-            self._out.mark_same_bytes(item)  # in item order, as record_message would
+            # In item order, as OutputFolder.add_message does.
+            self._out.mark_same_bytes(item)
         if isinstance(item, Message) and item.content is not None:
             self._out.write_eml(item)  # the content is readable only now
             if item.eml_path is None and item.md5 is None:
@@ -369,6 +370,6 @@ class ParallelOutput:
                     self._out.add_written(written)
             waiting.popleft()
             if isinstance(item, Message):
-                self._out.record_message(item, source, page, prepared, marked=True)
+                self._out.record_message(item, source, page, prepared)
             else:
                 self._out.add(item, source)
