@@ -631,7 +631,11 @@ class CaptureReader:
                 "or more; the time is taken as written, that much later"
             )
             return Frame(
-                cursor.index, ts_ns, self._linktype, buf[pos + size : pos + size + incl], orig
+                cursor.index,
+                ts_ns,
+                self._linktype,
+                buf[pos + size : pos + size + incl],
+                orig,
             )
         else:  # whole now: the cursor takes it
             cursor.pos = pos

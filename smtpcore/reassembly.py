@@ -623,12 +623,7 @@ class Reassembler:
             ):
                 return None
         verdict = None
-        asked = (
-            exact
-            and self._classify is not None
-            and seg.payload
-            and not seg.missing
-        )
+        asked = exact and self._classify is not None and seg.payload and not seg.missing
         if asked:
             verdict = self._classify_at_once(seg, sender_is_client, start_ns)
             if verdict is False:

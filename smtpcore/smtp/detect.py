@@ -71,7 +71,9 @@ def classify(conn, direction: int, head: bytes) -> Optional[bool]:
         if len(head) < 2:
             return None
         if head[1] == 0x03:
-            return server_port in IMPLICIT_TLS_PORTS or client_port in IMPLICIT_TLS_PORTS
+            return (
+                server_port in IMPLICIT_TLS_PORTS or client_port in IMPLICIT_TLS_PORTS
+            )
     upper = head[:16].upper()
     # No prefix is the start of another, so "starts with one" may be tested first.
     if upper.startswith(_OTHER_PROTOCOLS):

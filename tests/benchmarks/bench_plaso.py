@@ -74,7 +74,10 @@ def main() -> int:
     work = pathlib.Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     image, truth = make_image(work, args.workload)
-    for package in (ROOT / "smtpcore", ROOT / "plugins"):  # as installed (bench_compare)
+    for package in (
+        ROOT / "smtpcore",
+        ROOT / "plugins",
+    ):  # as installed (bench_compare)
         compileall.compile_dir(package, quiet=1)
     runs: dict[str, list[tuple[float, int]]] = {"filestat": [], "filestat,pcap": []}
     storage = work / "out.plaso"
