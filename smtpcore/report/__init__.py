@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import itertools
 import json
 import pathlib
 import tempfile
@@ -88,10 +89,33 @@ def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
 
 
+class _RecordEnvironment(jinja2.Environment):
+    """Jinja's environment, with ``r.subject`` on a record (a dict) looked up as a
+    key first.
+
+    Jinja tries the attribute first and catches the AttributeError a dict raises:
+    on a message page that is a hundred exceptions, an eighth of its rendering
+    time. Names of dict's own attributes (``get``, ``items``) still mean them, so
+    every lookup gives what Jinja's own order gives.
+    """
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
+
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
 @functools.lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
+    env = _RecordEnvironment(
         loader=jinja2.FileSystemLoader(_HERE / "templates"),
+        auto_reload=False,  # package files: no stat() of the template per page
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -238,19 +262,13 @@ def message_page(
     """A message's page as UTF-8 blocks; ``root`` is the output folder (for the
     .eml's headers). A function of its arguments alone, so that a worker process
     can write the page while the main process reads on."""
-    # The template yields a few hundred small pieces a page: handed out (written and
-    # hashed) in blocks of 64 KiB, still streamed for pages with big bodies.
-    block: list[str] = []
-    size = 0
+    # The template yields a few hundred small pieces a page, joined 256 at a time
+    # (in C: a Python loop over the pieces was an eighth of the rendering). A body
+    # is one piece of at most _BODY_LIMIT characters, so a block stays small.
     template = _environment().get_template("message.html")
-    for chunk in template.generate(**_message_context(root, r, mime, credentials)):
-        block.append(chunk)
-        size += len(chunk)
-        if size >= 1 << 16:
-            yield "".join(block).encode("utf-8")
-            block, size = [], 0
-    if block:
-        yield "".join(block).encode("utf-8")
+    pieces = template.generate(**_message_context(root, r, mime, credentials))
+    while batch := list(itertools.islice(pieces, 256)):
+        yield "".join(batch).encode("utf-8")
 
 
 def _message_context(
