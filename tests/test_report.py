@@ -13,9 +13,11 @@ import re
 import subprocess
 import sys
 
+import jinja2
 import pytest
 
 import report_fixtures
+from smtpcore import mime, report
 from smtpcore.report import display, json_block
 from smtpcore.report.sanitize import inert_html
 
@@ -238,6 +240,49 @@ def test_message_pages_are_written_hashed_and_script_free(out):
     assert "&lt;/script&gt;&lt;script&gt;document.title=" in page
     gap = (out / f"report/{gappy}.html").read_text()
     assert "no — 100 bytes missing from the capture" in gap
+
+
+def test_record_fields_are_looked_up_as_jinja_itself_looks_them_up():
+    """The report's environment takes a dict's key first; every lookup must still
+    give what Jinja's own order (attribute, then key) gives."""
+    source = (
+        "{{ r.subject }}|{{ r.get('subject') }}|{{ r['from'] }}|{{ r.items()|list }}"
+        "|{{ r.keys is defined }}|{{ o.real }}|{{ s.subject }}|{{ s.get('x', 1) }}"
+    )
+
+    class Sub(dict):
+        pass
+
+    values = {
+        "r": {"subject": "<Hi>", "from": "a@b", "items": "shadowed", "get": 5},
+        "o": 3,
+        "s": Sub(subject="sub"),
+    }
+    stock = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    ours = report._environment()
+    assert ours.from_string(source).render(**values) == stock.from_string(
+        source
+    ).render(**values)
+    for missing in ("{{ r.nothing }}", "{{ r.nothing.deeper }}"):
+        for environment in (stock, ours):
+            with pytest.raises(jinja2.UndefinedError):
+                environment.from_string(missing).render(**values)
+
+
+def test_message_page_blocks_are_the_template_rendered_whole(out):
+    records = [json.loads(line) for line in open(out / "messages.jsonl")]
+    template = report._environment().get_template("message.html")
+    for record in records:
+        with open(out / record["eml"], "rb") as handle:
+            info = mime.analyse(handle, keep_payloads=True)
+        blocks = list(report.message_page(out, record, info, []))
+        whole = template.render(**report._message_context(out, record, info, []))
+        assert b"".join(blocks) == whole.encode("utf-8")
+        assert all(blocks)
+        # As the run wrote it, up to its session's credentials (none given here).
+        written = (out / "report" / f"{record['id']}.html").read_bytes()
+        cut = b"<h2>Credentials of session"
+        assert b"".join(blocks).split(cut)[0] == written.split(cut)[0]
 
 
 def test_visible_escapes_printable_runs_whole_and_hidden_ones_by_code_point():
