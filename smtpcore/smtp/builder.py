@@ -83,7 +83,7 @@ class SessionBuilder:
         outer, inner = self._splice.data(self.machine, direction, data, ts_ns)
         if self._splice.outer_off:
             self.session.encrypted = True
-        output = self._handle(outer)
+        output = self._handle(outer) if outer else []
         if inner:
             output += self._handle_inner(inner)
         return output

@@ -112,7 +112,8 @@ class TlsSplice:
         if self.tls is not None:
             return outer, self._plaintext(self._call("data", direction, data, ts_ns))
         inner = []
-        if any(type(event) is self._started for event in outer):
+        started = self._started
+        if outer and any(type(event) is started for event in outer):
             self.tls = load_layer().TlsConnection(self._keylog)
             start = tls_start(
                 direction, data, self._last_byte[direction], self._reply_end
