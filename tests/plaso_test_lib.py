@@ -70,7 +70,7 @@ class ParserTestCase(unittest.TestCase):
         storage_writer.Open()
         return storage_writer
 
-    def _ParseFile(self, path, parser, parser_mediator=None):
+    def _ParseFile(self, path, parser, parser_mediator=None, sha256_hash=None):
         """Parses a file with a parser and writes results to a storage writer.
 
         Args:
@@ -78,6 +78,8 @@ class ParserTestCase(unittest.TestCase):
           parser (BaseParser): parser.
           parser_mediator (Optional[ParserMediator]): parser mediator, where None
               creates one.
+          sha256_hash (Optional[str]): what plaso's hashing analyzer put in the
+              event data stream, where None is no hashing (plaso's own test_lib).
 
         Returns:
           FakeStorageWriter: storage writer.
@@ -92,10 +94,12 @@ class ParserTestCase(unittest.TestCase):
             dfvfs_definitions.TYPE_INDICATOR_OS, location=os.fspath(path)
         )
         return self._ParseFileByPathSpec(
-            path_spec, parser, parser_mediator=parser_mediator
+            path_spec, parser, parser_mediator=parser_mediator, sha256_hash=sha256_hash
         )
 
-    def _ParseFileByPathSpec(self, path_spec, parser, parser_mediator=None):
+    def _ParseFileByPathSpec(
+        self, path_spec, parser, parser_mediator=None, sha256_hash=None
+    ):
         """Parses a file with a parser and writes results to a storage writer.
 
         Args:
@@ -103,6 +107,8 @@ class ParserTestCase(unittest.TestCase):
           parser (BaseParser): parser.
           parser_mediator (Optional[ParserMediator]): parser mediator, where None
               creates one.
+          sha256_hash (Optional[str]): what plaso's hashing analyzer put in the
+              event data stream, where None is no hashing (plaso's own test_lib).
 
         Returns:
           FakeStorageWriter: storage writer.
@@ -119,6 +125,8 @@ class ParserTestCase(unittest.TestCase):
         if file_entry:
             event_data_stream = events.EventDataStream()
             event_data_stream.path_spec = file_entry.path_spec
+            if sha256_hash is not None:
+                event_data_stream.sha256_hash = sha256_hash
 
             parser_mediator.ProduceEventDataStream(event_data_stream)
 

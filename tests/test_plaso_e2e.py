@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from smtpcore import api
 from smtpcore import pipeline
 
 from plaso_smtp.parsers.pcap_plugins import smtp
@@ -499,6 +500,14 @@ def testDecryptedTlsCaptureInsideADiskImage(tmp_path):
     events = _JsonLineEvents(storage_path)
     sessions = [e for e in events if e["data_type"] == "smtp:session"]
     assert {e["tls_decrypted"] for e in sessions} == {True}
+    # plaso hashed the capture before parsing it; the parser took that SHA-256
+    # for its identifiers rather than reading the capture a second time.
+    sha256 = hashlib.sha256((tls / "tls13-multi.pcap").read_bytes()).hexdigest()
+    assert {e["sha256_hash"] for e in sessions} == {sha256}
+    assert {e["session_identifier"] for e in sessions} == {
+        f"{api.capture_prefix(sha256)}s{number}"
+        for number in range(1, len(truth["sessions"]) + 1)
+    }
     assert {e["tls_cipher"] for e in sessions} == {"TLS_AES_128_GCM_SHA256"}
     sent = [
         e["message_sha256_hash"]

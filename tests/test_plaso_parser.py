@@ -1,5 +1,6 @@
 """Tests for the pcap parser and its smtp plugin, in plaso's ParserTestCase idiom."""
 
+import copy
 import gzip
 import hashlib
 import os
@@ -10,7 +11,9 @@ from unittest import mock
 
 from dfvfs.lib import definitions as dfvfs_definitions
 from dfvfs.path import factory as path_spec_factory
+from dfvfs.resolver import resolver as path_spec_resolver
 
+from plaso.containers import events
 from plaso.lib import errors
 from plaso.parsers import manager
 from plaso.parsers import mediator as parsers_mediator
@@ -209,6 +212,75 @@ class PcapParserTest(plaso_test_lib.ParserTestCase):
                 "username": "alice",
             },
         )
+
+    def testPrefixFromPlasoHashReadsTheCaptureOnce(self):
+        """With the SHA-256 plaso took of the stream, identifiers carry it and the
+        parser does not hash the capture a second time."""
+        path = REPOSITORY_CAPTURES_PATH.parent / "pivot" / "bec.pcap"
+        analyzed = hashlib.sha256(b"what plaso's hashing analyzer saw").hexdigest()
+
+        class NoHashing:
+            @staticmethod
+            def sha256(*unused_arguments):
+                raise AssertionError("the capture was hashed again")
+
+        with mock.patch.object(smtp, "hashlib", NoHashing):
+            storage_writer = self._ParseFile(
+                path, self._CreateParser(), sha256_hash=analyzed
+            )
+        self.assertEqual(self._GetWarningMessages(storage_writer), [])
+        prefix = api.capture_prefix(analyzed)
+        self.assertEqual(
+            sorted(
+                {
+                    event_data.session_identifier
+                    for event_data in self._GetEventData(storage_writer)
+                }
+            ),
+            [f"{prefix}s1"],
+        )
+        (sent,) = self._SentEmails(storage_writer)
+        self.assertEqual(sent.email_identifier, f"{prefix}s1-1")
+
+    def testPrefixHashedByTheParserWhenPlasoHashIsInDoubt(self):
+        """No SHA-256, one that is not a SHA-256, or one of another stream: the
+        parser hashes the capture itself."""
+        path = REPOSITORY_CAPTURES_PATH.parent / "pivot" / "bec.pcap"
+        own = hashlib.sha256(path.read_bytes()).hexdigest()
+        for doubtful in (None, own.upper(), own[:63], f"{own}0", 42):
+            with self.subTest(sha256_hash=doubtful):
+                storage_writer = self._ParseFile(
+                    path, self._CreateParser(), sha256_hash=doubtful
+                )
+                (sent,) = self._SentEmails(storage_writer)
+                self.assertEqual(
+                    sent.email_identifier, f"{api.capture_prefix(own)}s1-1"
+                )
+
+        os_path_spec = path_spec_factory.Factory.NewPathSpec(
+            dfvfs_definitions.TYPE_INDICATOR_OS, location=os.fspath(path)
+        )
+        other_path_spec = path_spec_factory.Factory.NewPathSpec(
+            dfvfs_definitions.TYPE_INDICATOR_OS, location=os.fspath(path.parent)
+        )
+        alternate_path_spec = copy.deepcopy(os_path_spec)  # as plaso's worker names one
+        alternate_path_spec.data_stream = "alternate"
+        for stream_path_spec, expected in (
+            (os_path_spec, own),
+            (other_path_spec, None),
+            (alternate_path_spec, None),
+        ):
+            with self.subTest(stream=stream_path_spec.comparable):
+                parser_mediator = parsers_mediator.ParserMediator()
+                parser_mediator.SetStorageWriter(self._CreateStorageWriter())
+                parser_mediator.SetFileEntry(
+                    path_spec_resolver.Resolver.OpenFileEntry(os_path_spec)
+                )
+                event_data_stream = events.EventDataStream()
+                event_data_stream.path_spec = stream_path_spec
+                event_data_stream.sha256_hash = own
+                parser_mediator.ProduceEventDataStream(event_data_stream)
+                self.assertEqual(smtp._AnalyzedSha256(parser_mediator), expected)
 
     def testParseZeekSMTP(self):
         """Acceptance capture from Zeek's test suite (see EXPECTED.md)."""

@@ -6,6 +6,7 @@ object it yields into event data at once, so nothing of a capture is collected f
 
 import hashlib
 import os
+import re
 import time
 
 
@@ -591,6 +592,41 @@ def CreateEventData(item):
     raise TypeError(f"Unsupported smtpcore object: {type(item).__name__:s}")
 
 
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def _AnalyzedSha256(parser_mediator):
+    """The SHA-256 plaso took of the data stream being parsed, or None.
+
+    plaso's extraction worker hashes a data stream (--hashers, "sha256" by default)
+    before it parses it, and keeps the result in the event data stream the mediator
+    holds. The mediator has no public getter for it, so its private attribute is
+    read, and any doubt means None and the parser hashes the capture itself: no stream, no SHA-256 (--hashers none or md5, a file over
+    --hasher_file_size_limit), a stream of another path specification (an
+    alternate data stream has its own), or a value that is not a SHA-256.
+
+    Args:
+      parser_mediator (ParserMediator): mediates interactions between parsers
+          and other components, such as storage and dfVFS.
+
+    Returns:
+      str: lower-case hexadecimal SHA-256, or None.
+    """
+    event_data_stream = getattr(parser_mediator, "_event_data_stream", None)
+    sha256 = getattr(event_data_stream, "sha256_hash", None)
+    if not isinstance(sha256, str) or not _SHA256_HEX.fullmatch(sha256):
+        return None
+    file_entry = parser_mediator.GetFileEntry()
+    stream_path_spec = getattr(event_data_stream, "path_spec", None)
+    if file_entry is None or stream_path_spec is None:
+        return None
+    if stream_path_spec.comparable != file_entry.path_spec.comparable or getattr(
+        stream_path_spec, "data_stream", None
+    ) != getattr(file_entry.path_spec, "data_stream", None):
+        return None
+    return sha256
+
+
 class SMTPPcapPlugin(interface.PcapPlugin):
     """pcap parser plugin for SMTP, POP3 and IMAP sessions, logins and emails.
 
@@ -607,6 +643,9 @@ class SMTPPcapPlugin(interface.PcapPlugin):
         """The identifier prefix of a capture, from its SHA-256, as smtpcore's.
 
         Identifiers then differ between captures and match smtpcore's own files.
+        The SHA-256 plaso's hashing analyzer took of this data stream is used when
+        there is one (see _AnalyzedSha256): the capture is then read once, not
+        twice, which on a compressed image is a second decompression saved.
 
         Args:
           parser_mediator (ParserMediator): mediates interactions between parsers
@@ -617,6 +656,10 @@ class SMTPPcapPlugin(interface.PcapPlugin):
         Returns:
           str: prefix, or None if extraction was aborted while hashing.
         """
+        analyzed = _AnalyzedSha256(parser_mediator)
+        if analyzed is not None:
+            return api.capture_prefix(analyzed)
+
         file_object.seek(0, os.SEEK_SET)
         sha256 = hashlib.sha256()
         position = 0
