@@ -601,9 +601,10 @@ def _AnalyzedSha256(parser_mediator):
     plaso's extraction worker hashes a data stream (--hashers, "sha256" by default)
     before it parses it, and keeps the result in the event data stream the mediator
     holds. The mediator has no public getter for it, so its private attribute is
-    read, and any doubt means None and the parser hashes the capture itself: no stream, no SHA-256 (--hashers none or md5, a file over
-    --hasher_file_size_limit), a stream of another path specification (an
-    alternate data stream has its own), or a value that is not a SHA-256.
+    read, and any doubt means None and the parser hashes the capture itself: no
+    stream, no SHA-256 (--hashers none or md5, a file over --hasher_file_size_limit),
+    a stream of another path specification (an alternate data stream has its own),
+    or a value that is not a SHA-256.
 
     Args:
       parser_mediator (ParserMediator): mediates interactions between parsers
