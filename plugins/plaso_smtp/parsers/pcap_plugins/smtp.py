@@ -618,12 +618,13 @@ def _AnalyzedSha256(parser_mediator):
     if not isinstance(sha256, str) or not _SHA256_HEX.fullmatch(sha256):
         return None
     file_entry = parser_mediator.GetFileEntry()
-    stream_path_spec = getattr(event_data_stream, "path_spec", None)
-    if file_entry is None or stream_path_spec is None:
+    stream = getattr(event_data_stream, "path_spec", None)
+    if file_entry is None or stream is None:
         return None
-    if stream_path_spec.comparable != file_entry.path_spec.comparable or getattr(
-        stream_path_spec, "data_stream", None
-    ) != getattr(file_entry.path_spec, "data_stream", None):
+    parsed = file_entry.path_spec
+    if stream.comparable != parsed.comparable:
+        return None
+    if getattr(stream, "data_stream", None) != getattr(parsed, "data_stream", None):
         return None
     return sha256
 
