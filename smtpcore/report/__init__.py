@@ -263,8 +263,9 @@ def message_page(
     .eml's headers). A function of its arguments alone, so that a worker process
     can write the page while the main process reads on."""
     # The template yields a few hundred small pieces a page, joined 256 at a time
-    # (in C: a Python loop over the pieces was an eighth of the rendering). A body
-    # is one piece of at most _BODY_LIMIT characters, so a block stays small.
+    # (in C: a Python loop over the pieces was an eighth of the rendering). A block
+    # is small unless it holds bodies: each is one piece of at most _BODY_LIMIT
+    # characters, escaped, beside the decoded text the context holds anyway.
     template = _environment().get_template("message.html")
     pieces = template.generate(**_message_context(root, r, mime, credentials))
     while batch := list(itertools.islice(pieces, 256)):
