@@ -462,6 +462,47 @@ def test_base64_decoder_any_chunking(data, width, chunk):
     assert [w for w in warnings if "76" not in w] == []
 
 
+def _base64_decoded(pieces, decode):
+    decoder = mime._Base64Decoder(decode)
+    out = b"".join(decoder.feed(piece) for piece in pieces) + decoder.close()
+    return out, decoder.invalid, decoder.problems
+
+
+_BASE64_HOSTILE = st.lists(
+    st.one_of(
+        st.binary(max_size=40).map(base64.b64encode),  # padded groups, joined
+        st.sampled_from([b"\r\n", b"\n", b"\r", b" ", b"\t", b"=", b"==", b"==="]),
+        st.sampled_from([b"!", b"-", b"_", b"\x00", b"\xff", b"\xc3\xa9", b"."]),
+        st.text("ABCxyz019+/=", max_size=7).map(str.encode),  # stray, short groups
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(parts=_BASE64_HOSTILE, cuts=st.lists(st.integers(0, 400), max_size=6))
+def test_base64_decoder_simd_matches_binascii(parts, cuts):
+    """pybase64 decodes the groups by default; binascii is the reference: the same
+    bytes, the same count of characters outside the alphabet and the same
+    problems, for junk, spacing, bad padding and joined blocks, cut anywhere."""
+    text = b"".join(parts)
+    bounds = sorted({0, len(text), *(min(cut, len(text)) for cut in cuts)})
+    pieces = [text[a:b] for a, b in zip(bounds, bounds[1:])]
+    assert mime.A2B_BASE64 is mime._simd_a2b_base64  # pybase64 is installed
+    default = _base64_decoded(pieces, mime.A2B_BASE64)
+    reference = _base64_decoded(pieces, binascii.a2b_base64)
+    assert default == reference
+    junk = text.translate(None, b" \t\r\n").translate(None, mime._BASE64_SKIPPED)
+    assert default[1] == len(text.translate(None, b" \t\r\n")) - len(junk)
+
+
+def test_base64_decoder_counts_junk_between_line_ends():
+    # Junk beside line ends of both kinds: more is dropped than the CRLFs, counted.
+    decoder = mime._Base64Decoder()
+    assert decoder.feed(b"QUJD!!\r\nREVG\n\n") == b"ABCDEF"
+    assert decoder.invalid == 2
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     data=st.binary(max_size=300),
