@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import hashlib
+import mmap
 import multiprocessing
 import os
 import pathlib
@@ -26,7 +27,7 @@ import queue
 import select
 import signal
 import threading
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, BinaryIO, Iterable, Optional
 
 from smtpcore import records
 from smtpcore.model import Credential, Message, MimeInfo, Session
@@ -53,10 +54,13 @@ def _md5_sha1(blocks: Iterable[bytes]) -> tuple[str, str]:
     return md5.hexdigest(), sha1.hexdigest()
 
 
-def _file_blocks(path: pathlib.Path) -> Iterator[bytes]:
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            yield block
+def _eml_md5_sha1(handle: BinaryIO) -> tuple[str, str]:
+    """MD5 and SHA-1 of an open .eml, hashed from a read-only map of it: the
+    MIME decoder maps it too, so the bytes are neither read nor copied twice."""
+    if not os.fstat(handle.fileno()).st_size:
+        return _md5_sha1([])  # an empty file cannot be mapped
+    with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        return _md5_sha1([mapped])
 
 
 def _decode(
@@ -86,11 +90,11 @@ def _decode(
     content byte for byte); they are returned too.
     """
     folder = pathlib.Path(root)
-    if message.md5 is None:
-        message.md5, message.sha1 = _md5_sha1(_file_blocks(folder / message.eml_path))
     from smtpcore import mime  # in the worker: the reading process needs it not
 
     with open(folder / message.eml_path, "rb") as handle:
+        if message.md5 is None:
+            message.md5, message.sha1 = _eml_md5_sha1(handle)
         size = os.fstat(handle.fileno()).st_size
         info = mime.analyse(handle, keep_payloads=True, size=size)
     written = write_attachments(folder, message.id, info)
@@ -336,9 +340,8 @@ class ParallelOutput:
         """MD5 and SHA-1 of a message whose decoding failed, from its .eml."""
         if item.md5 is None and item.eml_path is not None:
             try:
-                item.md5, item.sha1 = _md5_sha1(
-                    _file_blocks(self._out.root / item.eml_path)
-                )
+                with open(self._out.root / item.eml_path, "rb") as handle:
+                    item.md5, item.sha1 = _eml_md5_sha1(handle)
             except OSError as error:
                 item.warnings.append(
                     f"MD5 and SHA-1 not computed: {item.eml_path} cannot be read "

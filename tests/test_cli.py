@@ -513,6 +513,21 @@ def test_file_digests_from_the_child_process_and_without_it(tmp_path, monkeypatc
     assert here == paths
 
 
+@pytest.mark.parametrize("content", [b"", b"Subject: x\r\n\r\nbody\r\n" * 5000])
+def test_worker_hashes_the_eml_as_written(tmp_path, content):
+    from smtpcore import workers
+
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(content)
+    with open(eml, "rb") as handle:
+        digests = workers._eml_md5_sha1(handle)
+        assert handle.tell() == 0  # the MIME decoder reads it next
+    assert digests == (
+        hashlib.md5(content).hexdigest(),
+        hashlib.sha1(content).hexdigest(),
+    )
+
+
 @pytest.mark.parametrize("backlog", [0, 10_000])
 def test_report_pages_by_the_main_process_or_the_workers_are_the_same(
     tmp_path, monkeypatch, backlog
