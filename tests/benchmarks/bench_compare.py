@@ -3,6 +3,7 @@
 
 Usage: .venv/bin/python tests/benchmarks/bench_compare.py [--work /dev/shm/smtpbench]
            [--workloads smtp200,mixed200,smtp1000] [--repeat 3] [--tools ...]
+           [--baseline REV]
 
 For each workload the deterministic capture is written once (../shared/bench, with its
 ground truth) into WORK/in/, then every tool runs on it in turn, alternating, --repeat
@@ -13,6 +14,11 @@ busy in one round affects both), and the peak RSS of the whole process tree (sam
 every 20 ms in one more round that is not timed, so smtpcore's worker and hashing
 processes count too). Every smtpcore run is checked against the truth: every message
 byte-exact, no extra message. The table is printed as Markdown.
+
+``--baseline REV`` adds the package as it was at git revision REV (extracted under
+WORK/baseline/, its compiled path built in place, run with the same Python) as the tool
+``smtpcore@REV``: its ratio is the change's speed-up measured in the same rounds, which
+is what a machine that drifts by a third within an hour still lets one compare.
 """
 
 from __future__ import annotations
@@ -85,7 +91,32 @@ def run_measured(
     return elapsed, peak, status
 
 
-def tool_commands(capture: pathlib.Path, out: pathlib.Path) -> dict[str, list[str]]:
+def baseline_tree(work: pathlib.Path, revision: str) -> pathlib.Path:
+    """The package at ``revision``, extracted and built once under WORK/baseline/."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{revision}^{{commit}}"],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    tree = work / "baseline" / commit[:12]
+    if not (tree / ".built").exists():
+        shutil.rmtree(tree, ignore_errors=True)
+        tree.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "archive", commit], cwd=ROOT, check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+        subprocess.run(
+            [sys.executable, "setup.py", "-q", "build_ext", "--inplace"],
+            cwd=tree, check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        compileall.compile_dir(tree / "smtpcore", quiet=1)
+        (tree / ".built").touch()
+    return tree
+
+
+def tool_commands(
+    capture: pathlib.Path, out: pathlib.Path, baseline: tuple[str, pathlib.Path] = ()
+) -> dict[str, list[str]]:
     smtpcore = str(ROOT / ".venv" / "bin" / "smtpcore")
     commands = {
         "cat": ["sh", "-c", f"cat {capture} > /dev/null"],
@@ -95,6 +126,13 @@ def tool_commands(capture: pathlib.Path, out: pathlib.Path) -> dict[str, list[st
             "-o", str(out),
         ],  # fmt: skip
     }
+    if baseline:
+        revision, tree = baseline
+        # PYTHONPATH comes before the editable install's finder: the old tree wins.
+        commands[f"smtpcore@{revision}"] = [
+            "env", f"PYTHONPATH={tree}", sys.executable, "-m", "smtpcore.cli",
+            "extract", "-q", str(capture), "-o", str(out),
+        ]  # fmt: skip
     if shutil.which("tcpflow"):
         commands["tcpflow"] = ["tcpflow", "-r", str(capture), "-o", str(out), "port 25"]
     if shutil.which("tshark"):
@@ -135,9 +173,13 @@ def main() -> int:
     parser.add_argument("--workloads", default="smtp200,mixed200")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--tools", default="")
+    parser.add_argument("--baseline", default="")
     args = parser.parse_args()
     work = pathlib.Path(args.work)
     (work / "in").mkdir(parents=True, exist_ok=True)
+    baseline = (
+        (args.baseline, baseline_tree(work, args.baseline)) if args.baseline else ()
+    )
     # An installed package has its bytecode; a checkout run with
     # PYTHONDONTWRITEBYTECODE=1 would compile every module in every run.
     compileall.compile_dir(ROOT / "smtpcore", quiet=1)
@@ -163,16 +205,17 @@ def main() -> int:
         for round_ in range(args.repeat + 1):
             sampled = round_ == args.repeat
             this_round = {}
-            order = list(tool_commands(capture, work).items())
+            order = list(tool_commands(capture, work, baseline).items())
             if args.tools:
-                order = [t for t in order if t[0] in args.tools.split(",")]
+                chosen = args.tools.split(",")
+                order = [t for t in order if t[0] in chosen or "@" in t[0]]
             if round_ % 2:
                 order.reverse()  # alternate, so neither tool always runs first
             for tool, _ in order:
                 out = work / "out" / f"{name}-{tool}"
                 shutil.rmtree(out, ignore_errors=True)
                 out.mkdir(parents=True)
-                command = tool_commands(capture, out)[tool]
+                command = tool_commands(capture, out, baseline)[tool]
                 if tool.startswith("smtpcore"):
                     out.rmdir()  # smtpcore makes its own, new folder
                 seconds, peak, status = run_measured(command, work, sampled)
