@@ -231,6 +231,10 @@ def main() -> int:
                 times.setdefault(tool, []).append(seconds)
             for tool, seconds in this_round.items():
                 ratios.setdefault(tool, []).append(this_round["smtpcore"] / seconds)
+        for tool in ratios:
+            if "@" in tool:  # the change's speed-up: every round, for its spread
+                paired = ", ".join(f"{ratio:.2f}" for ratio in ratios[tool])
+                print(f"{name}: smtpcore ÷ {tool} by round: {paired}")
         for tool in times:
             rows.append(
                 (name, tool, statistics.median(times[tool]),
