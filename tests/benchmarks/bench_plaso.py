@@ -2,7 +2,7 @@
 """What the pcap parser adds to a stock log2timeline run over a disk image.
 
 Usage: .venv/bin/python tests/benchmarks/bench_plaso.py [--work /dev/shm/plasobench]
-           [--workload smtp200] [--repeat 3]
+           [--workload smtp200] [--repeat 3] [--baseline REV]
 
 The workload's capture (see bench_compare.py) is put alone into an ext4 image
 (`mke2fs -d`, no mounting), then log2timeline runs over it with `--parsers filestat`
@@ -10,7 +10,9 @@ and with `--parsers filestat,pcap`, alternating, --repeat times, each into a fre
 storage file on WORK (use tmpfs). Reported: median wall times, the median of the
 paired ratios pcap/filestat-only, peak RSS of the process tree, and the number of
 smtp: events the pcap run stored (pinfo), which must equal the generator's truth of
-messages plus sessions plus credentials.
+messages plus sessions plus credentials. ``--baseline REV`` adds a third run in each
+round, the parser as it was at git revision REV (see bench_compare.py), and the paired
+ratios of the pcap run to it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import statistics
 import subprocess
 import sys
 
-from bench_compare import BENCH, ROOT, WORKLOADS, run_measured
+from bench_compare import BENCH, ROOT, WORKLOADS, baseline_tree, run_measured
 
 BIN = ROOT / ".venv" / "bin"
 
@@ -70,9 +72,11 @@ def main() -> int:
     parser.add_argument("--work", default="/dev/shm/plasobench")
     parser.add_argument("--workload", default="smtp200")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--baseline", default="")
     args = parser.parse_args()
     work = pathlib.Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
+    old_tree = baseline_tree(work, args.baseline) if args.baseline else None
     image, truth = make_image(work, args.workload)
     for package in (
         ROOT / "smtpcore",
@@ -80,23 +84,32 @@ def main() -> int:
     ):  # as installed (bench_compare)
         compileall.compile_dir(package, quiet=1)
     runs: dict[str, list[tuple[float, int]]] = {"filestat": [], "filestat,pcap": []}
+    if old_tree:
+        runs[f"filestat,pcap@{args.baseline}"] = []
     storage = work / "out.plaso"
     events: dict[str, int] = {}
     for _ in range(args.repeat):
-        for parsers in runs:
+        for run in runs:
+            parsers, _, revision = run.partition("@")
             storage.unlink(missing_ok=True)
             command = [
                 str(BIN / "log2timeline"), "--status_view", "none", "--unattended",
                 "--parsers", parsers, "--storage_file", str(storage),
                 "--logfile", str(work / "log2timeline.log.gz"), str(image),
             ]  # fmt: skip
+            if revision:  # PYTHONPATH comes before the editable install's finder
+                path = f"PYTHONPATH={old_tree}:{old_tree / 'plugins'}"
+                command = ["env", path, *command]
             elapsed, peak, status = run_measured(command, work)
             if status != 0:
-                print(f"log2timeline --parsers {parsers} exited {status}")
+                print(f"log2timeline --parsers {run} exited {status}")
                 return 1
-            runs[parsers].append((elapsed, peak))
+            runs[run].append((elapsed, peak))
             if parsers.endswith("pcap"):
-                events = count_smtp_events(storage)
+                found = count_smtp_events(storage)
+                if events and found != events:
+                    print(f"{run}: other smtp: event data: {found}")
+                events = found
     ratios = [
         pcap[0] / plain[0]
         for plain, pcap in zip(runs["filestat"], runs["filestat,pcap"])
@@ -112,6 +125,18 @@ def main() -> int:
         f"\npcap run ÷ filestat-only run, median of paired ratios: "
         f"{statistics.median(ratios):.2f} ({', '.join(f'{r:.2f}' for r in ratios)})"
     )
+    if old_tree:
+        speedups = [
+            new[0] / old[0]
+            for new, old in zip(
+                runs["filestat,pcap"], runs[f"filestat,pcap@{args.baseline}"]
+            )
+        ]
+        print(
+            f"pcap run ÷ pcap run at {args.baseline}, median of paired ratios: "
+            f"{statistics.median(speedups):.2f} "
+            f"({', '.join(f'{r:.2f}' for r in speedups)})"
+        )
     print(f"smtp: event data stored: {events}; truth: {len(records)} messages")
     storage.unlink(missing_ok=True)
     return 0
