@@ -32,7 +32,7 @@ from typing import Any, BinaryIO, Iterable, Optional
 from smtpcore import records
 from smtpcore.model import Credential, Message, MimeInfo, Session
 from smtpcore.output import OutputFolder, message_lines, write_attachments, write_page
-from smtpcore.report import message_page, message_template, page_name, shows_inline
+from smtpcore.report import message_page, page_name, shows_inline
 
 # Messages decoded ahead at most; bounds the memory of results waiting their turn.
 WINDOW = 32
@@ -268,7 +268,6 @@ class ParallelOutput:
         # Started now, before reading: a process forked later would count what the
         # reading holds at that moment in its own memory too.
         self._workers: list[_Worker] = []
-        message_template()  # compiled once, here; the workers inherit it
         for _ in range(workers):
             inherited = [c for w in self._workers for c in (w.tasks, w.results)]
             self._workers.append(_Worker(self._context, inherited))

@@ -253,12 +253,6 @@ def session_row(r: dict[str, Any], source: int) -> dict[str, Any]:
     }
 
 
-def message_template() -> jinja2.Template:
-    """The page template, compiled on first use (85 ms): ``workers`` has it
-    compiled before forking, for every worker to inherit."""
-    return _environment().get_template("message.html")
-
-
 def message_page(
     root: Optional[pathlib.Path],
     r: dict[str, Any],
@@ -272,7 +266,8 @@ def message_page(
     # (in C: a Python loop over the pieces was an eighth of the rendering). A block
     # is small unless it holds bodies: each is one piece of at most _BODY_LIMIT
     # characters, escaped, beside the decoded text the context holds anyway.
-    pieces = message_template().generate(**_message_context(root, r, mime, credentials))
+    template = _environment().get_template("message.html")
+    pieces = template.generate(**_message_context(root, r, mime, credentials))
     while batch := list(itertools.islice(pieces, 256)):
         yield "".join(batch).encode("utf-8")
 
