@@ -17,8 +17,9 @@ byte-exact, no extra message. The table is printed as Markdown.
 
 ``--baseline REV`` adds the package as it was at git revision REV (extracted under
 WORK/baseline/, its compiled path built in place, run with the same Python) as the tool
-``smtpcore@REV``: its ratio is the change's speed-up measured in the same rounds, which
-is what a machine that drifts by a third within an hour still lets one compare.
+``smtpcore@REV``: its ratio is what the change did to the time (below 1: faster), measured
+in the same rounds, which is what a machine that drifts by a third within an hour still
+lets one compare.
 """
 
 from __future__ import annotations
@@ -232,7 +233,7 @@ def main() -> int:
             for tool, seconds in this_round.items():
                 ratios.setdefault(tool, []).append(this_round["smtpcore"] / seconds)
         for tool in ratios:
-            if "@" in tool:  # the change's speed-up: every round, for its spread
+            if "@" in tool:  # what the change did, every round: its spread shows
                 paired = ", ".join(f"{ratio:.2f}" for ratio in ratios[tool])
                 print(f"{name}: smtpcore ÷ {tool} by round: {paired}")
         for tool in times:
