@@ -50,6 +50,11 @@ import re
 import urllib.parse
 from typing import BinaryIO, Callable, Iterator, Optional
 
+try:
+    import pybase64
+except ImportError:  # not installed: binascii's decoder, the reference, does it all
+    pybase64 = None
+
 from smtpcore import mimebody
 from smtpcore.model import Attachment, MimeInfo, TextBody
 
@@ -517,12 +522,6 @@ def _looks_like_text(sample: bytes) -> bool:
 
 # ---------------------------------------------------------------------------
 # Transfer decoding
-
-
-try:
-    import pybase64
-except ImportError:  # not installed: binascii's decoder, the reference, does it all
-    pybase64 = None
 
 
 def _simd_a2b_base64(clean: bytes) -> bytes:

@@ -54,10 +54,10 @@ def _md5_sha1(blocks: Iterable[bytes]) -> tuple[str, str]:
     return md5.hexdigest(), sha1.hexdigest()
 
 
-def _eml_md5_sha1(handle: BinaryIO) -> tuple[str, str]:
-    """MD5 and SHA-1 of an open .eml, hashed from a read-only map of it: the
-    MIME decoder maps it too, so the bytes are neither read nor copied twice."""
-    if not os.fstat(handle.fileno()).st_size:
+def _eml_md5_sha1(handle: BinaryIO, size: int) -> tuple[str, str]:
+    """MD5 and SHA-1 of an open .eml of ``size`` bytes, hashed from a read-only map
+    of it: the MIME decoder maps it too, so the bytes are neither read nor copied."""
+    if not size:
         return _md5_sha1([])  # an empty file cannot be mapped
     with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
         return _md5_sha1([mapped])
@@ -93,9 +93,9 @@ def _decode(
     from smtpcore import mime  # in the worker: the reading process needs it not
 
     with open(folder / message.eml_path, "rb") as handle:
-        if message.md5 is None:
-            message.md5, message.sha1 = _eml_md5_sha1(handle)
         size = os.fstat(handle.fileno()).st_size
+        if message.md5 is None:
+            message.md5, message.sha1 = _eml_md5_sha1(handle, size)
         info = mime.analyse(handle, keep_payloads=True, size=size)
     written = write_attachments(folder, message.id, info)
     message.mime = info
@@ -341,7 +341,8 @@ class ParallelOutput:
         if item.md5 is None and item.eml_path is not None:
             try:
                 with open(self._out.root / item.eml_path, "rb") as handle:
-                    item.md5, item.sha1 = _eml_md5_sha1(handle)
+                    size = os.fstat(handle.fileno()).st_size
+                    item.md5, item.sha1 = _eml_md5_sha1(handle, size)
             except OSError as error:
                 item.warnings.append(
                     f"MD5 and SHA-1 not computed: {item.eml_path} cannot be read "

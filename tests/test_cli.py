@@ -520,7 +520,7 @@ def test_worker_hashes_the_eml_as_written(tmp_path, content):
     eml = tmp_path / "m.eml"
     eml.write_bytes(content)
     with open(eml, "rb") as handle:
-        digests = workers._eml_md5_sha1(handle)
+        digests = workers._eml_md5_sha1(handle, len(content))
         assert handle.tell() == 0  # the MIME decoder reads it next
     assert digests == (
         hashlib.md5(content).hexdigest(),
