@@ -545,6 +545,7 @@ class _Base64Decoder:
         self._decode = decode
         self._carry = b""
         self.invalid = 0
+        self.long_lines = False  # a line over 76 characters (RFC 2045) was fed
         self.problems: list[str] = []
 
     def _note(self, problem: str) -> None:
@@ -564,10 +565,14 @@ class _Base64Decoder:
 
     def feed(self, text: bytes) -> bytes:
         cleaned = text.translate(None, _BASE64_SKIPPED)
-        if len(cleaned) + 2 * text.count(b"\r\n") != len(text):
-            # Not just lines of the alphabet: other spacing, or junk to count.
-            without_space = text.translate(None, b" \t\r\n")
-            self.invalid += len(without_space) - len(cleaned)
+        skipped = len(text) - len(cleaned)
+        # The usual piece, even lines of the alphabet, is known by its line ends.
+        if not (skipped and _even_crlf_lines(text, skipped)):
+            if skipped != 2 * text.count(b"\r\n"):
+                # Not just lines of the alphabet: other spacing, or junk to count.
+                without_space = text.translate(None, b" \t\r\n")
+                self.invalid += len(without_space) - len(cleaned)
+            self.long_lines = self.long_lines or _has_long_line(text)
         data = self._carry + cleaned
         out: list[bytes] = []
         while True:
@@ -615,11 +620,14 @@ def _has_long_line(piece: bytes) -> bool:
     return max(map(len, piece.splitlines())) > 76
 
 
-def _even_crlf_lines(piece: bytes) -> bool:
+def _even_crlf_lines(piece: bytes, skipped: Optional[int] = None) -> bool:
     """Whether piece is lines of one width, at most 76, each ending in CRLF.
 
     That is how base64 bodies are written; checking it by striding over the line
-    ends is several times faster than splitting the piece into lines.
+    ends is several times faster than splitting the piece into lines. ``skipped``,
+    the count of bytes of piece outside the base64 alphabet, stands in for
+    counting its CRs and LFs (two passes over the piece): when the stride's line
+    ends are all of them, there is no other line end, nor junk.
     """
     head = piece.find(b"\r\n")
     if not 0 <= head <= 76:
@@ -631,12 +639,19 @@ def _even_crlf_lines(piece: bytes) -> bool:
     step = width + 2
     carriage_returns = piece[start + width :: step]
     newlines = piece[start + width + 1 :: step]
-    return (
+    if not (
         carriage_returns.count(b"\r") == len(carriage_returns)
         and newlines.count(b"\n") == len(newlines)
-        and piece.count(b"\r", start) == len(carriage_returns)
-        and piece.count(b"\n", start) == len(newlines)
-    )
+    ):
+        return False
+    if skipped is not None:
+        ends = 2 + len(carriage_returns) + len(newlines)
+        if piece.endswith(b"\r\n") and (len(piece) - 2 - start - width) % step:
+            ends += 2  # a shorter last line
+        return skipped == ends
+    return piece.count(b"\r", start) == len(carriage_returns) and piece.count(
+        b"\n", start
+    ) == len(newlines)
 
 
 Payload = "bytes | mimebody.BodyRange"
@@ -699,16 +714,14 @@ def _decoded_pieces(payload: Payload, encoding: str, warn: Warn) -> Iterator[byt
         encoding not in ("quoted-printable",) and "base64" in encoding
     ):
         decoder = _Base64Decoder()
-        long_lines = False
         for piece in _pieces(payload, at_line_ends=False):
-            long_lines = long_lines or _has_long_line(piece)
             yield decoder.feed(piece)
         yield decoder.close()
         if decoder.invalid:
             warn(f"base64: {decoder.invalid} characters outside the alphabet ignored")
         for problem in decoder.problems:
             warn(f"base64: {problem}")
-        if long_lines:
+        if decoder.long_lines:
             warn("base64: lines longer than 76 characters")
         return
     if encoding == "quoted-printable" or "quoted" in encoding:

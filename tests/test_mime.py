@@ -497,6 +497,54 @@ def test_base64_decoder_simd_matches_binascii(parts, cuts):
     assert default[1] == len(unspaced) - len(alphabet)  # the junk, whole text at once
 
 
+@settings(max_examples=400, deadline=None)
+@given(
+    data=st.binary(max_size=600),
+    width=st.integers(min_value=1, max_value=80),
+    last_eol=st.booleans(),
+    inserts=st.lists(
+        st.tuples(
+            st.integers(0, 900),
+            st.sampled_from([b"\r\n", b"\n", b"\r", b" ", b"!", b"A", b"\x00"]),
+        ),
+        max_size=2,
+    ),
+    cuts=st.lists(st.integers(0, 900), max_size=4),
+)
+def test_base64_decoder_line_checks_equal_counting(
+    data, width, last_eol, inserts, cuts
+):
+    """The decoder knows even lines by their line ends alone; counting CRs and LFs
+    (``_has_long_line`` of each piece, junk counted over the whole text) is the
+    reference: the same long-line verdict and the same junk count."""
+    encoded = base64.b64encode(data)
+    text = b"\r\n".join(encoded[i : i + width] for i in range(0, len(encoded), width))
+    text += b"\r\n" if last_eol else b""
+    for position, insert in inserts:
+        position = min(position, len(text))
+        text = text[:position] + insert + text[position:]
+    bounds = sorted({0, len(text), *(min(cut, len(text)) for cut in cuts)})
+    pieces = [text[a:b] for a, b in zip(bounds, bounds[1:])]
+    decoder = mime._Base64Decoder()
+    for piece in pieces:
+        decoder.feed(piece)
+    assert decoder.long_lines == any(mime._has_long_line(piece) for piece in pieces)
+    unspaced = text.translate(None, b" \t\r\n")
+    assert decoder.invalid == len(unspaced) - len(
+        unspaced.translate(None, mime._BASE64_SKIPPED)
+    )
+
+
+def test_base64_even_lines_known_without_counting():
+    lines = (b"Q" * 76 + b"\r\n") * 40
+    for piece in (lines, lines + b"QUJD", lines + b"QUJD\r\n", b"QU\r\n" + lines):
+        skipped = len(piece) - len(piece.translate(None, mime._BASE64_SKIPPED))
+        assert mime._even_crlf_lines(piece, skipped)
+    assert not mime._even_crlf_lines(lines + b"Q" * 77, 80)  # a long last line
+    assert not mime._even_crlf_lines(lines[:100] + b"!" + lines[100:], 81)  # junk
+    assert not mime._even_crlf_lines(lines[:100] + b"\n" + lines[100:], 81)
+
+
 def test_base64_decoder_counts_junk_between_line_ends():
     # Junk beside line ends of both kinds: more is dropped than the CRLFs, counted.
     decoder = mime._Base64Decoder()
