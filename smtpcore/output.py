@@ -74,6 +74,23 @@ def _json_line(record: dict[str, Any]) -> bytes:
     return _JSON_LINE.encode(record).encode("utf-8") + b"\n"
 
 
+def event_lines(item: Session | Message | Credential, record: dict[str, Any]) -> bytes:
+    """The record's lines of timesketch.jsonl: each event's head, then the record's
+    fields, encoded once for all its events (a message's or session's two events
+    carry the same fields; encoding them was a third of a message's lines). Each
+    line is the bytes of its event encoded whole."""
+    heads = timeline.heads(item, record)
+    if not heads:
+        return b""
+    fields = timeline.fields(record)
+    if not fields or not fields.keys().isdisjoint(heads[0]):
+        return b"".join(_json_line({**head, **fields}) for head in heads)
+    rest = ("," + _JSON_LINE.encode(fields)[1:] + "\n").encode("utf-8")
+    return b"".join(
+        _JSON_LINE.encode(head)[:-1].encode("utf-8") + rest for head in heads
+    )
+
+
 def _manifest_text(
     manifest: dict[str, Any], files: Iterator[tuple[str, str]]
 ) -> Iterator[str]:
@@ -114,9 +131,9 @@ def message_lines(
             lines[f"attachments.{algorithm}"] = "".join(
                 f"{a[algorithm]}  {a['path']}\n" for a in saved
             ).encode()
-    events = [_json_line(event) for event in timeline.events(message, record)]
+    events = event_lines(message, record)
     if events:
-        lines["timesketch.jsonl"] = b"".join(events)
+        lines["timesketch.jsonl"] = events
     return record, lines
 
 
@@ -217,8 +234,9 @@ class OutputFolder:
         self._jsonl[name].write(tables.csv_line(row))
 
     def _write_events(self, item: Session | Message | Credential, record) -> None:
-        for event in timeline.events(item, record):
-            self._write_line("timesketch.jsonl", event)
+        events = event_lines(item, record)
+        if events:
+            self._jsonl["timesketch.jsonl"].write(events)
 
     def add(self, item: Session | Message | Credential, source: str) -> None:
         if isinstance(item, Message):

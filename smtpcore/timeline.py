@@ -8,15 +8,18 @@ sender's claim, not a time the capture saw, so its event says "Date header".
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 from smtpcore.model import Credential, Message, Session, iso_time
 
 _NESTED = ("attachments", "received", "received_first_hop", "received_last_hop")
 
 
-def _fields(record: dict[str, Any]) -> dict[str, Any]:
-    """The record's fields, flat: Timesketch shows scalars and lists of scalars."""
+def fields(record: dict[str, Any]) -> dict[str, Any]:
+    """The record's fields, flat: Timesketch shows scalars and lists of scalars.
+
+    Every event of the record carries them after its head (`heads`).
+    """
     fields = {k: v for k, v in record.items() if k not in _NESTED and k != "details"}
     if "id" in fields:
         fields["record_id"] = fields.pop("id")
@@ -33,12 +36,8 @@ def _fields(record: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def _event(
-    ts_ns: Optional[int],
-    description: str,
-    text: str,
-    data_type: str,
-    fields: dict[str, Any],
+def _head(
+    ts_ns: Optional[int], description: str, text: str, data_type: str
 ) -> Optional[dict[str, Any]]:
     moment = iso_time(ts_ns)
     if moment is None:
@@ -49,7 +48,6 @@ def _event(
         "timestamp": ts_ns // 1000,
         "timestamp_desc": description,
         "data_type": data_type,
-        **fields,
     }
 
 
@@ -88,28 +86,23 @@ def _email_text(record: dict[str, Any], date_header: bool) -> str:
     )
 
 
-def events(
-    item: Message | Session | Credential, record: dict[str, Any]
-) -> Iterator[dict]:
-    """The timeline events of one record (its JSON form beside the model object)."""
-    fields = _fields(record)
+def heads(item: Message | Session | Credential, record: dict[str, Any]) -> list[dict]:
+    """The heads of the timeline events of one record (its JSON form beside the model
+    object): each event is its head, then the record's `fields`."""
     if isinstance(item, Message):
         data_type = "smtp:email"
-        sent = _event(
-            item.time_ns, "Sent Time", _email_text(record, False), data_type, fields
-        )
-        if sent:
-            yield sent
+        found = [
+            _head(item.time_ns, "Sent Time", _email_text(record, False), data_type)
+        ]
         if item.mime is not None and item.mime.date_ns is not None:
-            dated = _event(
-                item.mime.date_ns,
-                "Creation Time",
-                _email_text(record, True),
-                data_type,
-                fields,
+            found.append(
+                _head(
+                    item.mime.date_ns,
+                    "Creation Time",
+                    _email_text(record, True),
+                    data_type,
+                )
             )
-            if dated:
-                yield dated
     elif isinstance(item, Credential):
         outcome = {True: "succeeded", False: "failed"}.get(record["success"])
         text = _join(
@@ -125,11 +118,9 @@ def events(
             _endpoints(record),
             None if record["complete"] else "(outcome not in the capture)",
         )
-        event = _event(
-            item.time_ns, "Authentication Time", text, "smtp:authentication", fields
-        )
-        if event:
-            yield event
+        found = [
+            _head(item.time_ns, "Authentication Time", text, "smtp:authentication")
+        ]
     elif isinstance(item, Session):
         text = _join(
             f"SMTP session {_endpoints(record)}",
@@ -139,10 +130,13 @@ def events(
             "then TLS (rest of the session encrypted)" if record["encrypted"] else None,
             None if record["complete"] else "(incomplete)",
         )
-        for ts_ns, description in (
-            (item.start_ns, "Start Time"),
-            (item.end_ns, "End Time"),
-        ):
-            event = _event(ts_ns, description, text, "smtp:session", fields)
-            if event:
-                yield event
+        found = [
+            _head(ts_ns, description, text, "smtp:session")
+            for ts_ns, description in (
+                (item.start_ns, "Start Time"),
+                (item.end_ns, "End Time"),
+            )
+        ]
+    else:
+        found = []
+    return [head for head in found if head is not None]

@@ -2,9 +2,11 @@
 
 import hashlib
 import json
+import pathlib
 
 import pytest
 
+from smtpcore import api, records, timeline
 from smtpcore.content import MessageContent
 from smtpcore.model import (
     Attachment,
@@ -16,7 +18,7 @@ from smtpcore.model import (
     Session,
     TextBody,
 )
-from smtpcore.output import OutputError, OutputFolder
+from smtpcore.output import OutputError, OutputFolder, _json_line, event_lines
 
 ENDPOINTS = Endpoints("192.0.2.10", 40123, "192.0.2.25", 25)
 RAW = b"Subject: hi\r\n\r\nbody\r\n"
@@ -317,3 +319,32 @@ def test_folder_keeps_no_file_list_in_memory(tmp_path):
         for p in (tmp_path / "out").rglob("*")
         if p.is_file() and p.name != "manifest.json"
     }
+
+
+def test_event_lines_are_each_event_encoded_whole():
+    """The fields, encoded once for all of a record's events, give the bytes of every
+    event encoded whole, on every test capture (and when a field's name is that of
+    a head's key, where the head gives way)."""
+    captures = sorted(pathlib.Path("test_data").rglob("*.pcap*"))
+    assert len(captures) > 100
+    seen = 0
+    for capture in captures:
+        for item in api.items(str(capture)):
+            if isinstance(item, Message):
+                record = records.message_record(item, str(capture))
+            elif isinstance(item, Credential):
+                record = records.credential_record(item)
+            else:
+                record = records.session_record(item)
+            fields = timeline.fields(record)
+            whole = [_json_line({**h, **fields}) for h in timeline.heads(item, record)]
+            assert event_lines(item, record) == b"".join(whole)
+            seen += len(whole)
+    assert seen > 100
+    message = make_message()
+    record = dict(records.message_record(message, "x"), timestamp="a field")
+    (head,) = timeline.heads(message, record)
+    assert event_lines(message, record) == _json_line(
+        {**head, **timeline.fields(record)}
+    )
+    assert json.loads(event_lines(message, record))["timestamp"] == "a field"
