@@ -137,57 +137,61 @@ class SessionBuilder:
             number = getattr(event, "transaction", None)
             if number and number > self._transactions:
                 self._transactions = number
-            if isinstance(event, ev.MessageData):
+            # By exact type (events are never subclassed), the content first: most
+            # events are content, and most others (commands, replies) match none.
+            kind = type(event)
+            if kind is ev.MessageData:
                 content = self._contents.get(event.transaction)
                 if content is not None:
                     content.write(event.data)
-            elif isinstance(event, ev.MessageTruncate):
+            elif kind is ev.MessageTruncate:
                 content = self._contents.get(event.transaction)
                 if content is not None:
                     content.truncate(event.size)
-            elif isinstance(event, ev.MessageGap):
+            elif kind is ev.MessageGap:
                 content = self._contents.get(event.transaction)
                 if content is not None:
                     content.gap(event.length)
-            elif isinstance(event, ev.DataStart):
+            elif kind is ev.DataStart:
                 self._contents.setdefault(
                     event.transaction, MessageContent(self._md5_sha1)
                 )
                 self._context.setdefault(
                     event.transaction, (self._helo, self._auth_user)
                 )
-            elif isinstance(event, ev.MailFrom):
+            elif kind is ev.MailFrom:
                 self._context[event.transaction] = (self._helo, self._auth_user)
-            elif isinstance(event, ev.TransactionEnd):
+            elif kind is ev.TransactionEnd:
                 output.append(self._message(event))
-            elif isinstance(event, ev.AuthFinished):
+            elif kind is ev.AuthFinished:
                 output.append(self._credential(event))
                 session.warnings.extend(
                     f"session {self.session_id}: {warning}"
                     for warning in event.warnings
                 )
-            elif isinstance(event, ev.Greeting):
+            elif kind is ev.Greeting:
                 if session.banner is None:
                     session.banner = event.reply
-            elif isinstance(event, ev.Helo):
+            elif kind is ev.Helo:
                 self._helo = event.hostname
                 session.helo = event.hostname
-            elif isinstance(event, ev.Extensions):
+            elif kind is ev.Extensions:
                 session.extensions = list(event.extensions)
-            elif isinstance(event, ev.StartTls):
+            elif kind is ev.StartTls:
                 session.starttls = True
-            elif isinstance(event, ev.TlsStarted):
+            elif kind is ev.TlsStarted:
                 session.encrypted = True
-            elif isinstance(event, ev.TlsPlaintext):
+            elif kind is ev.TlsPlaintext:
                 session.starttls_plaintext = True
-            elif isinstance(event, ev.TlsHello):
+            elif kind is ev.TlsHello:
                 if event.server_name:
                     session.tls_server_name = event.server_name
-            elif isinstance(event, ev.Anomaly):
+            elif kind is ev.Anomaly:
                 session.warnings.append(self._warning(event))
-            elif isinstance(event, ev.Closed):
+            elif kind is ev.Closed:
                 self._closed = event
-            session.end_ns = max(session.end_ns, event.ts_ns)
+            if event.ts_ns > session.end_ns:
+                session.end_ns = event.ts_ns
         return output
 
     def _warning(self, event: ev.Anomaly) -> str:

@@ -113,7 +113,7 @@ class TlsSplice:
             return outer, self._plaintext(self._call("data", direction, data, ts_ns))
         inner = []
         started = self._started
-        if outer and any(type(event) is started for event in outer):
+        if outer and started in map(type, outer):
             self.tls = load_layer().TlsConnection(self._keylog)
             start = tls_start(
                 direction, data, self._last_byte[direction], self._reply_end
