@@ -20,20 +20,18 @@ def fields(record: dict[str, Any]) -> dict[str, Any]:
 
     Every event of the record carries them after its head (`heads`).
     """
-    fields = {k: v for k, v in record.items() if k not in _NESTED and k != "details"}
-    if "id" in fields:
-        fields["record_id"] = fields.pop("id")
-    if "rcpt_rejected" in fields:
-        fields["rcpt_rejected"] = [r["address"] for r in record["rcpt_rejected"]]
+    flat = {k: v for k, v in record.items() if k not in _NESTED and k != "details"}
+    if "id" in flat:
+        flat["record_id"] = flat.pop("id")
+    if "rcpt_rejected" in flat:
+        flat["rcpt_rejected"] = [r["address"] for r in record["rcpt_rejected"]]
     if "attachments" in record:
-        fields["attachment_names"] = [
-            a["filename"] or "" for a in record["attachments"]
-        ]
-        fields["attachment_sha256"] = [a["sha256"] for a in record["attachments"]]
-        fields["received"] = [hop["raw"] for hop in record["received"]]
+        flat["attachment_names"] = [a["filename"] or "" for a in record["attachments"]]
+        flat["attachment_sha256"] = [a["sha256"] for a in record["attachments"]]
+        flat["received"] = [hop["raw"] for hop in record["received"]]
         first = record["received_first_hop"]
-        fields["received_first_hop_ip"] = first["ip"] if first else None
-    return fields
+        flat["received_first_hop_ip"] = first["ip"] if first else None
+    return flat
 
 
 def _head(
