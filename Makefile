@@ -11,7 +11,8 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml setup.py
+# The report templates and their environment: setup.py compiles them (smtpcore.report).
+$(STAMP): pyproject.toml setup.py smtpcore/report/__init__.py $(wildcard smtpcore/report/templates/*.html)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'

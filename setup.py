@@ -11,9 +11,15 @@ The compiled hot path (smtpcore/_flowskip.pyx and _fastpath.pyx, built with Cyth
 compiler) is optional: when it cannot be built, its pure-Python twin in
 smtpcore/flowskip.py, capture.py, packets.py and smtp/session.py gives the same results (``SMTPCORE_PURE=1`` selects it at run
 time, ``SMTPCORE_PURE_BUILD=1`` skips the build).
+
+The report's templates are compiled at build time too, into
+smtpcore/report/templates/*.jbc (beside the sources for ``pip install -e .``): runs
+load them instead of compiling them, and compile afresh whatever does not match.
 """
 
 import os
+import pathlib
+import sys
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -21,6 +27,7 @@ from setuptools.command.build_py import build_py
 
 PTH_FILE_NAME = "plaso_smtp_startup.pth"
 PTH_SOURCE_PATH = os.path.join("plugins", "plaso_smtp", PTH_FILE_NAME)
+TEMPLATES_PATH = "smtpcore/report/templates"
 
 
 class BuildPyWithStartupHook(build_py):
@@ -33,7 +40,8 @@ class BuildPyWithStartupHook(build_py):
         return self.build_lib
 
     def run(self):
-        """Builds the packages, then copies the .pth file."""
+        """Builds the packages, then copies the .pth file and compiles the report's
+        templates."""
         super().run()
         target_directory = self._GetPthTargetDirectory()
         self.mkpath(target_directory)
@@ -42,6 +50,27 @@ class BuildPyWithStartupHook(build_py):
             os.path.join(target_directory, PTH_FILE_NAME),
             preserve_mode=False,
         )
+        self._CompileTemplates()
+
+    def _CompileTemplates(self):
+        """The report's templates compiled beside them, so that runs do not compile
+        them (smtpcore.report._BuiltBytecode); without, runs compile them."""
+        source_root = os.path.dirname(os.path.abspath(__file__))
+        editable = getattr(self, "editable_mode", False)
+        directory = os.path.join(
+            source_root if editable else self.build_lib, TEMPLATES_PATH
+        )
+        sys.path.insert(0, source_root)
+        try:
+            from smtpcore import report
+
+            self.mkpath(directory)
+            for name in report.compile_templates(pathlib.Path(directory)):
+                print(f"smtpcore: compiled {TEMPLATES_PATH}/{name}")
+        except Exception as error:  # no Jinja at build time: runs compile them
+            print(f"smtpcore: report templates not compiled ({error})")
+        finally:
+            sys.path.pop(0)
 
     def get_outputs(self, include_bytecode=True):
         """Lists the built files, including the .pth file of a normal build."""

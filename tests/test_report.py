@@ -7,6 +7,7 @@ import base64
 import hashlib
 import html
 import html.parser
+import io
 import json
 import pathlib
 import re
@@ -283,6 +284,76 @@ def test_message_page_blocks_are_the_template_rendered_whole(out):
         written = (out / "report" / f"{record['id']}.html").read_bytes()
         cut = b"<h2>Credentials of session"
         assert b"".join(blocks).split(cut)[0] == written.split(cut)[0]
+
+
+def _compiled_here() -> jinja2.Environment:
+    """The report's environment, compiling its templates itself."""
+    env = report._environment.__wrapped__()
+    env.bytecode_cache = None
+    return env
+
+
+def test_templates_compiled_at_build_time_render_as_compiled_here(out, monkeypatch):
+    """setup.py compiled every template (`make setup` again after changing one), and
+    the pages and the index rendered from that code are byte for byte the ones a
+    fresh compile renders."""
+    env, here = report._environment(), _compiled_here()
+    names = env.list_templates(extensions=["html"])
+    assert names == ["index.html", "message.html"]
+    for name in names:
+        source, filename, _ = env.loader.get_source(env, name)
+        bucket = env.bytecode_cache.get_bucket(env, name, filename, source)
+        assert bucket.code is not None, f"{name}: not compiled at build time"
+        assert bucket.code.co_filename == f"smtpcore/report/templates/{name}"
+    records = [json.loads(line) for line in open(out / "messages.jsonl")]
+    assert len(records) >= 3
+    for record in records:
+        with open(out / record["eml"], "rb") as handle:
+            info = mime.analyse(handle, keep_payloads=True)
+        context = report._message_context(out, record, info, [])
+        page = env.get_template("message.html").render(**context)
+        assert page == here.get_template("message.html").render(**context)
+        # As the run wrote it, up to its session's credentials (none given here).
+        written = (out / "report" / f"{record['id']}.html").read_text("utf-8")
+        cut = "<h2>Credentials of session"
+        assert written.split(cut)[0] == page.split(cut)[0]
+
+    def index() -> bytes:
+        builder = report.ReportBuilder()
+        for record in records:
+            builder.add_message(record, None, report.page_name(record["id"]))
+        written = io.BytesIO()
+        builder.write(written, ["a warning <b>"])
+        return written.getvalue()
+
+    built = index()
+    monkeypatch.setattr(report, "_environment", lambda: here)
+    assert index() == built
+    assert built.count(b'"sub":') == len(records)
+
+
+def test_compiled_templates_not_matching_are_compiled_afresh():
+    """Code compiled from another source, or by an environment set up otherwise, is
+    not used; and a template compiled at run time is not written for the next run."""
+    env = report._environment()
+    source, filename, _ = env.loader.get_source(env, "message.html")
+    cache = env.bytecode_cache
+    assert cache.get_bucket(env, "message.html", filename, source).code is not None
+    changed = source.replace("<h2>", "<h2 class=x>", 1)
+    assert changed != source
+    assert cache.get_bucket(env, "message.html", filename, changed).code is None
+    other = report._environment.__wrapped__()
+    other.trim_blocks = False
+    assert cache.get_bucket(other, "message.html", filename, source).code is None
+    other = report._environment.__wrapped__()
+    other.filters["extra"] = str
+    assert cache.get_bucket(other, "message.html", filename, source).code is None
+    templates = pathlib.Path(report.__file__).parent / "templates"
+    before = {path: path.read_bytes() for path in templates.iterdir()}
+    other = report._environment.__wrapped__()
+    other.loader = jinja2.DictLoader({"message.html": "<h2 class=x>{{ n }}</h2>"})
+    assert other.get_template("message.html").render(n=1) == "<h2 class=x>1</h2>"
+    assert {path: path.read_bytes() for path in templates.iterdir()} == before
 
 
 def test_visible_escapes_printable_runs_whole_and_hidden_ones_by_code_point():
