@@ -122,10 +122,12 @@ cdef class FastDecoder:
         detectors' own classifier, the first data of a remembered handshake that
         ``Classifier.rejects_at_once`` turns down (TLS on a web port, an HTTP
         request) is dealt with the same way: ``_hatch``'s counters and its
-        ``_tombstone`` call, which fills the table the frame skipper reads. Any
-        segment for which feed() would do anything else (a tracked flow, a RST,
-        a FIN, data the classifier must see, a sweep due, the embryo table full)
-        is handed out as before. Tests feed every frame of every test capture
+        ``_tombstone`` call, which fills the table the frame skipper reads. So is
+        a bare ACK of a tracked connection that acknowledges nothing new
+        (``_absorb_ack``): feed() only moves the clocks for it. Any segment for
+        which feed() would do anything else (other segments of a tracked flow, a
+        RST, a FIN, data the classifier must see, a sweep due, the embryo table
+        full) is handed out as before. Tests feed every frame of every test capture
         both ways and require identical events, tables, counters and warnings.
         """
         global _reassembly
@@ -315,8 +317,9 @@ cdef class FastDecoder:
         seq = _u32(v, off + 4, True)
         ack = _u32(v, off + 8, True)
         flags = v[off + 13]
-        # Empty, without FIN or RST: perhaps a handshake segment feed() would
-        # only write down; or the first data of one (absorb_handshakes). After
+        # Empty, without FIN or RST: perhaps a handshake segment or a bare ACK
+        # feed() would only write down; or the first data of a handshake
+        # (absorb_handshakes). After
         # _MAX_QUIET such segments in a row one is handed out all the same (feed()
         # does the same with it), so that the pipeline still polls its abort and
         # progress callbacks on traffic where nothing else would reach it.
@@ -467,8 +470,9 @@ cdef class FastDecoder:
         """
         cdef object r = self.reassembler
         cdef tuple key = (src, sport, dst, dport)
-        if key in self.flows:
-            return False  # a tracked or tombstoned flow: feed() decides
+        half = self.flows.get(key)
+        if half is not None:
+            return self._absorb_ack(half, ts_ns, ack, flags)
         now = r._now
         next_sweep = self._next_sweep(ts_ns, now)
         if next_sweep is None:
@@ -497,6 +501,34 @@ cdef class FastDecoder:
             self.untracked += 1
         self.segments += 1
         self._advance(ts_ns, now, next_sweep)
+        return True
+
+    cdef bint _absorb_ack(self, object half, object ts_ns, object ack,
+                          int flags) except -1:
+        """feed() on an empty segment of a tracked flow, when it only moves the
+        clocks (True): a bare ACK that acknowledges nothing the reassembler has not
+        seen. Half the segments of SMTP traffic are such ACKs; each cost a segment
+        object, its way through two generators and the pipeline loop, and feed().
+        Anything else (a tombstone, a SYN, a sweep due, an ACK of bytes not seen)
+        is left to feed() (False, nothing changed).
+        """
+        if flags & 0x17 != 0x10 or half.dormant:
+            return False
+        r = self.reassembler
+        now = r._now
+        next_sweep = self._next_sweep(ts_ns, now)
+        if next_sweep is None:
+            return False
+        conn = half.conn
+        nseq = half.peer.next_seq
+        if nseq < 0:
+            if conn.public.handshake and not conn.one_sided:
+                return False  # the peer's origin is unknown: feed()'s general case
+        elif ack != nseq and (ack - nseq) & 0xFFFFFFFF < 0x80000000:
+            return False  # acknowledges bytes ahead of what was seen
+        self.segments += 1
+        self._advance(ts_ns, now, next_sweep)
+        conn.last_ns = ts_ns if ts_ns > now else now
         return True
 
     cdef object _next_sweep(self, object ts_ns, object now):

@@ -313,7 +313,7 @@ def test_timestamps_beyond_64_bits_are_no_crash(compiled, monkeypatch):
 
 
 def _state(r):
-    """What a handshake segment may change in a reassembler, to compare."""
+    """What a handshake segment or a bare ACK may change in a reassembler, to compare."""
     return (
         list(r._embryos.items()),
         sorted(map(repr, r._flows)),
@@ -326,6 +326,25 @@ def _state(r):
         r._now,
         r._next_sweep,
         r._next_id,
+        [
+            (c.public.id, c.last_ns, c.queued_ns, [_half_state(h) for h in c.halves])
+            for c in r._live
+        ],
+    )
+
+
+def _half_state(half):
+    """What feed() may change in a direction of a tracked connection."""
+    return (
+        half.next_seq,
+        half.next_off,
+        half.acked_off,
+        half.hole_ns,
+        half.emitted_off,
+        half.fin_off,
+        list(half.pending),
+        list(half.waiting),
+        list(half.history),
     )
 
 

@@ -118,6 +118,13 @@ def baseline_tree(work: pathlib.Path, revision: str) -> pathlib.Path:
             cwd=tree, check=True, stdout=subprocess.DEVNULL,
         )  # fmt: skip
         compileall.compile_dir(tree / "smtpcore", quiet=1)
+        if list(ROOT.glob("smtpcore/_*.so")) and not list(tree.glob("smtpcore/_*.so")):
+            # setup.py builds without Cython as pure Python: a baseline so built
+            # is measured against the compiled package, not against its own self.
+            raise SystemExit(
+                f"{revision}: its compiled modules were not built (Cython is not "
+                f"installed for {sys.executable}: pip install 'Cython>=3.0')"
+            )
         (tree / ".built").touch()
     return tree
 
