@@ -78,6 +78,26 @@ def _state(r):
         r._now,
         r._next_sweep,
         r._next_id,
+        [
+            (c.public.id, c.last_ns, c.queued_ns, [_half_state(h) for h in c.halves])
+            for c in r._live
+        ],
+    )
+
+
+def _half_state(half):
+    """What feed() may change in a direction of a tracked connection (bare ACKs and
+    in-order data are fed by the compiled decoder itself)."""
+    return (
+        half.next_seq,
+        half.next_off,
+        half.acked_off,
+        half.hole_ns,
+        half.emitted_off,
+        half.fin_off,
+        list(half.pending),
+        list(half.waiting),
+        list(half.history),
     )
 
 
@@ -105,9 +125,12 @@ def reassemble(capture_bytes: bytes, absorb: bool, first: int):
             ):
                 continue
             index, item = item.index, decoder.decode(item)
-        else:
+        elif type(item) is not tuple:
             index = item.frame
-        if item is not None:
+        if type(item) is tuple:  # in-order data the compiled decoder fed itself
+            index, event = item
+            trace[index] = (repr([event]), _state(r))
+        elif item is not None:
             trace[index] = (repr(r.feed(item)), _state(r))
     decoder.finish()
     end = repr(r.finish())

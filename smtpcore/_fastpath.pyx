@@ -8,8 +8,12 @@ headers; TCP) into a ``Segment``. Each does only what its pure-Python reference
 (``CaptureReader._pcap_frames``, ``PacketDecoder.decode``) does in that case, and
 hands every other case back to it: damage, refills, fragments, snapshot cuts,
 odd headers, other link types. Tests feed both every frame of every test capture
-and require identical frames and segments. ``plain_content`` is the per-segment
-test of SMTP DATA content (``smtp.session.plain_bytes``), in one pass.
+and require identical frames and segments. After ``absorb_handshakes`` the decoder
+also does what ``Reassembler.feed`` does with the segments it only writes down or
+passes straight on (handshakes, bare ACKs, in-order data); tests and a fuzz target
+require the same events and reassembler state after every frame both ways.
+``plain_content`` is the per-segment test of SMTP DATA content
+(``smtp.session.plain_bytes``), in one pass.
 
 The bytes read here are hostile: every index is checked against the captured
 length (or the buffer's) before it is used, and Cython's bounds checking of the
@@ -86,6 +90,7 @@ cdef class FastDecoder:
     cdef object embryos
     cdef object embryos_pop
     cdef dict reassembler_stats
+    cdef object data_type  # reassembly.Data
     cdef int quiet  # segments absorbed since the last one handed out
     # Counts not yet added to the stats dicts: a dict increment is some 300
     # instructions, several a segment. Added (flush) before control returns to
@@ -124,10 +129,11 @@ cdef class FastDecoder:
         request) is dealt with the same way: ``_hatch``'s counters and its
         ``_tombstone`` call, which fills the table the frame skipper reads. So is
         a bare ACK of a tracked connection that acknowledges nothing new
-        (``_absorb_ack``): feed() only moves the clocks for it. Any segment for
-        which feed() would do anything else (other segments of a tracked flow, a
-        RST, a FIN, data the classifier must see, a sweep due, the embryo table
-        full) is handed out as before. Tests feed every frame of every test capture
+        (``_absorb_ack``): feed() only moves the clocks for it. In-order data that
+        feed() would pass straight on comes out as (frame index, Data event),
+        fed here (``_deliver``). Any segment for which feed() would do anything
+        else (other segments of a tracked flow, a RST, a FIN, data the classifier
+        must see, a sweep due, the embryo table full) is handed out as before. Tests feed every frame of every test capture
         both ways and require identical events, tables, counters and warnings.
         """
         global _reassembly
@@ -140,6 +146,7 @@ cdef class FastDecoder:
         self.embryos = reassembler._embryos
         self.embryos_pop = reassembler._embryos.pop
         self.reassembler_stats = reassembler.stats
+        self.data_type = _reassembly.Data
         self.head_limit = _reassembly.HEAD_LIMIT
         self.sweep_ns = _reassembly._SWEEP_NS
         self.rejected = reassembler.rejected
@@ -194,7 +201,8 @@ cdef class FastDecoder:
     cdef object _plain(self, bytes buf, Py_ssize_t base, const unsigned char[:] v,
                        long long orig_len, int linktype, object ts_ns, object index,
                        bint tcp_only):
-        """The segment, None (not TCP, counted), _ABSORBED or _FALLBACK: not plain.
+        """The segment, None (not TCP, counted), _ABSORBED, (frame index, Data) fed
+        here (``_deliver``), or _FALLBACK: not plain.
 
         The frame is ``v``, which is ``buf[base:base + len(v)]``: the bytes the
         segment keeps are sliced from ``buf``, so a frame read from a capture's
@@ -332,15 +340,21 @@ cdef class FastDecoder:
                 if self._absorb(ts_ns, src, sport, dst, dport, seq, ack, flags):
                     self.quiet += 1
                     return _ABSORBED
-            elif (
-                self.rejecting
-                and not flags & 0x02
-                and self._reject(
+            elif not flags & 0x02:
+                half = self.flows.get((src, sport, dst, dport))
+                if half is not None:
+                    if flags & 0x10:
+                        delivered = self._deliver(
+                            half, ts_ns, seq, ack, buf, base + start, base + end, index
+                        )
+                        if delivered is not None:
+                            self.quiet = 0
+                            return delivered
+                elif self.rejecting and self._reject(
                     ts_ns, src, sport, dst, dport, seq, ack, flags, v, start, end
-                )
-            ):
-                self.quiet += 1
-                return _ABSORBED
+                ):
+                    self.quiet += 1
+                    return _ABSORBED
         self.quiet = 0
         return self.segment_type(
             ts_ns, index, src, dst, sport, dport, seq, ack, flags,
@@ -512,24 +526,58 @@ cdef class FastDecoder:
         Anything else (a tombstone, a SYN, a sweep due, an ACK of bytes not seen)
         is left to feed() (False, nothing changed).
         """
-        if flags & 0x17 != 0x10 or half.dormant:
+        if flags & 0x17 != 0x10 or half.dormant or not self._acks_nothing_new(half, ack):
             return False
-        r = self.reassembler
-        now = r._now
+        now = self.reassembler._now
         next_sweep = self._next_sweep(ts_ns, now)
         if next_sweep is None:
             return False
+        self.segments += 1
+        self._advance(ts_ns, now, next_sweep)
+        half.conn.last_ns = ts_ns if ts_ns > now else now
+        return True
+
+    cdef object _deliver(self, object half, object ts_ns, object seq, object ack,
+                         bytes buf, Py_ssize_t start, Py_ssize_t end, object index):
+        """feed() on data of a tracked flow (ACK only), when it takes its fast path
+        (in order, nothing held or pending, nothing new acknowledged): the same
+        steps here, and (frame index, the Data event) handed out instead of the
+        segment; None when feed() would do more (nothing changed). The other half
+        of SMTP traffic's segments: their objects and feed() calls go too.
+        """
+        if half.dormant or not self._acks_nothing_new(half, ack):
+            return None
         conn = half.conn
-        nseq = half.peer.next_seq
-        if nseq < 0:
-            if conn.public.handshake and not conn.one_sided:
-                return False  # the peer's origin is unknown: feed()'s general case
-        elif ack != nseq and (ack - nseq) & 0xFFFFFFFF < 0x80000000:
-            return False  # acknowledges bytes ahead of what was seen
+        if (
+            seq != half.next_seq
+            or not conn.kept
+            or half.pending
+            or conn.waiting
+            or half.fin_off is not None
+        ):
+            return None
+        now = self.reassembler._now
+        next_sweep = self._next_sweep(ts_ns, now)
+        if next_sweep is None:
+            return None
         self.segments += 1
         self._advance(ts_ns, now, next_sweep)
         conn.last_ns = ts_ns if ts_ns > now else now
-        return True
+        payload = _bytes_at(buf, start, end)
+        off = half.next_off
+        half.next_off = off + (end - start)
+        half.next_seq = (seq + (end - start)) & 0xFFFFFFFF
+        half.history.append((off, payload))
+        half.emitted_off = off + (end - start)
+        return (index, self.data_type(conn.public, half.direction, off, payload, ts_ns))
+
+    cdef bint _acks_nothing_new(self, object half, object ack) except -1:
+        """feed()'s fast-path test of a segment's acknowledgement number."""
+        nseq = half.peer.next_seq
+        if nseq < 0:  # the peer's origin unknown: fine unless a handshake set it
+            conn = half.conn
+            return not conn.public.handshake or conn.one_sided
+        return ack == nseq or (ack - nseq) & 0xFFFFFFFF >= 0x80000000
 
     cdef object _next_sweep(self, object ts_ns, object now):
         """The sweep time feed() would keep for a segment at ts_ns, or None when a
@@ -670,7 +718,7 @@ cdef class PcapCursor:
                 self.index, True,
             )
             if segment is not _FALLBACK:
-                return segment  # or _ABSORBED
+                return segment  # or _ABSORBED, or (index, Data)
         return self.frame_type(
             self.index, ts_ns, self.linktype, _bytes_at(buf, pos + size, stop), orig
         )

@@ -135,31 +135,38 @@ def _extract(
     # few), so the callbacks are polled once _POLL_FRAMES frames have gone by.
     next_poll = _POLL_FRAMES
     # The compiled readers (pcap, pcapng) decode plain frames themselves: those
-    # come as segments.
+    # come as segments, or as (frame index, Data) when the compiled decoder fed the
+    # reassembler itself (in-order data; FastDecoder._deliver).
     for item in reader.items(decoder.fast):
-        if type(item) is Segment:
-            segment = item
+        kind = type(item)
+        if kind is Segment:
             index = item.frame
+            events = feed(item)
+        elif kind is tuple:
+            index = item[0]
+            events = [item[1]]
         else:
             index = item.index
             if rejected and skippable(
                 item.data, item.orig_len, item.linktype, item.ts_ns, rejected
             ):
-                segment = None
+                events = None
+            elif (segment := decode(item)) is None:
+                events = None
+            elif type(segment) is tuple:
+                events = [segment[1]]
             else:
-                segment = decode(item)
-        if segment is not None:
-            events = feed(segment)
-            if events:
-                if streams.holding:
-                    if streams.hold(events) > HOLD_LIMIT:  # wait for the prefix
-                        yield from _finish_held(
-                            streams.release(wait=True), mime, payloads, warn
-                        )
-                else:
-                    items = streams.dispatch(events)
-                    if items:
-                        yield from _finish(items, mime, payloads, warn)
+                events = feed(segment)
+        if events:
+            if streams.holding:
+                if streams.hold(events) > HOLD_LIMIT:  # wait for the prefix
+                    yield from _finish_held(
+                        streams.release(wait=True), mime, payloads, warn
+                    )
+            else:
+                items = streams.dispatch(events)
+                if items:
+                    yield from _finish(items, mime, payloads, warn)
         if index >= next_poll:
             next_poll = index + _POLL_FRAMES
             if streams.holding:

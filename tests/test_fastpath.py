@@ -378,9 +378,12 @@ def _reassemble(data: bytes, absorb: bool, monkeypatch, classify=True, keylog=No
             ):
                 continue
             index, item = item.index, decoder.decode(item)
-        else:
+        elif type(item) is not tuple:
             index = item.frame
-        if item is not None:
+        if type(item) is tuple:  # in-order data the compiled decoder fed itself
+            index, event = item
+            trace[index] = (repr([event]), _state(r))
+        elif item is not None:
             trace[index] = (repr(r.feed(item)), _state(r))
     decoder.finish()
     end = repr(r.finish())

@@ -176,9 +176,15 @@ def test_mostly_web_capture_same_items_with_and_without_skipping(tmp_path, monke
     real = capture.CaptureReader.items
 
     def counting(self, *args):
-        for item in real(self, *args):  # frames, or segments decoded on the way
+        # Frames, or segments decoded on the way, or (frame index, Data) fed.
+        for item in real(self, *args):
             seen["frames"] += 1
-            seen["last"] = item.index if type(item) is capture.Frame else item.frame
+            if type(item) is capture.Frame:
+                seen["last"] = item.index
+            elif type(item) is tuple:
+                seen["last"] = item[0]
+            else:
+                seen["last"] = item.frame
             yield item
 
     monkeypatch.setattr(capture.CaptureReader, "items", counting)
