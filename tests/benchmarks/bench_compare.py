@@ -19,7 +19,9 @@ byte-exact, no extra message. The table is printed as Markdown.
 WORK/baseline/, its compiled path built in place, run with the same Python) as the tool
 ``smtpcore@REV``: its ratio is what the change did to the time (below 1: faster), measured
 in the same rounds, which is what a machine that drifts by a third within an hour still
-lets one compare.
+lets one compare. Building it needs Cython in this Python (`.venv/bin/pip install
+'Cython>=3.0'`: `make setup` builds in an isolated environment and leaves none in
+.venv); a baseline that would run as pure Python is refused.
 """
 
 from __future__ import annotations
