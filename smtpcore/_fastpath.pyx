@@ -528,14 +528,7 @@ cdef class FastDecoder:
         """
         if flags & 0x17 != 0x10 or half.dormant or not self._acks_nothing_new(half, ack):
             return False
-        now = self.reassembler._now
-        next_sweep = self._next_sweep(ts_ns, now)
-        if next_sweep is None:
-            return False
-        self.segments += 1
-        self._advance(ts_ns, now, next_sweep)
-        half.conn.last_ns = ts_ns if ts_ns > now else now
-        return True
+        return self._take(half.conn, ts_ns)
 
     cdef object _deliver(self, object half, object ts_ns, object seq, object ack,
                          bytes buf, Py_ssize_t start, Py_ssize_t end, object index):
@@ -554,15 +547,9 @@ cdef class FastDecoder:
             or half.pending
             or conn.waiting
             or half.fin_off is not None
+            or not self._take(conn, ts_ns)
         ):
             return None
-        now = self.reassembler._now
-        next_sweep = self._next_sweep(ts_ns, now)
-        if next_sweep is None:
-            return None
-        self.segments += 1
-        self._advance(ts_ns, now, next_sweep)
-        conn.last_ns = ts_ns if ts_ns > now else now
         payload = _bytes_at(buf, start, end)
         off = half.next_off
         half.next_off = off + (end - start)
@@ -570,6 +557,19 @@ cdef class FastDecoder:
         half.history.append((off, payload))
         half.emitted_off = off + (end - start)
         return (index, self.data_type(conn.public, half.direction, off, payload, ts_ns))
+
+    cdef bint _take(self, object conn, object ts_ns) except -1:
+        """feed()'s first steps for a segment of ``conn`` it would pass on at once:
+        counted, the clocks moved, the connection's last activity; False (nothing
+        changed) when a sweep is due at ts_ns (feed() runs it)."""
+        now = self.reassembler._now
+        next_sweep = self._next_sweep(ts_ns, now)
+        if next_sweep is None:
+            return False
+        self.segments += 1
+        self._advance(ts_ns, now, next_sweep)
+        conn.last_ns = ts_ns if ts_ns > now else now
+        return True
 
     cdef bint _acks_nothing_new(self, object half, object ack) except -1:
         """feed()'s fast-path test of a segment's acknowledgement number."""
