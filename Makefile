@@ -11,7 +11,8 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
-# The report templates and their environment: setup.py compiles them (smtpcore.report).
+# Also rebuilt when the report templates or their environment change: setup.py compiles
+# the templates (smtpcore.report.compile_templates).
 $(STAMP): pyproject.toml setup.py smtpcore/report/__init__.py $(wildcard smtpcore/report/templates/*.html)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
