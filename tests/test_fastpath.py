@@ -20,9 +20,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smtpcore import capture, flowskip, packets, reassembly
+from smtpcore import capture, flowskip, packets
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
+import absorption  # noqa: E402
 import pcapgen  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -312,106 +313,19 @@ def test_timestamps_beyond_64_bits_are_no_crash(compiled, monkeypatch):
 # -- handshakes recorded by the compiled decoder (FastDecoder.absorb_handshakes) --
 
 
-def _state(r):
-    """What a segment the compiled decoder takes in may change in a reassembler."""
-    return (
-        list(r._embryos.items()),
-        sorted(map(repr, r._flows)),
-        sorted(r.rejected),
-        [
-            [getattr(d, field) for field in reassembly.DORMANT_FIELDS]
-            for d in r._dormant
-        ],
-        dict(r.stats),
-        r._now,
-        r._next_sweep,
-        r._next_id,
-        [
-            (c.public.id, c.last_ns, c.queued_ns, [_half_state(h) for h in c.halves])
-            for c in r._live
-        ],
-    )
-
-
-def _half_state(half):
-    """What feed() may change in a direction of a tracked connection."""
-    return (
-        half.next_seq,
-        half.next_off,
-        half.acked_off,
-        half.hole_ns,
-        half.emitted_off,
-        half.fin_off,
-        list(half.pending),
-        list(half.waiting),
-        list(half.history),
-    )
-
-
-def _reassemble(
-    data: bytes, absorb: bool, monkeypatch, classify=True, keylog=None, delivered=None
-):
-    """Per fed frame, the events and the state after it; then finish(), warnings.
-
-    Read as the pipeline reads (compiled reader, tombstones skipped), with or
-    without the compiled decoder writing handshakes and bare ACKs down and feeding
-    in-order data itself (the frames of that data are added to ``delivered``).
-    """
-    from smtpcore.detect import SERVER_PORTS, Classifier
-    from smtpcore.reassembly import Reassembler
-
+def _compiled_modules(monkeypatch) -> None:
     monkeypatch.setattr(capture, "_fastpath", _fastpath)
     monkeypatch.setattr(packets, "_fastpath", _fastpath)
-    warnings = []
-    reader = capture.CaptureReader(io.BytesIO(data), warnings.append)
-    decoder = packets.PacketDecoder(warnings.append)
-    r = Reassembler(
-        warnings.append,
-        classify=Classifier(keylog) if classify else None,
-        server_ports=SERVER_PORTS,
-    )
-    reader.rejected = r.rejected
-    if absorb:
-        decoder.fast.absorb_handshakes(r)
-    trace = {}
-    delivered = [] if delivered is None else delivered
-    for item in reader.items(decoder.fast):
-        if type(item) is capture.Frame:
-            if r.rejected and _flowskip.is_skippable(
-                item.data, item.orig_len, item.linktype, item.ts_ns, r.rejected
-            ):
-                continue
-            index, item = item.index, decoder.decode(item)
-        elif type(item) is not tuple:
-            index = item.frame
-        if type(item) is tuple:  # in-order data the compiled decoder fed itself
-            index, event = item
-            trace[index] = (repr([event]), _state(r))
-            delivered.append(index)
-        elif item is not None:
-            trace[index] = (repr(r.feed(item)), _state(r))
-    decoder.finish()
-    end = repr(r.finish())
-    return trace, end, _state(r), dict(decoder.stats), warnings
+
+
+def _reassemble(data: bytes, absorb: bool, monkeypatch, classify=True, keylog=None):
+    _compiled_modules(monkeypatch)
+    return absorption.reassemble(data, absorb, classify, keylog)
 
 
 def _same_with_absorption(data: bytes, monkeypatch, classify=True, keylog=None):
-    """(Frames absorbed, frames whose data the decoder fed itself)."""
-    delivered = []
-    fed, *fed_rest = _reassemble(data, False, monkeypatch, classify, keylog)
-    absorbed, *absorbed_rest = _reassemble(
-        data, True, monkeypatch, classify, keylog, delivered
-    )
-    assert absorbed_rest == fed_rest
-    # Every frame handed out is fed into the same state; every frame absorbed
-    # would have made no event, and left the state the next one finds.
-    assert set(absorbed) <= set(fed)
-    for index, (events, state) in fed.items():
-        if index in absorbed:
-            assert absorbed[index] == (events, state), index
-        else:
-            assert events == "[]", index
-    return len(fed) - len(absorbed), len(delivered)
+    _compiled_modules(monkeypatch)
+    return absorption.same_with_absorption(data, classify, keylog)
 
 
 @pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.name)
